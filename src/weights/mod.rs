@@ -1,0 +1,1 @@
+//! Pretrained encoder weights: where they live on disk and how legacy formats are converted.
