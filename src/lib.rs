@@ -8,4 +8,5 @@
 //! progress bars, the CLI) sit behind the default `native` feature.
 
 pub mod data;
+pub mod encoders;
 pub mod weights;

@@ -1,0 +1,1 @@
+//! EfficientNet-Lite0 image encoder (in progress).

@@ -1,0 +1,5 @@
+//! Frozen pretrained encoders: product words → text vector (MiniLM), product picture → image vector
+//! (EfficientNet-Lite0). They compile for wasm32 so the browser can encode brand-new products.
+
+pub mod image;
+pub mod text;

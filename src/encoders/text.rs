@@ -1,0 +1,1 @@
+//! MiniLM text encoder (in progress).
