@@ -1,1 +1,0 @@
-//! EfficientNet-Lite0 image encoder (in progress).

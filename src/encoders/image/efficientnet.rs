@@ -1,0 +1,144 @@
+//! EfficientNet-Lite0 (inference only), laid out as the lukemelas-style PyTorch state dict names it.
+//!
+//! Lite differs from B0: no squeeze-excitation, ReLU6 instead of swish, stem (32) and head (1280)
+//! not scaled with width. Lite0 is width 1.0, depth 1.0, 224×224 input.
+//!
+//! ```text
+//! x [n,3,224,224] ─ stem conv3×3 s2 → 32, BN, ReLU6 ─ 16 MBConv blocks ─ head conv1×1 → 1280, BN, ReLU6
+//!   ─ global average pool → features [n,1280] ─ _fc → logits [n,1000]
+//! MBConv: [expand 1×1 → c·e, BN, ReLU6] → depthwise k×k (stride), BN, ReLU6 → project 1×1, BN
+//!         (+ input when stride 1 and c_in == c_out)
+//! ```
+
+use candle_core::{Module, Tensor};
+use candle_nn::Linear;
+
+use super::conv::{relu6, ConvBn, ConvSpec};
+use super::error::{ImageEncoderError, Result};
+use super::state_dict::StateDict;
+
+/// Channels out of the stem (fixed for every Lite variant).
+pub const STEM_CHANNELS: usize = 32;
+/// Channels of the head conv, i.e. the size of the pooled feature (fixed for every Lite variant).
+pub const FEATURE_DIM: usize = 1280;
+/// ImageNet-1k classes of `_fc`.
+pub const NUM_CLASSES: usize = 1000;
+
+/// One row of the block table: `repeats` blocks, the first with `stride`, the rest with stride 1.
+struct Stage {
+    repeats: usize,
+    kernel: usize,
+    stride: usize,
+    expand_ratio: usize,
+    c_out: usize,
+}
+
+/// EfficientNet-B0's block table, which Lite0 keeps (width and depth multipliers are 1.0).
+const LITE0_STAGES: [Stage; 7] = [
+    Stage { repeats: 1, kernel: 3, stride: 1, expand_ratio: 1, c_out: 16 },
+    Stage { repeats: 2, kernel: 3, stride: 2, expand_ratio: 6, c_out: 24 },
+    Stage { repeats: 2, kernel: 5, stride: 2, expand_ratio: 6, c_out: 40 },
+    Stage { repeats: 3, kernel: 3, stride: 2, expand_ratio: 6, c_out: 80 },
+    Stage { repeats: 3, kernel: 5, stride: 1, expand_ratio: 6, c_out: 112 },
+    Stage { repeats: 4, kernel: 5, stride: 2, expand_ratio: 6, c_out: 192 },
+    Stage { repeats: 1, kernel: 3, stride: 1, expand_ratio: 6, c_out: 320 },
+];
+
+/// Mobile inverted bottleneck without squeeze-excitation. `[n, c_in, h, w]` →
+/// `[n, c_out, ceil(h/stride), ceil(w/stride)]`.
+#[derive(Debug, Clone)]
+struct MbConv {
+    /// Absent when the expand ratio is 1 (the first block).
+    expand: Option<ConvBn>,
+    depthwise: ConvBn,
+    project: ConvBn,
+    /// Identity skip: stride 1 and c_in == c_out (drop-connect is a no-op at inference).
+    residual: bool,
+}
+
+impl MbConv {
+    fn load(state: &StateDict, index: usize, c_in: usize, stage: &Stage, stride: usize) -> Result<Self> {
+        let p = format!("_blocks.{index}");
+        let hidden = c_in * stage.expand_ratio;
+        let pointwise = |c_in, c_out| ConvSpec { c_in, c_out, kernel: 1, stride: 1, depthwise: false };
+        let expand = if stage.expand_ratio != 1 {
+            Some(ConvBn::load(state, &format!("{p}._expand_conv"), &format!("{p}._bn0"), pointwise(c_in, hidden))?)
+        } else {
+            None
+        };
+        let dw_spec = ConvSpec { c_in: hidden, c_out: hidden, kernel: stage.kernel, stride, depthwise: true };
+        let depthwise = ConvBn::load(state, &format!("{p}._depthwise_conv"), &format!("{p}._bn1"), dw_spec)?;
+        let project_spec = pointwise(hidden, stage.c_out);
+        let project = ConvBn::load(state, &format!("{p}._project_conv"), &format!("{p}._bn2"), project_spec)?;
+        Ok(Self { expand, depthwise, project, residual: stride == 1 && c_in == stage.c_out })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let hidden = match &self.expand {
+            Some(expand) => relu6(&expand.forward(x)?)?,
+            None => x.clone(),
+        };
+        let hidden = relu6(&self.depthwise.forward(&hidden)?)?;
+        let out = self.project.forward(&hidden)?;
+        if self.residual {
+            out + x
+        } else {
+            Ok(out)
+        }
+    }
+}
+
+/// The whole network with BatchNorm folded in. See the module docs for the layout.
+#[derive(Debug, Clone)]
+pub struct EfficientNetLite0 {
+    stem: ConvBn,
+    blocks: Vec<MbConv>,
+    head: ConvBn,
+    classifier: Linear,
+}
+
+impl EfficientNetLite0 {
+    /// Builds the network from the 296-tensor state dict (names as the PyTorch reference has them).
+    pub fn load(state: &StateDict) -> Result<Self> {
+        let stem_spec = ConvSpec { c_in: 3, c_out: STEM_CHANNELS, kernel: 3, stride: 2, depthwise: false };
+        let stem = ConvBn::load(state, "_conv_stem", "_bn0", stem_spec)?;
+        let mut blocks = Vec::new();
+        let mut c_in = STEM_CHANNELS;
+        for stage in &LITE0_STAGES {
+            for repeat in 0..stage.repeats {
+                let stride = if repeat == 0 { stage.stride } else { 1 };
+                blocks.push(MbConv::load(state, blocks.len(), c_in, stage, stride)?);
+                c_in = stage.c_out;
+            }
+        }
+        let head_spec = ConvSpec { c_in, c_out: FEATURE_DIM, kernel: 1, stride: 1, depthwise: false };
+        let head = ConvBn::load(state, "_conv_head", "_bn1", head_spec)?;
+        let fc_weight = state.get("_fc.weight", (NUM_CLASSES, FEATURE_DIM))?;
+        let fc_bias = state.get("_fc.bias", NUM_CLASSES)?;
+        Ok(Self { stem, blocks, head, classifier: Linear::new(fc_weight, Some(fc_bias)) })
+    }
+
+    /// Pooled features: `[n, 3, h, w]` (224×224 for the reference) → `[n, 1280]`, every value in [0, 6].
+    pub fn features(&self, x: &Tensor) -> Result<Tensor> {
+        match x.dims() {
+            [_, 3, h, w] if *h > 0 && *w > 0 => {}
+            dims => return Err(ImageEncoderError::InvalidInput(dims.to_vec())),
+        }
+        let mut x = relu6(&self.stem.forward(x)?)?;
+        for block in &self.blocks {
+            x = block.forward(&x)?;
+        }
+        let x = relu6(&self.head.forward(&x)?)?;
+        Ok(x.mean((2, 3))?)
+    }
+
+    /// ImageNet logits from pooled features: `[n, 1280]` → `[n, 1000]` (dropout is a no-op at inference).
+    pub fn logits(&self, features: &Tensor) -> Result<Tensor> {
+        Ok(self.classifier.forward(features)?)
+    }
+
+    /// Number of MBConv blocks (16 for Lite0).
+    pub fn num_blocks(&self) -> usize {
+        self.blocks.len()
+    }
+}

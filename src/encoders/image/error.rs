@@ -1,0 +1,48 @@
+//! The one error type of the image encoder: every variant says what was being read or checked.
+
+use std::path::PathBuf;
+
+/// What can go wrong between a picture (or a weights file) and its feature vector.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageEncoderError {
+    /// A file could not be read (weights or an image).
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The weights are not a usable EfficientNet-Lite0 state dict (missing tensor, wrong shape, not
+    /// safetensors). `tensor` names the state-dict entry when one is at fault.
+    #[error("EfficientNet-Lite0 weights from {origin}: {tensor}: {source}")]
+    Weights {
+        origin: String,
+        tensor: String,
+        #[source]
+        source: candle_core::Error,
+    },
+
+    /// The picture could not be decoded (corrupt file, unsupported format).
+    #[cfg(feature = "native")]
+    #[error("cannot decode image {origin}: {source}")]
+    Decode {
+        origin: String,
+        #[source]
+        source: image::ImageError,
+    },
+
+    /// An RGB buffer that does not describe a picture (zero side, wrong length).
+    #[error("invalid RGB image: {0}")]
+    InvalidImage(String),
+
+    /// A network input of the wrong rank or channel count.
+    #[error("invalid network input: expected [n, 3, H, W], got {0:?}")]
+    InvalidInput(Vec<usize>),
+
+    /// A tensor operation failed while running the network.
+    #[error("EfficientNet-Lite0 forward pass: {0}")]
+    Forward(#[from] candle_core::Error),
+}
+
+pub type Result<T> = std::result::Result<T, ImageEncoderError>;

@@ -1,0 +1,97 @@
+//! EfficientNet-Lite0 image encoder (frozen, ImageNet weights): picture → 1280-d pooled feature.
+//!
+//! The path (each step its own file):
+//! ```text
+//! bytes ─decode (native)─► RGB8 ─preprocess─► shorter side 224 (Pillow bilinear) ─► centre 224×224
+//!   ─► (x − 127)/128, [n,3,224,224] ─efficientnet─► features [n,1280] (─_fc─► logits [n,1000])
+//! ```
+//! It reproduces the upstream PyTorch reference (`shared/golden/efficientnet-lite0/`): from the golden
+//! crops, features and logits agree within 1e-4.
+//!
+//! Everything but decoding compiles for wasm32; in the browser, pixels come from a canvas.
+
+mod conv;
+#[cfg(feature = "native")]
+mod decode;
+mod efficientnet;
+mod error;
+mod preprocess;
+mod resample;
+mod same_pad;
+mod state_dict;
+
+use candle_core::{Device, Tensor};
+
+#[cfg(feature = "native")]
+pub use decode::{decode_bytes, decode_file};
+pub use efficientnet::{EfficientNetLite0, FEATURE_DIM, NUM_CLASSES};
+pub use error::{ImageEncoderError, Result};
+pub use preprocess::{center_crop, crops_to_input, resized_size, RgbImage, RgbView, INPUT_SIZE};
+pub use state_dict::StateDict;
+
+/// The encoder: weights loaded (BatchNorm folded) and ready; CPU.
+#[derive(Debug, Clone)]
+pub struct ImageEncoder {
+    network: EfficientNetLite0,
+    device: Device,
+}
+
+/// Output of a forward pass.
+#[derive(Debug, Clone)]
+pub struct ImageEncoding {
+    /// `[n, 1280]` pooled features, values in [0, 6]: what the recommender uses.
+    pub features: Tensor,
+    /// `[n, 1000]` ImageNet logits (for checks against the reference and sanity tests).
+    pub logits: Tensor,
+}
+
+impl ImageEncoder {
+    /// Loads `efficientnet-lite0.safetensors` (f32, PyTorch state-dict names).
+    #[cfg(feature = "native")]
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        let bytes =
+            std::fs::read(path).map_err(|source| ImageEncoderError::Io { path: path.to_path_buf(), source })?;
+        Self::from_state_dict(&StateDict::from_safetensors_bytes(&bytes, &path.display().to_string(), &Device::Cpu)?)
+    }
+
+    /// From safetensors bytes already in memory (the browser fetches them).
+    pub fn from_safetensors_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::from_state_dict(&StateDict::from_safetensors_bytes(bytes, "safetensors bytes", &Device::Cpu)?)
+    }
+
+    fn from_state_dict(state: &StateDict) -> Result<Self> {
+        Ok(Self { network: EfficientNetLite0::load(state)?, device: Device::Cpu })
+    }
+
+    /// The network itself.
+    pub fn network(&self) -> &EfficientNetLite0 {
+        &self.network
+    }
+
+    /// Features and logits of normalised input `[n, 3, 224, 224]` (see [`crops_to_input`]).
+    pub fn forward(&self, input: &Tensor) -> Result<ImageEncoding> {
+        let features = self.network.features(input)?;
+        let logits = self.network.logits(&features)?;
+        Ok(ImageEncoding { features, logits })
+    }
+
+    /// Features only: `[n, 3, 224, 224]` → `[n, 1280]`.
+    pub fn features(&self, input: &Tensor) -> Result<Tensor> {
+        self.network.features(input)
+    }
+
+    /// Pictures → `[n, 1280]` features: resize, crop and normalise each, then one batched forward.
+    pub fn encode_rgb(&self, images: &[RgbView<'_>]) -> Result<Tensor> {
+        let crops: Vec<Vec<u8>> = images.iter().map(|&im| center_crop(im)).collect();
+        let crops: Vec<&[u8]> = crops.iter().map(Vec::as_slice).collect();
+        self.features(&crops_to_input(&crops, &self.device)?)
+    }
+
+    /// Image files → `[n, 1280]` features (decode, then [`Self::encode_rgb`]).
+    #[cfg(feature = "native")]
+    pub fn encode_files<P: AsRef<std::path::Path>>(&self, paths: &[P]) -> Result<Tensor> {
+        let images = paths.iter().map(|p| decode_file(p.as_ref())).collect::<Result<Vec<_>>>()?;
+        let views: Vec<RgbView<'_>> = images.iter().map(RgbImage::view).collect();
+        self.encode_rgb(&views)
+    }
+}
