@@ -8,9 +8,19 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+#[cfg(feature = "native")]
+pub mod images;
+pub mod interactions;
+pub mod items;
+pub mod lines;
+pub mod load;
 pub mod problem;
+pub mod records;
+pub mod summary;
 
+pub use load::{load_dir, Loaded};
 pub use problem::{Problem, ProblemKind, Severity};
+pub use summary::Summary;
 
 /// One product, known by its words and its picture (never by a learned id embedding).
 #[derive(Debug, Clone, PartialEq)]

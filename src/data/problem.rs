@@ -50,6 +50,9 @@ pub enum ProblemKind {
     WrongFieldType,
     /// A CSV row has a different number of columns than the header; the row is skipped.
     WrongColumnCount,
+    /// A quoted CSV field is not closed (by the end of the file, or within the line limit); the
+    /// lines it swallowed are skipped as one record, and reading resumes after them.
+    UnclosedQuote,
     /// An item id appears a second time; the later row is skipped (the first one wins).
     DuplicateItemId,
     /// An interaction names an item id not in the catalogue; the row is skipped.

@@ -1,0 +1,137 @@
+//! Checking every item's image: the path stays inside the dataset directory, the file exists, and it
+//! decodes fully with the `image` crate (JPEG, PNG or WebP, told by content, not by extension).
+//!
+//! An item whose image fails is kept, with its path unchanged in [`super::Item::image`]; the failure is
+//! a warning located at the item's line in `items.jsonl` (field `image`, the path in the message), and
+//! [`ImageCheck::usable`] says which items have an image the encoders can use. Callers that embed
+//! images must go by `usable`, not by `Item::image` being `Some`.
+//!
+//! Decoding runs on all cores (`std::thread::scope`, items handed out through an atomic counter).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use super::load::ITEMS_FILE;
+use super::{Item, Problem, ProblemKind};
+
+/// The result of checking all images.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImageCheck {
+    /// For each item, whether it has an image that decodes.
+    pub usable: Vec<bool>,
+    /// One warning per item whose image path is set but unusable, in item order.
+    pub problems: Vec<Problem>,
+}
+
+impl ImageCheck {
+    /// Number of items with a usable image.
+    pub fn usable_count(&self) -> usize {
+        self.usable.iter().filter(|&&ok| ok).count()
+    }
+}
+
+/// Checks the image of every item that names one. `item_lines` locates items in `items.jsonl`
+/// (as [`super::load::Loaded::item_lines`]); `on_checked` is called once per image checked, from
+/// any thread (for a progress bar).
+pub fn check_images(
+    root: &Path,
+    items: &[Item],
+    item_lines: Option<&[usize]>,
+    on_checked: &(dyn Fn() + Sync),
+) -> ImageCheck {
+    let jobs: Vec<(usize, &str)> =
+        items.iter().enumerate().filter_map(|(i, item)| Some((i, item.image.as_deref()?))).collect();
+    let next = AtomicUsize::new(0);
+    let failures: Mutex<Vec<(usize, ProblemKind, String)>> = Mutex::new(Vec::new());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len()).max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                let mut local = Vec::new();
+                while let Some(&(item, path)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if let Err((kind, message)) = check_one(root, path) {
+                        local.push((item, kind, message));
+                    }
+                    on_checked();
+                }
+                failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).extend(local);
+            });
+        }
+    });
+    let mut failures = failures.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    failures.sort_by_key(|&(item, _, _)| item);
+
+    let mut usable: Vec<bool> = items.iter().map(|item| item.image.is_some()).collect();
+    let problems = failures
+        .into_iter()
+        .map(|(item, kind, message)| {
+            usable[item] = false;
+            let problem = Problem::new(kind, ITEMS_FILE, message).in_field("image");
+            match item_lines.and_then(|lines| lines.get(item)) {
+                Some(&line) => problem.at_line(line),
+                None => problem,
+            }
+        })
+        .collect();
+    ImageCheck { usable, problems }
+}
+
+/// Checks one image path (relative to `root`); the error names the kind and says why.
+fn check_one(root: &Path, relative: &str) -> Result<(), (ProblemKind, String)> {
+    if !stays_inside(relative) {
+        let message = format!("{relative}: absolute or leaves the dataset directory; not opened");
+        return Err((ProblemKind::ImagePathOutsideDataset, message));
+    }
+    let path = root.join(relative);
+    match std::fs::metadata(&path) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => return Err((ProblemKind::ImageMissing, format!("{relative}: not a file"))),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err((ProblemKind::ImageMissing, format!("{relative}: no such file")));
+        }
+        Err(err) => return Err((ProblemKind::ImageUndecodable, format!("{relative}: cannot be read: {err}"))),
+    }
+    decode(&path).map_err(|why| (ProblemKind::ImageUndecodable, format!("{relative}: {why}")))
+}
+
+/// Decodes the whole image (the format is guessed from the content, the extension is a fallback).
+fn decode(path: &Path) -> Result<(), String> {
+    let reader = image::ImageReader::open(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let reader = reader.with_guessed_format().map_err(|e| format!("cannot be read: {e}"))?;
+    if reader.format().is_none() {
+        return Err("not a JPEG, PNG or WebP image".to_string());
+    }
+    reader.decode().map(drop).map_err(|e| format!("does not decode: {e}"))
+}
+
+/// Whether a relative path written in `items.jsonl` stays inside the dataset directory: not absolute,
+/// no drive prefix, no `..` segment (either separator counts, so a Windows-made file is judged alike).
+///
+/// This is a check on the text: symbolic links inside the dataset directory are the dataset owner's
+/// choice (e.g. an `images/` link to shared storage) and are followed.
+fn stays_inside(relative: &str) -> bool {
+    let mut segments = relative.split(['/', '\\']);
+    let first = segments.next().unwrap_or_default();
+    !relative.is_empty()
+        && !first.is_empty() // leading separator: absolute
+        && !first.contains(':') // drive letter or URL scheme
+        && !Path::new(relative).is_absolute()
+        && first != ".."
+        && segments.all(|segment| segment != "..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stays_inside;
+
+    #[test]
+    fn paths_that_leave_the_directory_are_refused() {
+        for ok in ["images/1.jpg", "a.png", "./images/x.webp", "images/..x.jpg"] {
+            assert!(stays_inside(ok), "{ok}");
+        }
+        for bad in ["", "/etc/passwd", "../x.jpg", "images/../../x.jpg", "\\\\server\\x.jpg", "C:\\x.jpg", "a\\..\\..\\b"] {
+            assert!(!stays_inside(bad), "{bad}");
+        }
+    }
+}
