@@ -7,8 +7,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WeightsError {
-    /// The file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    /// The file could not be read or written (the I/O error is the `source`).
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -54,8 +54,8 @@ pub enum WeightsError {
     #[error("this is a zip-format PyTorch checkpoint, not the legacy format (read it with candle_core::pickle)")]
     ZipFormat,
 
-    /// The first pickle is not the legacy magic number.
-    #[error("not a legacy PyTorch checkpoint: the magic number is {found}")]
+    /// The first pickle is not the legacy magic number; `found` says what is there instead.
+    #[error("not a legacy PyTorch checkpoint: {found}")]
     BadMagic { found: String },
 
     /// The second pickle is not protocol version 1001.

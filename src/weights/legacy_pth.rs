@@ -165,9 +165,15 @@ fn write_atomically(
 fn check_magic(bytes: &[u8], storages: &mut StorageTable) -> Result<usize> {
     match pickle::load(bytes, 0, storages) {
         Ok((Value::Int(LEGACY_MAGIC), end)) => Ok(end),
-        Ok((Value::Int(other), _)) => Err(WeightsError::BadMagic { found: format!("0x{other:x}") }),
-        Ok((other, _)) => Err(WeightsError::BadMagic { found: format!("a {}", other.kind()) }),
-        Err(err) => Err(WeightsError::BadMagic { found: format!("unreadable ({err})") }),
+        Ok((Value::Int(other), _)) => Err(WeightsError::BadMagic {
+            found: format!("the magic number is 0x{other:x}, not 0x{LEGACY_MAGIC:x}"),
+        }),
+        Ok((other, _)) => Err(WeightsError::BadMagic {
+            found: format!("the first pickle is a {}, not the magic number", other.kind()),
+        }),
+        Err(err) => Err(WeightsError::BadMagic {
+            found: format!("it does not start with a pickled magic number ({err})"),
+        }),
     }
 }
 

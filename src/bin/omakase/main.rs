@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod convert;
+mod validate;
+
 #[derive(Parser)]
 #[command(
     name = "omakase",
@@ -18,11 +21,19 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Convert a legacy (non-zip) PyTorch .pth state dict to safetensors.
+    ConvertPth(convert::Args),
+    /// Check a dataset directory: summary, every problem with file:line; exit 2 when unusable.
+    Validate(validate::Args),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: anyhow::Result<ExitCode> = match cli.command {};
+    let result: anyhow::Result<ExitCode> = match cli.command {
+        Command::ConvertPth(args) => convert::run(args),
+        Command::Validate(args) => validate::run(args),
+    };
     match result {
         Ok(code) => code,
         Err(err) => {
