@@ -8,8 +8,6 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-pub mod amazon;
-pub mod histories;
 #[cfg(feature = "native")]
 pub mod images;
 pub mod interactions;
@@ -17,13 +15,10 @@ pub mod items;
 pub mod lines;
 pub mod load;
 pub mod problem;
-pub mod recbole;
 pub mod records;
-pub mod split;
 pub mod summary;
 #[cfg(feature = "native")]
 pub mod validate;
-pub mod write;
 
 pub use load::{load_dir, Loaded};
 pub use problem::{Problem, ProblemKind, Severity};
