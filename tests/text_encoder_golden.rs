@@ -1,0 +1,277 @@
+//! The MiniLM text encoder against sentence-transformers' outputs (`shared/golden/minilm/`):
+//! token ids exact, embeddings within 1e-5 per value and cosine ≥ 0.99999, for all 404 texts;
+//! our WordPiece against the `tokenizers` crate on generated text; batched against one at a time;
+//! the item-text rule against the goldens' MovieLens texts; quantized Linear layers against f32.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use candle_core::quantized::GgmlDType;
+use candle_core::{Device, Tensor};
+use omakase::data::Item;
+use omakase::encoders::text::{ItemTextTemplate, TextEncoder};
+
+const MAX_ABS_DIFF: f32 = 1e-5;
+const MIN_COSINE: f32 = 0.99999;
+
+struct Golden {
+    texts: Vec<String>,
+    sources: Vec<String>,
+    /// Unpadded ids per text.
+    ids: Vec<Vec<u32>>,
+    /// [404, 384] rows.
+    embeddings: Vec<Vec<f32>>,
+}
+
+fn golden_dir() -> PathBuf {
+    common::shared_dir().join("golden/minilm")
+}
+
+fn load_golden() -> Golden {
+    let dir = golden_dir();
+    let tensors = candle_core::safetensors::load(dir.join("goldens.safetensors"), &Device::Cpu).unwrap();
+    let id_rows = tensors["token_ids"].to_vec2::<i64>().unwrap();
+    let embeddings = tensors["embeddings"].to_vec2::<f32>().unwrap();
+    let lines = std::fs::read_to_string(dir.join("texts.jsonl")).unwrap();
+    let (mut texts, mut sources) = (Vec::new(), Vec::new());
+    for (i, line) in lines.lines().enumerate() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(row["index"], i, "texts.jsonl line {} is out of order", i + 1);
+        texts.push(row["text"].as_str().unwrap().to_string());
+        sources.push(row["source"].as_str().unwrap().to_string());
+    }
+    let ids = id_rows.iter().map(|row| row.iter().filter(|&&id| id >= 0).map(|&id| id as u32).collect()).collect();
+    assert_eq!(texts.len(), 404);
+    assert_eq!(embeddings.len(), 404);
+    Golden { texts, sources, ids, embeddings }
+}
+
+fn encoder() -> TextEncoder {
+    TextEncoder::load(&common::models_dir().join("all-minilm-l6-v2")).unwrap()
+}
+
+fn rows(t: &Tensor) -> Vec<Vec<f32>> {
+    t.to_vec2::<f32>().unwrap()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+#[test]
+fn token_ids_equal_the_golden_ids_for_every_text() {
+    let (golden, encoder) = (load_golden(), encoder());
+    let mismatches: Vec<String> = (0..golden.texts.len())
+        .filter(|&i| encoder.tokenize(&golden.texts[i]) != golden.ids[i])
+        .map(|i| format!("{i} ({})", golden.sources[i]))
+        .collect();
+    assert!(mismatches.is_empty(), "ids differ for {} texts: {mismatches:?}", mismatches.len());
+    // The two long texts are cut at 256, not at tokenizer.json's 128.
+    assert_eq!(golden.ids[398].len(), 256);
+    assert_eq!(encoder.tokenize(&golden.texts[399]).len(), 256);
+}
+
+#[test]
+fn embeddings_match_the_golden_within_tolerance() {
+    let (golden, encoder) = (load_golden(), encoder());
+    let texts: Vec<&str> = golden.texts.iter().map(String::as_str).collect();
+    let ours = encoder.encode(&texts, 32).unwrap();
+    assert_eq!(ours.dims(), &[404, 384]);
+    let ours = rows(&ours);
+    let (mut worst_diff, mut worst_cos) = ((0.0f32, 0), (1.0f32, 0));
+    for (i, (a, b)) in ours.iter().zip(&golden.embeddings).enumerate() {
+        let (d, c) = (max_abs_diff(a, b), cosine(a, b));
+        if d > worst_diff.0 {
+            worst_diff = (d, i);
+        }
+        if c < worst_cos.0 {
+            worst_cos = (c, i);
+        }
+    }
+    println!("worst |Δ| {:.3e} (row {}), min cosine {:.9} (row {})", worst_diff.0, worst_diff.1, worst_cos.0, worst_cos.1);
+    assert!(worst_diff.0 <= MAX_ABS_DIFF, "row {} ({}) is off by {:e}", worst_diff.1, golden.sources[worst_diff.1], worst_diff.0);
+    assert!(worst_cos.0 >= MIN_COSINE, "row {} ({}) has cosine {}", worst_cos.1, golden.sources[worst_cos.1], worst_cos.0);
+}
+
+#[test]
+fn batched_encoding_equals_one_at_a_time() {
+    let (golden, encoder) = (load_golden(), encoder());
+    let texts: Vec<&str> = golden.texts.iter().map(String::as_str).collect();
+    let mut worst = 0.0f32;
+    // Batches of 32 in file order mix short titles with the 256-token texts: lots of padding.
+    for (chunk_index, chunk) in texts.chunks(32).enumerate() {
+        let batched = rows(&encoder.encode_batch(chunk).unwrap());
+        for (j, text) in chunk.iter().enumerate() {
+            let single = rows(&encoder.encode_batch(&[text]).unwrap()).remove(0);
+            let d = max_abs_diff(&batched[j], &single);
+            assert!(d <= 1e-6, "text {} differs by {d:e} batched vs alone", chunk_index * 32 + j);
+            worst = worst.max(d);
+        }
+    }
+    println!("batched vs single: worst |Δ| {worst:.3e}");
+}
+
+#[test]
+fn empty_input_gives_an_empty_matrix() {
+    let encoder = encoder();
+    assert_eq!(encoder.encode_batch(&[]).unwrap().dims(), &[0, 384]);
+    assert_eq!(encoder.encode(&[], 32).unwrap().dims(), &[0, 384]);
+}
+
+/// The committed edge-case rows (362–403, free to copy): needs only the weights, not `../shared`.
+fn edge_case_fixture() -> Vec<(usize, String, Vec<u32>, Vec<f32>)> {
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/minilm_edge_cases.json")).unwrap();
+    let rows = fixture["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 42);
+    rows.iter()
+        .map(|row| {
+            let index = row["index"].as_u64().unwrap() as usize;
+            let text = row["text"].as_str().unwrap().to_string();
+            let ids = serde_json::from_value(row["ids"].clone()).unwrap();
+            let embedding = serde_json::from_value(row["embedding"].clone()).unwrap();
+            (index, text, ids, embedding)
+        })
+        .collect()
+}
+
+#[test]
+fn edge_cases_match_the_committed_fixture() {
+    let encoder = encoder();
+    let fixture = edge_case_fixture();
+    let texts: Vec<&str> = fixture.iter().map(|(_, text, _, _)| text.as_str()).collect();
+    let ours = rows(&encoder.encode(&texts, 8).unwrap());
+    for ((index, text, ids, embedding), row) in fixture.iter().zip(&ours) {
+        assert_eq!(&encoder.tokenize(text), ids, "edge case {index}");
+        assert!(max_abs_diff(row, embedding) <= MAX_ABS_DIFF, "edge case {index}");
+        assert!(cosine(row, embedding) >= MIN_COSINE, "edge case {index}");
+    }
+}
+
+#[test]
+fn edge_case_fixture_is_still_the_golden() {
+    let golden = load_golden();
+    for (index, text, ids, embedding) in edge_case_fixture() {
+        assert_eq!(text, golden.texts[index]);
+        assert_eq!(ids, golden.ids[index]);
+        assert_eq!(embedding, golden.embeddings[index], "row {index}");
+    }
+}
+
+/// Our WordPiece against the `tokenizers` crate configured as sentence-transformers uses it, on
+/// the golden texts and on generated text built from the characters tokenizers treat specially.
+#[test]
+fn wordpiece_agrees_with_the_tokenizers_crate() {
+    let (golden, encoder) = (load_golden(), encoder());
+    let path = common::models_dir().join("all-minilm-l6-v2/tokenizer.json");
+    let mut reference = tokenizers::Tokenizer::from_file(path).unwrap();
+    reference.with_padding(None);
+    reference
+        .with_truncation(Some(tokenizers::TruncationParams { max_length: 256, ..Default::default() }))
+        .unwrap();
+    let reference_ids = |text: &str| reference.encode(text, true).unwrap().get_ids().to_vec();
+
+    let mut texts: Vec<String> = golden.texts.clone();
+    texts.extend(generated_texts(3000));
+    let mut differing = Vec::new();
+    for text in &texts {
+        if encoder.tokenize(text) != reference_ids(text) {
+            differing.push(text.clone());
+        }
+    }
+    assert!(differing.is_empty(), "{} texts differ, e.g. {:?}", differing.len(), &differing[..differing.len().min(5)]);
+}
+
+/// Deterministic texts mixing words, accents (composed and combining), CJK, Hangul, emoji, ZWJ,
+/// controls, odd whitespace, punctuation, special-token strings and very long words.
+fn generated_texts(count: usize) -> Vec<String> {
+    let pieces: &[&str] = &[
+        "the", "Movie", "CAFÉ", "cafe\u{301}", "naïve", "İstanbul", "ß", "Σίσυφος", "ΣΑΣ", "日本", "映画", "한국어",
+        "ひらがな", "😀", "👨\u{200d}👩\u{200d}👧", "🇫🇷", "\u{200b}", "\u{feff}", "\u{00a0}", "\u{2003}", "\t", "\n",
+        "\r\n", "\u{0}", "\u{7}", "\u{1b}", "\u{fffd}", "\u{e000}", "\u{ad}", "—", "“", "”", "¿", "!", ".", ",", "$",
+        "%", "&amp;", "<b>", "[SEP]", "[CLS]", "[MASK]", "[sep]", "[UNK]x", "ﬁ", "Ｆｕｌｌ", "½", "²", "x²", "∑",
+        "e\u{301}\u{302}", "\u{301}", "Ⅻ", "ǅ", "ﬃ", "Dvořák", "Zürich", "Ångström", "1997", "3.14", "🏳️\u{200d}🌈",
+        "\u{2028}", "\u{85}", "antidisestablishmentarianism", "",
+    ];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut texts: Vec<String> = (0..count)
+        .map(|_| {
+            let words = 1 + next(12);
+            (0..words)
+                .map(|_| pieces[next(pieces.len())])
+                .collect::<Vec<_>>()
+                .join(["", " ", "  "][next(3)])
+        })
+        .collect();
+    texts.push("x".repeat(100));
+    texts.push("x".repeat(101));
+    texts.push("é".repeat(100));
+    texts.push("ab".repeat(400));
+    texts.push("word ".repeat(300) + "[SEP]");
+    texts
+}
+
+/// The default item-text rule gives exactly the golden text of every MovieLens row.
+#[test]
+fn default_template_reproduces_the_golden_movielens_texts() {
+    let golden = load_golden();
+    let items = read_items(&common::dataset("ml100k-mm").join("items.jsonl"));
+    let template = ItemTextTemplate::default();
+    let mut checked = 0;
+    for (text, source) in golden.texts.iter().zip(&golden.sources) {
+        let Some(id) = source.strip_prefix("ml100k-mm:item_id=") else { continue };
+        let item = items.get(id).unwrap_or_else(|| panic!("item {id} of the goldens is not in items.jsonl"));
+        assert_eq!(&template.render(item), text, "item {id}");
+        checked += 1;
+    }
+    assert_eq!(checked, 212);
+}
+
+/// items.jsonl lines as `Item`s (id, title, description, image; the rest as metadata).
+fn read_items(path: &std::path::Path) -> HashMap<String, Item> {
+    let lines = std::fs::read_to_string(path).unwrap();
+    lines
+        .lines()
+        .map(|line| {
+            let mut fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).unwrap();
+            let mut take = |key: &str| fields.remove(key).and_then(|v| v.as_str().map(str::to_string));
+            let id = take("item_id").unwrap();
+            let title = take("title").unwrap_or_default();
+            let description = take("description").unwrap_or_default();
+            let image = take("image");
+            (id.clone(), Item { id, title, description, image, metadata: fields })
+        })
+        .collect()
+}
+
+/// Q8_0 Linear layers stay close to f32 (mean cosine ≥ 0.995); Q4_0 is measured and reported.
+#[test]
+fn quantized_linear_layers_stay_close_to_f32() {
+    let (golden, encoder) = (load_golden(), encoder());
+    let texts: Vec<&str> = golden.texts.iter().map(String::as_str).collect();
+    let reference = rows(&encoder.encode(&texts, 32).unwrap());
+    let mut report = Vec::new();
+    for (dtype, min_mean) in [(GgmlDType::Q8_0, 0.995f32), (GgmlDType::Q4_0, 0.9)] {
+        let quantized = rows(&encoder.quantized(dtype).unwrap().encode(&texts, 32).unwrap());
+        let cosines: Vec<f32> = quantized.iter().zip(&reference).map(|(q, r)| cosine(q, r)).collect();
+        let mean = cosines.iter().sum::<f32>() / cosines.len() as f32;
+        let min = cosines.iter().copied().fold(1.0, f32::min);
+        report.push(format!("{dtype:?}: mean cosine {mean:.5}, min {min:.5}"));
+        assert!(mean >= min_mean, "{dtype:?} mean cosine {mean} < {min_mean}");
+    }
+    println!("{}", report.join("; "));
+}
