@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+pub mod amazon;
+pub mod histories;
 #[cfg(feature = "native")]
 pub mod images;
 pub mod interactions;
@@ -15,8 +17,11 @@ pub mod items;
 pub mod lines;
 pub mod load;
 pub mod problem;
+pub mod recbole;
 pub mod records;
+pub mod split;
 pub mod summary;
+pub mod write;
 #[cfg(feature = "native")]
 pub mod validate;
 
