@@ -133,31 +133,30 @@ pub fn convert_legacy_pth(
         tensors: tensors.len(),
         elements: tensors.iter().map(|t| t.numel() as u64).sum(),
     };
-    write_atomically(output, |tmp| {
-        let named = tensors.iter().map(|t| (t.name.as_str(), t));
-        safetensors::serialize_to_file(named, Some(safetensors_metadata()), tmp)
-            .map_err(WeightsError::from)
-    })?;
+    let named = tensors.iter().map(|t| (t.name.as_str(), t));
+    let safetensors = safetensors::serialize(named, Some(safetensors_metadata()))?;
+    write_atomically(output, &safetensors)?;
     Ok(summary)
 }
 
-/// Runs `write` on a temporary path in `output`'s folder, then renames it to `output`; the
-/// temporary file is removed on any failure.
+/// Writes `bytes` to a temporary file in `output`'s folder, flushes it to disk, then renames it to
+/// `output`; the temporary file is removed on any failure.
 #[cfg(feature = "native")]
-fn write_atomically(
-    output: &std::path::Path,
-    write: impl FnOnce(&std::path::Path) -> Result<()>,
-) -> Result<()> {
+pub fn write_atomically(output: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
     let file_name = output.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     let tmp = output.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = write(&tmp).and_then(|()| {
-        std::fs::rename(&tmp, output)
-            .map_err(|source| WeightsError::Io { path: output.to_owned(), source })
-    });
-    if result.is_err() {
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .map_err(|source| WeightsError::Io { path: tmp.clone(), source })
+        .and_then(|()| {
+            std::fs::rename(&tmp, output)
+                .map_err(|source| WeightsError::Io { path: output.to_owned(), source })
+        });
+    if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.map_err(|source| WeightsError::File { path: output.to_owned(), source: Box::new(source) })
+    written
 }
 
 // ---- the header pickles ----
