@@ -142,3 +142,83 @@ impl EfficientNetLite0 {
         self.blocks.len()
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+    use std::collections::HashMap;
+
+    /// A random state dict with every name and shape the reference has (296 tensors), in safetensors.
+    pub(crate) fn synthetic_safetensors() -> Vec<u8> {
+        let dev = Device::Cpu;
+        let mut t: HashMap<String, Tensor> = HashMap::new();
+        let mut conv_bn = |conv: &str, bn: &str, c_out: usize, c_in: usize, k: usize| {
+            let fan_in = (c_in * k * k) as f64;
+            t.insert(format!("{conv}.weight"), Tensor::randn(0f32, (2.0 / fan_in).sqrt() as f32, (c_out, c_in, k, k), &dev).unwrap());
+            t.insert(format!("{bn}.weight"), Tensor::rand(0.5f32, 1.5, c_out, &dev).unwrap());
+            t.insert(format!("{bn}.bias"), Tensor::randn(0f32, 0.1, c_out, &dev).unwrap());
+            t.insert(format!("{bn}.running_mean"), Tensor::randn(0f32, 0.1, c_out, &dev).unwrap());
+            t.insert(format!("{bn}.running_var"), Tensor::rand(0.5f32, 1.5, c_out, &dev).unwrap());
+            // PyTorch keeps this training counter in the state dict; inference ignores it.
+            t.insert(format!("{bn}.num_batches_tracked"), Tensor::new(0i64, &dev).unwrap());
+        };
+        conv_bn("_conv_stem", "_bn0", STEM_CHANNELS, 3, 3);
+        let (mut c_in, mut b) = (STEM_CHANNELS, 0);
+        for stage in &LITE0_STAGES {
+            for _ in 0..stage.repeats {
+                let hidden = c_in * stage.expand_ratio;
+                let p = format!("_blocks.{b}");
+                if stage.expand_ratio != 1 {
+                    conv_bn(&format!("{p}._expand_conv"), &format!("{p}._bn0"), hidden, c_in, 1);
+                }
+                conv_bn(&format!("{p}._depthwise_conv"), &format!("{p}._bn1"), hidden, 1, stage.kernel);
+                conv_bn(&format!("{p}._project_conv"), &format!("{p}._bn2"), stage.c_out, hidden, 1);
+                c_in = stage.c_out;
+                b += 1;
+            }
+        }
+        conv_bn("_conv_head", "_bn1", FEATURE_DIM, c_in, 1);
+        t.insert("_fc.weight".into(), Tensor::randn(0f32, 0.03, (NUM_CLASSES, FEATURE_DIM), &dev).unwrap());
+        t.insert("_fc.bias".into(), Tensor::zeros(NUM_CLASSES, DType::F32, &dev).unwrap());
+        assert_eq!(t.len(), 296, "the reference state dict has 296 tensors");
+        to_safetensors_bytes(&t)
+    }
+
+    /// Serialised through a temporary file: candle writes safetensors only to paths.
+    pub(crate) fn to_safetensors_bytes(tensors: &HashMap<String, Tensor>) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("weights.safetensors");
+        candle_core::safetensors::save(tensors, &path).unwrap();
+        std::fs::read(&path).unwrap()
+    }
+
+    #[test]
+    fn builds_sixteen_blocks_and_gives_features_in_relu6_range() -> Result<()> {
+        let state = StateDict::from_safetensors_bytes(&synthetic_safetensors(), "synthetic", &Device::Cpu)?;
+        let net = EfficientNetLite0::load(&state)?;
+        assert_eq!(net.num_blocks(), 16);
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 224, 224), &Device::Cpu)?;
+        let start = std::time::Instant::now();
+        let features = net.features(&x)?;
+        eprintln!("synthetic forward of 2 images: {:?}", start.elapsed());
+        assert_eq!(features.dims(), &[2, FEATURE_DIM]);
+        let values = features.flatten_all()?.to_vec1::<f32>()?;
+        assert!(values.iter().all(|v| (0.0..=6.0).contains(v)));
+        assert_eq!(net.logits(&features)?.dims(), &[2, NUM_CLASSES]);
+        // Any spatial size works with SAME padding (odd sizes exercise the symmetric stride-2 case).
+        assert_eq!(net.features(&Tensor::randn(0f32, 1.0, (1, 3, 97, 131), &Device::Cpu)?)?.dims(), &[1, FEATURE_DIM]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_wrong_shape_names_the_tensor() {
+        let bytes = synthetic_safetensors();
+        let mut tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
+        tensors.insert("_blocks.4._depthwise_conv.weight".into(), Tensor::zeros((240, 1, 3, 3), DType::F32, &Device::Cpu).unwrap());
+        let bytes = to_safetensors_bytes(&tensors);
+        let state = StateDict::from_safetensors_bytes(&bytes, "synthetic", &Device::Cpu).unwrap();
+        let err = EfficientNetLite0::load(&state).unwrap_err().to_string();
+        assert!(err.contains("_blocks.4._depthwise_conv.weight") && err.contains("[240, 1, 5, 5]"), "{err}");
+    }
+}
