@@ -85,12 +85,14 @@ pub fn read_legacy_pth(bytes: &[u8]) -> Result<Vec<LegacyTensor<'_>>> {
     let entries = state_dict_entries(&object)?;
     let (keys, keys_at, pos) = storage_keys(bytes, pos, &mut storages)?;
     let data = storage_bytes(bytes, pos, &keys, keys_at, &storages)?;
+    for (name, tensor) in &entries {
+        check_bounds(name, tensor)?;
+    }
     check_output_size(&entries, &data)?;
     entries
         .into_iter()
         .map(|(name, tensor)| {
-            let storage = &data[&tensor.storage.key];
-            let contiguous = contiguous_bytes(&name, &tensor, storage)?;
+            let contiguous = contiguous_bytes(&tensor, data[&tensor.storage.key]);
             let shape = tensor.shape.iter().map(|&d| d as usize).collect();
             Ok(LegacyTensor { name, dtype: tensor.storage.dtype, shape, data: contiguous })
         })
@@ -324,38 +326,44 @@ fn check_output_size(entries: &[(String, Rc<TensorRef>)], data: &HashMap<Rc<str>
 
 // ---- strided views → contiguous ----
 
-/// The tensor's elements in row-major order: a borrowed slice when its strides are already
-/// row-major, else gathered. Errors when any element lies outside the storage.
-fn contiguous_bytes<'a>(name: &str, tensor: &TensorRef, storage: &'a [u8]) -> Result<Cow<'a, [u8]>> {
-    let elem = tensor.storage.dtype.size_in_bytes();
-    let out_of_bounds = || WeightsError::TensorOutOfBounds {
-        name: name.to_owned(),
-        shape: tensor.shape.clone(),
-        strides: tensor.strides.clone(),
-        offset: tensor.offset,
-        storage_numel: tensor.storage.numel,
-    };
+/// Errors unless every element of the view lies inside its storage: the furthest one,
+/// offset + Σ (size − 1) · stride, must be below the storage's element count.
+fn check_bounds(name: &str, tensor: &TensorRef) -> Result<()> {
     if tensor.shape.contains(&0) {
-        return Ok(Cow::Borrowed(&[]));
+        return Ok(());
     }
-    // The furthest element: offset + Σ (size − 1) · stride, which must lie inside the storage.
     let last = tensor.shape.iter().zip(&tensor.strides).try_fold(
         u128::from(tensor.offset),
         |acc, (&size, &stride)| acc.checked_add(u128::from(size - 1) * u128::from(stride)),
     );
     match last {
-        Some(last) if last < u128::from(tensor.storage.numel) => {}
-        _ => return Err(out_of_bounds()),
+        Some(last) if last < u128::from(tensor.storage.numel) => Ok(()),
+        _ => Err(WeightsError::TensorOutOfBounds {
+            name: name.to_owned(),
+            shape: tensor.shape.clone(),
+            strides: tensor.strides.clone(),
+            offset: tensor.offset,
+            storage_numel: tensor.storage.numel,
+        }),
     }
-    // In bounds: every index below fits in usize because it is below the storage's length.
+}
+
+/// The tensor's elements in row-major order: a borrowed slice when its strides are already
+/// row-major, else gathered. The caller checked the bounds ([`check_bounds`]), so every index
+/// below is under the storage's length and fits in `usize`.
+fn contiguous_bytes<'a>(tensor: &TensorRef, storage: &'a [u8]) -> Cow<'a, [u8]> {
+    if tensor.shape.contains(&0) {
+        return Cow::Borrowed(&[]);
+    }
+    let elem = tensor.storage.dtype.size_in_bytes();
     let offset = tensor.offset as usize;
     let shape: Vec<usize> = tensor.shape.iter().map(|&d| d as usize).collect();
     let strides: Vec<usize> = tensor.strides.iter().map(|&s| s as usize).collect();
     let numel: usize = shape.iter().product();
     if is_row_major(&shape, &strides) {
-        return Ok(Cow::Borrowed(&storage[offset * elem..(offset + numel) * elem]));
+        return Cow::Borrowed(&storage[offset * elem..(offset + numel) * elem]);
     }
-    Ok(Cow::Owned(gather(storage, elem, offset, &shape, &strides)))
+    Cow::Owned(gather(storage, elem, offset, &shape, &strides))
 }
 
 /// Strides of a row-major layout (dimensions of size 1 may have any stride).
