@@ -9,4 +9,5 @@
 
 pub mod data;
 pub mod encoders;
+pub mod model;
 pub mod weights;

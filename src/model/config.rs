@@ -1,0 +1,177 @@
+//! The model's hyper-parameters: one serde struct that reads from the `[model]` table of the
+//! training TOML (`--config FILE`) and travels in the bundle manifest, so the runtime rebuilds the
+//! same shapes. Every field has a documented default; unknown keys are refused so a typo in a
+//! config file is an error, not a silently ignored setting.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::ModelError;
+use super::item_tower::ItemView;
+
+/// Hyper-parameters of the item tower, the sequence tower and their losses (DESIGN §4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Width `d` of item vectors, user vectors and both transformers. Default 256.
+    pub dim: usize,
+    /// Attention heads in every transformer layer; must divide `dim`. Default 2 (DESIGN: 2–4;
+    /// with d = 256 two heads of 128 keep each head wide enough on small catalogues).
+    pub num_heads: usize,
+    /// Transformer layers of the sequence tower. Default 2.
+    pub num_layers: usize,
+    /// Transformer layers fusing the modality tokens in the item tower. Default 1 (the tokens are
+    /// only two: one layer lets each modality see the other).
+    pub fusion_layers: usize,
+    /// Hidden width of each layer's feed-forward block. Default 256 (= `dim`, SASRec's choice;
+    /// the bundle's size budget is tight — DESIGN §9 — and 4×d quadruples the FFN weights).
+    pub ffn_dim: usize,
+    /// Longest history the sequence tower reads (learned positions 0..max_len). Default 50.
+    pub max_len: usize,
+    /// Dropout on token embeddings and residual branches, in training only. Default 0.2
+    /// (SASRec's value for dense data such as MovieLens).
+    pub dropout: f32,
+    /// Dropout on attention probabilities, in training only. Default 0.2.
+    pub attention_dropout: f32,
+    /// LayerNorm epsilon. Default 1e-5 (PyTorch's default).
+    pub layer_norm_eps: f64,
+    /// Width of the frozen text feature (all-MiniLM-L6-v2 pooled). Default 384.
+    pub text_dim: usize,
+    /// Width of the frozen image feature (EfficientNet-Lite0 pooled). Default 1280.
+    pub image_dim: usize,
+    /// Which modalities the item tower reads: `"both"` (default), `"text"` or `"image"`; the
+    /// single-modality settings are the ablations of DESIGN §4.
+    pub item_view: ItemView,
+    /// Temperature of the pretraining InfoNCE terms. Default 0.05 (MMSRec).
+    pub pretrain_temperature: f64,
+    /// Temperature of the next-item softmax over cosine scores. Default 0.07.
+    pub next_item_temperature: f64,
+    /// Weights of the four pretraining terms (see [`PretrainWeights`]).
+    pub pretrain_weights: PretrainWeights,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            dim: 256,
+            num_heads: 2,
+            num_layers: 2,
+            fusion_layers: 1,
+            ffn_dim: 256,
+            max_len: 50,
+            dropout: 0.2,
+            attention_dropout: 0.2,
+            layer_norm_eps: 1e-5,
+            text_dim: 384,
+            image_dim: 1280,
+            item_view: ItemView::Both,
+            pretrain_temperature: 0.05,
+            next_item_temperature: 0.07,
+            pretrain_weights: PretrainWeights::default(),
+        }
+    }
+}
+
+/// Weights of MMSRec's four item-level pretraining terms (see `losses::pretraining_loss`).
+/// The total is their weighted mean, so scaling all four together changes nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PretrainWeights {
+    /// Image-only view ↔ text-only view of the same item (cross-modal alignment). Default 1.
+    pub image_text: f64,
+    /// Image+text view ↔ text-only view. Default 1.
+    pub fused_text: f64,
+    /// Image+text view ↔ image-only view. Default 1.
+    pub fused_image: f64,
+    /// Image+text view ↔ a second image+text view under other dropout masks. Default 1.
+    pub fused_fused: f64,
+}
+
+impl Default for PretrainWeights {
+    fn default() -> Self {
+        PretrainWeights { image_text: 1.0, fused_text: 1.0, fused_image: 1.0, fused_fused: 1.0 }
+    }
+}
+
+impl PretrainWeights {
+    fn sum(&self) -> f64 {
+        self.image_text + self.fused_text + self.fused_image + self.fused_fused
+    }
+}
+
+impl ModelConfig {
+    /// Width of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.dim / self.num_heads
+    }
+
+    /// Refuses settings no model can be built from, naming the field.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let bad = |field: &'static str, reason: String| Err(ModelError::Config { field, reason });
+        for (field, value) in [
+            ("dim", self.dim),
+            ("num_heads", self.num_heads),
+            ("ffn_dim", self.ffn_dim),
+            ("max_len", self.max_len),
+            ("text_dim", self.text_dim),
+            ("image_dim", self.image_dim),
+        ] {
+            if value == 0 {
+                return bad(field, "must be at least 1".into());
+            }
+        }
+        if self.dim % self.num_heads != 0 {
+            return bad("num_heads", format!("{} does not divide dim {}", self.num_heads, self.dim));
+        }
+        for (field, p) in [("dropout", self.dropout), ("attention_dropout", self.attention_dropout)] {
+            if !(0.0..1.0).contains(&p) {
+                return bad(field, format!("{p} is not in [0, 1)"));
+            }
+        }
+        for (field, value) in [
+            ("layer_norm_eps", self.layer_norm_eps),
+            ("pretrain_temperature", self.pretrain_temperature),
+            ("next_item_temperature", self.next_item_temperature),
+        ] {
+            if !(value.is_finite() && value > 0.0) {
+                return bad(field, format!("{value} must be a positive number"));
+            }
+        }
+        let w = &self.pretrain_weights;
+        let all = [w.image_text, w.fused_text, w.fused_image, w.fused_fused];
+        if all.iter().any(|v| !(v.is_finite() && *v >= 0.0)) || w.sum() <= 0.0 {
+            return bad("pretrain_weights", format!("{all:?}: need non-negative numbers, not all 0"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_round_trip_through_json() {
+        let config = ModelConfig::default();
+        config.validate().unwrap();
+        let text = serde_json::to_string(&config).unwrap();
+        assert_eq!(serde_json::from_str::<ModelConfig>(&text).unwrap(), config);
+    }
+
+    #[test]
+    fn missing_fields_take_defaults_and_unknown_ones_are_refused() {
+        let partial: ModelConfig = serde_json::from_str(r#"{"dim": 64, "item_view": "text"}"#).unwrap();
+        assert_eq!(partial.dim, 64);
+        assert_eq!(partial.item_view, ItemView::TextOnly);
+        assert_eq!(partial.max_len, 50);
+        assert!(serde_json::from_str::<ModelConfig>(r#"{"dimm": 64}"#).is_err());
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let config = ModelConfig { num_heads: 3, ..Default::default() };
+        let message = config.validate().unwrap_err().to_string();
+        assert!(message.contains("num_heads"), "{message}");
+        let config = ModelConfig { dropout: 1.0, ..Default::default() };
+        assert!(config.validate().unwrap_err().to_string().contains("dropout"));
+    }
+}
