@@ -99,10 +99,21 @@ fn check_one(root: &Path, relative: &str) -> Result<(), (ProblemKind, String)> {
 fn decode(path: &Path) -> Result<(), String> {
     let reader = image::ImageReader::open(path).map_err(|e| format!("cannot be read: {e}"))?;
     let reader = reader.with_guessed_format().map_err(|e| format!("cannot be read: {e}"))?;
-    if reader.format().is_none() {
-        return Err("not a JPEG, PNG or WebP image".to_string());
+    match reader.format() {
+        None => Err("not a JPEG, PNG or WebP image".to_string()),
+        Some(image::ImageFormat::Jpeg) => decode_jpeg_strictly(path),
+        Some(_) => reader.decode().map(drop).map_err(|e| format!("does not decode: {e}")),
     }
-    reader.decode().map(drop).map_err(|e| format!("does not decode: {e}"))
+}
+
+/// `image` runs its JPEG decoder (zune-jpeg) in lenient mode, where a file cut short decodes without
+/// error (the missing part grey); strict mode turns that, and other corruption, into an error.
+fn decode_jpeg_strictly(path: &Path) -> Result<(), String> {
+    use zune_jpeg::zune_core::{bytestream::ZCursor, options::DecoderOptions};
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let options = DecoderOptions::default().set_strict_mode(true);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes.as_slice()), options);
+    decoder.decode().map(drop).map_err(|e| format!("does not decode as JPEG: {e:?}"))
 }
 
 /// Whether a relative path written in `items.jsonl` stays inside the dataset directory: not absolute,
