@@ -13,8 +13,11 @@
 use candle_core::{Module, Tensor};
 use candle_nn::Linear;
 
-use super::conv::{relu6, ConvBn, ConvSpec};
+use super::bias_act::Activation;
+use super::conv::ConvBn;
+use super::depthwise::DepthwiseConvBn;
 use super::error::{ImageEncoderError, Result};
+use super::pointwise::PointwiseConvBn;
 use super::state_dict::StateDict;
 
 /// Channels out of the stem (fixed for every Lite variant).
@@ -49,36 +52,35 @@ const LITE0_STAGES: [Stage; 7] = [
 #[derive(Debug, Clone)]
 struct MbConv {
     /// Absent when the expand ratio is 1 (the first block).
-    expand: Option<ConvBn>,
-    depthwise: ConvBn,
-    project: ConvBn,
+    expand: Option<PointwiseConvBn>,
+    depthwise: DepthwiseConvBn,
+    project: PointwiseConvBn,
     /// Identity skip: stride 1 and c_in == c_out (drop-connect is a no-op at inference).
     residual: bool,
 }
 
 impl MbConv {
     fn load(state: &StateDict, index: usize, c_in: usize, stage: &Stage, stride: usize) -> Result<Self> {
-        let p = format!("_blocks.{index}");
+        let name = |part: &str| format!("_blocks.{index}.{part}");
         let hidden = c_in * stage.expand_ratio;
-        let pointwise = |c_in, c_out| ConvSpec { c_in, c_out, kernel: 1, stride: 1, depthwise: false };
         let expand = if stage.expand_ratio != 1 {
-            Some(ConvBn::load(state, &format!("{p}._expand_conv"), &format!("{p}._bn0"), pointwise(c_in, hidden))?)
+            let names = (name("_expand_conv"), name("_bn0"));
+            Some(PointwiseConvBn::load(state, (&names.0, &names.1), (c_in, hidden), Activation::Relu6)?)
         } else {
             None
         };
-        let dw_spec = ConvSpec { c_in: hidden, c_out: hidden, kernel: stage.kernel, stride, depthwise: true };
-        let depthwise = ConvBn::load(state, &format!("{p}._depthwise_conv"), &format!("{p}._bn1"), dw_spec)?;
-        let project_spec = pointwise(hidden, stage.c_out);
-        let project = ConvBn::load(state, &format!("{p}._project_conv"), &format!("{p}._bn2"), project_spec)?;
+        let names = (name("_depthwise_conv"), name("_bn1"));
+        let depthwise = DepthwiseConvBn::load(state, (&names.0, &names.1), (hidden, stage.kernel, stride))?;
+        let names = (name("_project_conv"), name("_bn2"));
+        let project = PointwiseConvBn::load(state, (&names.0, &names.1), (hidden, stage.c_out), Activation::None)?;
         Ok(Self { expand, depthwise, project, residual: stride == 1 && c_in == stage.c_out })
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let hidden = match &self.expand {
-            Some(expand) => relu6(&expand.forward(x)?)?,
-            None => x.clone(),
+            Some(expand) => self.depthwise.forward(&expand.forward(x)?)?,
+            None => self.depthwise.forward(x)?,
         };
-        let hidden = relu6(&self.depthwise.forward(&hidden)?)?;
         let out = self.project.forward(&hidden)?;
         if self.residual {
             out + x
@@ -93,15 +95,14 @@ impl MbConv {
 pub struct EfficientNetLite0 {
     stem: ConvBn,
     blocks: Vec<MbConv>,
-    head: ConvBn,
+    head: PointwiseConvBn,
     classifier: Linear,
 }
 
 impl EfficientNetLite0 {
     /// Builds the network from the 296-tensor state dict (names as the PyTorch reference has them).
     pub fn load(state: &StateDict) -> Result<Self> {
-        let stem_spec = ConvSpec { c_in: 3, c_out: STEM_CHANNELS, kernel: 3, stride: 2, depthwise: false };
-        let stem = ConvBn::load(state, "_conv_stem", "_bn0", stem_spec)?;
+        let stem = ConvBn::load(state, ("_conv_stem", "_bn0"), (3, STEM_CHANNELS, 3, 2), Activation::Relu6)?;
         let mut blocks = Vec::new();
         let mut c_in = STEM_CHANNELS;
         for stage in &LITE0_STAGES {
@@ -111,8 +112,7 @@ impl EfficientNetLite0 {
                 c_in = stage.c_out;
             }
         }
-        let head_spec = ConvSpec { c_in, c_out: FEATURE_DIM, kernel: 1, stride: 1, depthwise: false };
-        let head = ConvBn::load(state, "_conv_head", "_bn1", head_spec)?;
+        let head = PointwiseConvBn::load(state, ("_conv_head", "_bn1"), (c_in, FEATURE_DIM), Activation::Relu6)?;
         let fc_weight = state.get("_fc.weight", (NUM_CLASSES, FEATURE_DIM))?;
         let fc_bias = state.get("_fc.bias", NUM_CLASSES)?;
         Ok(Self { stem, blocks, head, classifier: Linear::new(fc_weight, Some(fc_bias)) })
@@ -124,11 +124,11 @@ impl EfficientNetLite0 {
             [_, 3, h, w] if *h > 0 && *w > 0 => {}
             dims => return Err(ImageEncoderError::InvalidInput(dims.to_vec())),
         }
-        let mut x = relu6(&self.stem.forward(x)?)?;
+        let mut x = self.stem.forward(x)?;
         for block in &self.blocks {
             x = block.forward(&x)?;
         }
-        let x = relu6(&self.head.forward(&x)?)?;
+        let x = self.head.forward(&x)?;
         Ok(x.mean((2, 3))?)
     }
 

@@ -10,11 +10,15 @@
 //!
 //! Everything but decoding compiles for wasm32; in the browser, pixels come from a canvas.
 
+mod batch_norm;
+mod bias_act;
 mod conv;
 #[cfg(feature = "native")]
 mod decode;
+mod depthwise;
 mod efficientnet;
 mod error;
+mod pointwise;
 mod preprocess;
 mod resample;
 mod same_pad;
