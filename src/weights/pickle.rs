@@ -22,8 +22,8 @@ use super::WeightsError;
 
 type Result<T> = std::result::Result<T, WeightsError>;
 
-/// Deepest nesting of tuples, lists and dicts accepted. A state dict needs 4 (the persistent id
-/// tuple inside the rebuild arguments inside the call); metadata needs 3.
+/// Deepest nesting of tuples, lists and dicts accepted. A state dict needs 3 (the `_metadata`
+/// state: a dict holding an `OrderedDict` of dicts); the rebuild arguments need 2.
 pub const MAX_NESTING: usize = 32;
 
 /// `GLOBAL` names are dotted Python identifiers; longer lines are not worth reading.
@@ -166,7 +166,9 @@ impl Dict {
 
     /// The value under a string key.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.index.get(&DictKey::Str(key.into())).map(|&at| &self.entries[at].1)
+        self.index
+            .get(&DictKey::Str(key.into()))
+            .map(|&at| &self.entries[at].1)
     }
 }
 
@@ -253,14 +255,6 @@ pub struct StorageTable {
 impl StorageTable {
     pub fn get(&self, key: &str) -> Option<&Rc<StorageRef>> {
         self.by_key.get(key)
-    }
-
-    pub fn len(&self) -> usize {
-        self.by_key.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_key.is_empty()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Rc<StorageRef>> {
@@ -367,15 +361,21 @@ impl<'a> Machine<'a, '_> {
             op::PROTO => {
                 let version = self.bytes(1, "PROTO")?[0];
                 if !(2..=5).contains(&version) {
-                    return Err(self.malformed(format!("pickle protocol {version} (2 to 5 accepted)")));
+                    return Err(
+                        self.malformed(format!("pickle protocol {version} (2 to 5 accepted)"))
+                    );
                 }
             }
             op::GLOBAL => {
                 let module = self.line("GLOBAL module")?;
                 let name = self.line("GLOBAL name")?;
-                let global = Global::whitelisted(&module, &name).ok_or_else(|| {
-                    WeightsError::ForbiddenGlobal { module, name, offset: self.op }
-                })?;
+                let Some(global) = Global::whitelisted(&module, &name) else {
+                    return Err(WeightsError::ForbiddenGlobal {
+                        module,
+                        name,
+                        offset: self.op,
+                    });
+                };
                 self.stack.push(Value::Global(global));
             }
             op::BINPUT => {
@@ -434,7 +434,8 @@ impl<'a> Machine<'a, '_> {
             }
             op::BININT2 => {
                 let b = self.bytes(2, "BININT2")?;
-                self.stack.push(Value::Int(u16::from_le_bytes([b[0], b[1]]).into()));
+                self.stack
+                    .push(Value::Int(u16::from_le_bytes([b[0], b[1]]).into()));
             }
             op::LONG1 => {
                 let v = self.long1()?;
@@ -463,7 +464,12 @@ impl<'a> Machine<'a, '_> {
             op::NONE => self.stack.push(Value::None),
             op::NEWTRUE => self.stack.push(Value::Bool(true)),
             op::NEWFALSE => self.stack.push(Value::Bool(false)),
-            _ => return Err(WeightsError::UnsupportedOpcode { opcode, offset: self.op }),
+            _ => {
+                return Err(WeightsError::UnsupportedOpcode {
+                    opcode,
+                    offset: self.op,
+                })
+            }
         }
         Ok(())
     }
@@ -482,9 +488,16 @@ impl<'a> Machine<'a, '_> {
     // ---- reading operands (all bounds-checked) ----
 
     fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&end| end <= self.data.len());
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.data.len());
         let Some(end) = end else {
-            return Err(WeightsError::Truncated { what, offset: self.op, end: self.data.len() });
+            return Err(WeightsError::Truncated {
+                what,
+                offset: self.op,
+                end: self.data.len(),
+            });
         };
         let (data, start) = (self.data, self.pos);
         self.pos = end;
@@ -503,9 +516,15 @@ impl<'a> Machine<'a, '_> {
             return Err(self.malformed(format!("LONG1 of {n} bytes (at most 16 supported)")));
         }
         let digits = self.bytes(n, "LONG1")?;
-        let Some(&last) = digits.last() else { return Ok(0) };
+        let Some(&last) = digits.last() else {
+            return Ok(0);
+        };
         // Sign-extend from the most significant byte, then fill in the digits.
-        let mut buf = if last & 0x80 != 0 { [0xff; 16] } else { [0; 16] };
+        let mut buf = if last & 0x80 != 0 {
+            [0xff; 16]
+        } else {
+            [0; 16]
+        };
         buf[..n].copy_from_slice(digits);
         Ok(i128::from_le_bytes(buf))
     }
@@ -516,7 +535,11 @@ impl<'a> Machine<'a, '_> {
         let window = &rest[..rest.len().min(MAX_GLOBAL_LINE + 1)];
         let Some(len) = window.iter().position(|&b| b == b'\n') else {
             return Err(if rest.len() <= MAX_GLOBAL_LINE {
-                WeightsError::Truncated { what, offset: self.op, end: self.data.len() }
+                WeightsError::Truncated {
+                    what,
+                    offset: self.op,
+                    end: self.data.len(),
+                }
             } else {
                 self.malformed(format!("{what} longer than {MAX_GLOBAL_LINE} bytes"))
             });
@@ -539,7 +562,8 @@ impl<'a> Machine<'a, '_> {
     // ---- stack and memo ----
 
     fn pop(&mut self) -> Result<Value> {
-        self.pop_n(1).map(|mut v| v.pop().expect("pop_n(1) returns one value"))
+        self.pop_n(1)
+            .map(|mut v| v.pop().expect("pop_n(1) returns one value"))
     }
 
     /// The top `n` values, bottom first. Values above an open mark only.
@@ -581,7 +605,10 @@ impl<'a> Machine<'a, '_> {
     fn nest(&self, children: &[Value]) -> Result<usize> {
         let depth = 1 + children.iter().map(Value::depth).max().unwrap_or(0);
         if depth > MAX_NESTING {
-            return Err(WeightsError::NestingTooDeep { offset: self.op, limit: MAX_NESTING });
+            return Err(WeightsError::NestingTooDeep {
+                offset: self.op,
+                limit: MAX_NESTING,
+            });
         }
         children.iter().for_each(Value::mark_nested);
         Ok(depth)
@@ -589,7 +616,8 @@ impl<'a> Machine<'a, '_> {
 
     fn push_tuple(&mut self, items: Vec<Value>) -> Result<()> {
         let depth = self.nest(&items)?;
-        self.stack.push(Value::Tuple(Rc::new(Tuple { items, depth })));
+        self.stack
+            .push(Value::Tuple(Rc::new(Tuple { items, depth })));
         Ok(())
     }
 
@@ -645,7 +673,10 @@ impl<'a> Machine<'a, '_> {
     /// `REDUCE`: only `OrderedDict()` and `_rebuild_tensor_v2(...)` may be called.
     fn reduce(&mut self, callable: Value, args: Value) -> Result<Value> {
         let Value::Tuple(args) = args else {
-            return Err(self.malformed(format!("REDUCE arguments are a {}, not a tuple", args.kind())));
+            return Err(self.malformed(format!(
+                "REDUCE arguments are a {}, not a tuple",
+                args.kind()
+            )));
         };
         match callable {
             Value::Global(Global::OrderedDict) if args.items.is_empty() => {
@@ -689,7 +720,12 @@ impl<'a> Machine<'a, '_> {
             _ => return Err(self.malformed("unexpected extra _rebuild_tensor_v2 arguments")),
         }
         let storage = storage.clone();
-        Ok(Value::Tensor(Rc::new(TensorRef { storage, offset, shape, strides })))
+        Ok(Value::Tensor(Rc::new(TensorRef {
+            storage,
+            offset,
+            shape,
+            strides,
+        })))
     }
 
     /// `BINPERSID`: `('storage', torch.XStorage, key, location, numel[, view_metadata=None])`.
@@ -738,8 +774,9 @@ impl<'a> Machine<'a, '_> {
 
     fn non_negative(&self, value: &Value, what: &str) -> Result<u64> {
         match value {
-            Value::Int(i) => u64::try_from(*i)
-                .map_err(|_| self.malformed(format!("{what} {i} out of range"))),
+            Value::Int(i) => {
+                u64::try_from(*i).map_err(|_| self.malformed(format!("{what} {i} out of range")))
+            }
             other => Err(self.malformed(format!("{what} is a {}, not an int", other.kind()))),
         }
     }
@@ -786,7 +823,8 @@ mod tests {
     #[test]
     fn integers_of_every_width() {
         // (BININT1 200, BININT2 0x1234, BININT -5, LONG1 2 bytes 0xff7f = 32767... sign) as a tuple
-        let bytes = b"\x80\x02(K\xc8M\x34\x12J\xfb\xff\xff\xff\x8a\x02\xff\x7f\x8a\x01\xff\x8a\x00t.";
+        let bytes =
+            b"\x80\x02(K\xc8M\x34\x12J\xfb\xff\xff\xff\x8a\x02\xff\x7f\x8a\x01\xff\x8a\x00t.";
         let items = tuple_items(&run(bytes).unwrap());
         let ints: Vec<i128> = items.iter().map(int).collect();
         assert_eq!(ints, vec![200, 0x1234, -5, 0x7fff, -1, 0]);
@@ -805,7 +843,10 @@ mod tests {
         let mut bytes = vec![0x80, 2, 0x8a, 17];
         bytes.extend_from_slice(&[1; 17]);
         bytes.push(b'.');
-        assert!(matches!(run(&bytes), Err(WeightsError::Malformed { offset: 2, .. })));
+        assert!(matches!(
+            run(&bytes),
+            Err(WeightsError::Malformed { offset: 2, .. })
+        ));
     }
 
     #[test]
@@ -843,24 +884,38 @@ mod tests {
         // {'a': 0, 'b': [None, True, False], 'a': 1}: the second 'a' overwrites, keeping its place
         let bytes = b"\x80\x02}(X\x01\x00\x00\x00aK\x00X\x01\x00\x00\x00b](N\x88\x89eX\x01\x00\x00\x00aK\x01u.";
         let value = run(bytes).unwrap();
-        let Value::Dict(dict) = value else { panic!("expected a dict") };
+        let Value::Dict(dict) = value else {
+            panic!("expected a dict")
+        };
         let dict = dict.borrow();
         let keys: Vec<_> = dict.entries().iter().map(|(k, _)| k.clone()).collect();
-        assert_eq!(keys, vec![DictKey::Str("a".into()), DictKey::Str("b".into())]);
+        assert_eq!(
+            keys,
+            vec![DictKey::Str("a".into()), DictKey::Str("b".into())]
+        );
         assert_eq!(int(dict.get("a").unwrap()), 1);
-        let Some(Value::List(list)) = dict.get("b") else { panic!("expected a list") };
+        let Some(Value::List(list)) = dict.get("b") else {
+            panic!("expected a list")
+        };
         let list = list.borrow();
-        assert!(matches!(list.as_slice(), [Value::None, Value::Bool(true), Value::Bool(false)]));
+        assert!(matches!(
+            list.as_slice(),
+            [Value::None, Value::Bool(true), Value::Bool(false)]
+        ));
     }
 
     #[test]
     fn setitem_and_append_single() {
         let value = run(b"\x80\x02}X\x01\x00\x00\x00kK\x05s.").unwrap();
-        let Value::Dict(dict) = value else { panic!("expected a dict") };
+        let Value::Dict(dict) = value else {
+            panic!("expected a dict")
+        };
         assert_eq!(int(dict.borrow().get("k").unwrap()), 5);
 
         let value = run(b"\x80\x02]K\x05a.").unwrap();
-        let Value::List(list) = value else { panic!("expected a list") };
+        let Value::List(list) = value else {
+            panic!("expected a list")
+        };
         assert_eq!(list.borrow().iter().map(int).collect::<Vec<_>>(), vec![5]);
     }
 
@@ -876,8 +931,13 @@ mod tests {
         let bytes = b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nHalfStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x06NtQK\x01K\x02K\x02\x86K\x01K\x02\x86\x89ccollections\nOrderedDict\n)RtR.";
         let mut storages = StorageTable::default();
         let (value, _) = load(bytes, 0, &mut storages).unwrap();
-        let Value::Tensor(tensor) = value else { panic!("expected a tensor") };
-        assert_eq!((tensor.offset, tensor.shape.clone(), tensor.strides.clone()), (1, vec![2, 2], vec![1, 2]));
+        let Value::Tensor(tensor) = value else {
+            panic!("expected a tensor")
+        };
+        assert_eq!(
+            (tensor.offset, tensor.shape.clone(), tensor.strides.clone()),
+            (1, vec![2, 2], vec![1, 2])
+        );
         assert_eq!(tensor.storage.dtype, StorageDtype::F16);
         assert_eq!(tensor.storage.numel, 6);
         assert_eq!(storages.get("0").unwrap().key.as_ref(), "0");
@@ -901,8 +961,15 @@ mod tests {
     fn globals_outside_the_whitelist_are_refused_with_their_offset() {
         let err = run(b"\x80\x02cos\nsystem\n.").unwrap_err();
         match err {
-            WeightsError::ForbiddenGlobal { module, name, offset } => {
-                assert_eq!((module.as_str(), name.as_str(), offset), ("os", "system", 2));
+            WeightsError::ForbiddenGlobal {
+                module,
+                name,
+                offset,
+            } => {
+                assert_eq!(
+                    (module.as_str(), name.as_str(), offset),
+                    ("os", "system", 2)
+                );
             }
             other => panic!("expected ForbiddenGlobal, got {other:?}"),
         }
@@ -917,7 +984,10 @@ mod tests {
     fn only_whitelisted_callables_are_reduced() {
         // torch.FloatStorage() — a whitelisted global, but not a callable
         let err = run(b"\x80\x02ctorch\nFloatStorage\n)R.").unwrap_err();
-        assert!(matches!(err, WeightsError::NotCallable { offset: 23, .. }), "{err:?}");
+        assert!(
+            matches!(err, WeightsError::NotCallable { offset: 23, .. }),
+            "{err:?}"
+        );
         // OrderedDict with arguments
         let err = run(b"\x80\x02ccollections\nOrderedDict\n]\x85R.").unwrap_err();
         assert!(matches!(err, WeightsError::NotCallable { .. }), "{err:?}");
@@ -930,8 +1000,17 @@ mod tests {
     fn unknown_opcodes_are_refused() {
         // BINFLOAT is legal pickle but not part of what we accept.
         let err = run(b"\x80\x02G\x00\x00\x00\x00\x00\x00\x00\x00.").unwrap_err();
-        assert!(matches!(err, WeightsError::UnsupportedOpcode { opcode: b'G', offset: 2 }));
-        assert!(matches!(run(b"\x80\x09N."), Err(WeightsError::Malformed { offset: 0, .. })));
+        assert!(matches!(
+            err,
+            WeightsError::UnsupportedOpcode {
+                opcode: b'G',
+                offset: 2
+            }
+        ));
+        assert!(matches!(
+            run(b"\x80\x09N."),
+            Err(WeightsError::Malformed { offset: 0, .. })
+        ));
     }
 
     #[test]
@@ -939,7 +1018,10 @@ mod tests {
         let whole = b"\x80\x02(X\x03\x00\x00\x00abcJ\x01\x02\x03\x04ccollections\nOrderedDict\nt.";
         for cut in 0..whole.len() {
             let err = run(&whole[..cut]).unwrap_err();
-            assert!(matches!(err, WeightsError::Truncated { .. }), "cut at {cut}: {err:?}");
+            assert!(
+                matches!(err, WeightsError::Truncated { .. }),
+                "cut at {cut}: {err:?}"
+            );
         }
         run(whole).unwrap();
     }
@@ -948,28 +1030,34 @@ mod tests {
     fn lying_lengths_do_not_allocate() {
         // BINUNICODE claiming 4 GiB in a 10-byte pickle.
         let err = run(b"\x80\x02X\xff\xff\xff\xff.").unwrap_err();
-        assert!(matches!(err, WeightsError::Truncated { offset: 2, .. }), "{err:?}");
+        assert!(
+            matches!(err, WeightsError::Truncated { offset: 2, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn stack_discipline_is_checked() {
         for bytes in [
-            &b"\x80\x02."[..],    // STOP on an empty stack
-            b"\x80\x02NN.",       // two values left
-            b"\x80\x02(N.",       // open mark
-            b"\x80\x02t.",        // TUPLE without MARK
-            b"\x80\x02\x86.",     // TUPLE2 on an empty stack
-            b"\x80\x02N(\x85.",   // TUPLE1 cannot reach below a mark
-            b"\x80\x02h\x03.",    // empty memo slot
-            b"\x80\x02q\x00N.",   // BINPUT on an empty stack
-            b"\x80\x02NNs.",      // SETITEM on None
-            b"\x80\x02}](K\x01u.", // SETITEMS with an odd count
-            b"\x80\x02}]K\x01s.", // list as a dict key
-            b"\x80\x02NK\x01a.",  // APPEND on None
+            &b"\x80\x02."[..],                 // STOP on an empty stack
+            b"\x80\x02NN.",                    // two values left
+            b"\x80\x02(N.",                    // open mark
+            b"\x80\x02t.",                     // TUPLE without MARK
+            b"\x80\x02\x86.",                  // TUPLE2 on an empty stack
+            b"\x80\x02N(\x85.",                // TUPLE1 cannot reach below a mark
+            b"\x80\x02h\x03.",                 // empty memo slot
+            b"\x80\x02q\x00N.",                // BINPUT on an empty stack
+            b"\x80\x02NNs.",                   // SETITEM on None
+            b"\x80\x02}](K\x01u.",             // SETITEMS with an odd count
+            b"\x80\x02}]K\x01s.",              // list as a dict key
+            b"\x80\x02NK\x01a.",               // APPEND on None
             b"\x80\x02X\x01\x00\x00\x00\xff.", // invalid UTF-8
         ] {
             let err = run(bytes).unwrap_err();
-            assert!(matches!(err, WeightsError::Malformed { .. }), "{bytes:?}: {err:?}");
+            assert!(
+                matches!(err, WeightsError::Malformed { .. }),
+                "{bytes:?}: {err:?}"
+            );
         }
     }
 
@@ -986,7 +1074,7 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused() {
         let mut bytes = b"\x80\x02)".to_vec();
-        bytes.extend(std::iter::repeat(0x85).take(MAX_NESTING + 5));
+        bytes.extend(std::iter::repeat_n(0x85, MAX_NESTING + 5));
         bytes.push(b'.');
         let err = run(&bytes).unwrap_err();
         assert!(
@@ -995,7 +1083,7 @@ mod tests {
         );
         // exactly at the limit is fine
         let mut bytes = b"\x80\x02)".to_vec();
-        bytes.extend(std::iter::repeat(0x85).take(MAX_NESTING - 1));
+        bytes.extend(std::iter::repeat_n(0x85, MAX_NESTING - 1));
         bytes.push(b'.');
         run(&bytes).unwrap();
     }
