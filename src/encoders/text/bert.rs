@@ -108,8 +108,8 @@ impl Bert {
 /// Word + token type (always 0) + absolute position embeddings, then LayerNorm.
 #[derive(Debug, Clone)]
 struct Embeddings {
-    word: Tensor,       // [vocab, H]
-    position: Tensor,   // [max_positions, H]
+    word: Tensor,        // [vocab, H]
+    position: Tensor,    // [max_positions, H]
     token_type0: Tensor, // [H]
     norm: candle_nn::LayerNorm,
 }
@@ -158,7 +158,11 @@ impl Layer {
             key: w.linear(&format!("{prefix}.attention.self.key"), h, h)?,
             value: w.linear(&format!("{prefix}.attention.self.value"), h, h)?,
             attention_out: w.linear(&format!("{prefix}.attention.output.dense"), h, h)?,
-            attention_norm: w.layer_norm(&format!("{prefix}.attention.output.LayerNorm"), h, c.layer_norm_eps)?,
+            attention_norm: w.layer_norm(
+                &format!("{prefix}.attention.output.LayerNorm"),
+                h,
+                c.layer_norm_eps,
+            )?,
             intermediate: w.linear(&format!("{prefix}.intermediate.dense"), h, i)?,
             output: w.linear(&format!("{prefix}.output.dense"), i, h)?,
             output_norm: w.layer_norm(&format!("{prefix}.output.LayerNorm"), h, c.layer_norm_eps)?,
@@ -217,7 +221,8 @@ impl Weights {
     }
 
     fn get(&self, name: &str, dims: &[usize]) -> Result<Tensor, EncoderError> {
-        let tensor = self.tensors.get(name).ok_or_else(|| EncoderError::MissingTensor { name: name.into() })?;
+        let tensor =
+            self.tensors.get(name).ok_or_else(|| EncoderError::MissingTensor { name: name.into() })?;
         if tensor.dims() != dims {
             return Err(EncoderError::TensorShape {
                 name: name.into(),

@@ -39,6 +39,8 @@ pub enum EncoderError {
     MissingTensor { name: String },
     #[error("model weights: tensor `{name}` has shape {actual:?}, expected {expected:?}")]
     TensorShape { name: String, expected: Vec<usize>, actual: Vec<usize> },
+    #[error("text {row} has {tokens} token ids, more than the model's {max}")]
+    TooManyTokens { row: usize, tokens: usize, max: usize },
     #[error("item text template part `{part}`: {reason}")]
     Template { part: String, reason: String },
     #[error("{context}: {source}")]
@@ -105,10 +107,12 @@ impl TextEncoder {
         };
 
         let config = match optional("config.json")? {
-            Some(bytes) => serde_json::from_slice::<BertConfig>(&bytes).map_err(|e| EncoderError::Config {
-                file: dir.join("config.json").display().to_string(),
-                reason: e.to_string(),
-            })?,
+            Some(bytes) => {
+                serde_json::from_slice::<BertConfig>(&bytes).map_err(|e| EncoderError::Config {
+                    file: dir.join("config.json").display().to_string(),
+                    reason: e.to_string(),
+                })?
+            }
             None => BertConfig::default(),
         };
         let max_seq_len = match optional("sentence_bert_config.json")? {
@@ -169,7 +173,8 @@ impl TextEncoder {
         for (sorted_row, &original) in order.iter().enumerate() {
             position[original] = sorted_row as u32;
         }
-        let position = Tensor::new(position, &Device::Cpu).map_err(EncoderError::candle("restoring order"))?;
+        let position =
+            Tensor::new(position, &Device::Cpu).map_err(EncoderError::candle("restoring order"))?;
         sorted.index_select(&position, 0).map_err(EncoderError::candle("restoring order"))
     }
 
@@ -185,7 +190,8 @@ impl TextEncoder {
             for row in ids {
                 let padding = longest - row.len();
                 flat_ids.extend(row.iter().copied().chain(std::iter::repeat_n(0, padding)));
-                flat_mask.extend(std::iter::repeat_n(1f32, row.len()).chain(std::iter::repeat_n(0f32, padding)));
+                flat_mask
+                    .extend(std::iter::repeat_n(1f32, row.len()).chain(std::iter::repeat_n(0f32, padding)));
             }
             let shape = (ids.len(), longest);
             let input = Tensor::from_vec(flat_ids, shape, &Device::Cpu)?;
@@ -194,10 +200,7 @@ impl TextEncoder {
             pooling::l2_normalize(&pooling::masked_mean(&states, &mask)?)
         };
         if let Some(row) = ids.iter().position(|r| r.len() > self.max_seq_len) {
-            return Err(EncoderError::Config {
-                file: "input".into(),
-                reason: format!("text {row} has {} tokens, more than max_seq_len {}", ids[row].len(), self.max_seq_len),
-            });
+            return Err(EncoderError::TooManyTokens { row, tokens: ids[row].len(), max: self.max_seq_len });
         }
         run().map_err(EncoderError::candle("running the text encoder"))
     }

@@ -61,7 +61,11 @@ impl WordPieceTokenizer {
     /// than tokenizing it differently from the reference.
     pub fn from_json(bytes: &[u8]) -> Result<Self, EncoderError> {
         let file: TokenizerFile = serde_json::from_slice(bytes).map_err(|e| {
-            tokenizer_error(format!("not a valid tokenizer.json (line {}, column {}): {e}", e.line(), e.column()))
+            tokenizer_error(format!(
+                "not a valid tokenizer.json (line {}, column {}): {e}",
+                e.line(),
+                e.column()
+            ))
         })?;
         file.into_tokenizer()
     }
@@ -304,8 +308,14 @@ struct WordPieceModel {
 #[derive(Deserialize)]
 #[serde(tag = "type")]
 enum PostProcessor {
-    TemplateProcessing { single: Vec<TemplatePiece>, special_tokens: HashMap<String, SpecialTokenIds> },
-    BertProcessing { cls: (String, u32), sep: (String, u32) },
+    TemplateProcessing {
+        single: Vec<TemplatePiece>,
+        special_tokens: HashMap<String, SpecialTokenIds>,
+    },
+    BertProcessing {
+        cls: (String, u32),
+        sep: (String, u32),
+    },
     #[serde(other)]
     Unsupported,
 }
@@ -324,11 +334,14 @@ struct SpecialTokenIds {
 impl TokenizerFile {
     fn into_tokenizer(self) -> Result<WordPieceTokenizer, EncoderError> {
         let normalizer = match self.normalizer {
-            Some(n) if n.kind == "BertNormalizer" => serde_json::from_value(n.options)
-                .map_err(|e| tokenizer_error(format!("normalizer: {e}")))?,
+            Some(n) if n.kind == "BertNormalizer" => {
+                serde_json::from_value(n.options).map_err(|e| tokenizer_error(format!("normalizer: {e}")))?
+            }
             other => {
                 let kind = other.map_or("none".to_string(), |n| n.kind);
-                return Err(tokenizer_error(format!("normalizer `{kind}` is not supported (only BertNormalizer)")));
+                return Err(tokenizer_error(format!(
+                    "normalizer `{kind}` is not supported (only BertNormalizer)"
+                )));
             }
         };
         match self.pre_tokenizer {
@@ -344,10 +357,9 @@ impl TokenizerFile {
         if model.kind != "WordPiece" {
             return Err(tokenizer_error(format!("model `{}` is not supported (only WordPiece)", model.kind)));
         }
-        let unk_id = *model
-            .vocab
-            .get(&model.unk_token)
-            .ok_or_else(|| tokenizer_error(format!("model.unk_token `{}` is not in the vocab", model.unk_token)))?;
+        let unk_id = *model.vocab.get(&model.unk_token).ok_or_else(|| {
+            tokenizer_error(format!("model.unk_token `{}` is not in the vocab", model.unk_token))
+        })?;
         let added_tokens = added_tokens(self.added_tokens)?;
         let (prefix_ids, suffix_ids) = template_ids(self.post_processor)?;
         Ok(WordPieceTokenizer {
@@ -391,12 +403,16 @@ fn template_ids(post: Option<PostProcessor>) -> Result<(Vec<u32>, Vec<u32>), Enc
                 match piece {
                     TemplatePiece::Sequence { id } if id == "A" && !seen_sequence => seen_sequence = true,
                     TemplatePiece::Sequence { id } => {
-                        return Err(tokenizer_error(format!("post_processor: unexpected sequence `{id}` in single template")))
+                        return Err(tokenizer_error(format!(
+                            "post_processor: unexpected sequence `{id}` in single template"
+                        )))
                     }
                     TemplatePiece::SpecialToken { id } => {
                         let ids = &special_tokens
                             .get(&id)
-                            .ok_or_else(|| tokenizer_error(format!("post_processor: special token `{id}` undefined")))?
+                            .ok_or_else(|| {
+                                tokenizer_error(format!("post_processor: special token `{id}` undefined"))
+                            })?
                             .ids;
                         if seen_sequence { &mut suffix } else { &mut prefix }.extend_from_slice(ids);
                     }
@@ -404,9 +420,9 @@ fn template_ids(post: Option<PostProcessor>) -> Result<(Vec<u32>, Vec<u32>), Enc
             }
             Ok((prefix, suffix))
         }
-        Some(PostProcessor::Unsupported) => {
-            Err(tokenizer_error("post_processor: only TemplateProcessing and BertProcessing are supported".into()))
-        }
+        Some(PostProcessor::Unsupported) => Err(tokenizer_error(
+            "post_processor: only TemplateProcessing and BertProcessing are supported".into(),
+        )),
     }
 }
 
@@ -417,7 +433,8 @@ mod tests {
     /// A tiny BERT tokenizer.json with a hand-made vocab.
     fn tiny() -> WordPieceTokenizer {
         let vocab: Vec<&str> = vec![
-            "[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "cafe", ",", "!", "a", "##b", "i", "\u{307}",
+            "[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "cafe", ",", "!", "a", "##b", "i",
+            "\u{307}",
         ];
         let vocab: serde_json::Map<String, serde_json::Value> =
             vocab.iter().enumerate().map(|(i, t)| (t.to_string(), (i as u32).into())).collect();
