@@ -9,12 +9,17 @@
 //!   `x / 257` instead). Pillow saturates 16-bit *grayscale* PNGs to 255 above 255, which we do not copy.
 //!
 //! EXIF orientation is ignored, as in the reference (Pillow does not apply it on open).
-//! JPEG pixels can differ by a level or so from libjpeg-turbo's (IDCT and chroma upsampling).
+//!
+//! JPEGs are decoded by zune-jpeg directly, in **strict** mode: `image` runs it leniently, and a file cut
+//! short then decodes without error with its missing part grey — silently wrong pixels. The pixels of a
+//! sound file are the same either way. They can differ by a level or so from libjpeg-turbo's (IDCT and
+//! chroma upsampling), which the reference used.
 
 use std::io::Cursor;
 use std::path::Path;
 
-use image::{DynamicImage, ImageReader};
+use image::{DynamicImage, ImageFormat, ImageReader};
+use zune_jpeg::zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
 
 use super::error::{ImageEncoderError, Result};
 use super::preprocess::RgbImage;
@@ -27,12 +32,35 @@ pub fn decode_file(path: &Path) -> Result<RgbImage> {
 
 /// Decodes an encoded image (JPEG, PNG, WebP) to RGB8; `origin` labels errors (a path, a URL, an id).
 pub fn decode_bytes(bytes: &[u8], origin: &str) -> Result<RgbImage> {
-    let fail = |source| ImageEncoderError::Decode { origin: origin.to_string(), source };
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| fail(image::ImageError::IoError(e)))?;
-    let decoded = reader.decode().map_err(fail)?;
-    to_rgb8(decoded)
+    let fail = |reason: String| ImageEncoderError::Decode { origin: origin.to_string(), reason };
+    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| fail(e.to_string()))?;
+    match reader.format() {
+        None => Err(fail("not a JPEG, PNG or WebP image".into())),
+        Some(ImageFormat::Jpeg) => decode_jpeg_strictly(bytes).map_err(fail),
+        Some(_) => to_rgb8(reader.decode().map_err(|e| fail(e.to_string()))?),
+    }
+}
+
+/// zune-jpeg in strict mode, with the colour handling `image` would ask of it (grey stays grey, anything
+/// that is not RGB or grey — CMYK, YCCK — is converted to RGB by the decoder), then to RGB8.
+fn decode_jpeg_strictly(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
+    let options = DecoderOptions::default().set_strict_mode(true);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    decoder.decode_headers().map_err(|e| format!("{e:?}"))?;
+    let input = decoder.input_colorspace().ok_or("no colour space in the JPEG header")?;
+    let output = match input {
+        ColorSpace::RGB | ColorSpace::RGBA | ColorSpace::Luma | ColorSpace::LumaA => input,
+        _ => ColorSpace::RGB,
+    };
+    decoder.set_options(decoder.options().jpeg_set_out_colorspace(output));
+    let samples = decoder.decode().map_err(|e| format!("{e:?}"))?;
+    let (width, height) = decoder.dimensions().ok_or("no dimensions in the JPEG header")?;
+    let channels = output.num_components();
+    let pixels = samples
+        .chunks_exact(channels)
+        .flat_map(|px| if channels >= 3 { [px[0], px[1], px[2]] } else { [px[0]; 3] })
+        .collect();
+    RgbImage::new(width, height, pixels).map_err(|e| e.to_string())
 }
 
 /// `.convert("RGB")` in Pillow's manner (see the module docs).
@@ -60,7 +88,7 @@ fn to_rgb8(image: DynamicImage) -> Result<RgbImage> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use image::{GrayAlphaImage, ImageFormat, LumaA, Rgb, Rgb32FImage, Rgba, RgbaImage};
+    use image::{GrayAlphaImage, LumaA, Rgb, Rgb32FImage, Rgba, RgbaImage};
 
     fn encode(image: DynamicImage, format: ImageFormat) -> Vec<u8> {
         let mut bytes = Cursor::new(Vec::new());
@@ -90,6 +118,23 @@ mod tests {
         // Other layouts go through `image`'s own conversion.
         let float = Rgb32FImage::from_pixel(1, 1, Rgb([1.0, 0.0, 0.5]));
         assert_eq!(to_rgb8(DynamicImage::ImageRgb32F(float)).unwrap().view().pixels()[..2], [255, 0]);
+    }
+
+    #[test]
+    fn a_truncated_jpeg_is_an_error_not_grey_pixels() {
+        let im = image::RgbImage::from_fn(64, 48, |x, y| Rgb([(x * 4) as u8, (y * 5) as u8, 128]));
+        let jpeg = encode(DynamicImage::ImageRgb8(im), ImageFormat::Jpeg);
+        let whole = decode_bytes(&jpeg, "whole.jpg").unwrap();
+        assert_eq!((whole.view().width(), whole.view().height()), (64, 48));
+        let err = decode_bytes(&jpeg[..jpeg.len() * 2 / 3], "cut.jpg").unwrap_err();
+        assert!(err.to_string().contains("cut.jpg"), "{err}");
+    }
+
+    #[test]
+    fn a_grey_jpeg_becomes_three_equal_channels() {
+        let im = image::GrayImage::from_fn(16, 16, |x, _| image::Luma([(x * 16) as u8]));
+        let rgb = decode_bytes(&encode(DynamicImage::ImageLuma8(im), ImageFormat::Jpeg), "grey.jpg").unwrap();
+        assert!(rgb.view().pixels().chunks(3).all(|p| p[0] == p[1] && p[1] == p[2]));
     }
 
     #[test]

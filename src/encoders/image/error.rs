@@ -23,14 +23,9 @@ pub enum ImageEncoderError {
         source: candle_core::Error,
     },
 
-    /// The picture could not be decoded (corrupt file, unsupported format).
-    #[cfg(feature = "native")]
-    #[error("cannot decode image {origin}: {source}")]
-    Decode {
-        origin: String,
-        #[source]
-        source: image::ImageError,
-    },
+    /// The picture could not be decoded (corrupt or truncated file, unsupported format).
+    #[error("cannot decode image {origin}: {reason}")]
+    Decode { origin: String, reason: String },
 
     /// An RGB buffer that does not describe a picture (zero side, wrong length).
     #[error("invalid RGB image: {0}")]
