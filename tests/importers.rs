@@ -18,8 +18,11 @@ fn ml100k_recbole() -> Loaded {
     import_recbole(&dir.join("ml-100k.inter"), &dir.join("ml-100k.item"))
 }
 
-/// Each user's (item id, timestamp, rating) sequence, by user id.
-fn sequences(dataset: &Dataset) -> HashMap<&str, Vec<(&str, f64, Option<f32>)>> {
+/// One event as (item id, timestamp, rating).
+type EventView<'a> = (&'a str, f64, Option<f32>);
+
+/// Each user's event sequence, by user id.
+fn sequences(dataset: &Dataset) -> HashMap<&str, Vec<EventView<'_>>> {
     dataset
         .users
         .iter()

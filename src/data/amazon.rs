@@ -288,7 +288,8 @@ fn parse_review(
     let item = required_string(fields, PARENT_ASIN, file, line, problems).and_then(|asin| {
         let index = item_index(&asin);
         if index.is_none() {
-            let message = format!("product \"{}\" is not in the meta file; review skipped", excerpt(&asin, QUOTE_CHARS));
+            let message =
+                format!("product \"{}\" is not in the meta file; review skipped", excerpt(&asin, QUOTE_CHARS));
             problems.push(located(ProblemKind::UnknownItemId, file, line, PARENT_ASIN, message));
         }
         index
@@ -316,8 +317,10 @@ fn parse_review(
         Some(value) => {
             let rating = value.as_f64().filter(|r| r.is_finite()).map(|r| r as f32);
             if rating.is_none() {
-                let message =
-                    format!("rating must be a number, found {}; review kept without rating", excerpt(&value.to_string(), QUOTE_CHARS));
+                let message = format!(
+                    "rating must be a number, found {}; review kept without rating",
+                    excerpt(&value.to_string(), QUOTE_CHARS)
+                );
                 problems.push(located(ProblemKind::BadRating, file, line, RATING, message));
             }
             rating

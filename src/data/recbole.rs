@@ -266,11 +266,12 @@ fn read_item_file<R: BufRead>(reader: R, file: &str) -> ItemFile {
             continue;
         };
         if let Some(&first) = first_line_of.get(&item.id) {
-            let message =
-                format!("item id \"{}\" is already defined on line {first}; row skipped", excerpt(&item.id, QUOTE_CHARS));
-            out.problems.push(
-                Problem::new(ProblemKind::DuplicateItemId, file, message).at_line(record.line).in_field(ITEM_ID),
+            let message = format!(
+                "item id \"{}\" is already defined on line {first}; row skipped",
+                excerpt(&item.id, QUOTE_CHARS)
             );
+            out.problems
+                .push(Problem::new(ProblemKind::DuplicateItemId, file, message).at_line(record.line).in_field(ITEM_ID));
             continue;
         }
         if item.title.trim().is_empty() && item.description.trim().is_empty() {

@@ -149,9 +149,8 @@ pub fn cold(dataset: &Dataset) -> Split {
 pub fn cold_with_fraction(dataset: &Dataset, new_fraction: f64) -> Split {
     let is_new = new_items(dataset, new_fraction);
     let warm = warm(dataset);
-    let keep_warm = |items: &[u32]| -> Vec<u32> {
-        items.iter().copied().filter(|&item| !is_new[item as usize]).collect()
-    };
+    let keep_warm =
+        |items: &[u32]| -> Vec<u32> { items.iter().copied().filter(|&item| !is_new[item as usize]).collect() };
     let train = warm.train.iter().map(|seq| keep_warm(seq)).collect();
     let validation = warm
         .validation

@@ -83,11 +83,8 @@ fn item_line(item: &Item) -> Result<String, WriteError> {
 /// The text of `interactions.csv`.
 pub fn interactions_csv(dataset: &Dataset) -> String {
     let with_rating = dataset.users.iter().flat_map(|u| &u.events).any(|e| e.rating.is_some());
-    let mut out = String::from(if with_rating {
-        "user_id,item_id,timestamp,rating\n"
-    } else {
-        "user_id,item_id,timestamp\n"
-    });
+    let mut out =
+        String::from(if with_rating { "user_id,item_id,timestamp,rating\n" } else { "user_id,item_id,timestamp\n" });
     for user in &dataset.users {
         let user_id = csv_field(&user.id);
         for event in &user.events {
@@ -164,13 +161,8 @@ mod tests {
         let mut metadata = serde_json::Map::new();
         metadata.insert("title".into(), "spoofed".into());
         metadata.insert("year".into(), 1995.into());
-        let item = Item {
-            id: "1".into(),
-            title: "Toy Story".into(),
-            description: String::new(),
-            image: None,
-            metadata,
-        };
+        let item =
+            Item { id: "1".into(), title: "Toy Story".into(), description: String::new(), image: None, metadata };
         let line = item_line(&item).unwrap();
         assert_eq!(line, r#"{"item_id":"1","title":"Toy Story","image":null,"year":1995}"#);
     }
@@ -186,10 +178,7 @@ mod tests {
             title: title.into(),
             description: description.into(),
             image: image.map(String::from),
-            metadata: serde_json::json!({"tags": ["a,b", "\"q\""], "price": 1.25})
-                .as_object()
-                .cloned()
-                .unwrap(),
+            metadata: serde_json::json!({"tags": ["a,b", "\"q\""], "price": 1.25}).as_object().cloned().unwrap(),
         };
         let items = vec![
             item("a,1", "Caf\u{e9} \"Noir\"", "line one\nline two", Some("images/a 1.jpg")),
@@ -199,7 +188,11 @@ mod tests {
         let users = vec![
             UserHistory {
                 id: "user,\"one\"".into(),
-                events: vec![event(1, 0.5, None), event(0, 1_588_687_728.923, Some(4.5)), event(1, 1_588_687_728.923, None)],
+                events: vec![
+                    event(1, 0.5, None),
+                    event(0, 1_588_687_728.923, Some(4.5)),
+                    event(1, 1_588_687_728.923, None),
+                ],
             },
             UserHistory { id: "ユーザー".into(), events: vec![event(0, -3.0, Some(1.0))] },
         ];
