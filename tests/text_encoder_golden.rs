@@ -363,3 +363,19 @@ fn quantized_linear_layers_stay_close_to_f32() {
     }
     println!("{}", report.join("; "));
 }
+
+#[test]
+fn load_errors_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = TextEncoder::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("model.safetensors"), "{err}");
+    std::fs::write(dir.path().join("config.json"), "{\"hidden_size\": 384").unwrap();
+    let err = TextEncoder::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("config.json"), "{err}");
+    let models = common::models_dir().join("all-minilm-l6-v2");
+    std::fs::copy(models.join("config.json"), dir.path().join("config.json")).unwrap();
+    std::fs::copy(models.join("model.safetensors"), dir.path().join("model.safetensors")).unwrap();
+    std::fs::write(dir.path().join("tokenizer.json"), "{\"model\": {\"type\": \"BPE\"}}").unwrap();
+    let err = TextEncoder::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("tokenizer.json"), "{err}");
+}
