@@ -638,3 +638,48 @@ fn the_cli_exits_2_on_a_hostile_file() {
     );
     assert!(!output.exists());
 }
+
+/// A tiny deterministic generator (xorshift64*), so the mutation test needs no dependency.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[test]
+fn random_corruptions_never_panic() {
+    let good = good_file();
+    let mut rng = Xorshift(0x9e37_79b9_7f4a_7c15);
+    let (mut accepted, mut refused) = (0, 0);
+    for _ in 0..5_000 {
+        let mut bytes = good.clone();
+        for _ in 0..1 + rng.below(4) {
+            let at = rng.below(bytes.len());
+            match rng.below(3) {
+                0 => bytes[at] = rng.next() as u8,
+                1 => bytes[at] ^= 1 << rng.below(8),
+                _ => {
+                    bytes.remove(at);
+                }
+            }
+        }
+        // Either outcome is fine; a panic (or an abort from a huge allocation) fails the test.
+        match read_legacy_pth(&bytes) {
+            Ok(_) => accepted += 1,
+            Err(err) => {
+                assert!(!err.to_string().is_empty());
+                refused += 1;
+            }
+        }
+    }
+    // Most corruptions must be noticed (a flipped bit in a float value is not one that can be).
+    assert!(refused > accepted, "{refused} refused, {accepted} accepted");
+}

@@ -166,9 +166,7 @@ impl Dict {
 
     /// The value under a string key.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.index
-            .get(&DictKey::Str(key.into()))
-            .map(|&at| &self.entries[at].1)
+        self.index.get(&DictKey::Str(key.into())).map(|&at| &self.entries[at].1)
     }
 }
 
@@ -284,15 +282,8 @@ impl StorageTable {
 /// Runs one pickle that starts at `data[start]` up to its `STOP`; returns the value and the offset
 /// just past the `STOP`. Storages its persistent ids declare go into `storages`.
 pub fn load(data: &[u8], start: usize, storages: &mut StorageTable) -> Result<(Value, usize)> {
-    let mut machine = Machine {
-        data,
-        pos: start,
-        op: start,
-        stack: Vec::new(),
-        marks: Vec::new(),
-        memo: HashMap::new(),
-        storages,
-    };
+    let mut machine =
+        Machine { data, pos: start, op: start, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new(), storages };
     let value = machine.run()?;
     Ok((value, machine.pos))
 }
@@ -361,20 +352,14 @@ impl<'a> Machine<'a, '_> {
             op::PROTO => {
                 let version = self.bytes(1, "PROTO")?[0];
                 if !(2..=5).contains(&version) {
-                    return Err(
-                        self.malformed(format!("pickle protocol {version} (2 to 5 accepted)"))
-                    );
+                    return Err(self.malformed(format!("pickle protocol {version} (2 to 5 accepted)")));
                 }
             }
             op::GLOBAL => {
                 let module = self.line("GLOBAL module")?;
                 let name = self.line("GLOBAL name")?;
                 let Some(global) = Global::whitelisted(&module, &name) else {
-                    return Err(WeightsError::ForbiddenGlobal {
-                        module,
-                        name,
-                        offset: self.op,
-                    });
+                    return Err(WeightsError::ForbiddenGlobal { module, name, offset: self.op });
                 };
                 self.stack.push(Value::Global(global));
             }
@@ -434,8 +419,7 @@ impl<'a> Machine<'a, '_> {
             }
             op::BININT2 => {
                 let b = self.bytes(2, "BININT2")?;
-                self.stack
-                    .push(Value::Int(u16::from_le_bytes([b[0], b[1]]).into()));
+                self.stack.push(Value::Int(u16::from_le_bytes([b[0], b[1]]).into()));
             }
             op::LONG1 => {
                 let v = self.long1()?;
@@ -464,12 +448,7 @@ impl<'a> Machine<'a, '_> {
             op::NONE => self.stack.push(Value::None),
             op::NEWTRUE => self.stack.push(Value::Bool(true)),
             op::NEWFALSE => self.stack.push(Value::Bool(false)),
-            _ => {
-                return Err(WeightsError::UnsupportedOpcode {
-                    opcode,
-                    offset: self.op,
-                })
-            }
+            _ => return Err(WeightsError::UnsupportedOpcode { opcode, offset: self.op }),
         }
         Ok(())
     }
@@ -488,16 +467,9 @@ impl<'a> Machine<'a, '_> {
     // ---- reading operands (all bounds-checked) ----
 
     fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8]> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&end| end <= self.data.len());
+        let end = self.pos.checked_add(n).filter(|&end| end <= self.data.len());
         let Some(end) = end else {
-            return Err(WeightsError::Truncated {
-                what,
-                offset: self.op,
-                end: self.data.len(),
-            });
+            return Err(WeightsError::Truncated { what, offset: self.op, end: self.data.len() });
         };
         let (data, start) = (self.data, self.pos);
         self.pos = end;
@@ -520,11 +492,7 @@ impl<'a> Machine<'a, '_> {
             return Ok(0);
         };
         // Sign-extend from the most significant byte, then fill in the digits.
-        let mut buf = if last & 0x80 != 0 {
-            [0xff; 16]
-        } else {
-            [0; 16]
-        };
+        let mut buf = if last & 0x80 != 0 { [0xff; 16] } else { [0; 16] };
         buf[..n].copy_from_slice(digits);
         Ok(i128::from_le_bytes(buf))
     }
@@ -535,18 +503,13 @@ impl<'a> Machine<'a, '_> {
         let window = &rest[..rest.len().min(MAX_GLOBAL_LINE + 1)];
         let Some(len) = window.iter().position(|&b| b == b'\n') else {
             return Err(if rest.len() <= MAX_GLOBAL_LINE {
-                WeightsError::Truncated {
-                    what,
-                    offset: self.op,
-                    end: self.data.len(),
-                }
+                WeightsError::Truncated { what, offset: self.op, end: self.data.len() }
             } else {
                 self.malformed(format!("{what} longer than {MAX_GLOBAL_LINE} bytes"))
             });
         };
-        let text = std::str::from_utf8(&rest[..len])
-            .map_err(|_| self.malformed(format!("{what} is not UTF-8")))?
-            .to_owned();
+        let text =
+            std::str::from_utf8(&rest[..len]).map_err(|_| self.malformed(format!("{what} is not UTF-8")))?.to_owned();
         self.pos += len + 1;
         Ok(text)
     }
@@ -562,8 +525,7 @@ impl<'a> Machine<'a, '_> {
     // ---- stack and memo ----
 
     fn pop(&mut self) -> Result<Value> {
-        self.pop_n(1)
-            .map(|mut v| v.pop().expect("pop_n(1) returns one value"))
+        self.pop_n(1).map(|mut v| v.pop().expect("pop_n(1) returns one value"))
     }
 
     /// The top `n` values, bottom first. Values above an open mark only.
@@ -605,10 +567,7 @@ impl<'a> Machine<'a, '_> {
     fn nest(&self, children: &[Value]) -> Result<usize> {
         let depth = 1 + children.iter().map(Value::depth).max().unwrap_or(0);
         if depth > MAX_NESTING {
-            return Err(WeightsError::NestingTooDeep {
-                offset: self.op,
-                limit: MAX_NESTING,
-            });
+            return Err(WeightsError::NestingTooDeep { offset: self.op, limit: MAX_NESTING });
         }
         children.iter().for_each(Value::mark_nested);
         Ok(depth)
@@ -616,8 +575,7 @@ impl<'a> Machine<'a, '_> {
 
     fn push_tuple(&mut self, items: Vec<Value>) -> Result<()> {
         let depth = self.nest(&items)?;
-        self.stack
-            .push(Value::Tuple(Rc::new(Tuple { items, depth })));
+        self.stack.push(Value::Tuple(Rc::new(Tuple { items, depth })));
         Ok(())
     }
 
@@ -673,15 +631,10 @@ impl<'a> Machine<'a, '_> {
     /// `REDUCE`: only `OrderedDict()` and `_rebuild_tensor_v2(...)` may be called.
     fn reduce(&mut self, callable: Value, args: Value) -> Result<Value> {
         let Value::Tuple(args) = args else {
-            return Err(self.malformed(format!(
-                "REDUCE arguments are a {}, not a tuple",
-                args.kind()
-            )));
+            return Err(self.malformed(format!("REDUCE arguments are a {}, not a tuple", args.kind())));
         };
         match callable {
-            Value::Global(Global::OrderedDict) if args.items.is_empty() => {
-                Ok(Value::OrderedDict(Rc::default()))
-            }
+            Value::Global(Global::OrderedDict) if args.items.is_empty() => Ok(Value::OrderedDict(Rc::default())),
             Value::Global(Global::RebuildTensorV2) => self.rebuild_tensor(&args.items),
             other => Err(WeightsError::NotCallable {
                 callable: format!("{} with {}", other.kind(), Value::Tuple(args).kind()),
@@ -720,12 +673,7 @@ impl<'a> Machine<'a, '_> {
             _ => return Err(self.malformed("unexpected extra _rebuild_tensor_v2 arguments")),
         }
         let storage = storage.clone();
-        Ok(Value::Tensor(Rc::new(TensorRef {
-            storage,
-            offset,
-            shape,
-            strides,
-        })))
+        Ok(Value::Tensor(Rc::new(TensorRef { storage, offset, shape, strides })))
     }
 
     /// `BINPERSID`: `('storage', torch.XStorage, key, location, numel[, view_metadata=None])`.
@@ -736,9 +684,9 @@ impl<'a> Machine<'a, '_> {
         let [Value::Str(tag), Value::Global(Global::Storage(dtype)), Value::Str(key), Value::Str(location), numel, view @ ..] =
             pid.items.as_slice()
         else {
-            return Err(self.malformed(
-                "persistent id is not ('storage', torch.<Type>Storage, key, location, numel, None)",
-            ));
+            return Err(
+                self.malformed("persistent id is not ('storage', torch.<Type>Storage, key, location, numel, None)")
+            );
         };
         if &**tag != "storage" {
             return Err(self.malformed(format!("persistent id of kind `{tag}`")));
@@ -748,12 +696,7 @@ impl<'a> Machine<'a, '_> {
             _ => return Err(self.malformed("storage views (view_metadata) are not supported")),
         }
         let numel = self.non_negative(numel, "storage numel")?;
-        let storage = StorageRef {
-            key: key.clone(),
-            dtype: *dtype,
-            numel,
-            location: location.clone(),
-        };
+        let storage = StorageRef { key: key.clone(), dtype: *dtype, numel, location: location.clone() };
         self.storages.declare(storage, self.op)
     }
 
@@ -774,9 +717,7 @@ impl<'a> Machine<'a, '_> {
 
     fn non_negative(&self, value: &Value, what: &str) -> Result<u64> {
         match value {
-            Value::Int(i) => {
-                u64::try_from(*i).map_err(|_| self.malformed(format!("{what} {i} out of range")))
-            }
+            Value::Int(i) => u64::try_from(*i).map_err(|_| self.malformed(format!("{what} {i} out of range"))),
             other => Err(self.malformed(format!("{what} is a {}, not an int", other.kind()))),
         }
     }
@@ -823,8 +764,7 @@ mod tests {
     #[test]
     fn integers_of_every_width() {
         // (BININT1 200, BININT2 0x1234, BININT -5, LONG1 2 bytes 0xff7f = 32767... sign) as a tuple
-        let bytes =
-            b"\x80\x02(K\xc8M\x34\x12J\xfb\xff\xff\xff\x8a\x02\xff\x7f\x8a\x01\xff\x8a\x00t.";
+        let bytes = b"\x80\x02(K\xc8M\x34\x12J\xfb\xff\xff\xff\x8a\x02\xff\x7f\x8a\x01\xff\x8a\x00t.";
         let items = tuple_items(&run(bytes).unwrap());
         let ints: Vec<i128> = items.iter().map(int).collect();
         assert_eq!(ints, vec![200, 0x1234, -5, 0x7fff, -1, 0]);
@@ -843,10 +783,7 @@ mod tests {
         let mut bytes = vec![0x80, 2, 0x8a, 17];
         bytes.extend_from_slice(&[1; 17]);
         bytes.push(b'.');
-        assert!(matches!(
-            run(&bytes),
-            Err(WeightsError::Malformed { offset: 2, .. })
-        ));
+        assert!(matches!(run(&bytes), Err(WeightsError::Malformed { offset: 2, .. })));
     }
 
     #[test]
@@ -884,38 +821,24 @@ mod tests {
         // {'a': 0, 'b': [None, True, False], 'a': 1}: the second 'a' overwrites, keeping its place
         let bytes = b"\x80\x02}(X\x01\x00\x00\x00aK\x00X\x01\x00\x00\x00b](N\x88\x89eX\x01\x00\x00\x00aK\x01u.";
         let value = run(bytes).unwrap();
-        let Value::Dict(dict) = value else {
-            panic!("expected a dict")
-        };
+        let Value::Dict(dict) = value else { panic!("expected a dict") };
         let dict = dict.borrow();
         let keys: Vec<_> = dict.entries().iter().map(|(k, _)| k.clone()).collect();
-        assert_eq!(
-            keys,
-            vec![DictKey::Str("a".into()), DictKey::Str("b".into())]
-        );
+        assert_eq!(keys, vec![DictKey::Str("a".into()), DictKey::Str("b".into())]);
         assert_eq!(int(dict.get("a").unwrap()), 1);
-        let Some(Value::List(list)) = dict.get("b") else {
-            panic!("expected a list")
-        };
+        let Some(Value::List(list)) = dict.get("b") else { panic!("expected a list") };
         let list = list.borrow();
-        assert!(matches!(
-            list.as_slice(),
-            [Value::None, Value::Bool(true), Value::Bool(false)]
-        ));
+        assert!(matches!(list.as_slice(), [Value::None, Value::Bool(true), Value::Bool(false)]));
     }
 
     #[test]
     fn setitem_and_append_single() {
         let value = run(b"\x80\x02}X\x01\x00\x00\x00kK\x05s.").unwrap();
-        let Value::Dict(dict) = value else {
-            panic!("expected a dict")
-        };
+        let Value::Dict(dict) = value else { panic!("expected a dict") };
         assert_eq!(int(dict.borrow().get("k").unwrap()), 5);
 
         let value = run(b"\x80\x02]K\x05a.").unwrap();
-        let Value::List(list) = value else {
-            panic!("expected a list")
-        };
+        let Value::List(list) = value else { panic!("expected a list") };
         assert_eq!(list.borrow().iter().map(int).collect::<Vec<_>>(), vec![5]);
     }
 
@@ -931,13 +854,8 @@ mod tests {
         let bytes = b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nHalfStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x06NtQK\x01K\x02K\x02\x86K\x01K\x02\x86\x89ccollections\nOrderedDict\n)RtR.";
         let mut storages = StorageTable::default();
         let (value, _) = load(bytes, 0, &mut storages).unwrap();
-        let Value::Tensor(tensor) = value else {
-            panic!("expected a tensor")
-        };
-        assert_eq!(
-            (tensor.offset, tensor.shape.clone(), tensor.strides.clone()),
-            (1, vec![2, 2], vec![1, 2])
-        );
+        let Value::Tensor(tensor) = value else { panic!("expected a tensor") };
+        assert_eq!((tensor.offset, tensor.shape.clone(), tensor.strides.clone()), (1, vec![2, 2], vec![1, 2]));
         assert_eq!(tensor.storage.dtype, StorageDtype::F16);
         assert_eq!(tensor.storage.numel, 6);
         assert_eq!(storages.get("0").unwrap().key.as_ref(), "0");
@@ -946,7 +864,8 @@ mod tests {
     #[test]
     fn conflicting_storage_declarations_are_refused() {
         let pid = |numel: u8| {
-            let mut b = b"(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x00kX\x03\x00\x00\x00cpuK".to_vec();
+            let mut b =
+                b"(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x00kX\x03\x00\x00\x00cpuK".to_vec();
             b.extend_from_slice(&[numel, b'N', b't', b'Q']);
             b
         };
@@ -954,40 +873,28 @@ mod tests {
         bytes.extend(pid(4));
         bytes.extend(pid(5));
         bytes.extend_from_slice(b"\x86.");
-        assert!(matches!(run(&bytes), Err(WeightsError::Malformed { .. })));
+        let err = run(&bytes).unwrap_err();
+        assert!(matches!(&err, WeightsError::Malformed { reason, .. } if reason.contains("declared as")), "{err:?}");
     }
 
     #[test]
     fn globals_outside_the_whitelist_are_refused_with_their_offset() {
         let err = run(b"\x80\x02cos\nsystem\n.").unwrap_err();
         match err {
-            WeightsError::ForbiddenGlobal {
-                module,
-                name,
-                offset,
-            } => {
-                assert_eq!(
-                    (module.as_str(), name.as_str(), offset),
-                    ("os", "system", 2)
-                );
+            WeightsError::ForbiddenGlobal { module, name, offset } => {
+                assert_eq!((module.as_str(), name.as_str(), offset), ("os", "system", 2));
             }
             other => panic!("expected ForbiddenGlobal, got {other:?}"),
         }
         // A storage class we cannot map is not whitelisted either.
-        assert!(matches!(
-            run(b"\x80\x02ctorch\nComplexFloatStorage\n."),
-            Err(WeightsError::ForbiddenGlobal { .. })
-        ));
+        assert!(matches!(run(b"\x80\x02ctorch\nComplexFloatStorage\n."), Err(WeightsError::ForbiddenGlobal { .. })));
     }
 
     #[test]
     fn only_whitelisted_callables_are_reduced() {
         // torch.FloatStorage() — a whitelisted global, but not a callable
         let err = run(b"\x80\x02ctorch\nFloatStorage\n)R.").unwrap_err();
-        assert!(
-            matches!(err, WeightsError::NotCallable { offset: 23, .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, WeightsError::NotCallable { offset: 23, .. }), "{err:?}");
         // OrderedDict with arguments
         let err = run(b"\x80\x02ccollections\nOrderedDict\n]\x85R.").unwrap_err();
         assert!(matches!(err, WeightsError::NotCallable { .. }), "{err:?}");
@@ -1000,17 +907,8 @@ mod tests {
     fn unknown_opcodes_are_refused() {
         // BINFLOAT is legal pickle but not part of what we accept.
         let err = run(b"\x80\x02G\x00\x00\x00\x00\x00\x00\x00\x00.").unwrap_err();
-        assert!(matches!(
-            err,
-            WeightsError::UnsupportedOpcode {
-                opcode: b'G',
-                offset: 2
-            }
-        ));
-        assert!(matches!(
-            run(b"\x80\x09N."),
-            Err(WeightsError::Malformed { offset: 0, .. })
-        ));
+        assert!(matches!(err, WeightsError::UnsupportedOpcode { opcode: b'G', offset: 2 }));
+        assert!(matches!(run(b"\x80\x09N."), Err(WeightsError::Malformed { offset: 0, .. })));
     }
 
     #[test]
@@ -1018,10 +916,7 @@ mod tests {
         let whole = b"\x80\x02(X\x03\x00\x00\x00abcJ\x01\x02\x03\x04ccollections\nOrderedDict\nt.";
         for cut in 0..whole.len() {
             let err = run(&whole[..cut]).unwrap_err();
-            assert!(
-                matches!(err, WeightsError::Truncated { .. }),
-                "cut at {cut}: {err:?}"
-            );
+            assert!(matches!(err, WeightsError::Truncated { .. }), "cut at {cut}: {err:?}");
         }
         run(whole).unwrap();
     }
@@ -1030,10 +925,7 @@ mod tests {
     fn lying_lengths_do_not_allocate() {
         // BINUNICODE claiming 4 GiB in a 10-byte pickle.
         let err = run(b"\x80\x02X\xff\xff\xff\xff.").unwrap_err();
-        assert!(
-            matches!(err, WeightsError::Truncated { offset: 2, .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, WeightsError::Truncated { offset: 2, .. }), "{err:?}");
     }
 
     #[test]
@@ -1054,10 +946,7 @@ mod tests {
             b"\x80\x02X\x01\x00\x00\x00\xff.", // invalid UTF-8
         ] {
             let err = run(bytes).unwrap_err();
-            assert!(
-                matches!(err, WeightsError::Malformed { .. }),
-                "{bytes:?}: {err:?}"
-            );
+            assert!(matches!(err, WeightsError::Malformed { .. }), "{bytes:?}: {err:?}");
         }
     }
 
