@@ -40,11 +40,17 @@ pub fn check_images(
     item_lines: Option<&[usize]>,
     on_checked: &(dyn Fn() + Sync),
 ) -> ImageCheck {
-    let jobs: Vec<(usize, &str)> =
-        items.iter().enumerate().filter_map(|(i, item)| Some((i, item.image.as_deref()?))).collect();
+    let jobs: Vec<(usize, &str)> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| Some((i, item.image.as_deref()?)))
+        .collect();
     let next = AtomicUsize::new(0);
     let failures: Mutex<Vec<(usize, ProblemKind, String)>> = Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len()).max(1);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(jobs.len())
+        .max(1);
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
@@ -55,11 +61,16 @@ pub fn check_images(
                     }
                     on_checked();
                 }
-                failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).extend(local);
+                failures
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .extend(local);
             });
         }
     });
-    let mut failures = failures.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut failures = failures
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     failures.sort_by_key(|&(item, _, _)| item);
 
     let mut usable: Vec<bool> = items.iter().map(|item| item.image.is_some()).collect();
@@ -88,9 +99,17 @@ fn check_one(root: &Path, relative: &str) -> Result<(), (ProblemKind, String)> {
         Ok(meta) if meta.is_file() => {}
         Ok(_) => return Err((ProblemKind::ImageMissing, format!("{relative}: not a file"))),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err((ProblemKind::ImageMissing, format!("{relative}: no such file")));
+            return Err((
+                ProblemKind::ImageMissing,
+                format!("{relative}: no such file"),
+            ));
         }
-        Err(err) => return Err((ProblemKind::ImageUndecodable, format!("{relative}: cannot be read: {err}"))),
+        Err(err) => {
+            return Err((
+                ProblemKind::ImageUndecodable,
+                format!("{relative}: cannot be read: {err}"),
+            ))
+        }
     }
     decode(&path).map_err(|why| (ProblemKind::ImageUndecodable, format!("{relative}: {why}")))
 }
@@ -98,11 +117,16 @@ fn check_one(root: &Path, relative: &str) -> Result<(), (ProblemKind, String)> {
 /// Decodes the whole image (the format is guessed from the content, the extension is a fallback).
 fn decode(path: &Path) -> Result<(), String> {
     let reader = image::ImageReader::open(path).map_err(|e| format!("cannot be read: {e}"))?;
-    let reader = reader.with_guessed_format().map_err(|e| format!("cannot be read: {e}"))?;
+    let reader = reader
+        .with_guessed_format()
+        .map_err(|e| format!("cannot be read: {e}"))?;
     match reader.format() {
         None => Err("not a JPEG, PNG or WebP image".to_string()),
         Some(image::ImageFormat::Jpeg) => decode_jpeg_strictly(path),
-        Some(_) => reader.decode().map(drop).map_err(|e| format!("does not decode: {e}")),
+        Some(_) => reader
+            .decode()
+            .map(drop)
+            .map_err(|e| format!("does not decode: {e}")),
     }
 }
 
@@ -112,8 +136,12 @@ fn decode_jpeg_strictly(path: &Path) -> Result<(), String> {
     use zune_jpeg::zune_core::{bytestream::ZCursor, options::DecoderOptions};
     let bytes = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
     let options = DecoderOptions::default().set_strict_mode(true);
-    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes.as_slice()), options);
-    decoder.decode().map(drop).map_err(|e| format!("does not decode as JPEG: {e:?}"))
+    let mut decoder =
+        zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes.as_slice()), options);
+    decoder
+        .decode()
+        .map(drop)
+        .map_err(|e| format!("does not decode as JPEG: {e:?}"))
 }
 
 /// Whether a relative path written in `items.jsonl` stays inside the dataset directory: not absolute,
@@ -141,7 +169,15 @@ mod tests {
         for ok in ["images/1.jpg", "a.png", "./images/x.webp", "images/..x.jpg"] {
             assert!(stays_inside(ok), "{ok}");
         }
-        for bad in ["", "/etc/passwd", "../x.jpg", "images/../../x.jpg", "\\\\server\\x.jpg", "C:\\x.jpg", "a\\..\\..\\b"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x.jpg",
+            "images/../../x.jpg",
+            "\\\\server\\x.jpg",
+            "C:\\x.jpg",
+            "a\\..\\..\\b",
+        ] {
             assert!(!stays_inside(bad), "{bad}");
         }
     }

@@ -48,7 +48,8 @@ pub fn read_items<R: BufRead>(reader: R, file: &str) -> ItemsRead {
             Err(err) => {
                 let at = lines.line_number() + 1;
                 let message = format!("read error: {err}; the rest of the file is ignored");
-                out.problems.push(Problem::new(ProblemKind::FileUnreadable, file, message).at_line(at));
+                out.problems
+                    .push(Problem::new(ProblemKind::FileUnreadable, file, message).at_line(at));
                 break;
             }
         };
@@ -65,24 +66,35 @@ pub fn read_items<R: BufRead>(reader: R, file: &str) -> ItemsRead {
             continue;
         };
         if let Some(&first) = first_line_of.get(&item.id) {
-            let message =
-                format!("item id \"{}\" is already defined on line {first}; row skipped", excerpt(&item.id, QUOTE_CHARS));
-            out.problems.push(located(ProblemKind::DuplicateItemId, file, number, "item_id", message));
+            let message = format!(
+                "item id \"{}\" is already defined on line {first}; row skipped",
+                excerpt(&item.id, QUOTE_CHARS)
+            );
+            out.problems.push(located(
+                ProblemKind::DuplicateItemId,
+                file,
+                number,
+                "item_id",
+                message,
+            ));
             continue;
         }
         if item.title.trim().is_empty() && item.description.trim().is_empty() {
             let message = "no title and no description; item kept without text";
-            out.problems.push(Problem::new(ProblemKind::EmptyText, file, message).at_line(number));
+            out.problems
+                .push(Problem::new(ProblemKind::EmptyText, file, message).at_line(number));
         }
         first_line_of.insert(item.id.clone(), number);
         out.items.push(item);
         out.lines.push(number);
     }
     if rows == 0 {
-        out.problems.push(Problem::new(ProblemKind::EmptyFile, file, "no items"));
+        out.problems
+            .push(Problem::new(ProblemKind::EmptyFile, file, "no items"));
     } else if out.items.is_empty() {
         let message = format!("none of the {rows} rows is a usable item");
-        out.problems.push(Problem::new(ProblemKind::NoUsableRows, file, message));
+        out.problems
+            .push(Problem::new(ProblemKind::NoUsableRows, file, message));
     }
     sort_by_line(&mut out.problems);
     out
@@ -99,29 +111,60 @@ fn parse_item(text: &str, file: &str, line: usize, problems: &mut Vec<Problem>) 
         }
     };
     let Value::Object(mut fields) = value else {
-        let message = format!("expected a JSON object, found {}; row skipped", json_type(&value));
+        let message = format!(
+            "expected a JSON object, found {}; row skipped",
+            json_type(&value)
+        );
         problems.push(Problem::new(ProblemKind::NotAnObject, file, message).at_line(line));
         return None;
     };
     let id = take_id(&mut fields, file, line, problems)?;
     let title = take_string(&mut fields, "title", file, line, problems).unwrap_or_default();
-    let description = take_string(&mut fields, "description", file, line, problems).unwrap_or_default();
-    let image = take_string(&mut fields, "image", file, line, problems).filter(|path| !path.is_empty());
-    Some(Item { id, title, description, image, metadata: fields })
+    let description =
+        take_string(&mut fields, "description", file, line, problems).unwrap_or_default();
+    let image =
+        take_string(&mut fields, "image", file, line, problems).filter(|path| !path.is_empty());
+    Some(Item {
+        id,
+        title,
+        description,
+        image,
+        metadata: fields,
+    })
 }
 
 /// The required, non-empty string `item_id`.
-fn take_id(fields: &mut Map<String, Value>, file: &str, line: usize, problems: &mut Vec<Problem>) -> Option<String> {
+fn take_id(
+    fields: &mut Map<String, Value>,
+    file: &str,
+    line: usize,
+    problems: &mut Vec<Problem>,
+) -> Option<String> {
     match fields.remove("item_id") {
         Some(Value::String(id)) if !id.trim().is_empty() => Some(id),
         Some(Value::String(_)) | Some(Value::Null) | None => {
             let message = "item_id is missing or empty; row skipped";
-            problems.push(located(ProblemKind::MissingField, file, line, "item_id", message));
+            problems.push(located(
+                ProblemKind::MissingField,
+                file,
+                line,
+                "item_id",
+                message,
+            ));
             None
         }
         Some(other) => {
-            let message = format!("item_id must be a string, found {} {other}; row skipped", json_type(&other));
-            problems.push(located(ProblemKind::WrongFieldType, file, line, "item_id", excerpt(&message, 120)));
+            let message = format!(
+                "item_id must be a string, found {} {other}; row skipped",
+                json_type(&other)
+            );
+            problems.push(located(
+                ProblemKind::WrongFieldType,
+                file,
+                line,
+                "item_id",
+                excerpt(&message, 120),
+            ));
             None
         }
     }
@@ -139,15 +182,32 @@ fn take_string(
         Some(Value::String(s)) => Some(s),
         None | Some(Value::Null) => None,
         Some(other) => {
-            let message = format!("{key} must be a string or null, found {}; ignored", json_type(&other));
-            problems.push(located(ProblemKind::WrongFieldType, file, line, key, message));
+            let message = format!(
+                "{key} must be a string or null, found {}; ignored",
+                json_type(&other)
+            );
+            problems.push(located(
+                ProblemKind::WrongFieldType,
+                file,
+                line,
+                key,
+                message,
+            ));
             None
         }
     }
 }
 
-fn located(kind: ProblemKind, file: &str, line: usize, field: &str, message: impl Into<String>) -> Problem {
-    Problem::new(kind, file, message).at_line(line).in_field(field)
+fn located(
+    kind: ProblemKind,
+    file: &str,
+    line: usize,
+    field: &str,
+    message: impl Into<String>,
+) -> Problem {
+    Problem::new(kind, file, message)
+        .at_line(line)
+        .in_field(field)
 }
 
 fn json_type(value: &Value) -> &'static str {
@@ -171,7 +231,10 @@ mod tests {
     use super::*;
 
     fn kinds(read: &ItemsRead) -> Vec<(ProblemKind, Option<usize>, Option<&str>)> {
-        read.problems.iter().map(|p| (p.kind, p.line, p.field.as_deref())).collect()
+        read.problems
+            .iter()
+            .map(|p| (p.kind, p.line, p.field.as_deref()))
+            .collect()
     }
 
     #[test]
@@ -180,7 +243,14 @@ mod tests {
         let read = read_items(text.as_bytes(), "items.jsonl");
         assert!(read.problems.is_empty(), "{:?}", read.problems);
         let item = &read.items[0];
-        assert_eq!((item.id.as_str(), item.title.as_str(), item.description.as_str()), ("a", "T", "D"));
+        assert_eq!(
+            (
+                item.id.as_str(),
+                item.title.as_str(),
+                item.description.as_str()
+            ),
+            ("a", "T", "D")
+        );
         assert_eq!(item.image.as_deref(), Some("images/a.jpg"));
         assert_eq!(item.metadata.get("year"), Some(&Value::from(1995)));
         assert_eq!(item.metadata.len(), 1);
@@ -191,7 +261,10 @@ mod tests {
     fn wrong_types_are_ignored_but_the_item_kept() {
         let text = "{\"item_id\": \"a\", \"title\": 5, \"description\": \"d\", \"image\": null}\n";
         let read = read_items(text.as_bytes(), "items.jsonl");
-        assert_eq!(kinds(&read), vec![(ProblemKind::WrongFieldType, Some(1), Some("title"))]);
+        assert_eq!(
+            kinds(&read),
+            vec![(ProblemKind::WrongFieldType, Some(1), Some("title"))]
+        );
         assert_eq!(read.items.len(), 1);
         assert_eq!(read.items[0].image, None);
     }
@@ -201,7 +274,10 @@ mod tests {
         let read = read_items(&b"{\"item_id\": 5, \"title\": \"t\"}\n"[..], "items.jsonl");
         assert_eq!(
             kinds(&read),
-            vec![(ProblemKind::WrongFieldType, Some(1), Some("item_id")), (ProblemKind::NoUsableRows, None, None)]
+            vec![
+                (ProblemKind::WrongFieldType, Some(1), Some("item_id")),
+                (ProblemKind::NoUsableRows, None, None)
+            ]
         );
     }
 }

@@ -87,7 +87,10 @@ impl<R: BufRead> LineReader<R> {
     }
 
     /// The next line that could be read as text, skipping (reported) unreadable ones.
-    pub fn next_text_line(&mut self, problems: &mut Vec<Problem>) -> io::Result<Option<(usize, &str)>> {
+    pub fn next_text_line(
+        &mut self,
+        problems: &mut Vec<Problem>,
+    ) -> io::Result<Option<(usize, &str)>> {
         while let Some((number, readable)) = self.advance(problems)? {
             if readable {
                 return Ok(Some((number, self.line.as_str())));
@@ -106,7 +109,9 @@ impl<R: BufRead> LineReader<R> {
         self.number += 1;
         if too_long {
             let message = format!("line is longer than {} bytes; skipped", self.max_line_bytes);
-            problems.push(Problem::new(ProblemKind::LineTooLong, &self.file, message).at_line(self.number));
+            problems.push(
+                Problem::new(ProblemKind::LineTooLong, &self.file, message).at_line(self.number),
+            );
             return Ok(Some((self.number, false)));
         }
         self.strip_line_end_and_bom(problems);
@@ -116,10 +121,14 @@ impl<R: BufRead> LineReader<R> {
                 Ok(Some((self.number, true)))
             }
             Err(err) => {
-                let message =
-                    format!("invalid UTF-8 at byte {} of the line; skipped", err.utf8_error().valid_up_to() + 1);
+                let message = format!(
+                    "invalid UTF-8 at byte {} of the line; skipped",
+                    err.utf8_error().valid_up_to() + 1
+                );
                 self.buf = err.into_bytes();
-                problems.push(Problem::new(ProblemKind::NotUtf8, &self.file, message).at_line(self.number));
+                problems.push(
+                    Problem::new(ProblemKind::NotUtf8, &self.file, message).at_line(self.number),
+                );
                 Ok(Some((self.number, false)))
             }
         }
@@ -176,7 +185,10 @@ impl<R: BufRead> LineReader<R> {
         if self.buf.ends_with(b"\r\n") && !self.crlf_reported {
             self.crlf_reported = true;
             let message = "CRLF line ends (first seen here); accepted";
-            problems.push(Problem::new(ProblemKind::CrlfLineEndings, &self.file, message).at_line(self.number));
+            problems.push(
+                Problem::new(ProblemKind::CrlfLineEndings, &self.file, message)
+                    .at_line(self.number),
+            );
         }
         self.buf.truncate(self.content_len());
         if self.number == 1 && self.buf.starts_with(BOM) {
@@ -211,8 +223,11 @@ pub fn excerpt(text: &str, max_chars: usize) -> String {
 mod tests {
     use super::*;
 
+    /// (kind, line) of a problem.
+    type Located = (ProblemKind, Option<usize>);
+
     /// All lines as (number, text or None), and the problems as (kind, line).
-    fn read_all(bytes: &[u8], max: usize) -> (Vec<(usize, Option<String>)>, Vec<(ProblemKind, Option<usize>)>) {
+    fn read_all(bytes: &[u8], max: usize) -> (Vec<(usize, Option<String>)>, Vec<Located>) {
         let mut reader = LineReader::new(bytes, "f.txt").with_max_line_bytes(max);
         let mut problems = Vec::new();
         let mut lines = Vec::new();
@@ -229,7 +244,15 @@ mod tests {
     #[test]
     fn plain_lines_with_and_without_final_newline() {
         let (lines, problems) = read_all(b"a\nb\n\nc", 100);
-        assert_eq!(lines, vec![(1, some("a")), (2, some("b")), (3, some("")), (4, some("c"))]);
+        assert_eq!(
+            lines,
+            vec![
+                (1, some("a")),
+                (2, some("b")),
+                (3, some("")),
+                (4, some("c"))
+            ]
+        );
         assert!(problems.is_empty());
     }
 
@@ -261,7 +284,10 @@ mod tests {
         assert_eq!(lines, vec![(1, some("12345")), (2, None), (3, some("1"))]);
         assert_eq!(
             problems,
-            vec![(ProblemKind::CrlfLineEndings, Some(1)), (ProblemKind::LineTooLong, Some(2))]
+            vec![
+                (ProblemKind::CrlfLineEndings, Some(1)),
+                (ProblemKind::LineTooLong, Some(2))
+            ]
         );
     }
 
@@ -272,8 +298,17 @@ mod tests {
         let reader = io::BufReader::with_capacity(64, &bytes[..]);
         let mut reader = LineReader::new(reader, "f").with_max_line_bytes(1000);
         let mut problems = Vec::new();
-        assert_eq!(reader.next_line(&mut problems).unwrap(), Some(Line { number: 1, text: None }));
-        assert_eq!(reader.next_text_line(&mut problems).unwrap(), Some((2, "after")));
+        assert_eq!(
+            reader.next_line(&mut problems).unwrap(),
+            Some(Line {
+                number: 1,
+                text: None
+            })
+        );
+        assert_eq!(
+            reader.next_text_line(&mut problems).unwrap(),
+            Some((2, "after"))
+        );
         assert_eq!(reader.next_text_line(&mut problems).unwrap(), None);
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].kind, ProblemKind::LineTooLong);

@@ -50,8 +50,12 @@ pub fn load_dir(dir: &Path) -> Loaded {
 
     let users = match open(dir, INTERACTIONS_FILE, &mut problems) {
         Some(reader) if !items.items.is_empty() => {
-            let index: std::collections::HashMap<&str, u32> =
-                items.items.iter().enumerate().map(|(i, item)| (item.id.as_str(), i as u32)).collect();
+            let index: std::collections::HashMap<&str, u32> = items
+                .items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| (item.id.as_str(), i as u32))
+                .collect();
             let read = read_interactions(reader, INTERACTIONS_FILE, |id| index.get(id).copied());
             problems.extend(read.problems);
             read.users
@@ -76,7 +80,11 @@ fn open(dir: &Path, name: &str, problems: &mut Vec<Problem>) -> Option<BufReader
                 io::ErrorKind::NotFound => ProblemKind::FileMissing,
                 _ => ProblemKind::FileUnreadable,
             };
-            problems.push(Problem::new(kind, name, format!("{}: {err}", path.display())));
+            problems.push(Problem::new(
+                kind,
+                name,
+                format!("{}: {err}", path.display()),
+            ));
             None
         }
     }
