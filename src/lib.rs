@@ -9,5 +9,6 @@
 
 pub mod data;
 pub mod encoders;
+pub mod eval;
 pub mod model;
 pub mod weights;

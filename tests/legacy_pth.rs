@@ -5,9 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use omakase::weights::legacy_pth::{
-    convert_legacy_pth, legacy_pth_to_safetensors, read_legacy_pth,
-};
+use omakase::weights::legacy_pth::{convert_legacy_pth, legacy_pth_to_safetensors, read_legacy_pth};
 use omakase::weights::WeightsError;
 use safetensors::{Dtype, SafeTensors};
 
@@ -20,15 +18,8 @@ const SAFETENSORS: &str = "efficientnet-lite0/efficientnet-lite0.safetensors";
 
 /// EfficientNet-Lite0's stages (lukemelas `efficientnet_lite0`): repeats, kernel, expansion, output
 /// channels. Lite variants have no squeeze-excitation and a fixed 32-channel stem, 1280-channel head.
-const STAGES: [(usize, usize, usize, usize); 7] = [
-    (1, 3, 1, 16),
-    (2, 3, 6, 24),
-    (2, 5, 6, 40),
-    (3, 3, 6, 80),
-    (3, 5, 6, 112),
-    (4, 5, 6, 192),
-    (1, 3, 6, 320),
-];
+const STAGES: [(usize, usize, usize, usize); 7] =
+    [(1, 3, 1, 16), (2, 3, 6, 24), (2, 5, 6, 40), (3, 3, 6, 80), (3, 5, 6, 112), (4, 5, 6, 192), (1, 3, 6, 320)];
 
 /// Every tensor name → (dtype, shape) the architecture implies, built from [`STAGES`].
 fn expected_tensors() -> BTreeMap<String, (Dtype, Vec<usize>)> {
@@ -43,21 +34,12 @@ fn expected_tensors() -> BTreeMap<String, (Dtype, Vec<usize>)> {
             let mid = channels * expand;
             let prefix = format!("_blocks.{block}");
             if expand != 1 {
-                conv(
-                    format!("{prefix}._expand_conv.weight"),
-                    vec![mid, channels, 1, 1],
-                );
+                conv(format!("{prefix}._expand_conv.weight"), vec![mid, channels, 1, 1]);
                 bns.push((format!("{prefix}._bn0"), mid));
             }
-            conv(
-                format!("{prefix}._depthwise_conv.weight"),
-                vec![mid, 1, kernel, kernel],
-            );
+            conv(format!("{prefix}._depthwise_conv.weight"), vec![mid, 1, kernel, kernel]);
             bns.push((format!("{prefix}._bn1"), mid));
-            conv(
-                format!("{prefix}._project_conv.weight"),
-                vec![out, mid, 1, 1],
-            );
+            conv(format!("{prefix}._project_conv.weight"), vec![out, mid, 1, 1]);
             bns.push((format!("{prefix}._bn2"), out));
             (block, channels) = (block + 1, out);
         }
@@ -66,10 +48,7 @@ fn expected_tensors() -> BTreeMap<String, (Dtype, Vec<usize>)> {
     bns.push(("_bn1".to_owned(), 1280));
     conv("_fc.weight".into(), vec![1000, 1280]);
     conv("_fc.bias".into(), vec![1000]);
-    let mut tensors: BTreeMap<_, _> = convs
-        .into_iter()
-        .map(|(n, s)| (n, (Dtype::F32, s)))
-        .collect();
+    let mut tensors: BTreeMap<_, _> = convs.into_iter().map(|(n, s)| (n, (Dtype::F32, s))).collect();
     for (bn, c) in bns {
         for field in ["weight", "bias", "running_mean", "running_var"] {
             tensors.insert(format!("{bn}.{field}"), (Dtype::F32, vec![c]));
@@ -82,32 +61,22 @@ fn expected_tensors() -> BTreeMap<String, (Dtype, Vec<usize>)> {
 fn real_files() -> (Vec<u8>, Vec<u8>) {
     let dir = common::models_dir();
     let read = |rel: &str| {
-        std::fs::read(dir.join(rel)).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (run scripts/fetch-models.sh)",
-                dir.join(rel).display()
-            )
-        })
+        std::fs::read(dir.join(rel))
+            .unwrap_or_else(|e| panic!("{}: {e} (run scripts/fetch-models.sh)", dir.join(rel).display()))
     };
     (read(PTH), read(SAFETENSORS))
 }
 
 fn f32s(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
 }
 
 #[test]
 fn converted_efficientnet_holds_the_296_tensors_the_architecture_implies() {
     let (_, converted) = real_files();
     let file = SafeTensors::deserialize(&converted).unwrap();
-    let found: BTreeMap<String, (Dtype, Vec<usize>)> = file
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| (name, (view.dtype(), view.shape().to_vec())))
-        .collect();
+    let found: BTreeMap<String, (Dtype, Vec<usize>)> =
+        file.tensors().into_iter().map(|(name, view)| (name, (view.dtype(), view.shape().to_vec()))).collect();
     assert_eq!(found.len(), 296);
     let expected = expected_tensors();
     assert_eq!(expected.len(), 296, "the architecture spec itself");
@@ -129,19 +98,13 @@ fn converted_efficientnet_holds_the_296_tensors_the_architecture_implies() {
         .filter(|(name, (dtype, _))| *dtype == Dtype::F32 && !name.contains(".running_"))
         .map(|(_, (_, shape))| shape.iter().product::<usize>())
         .sum();
-    assert!(
-        (4_650_000..4_750_000).contains(&trainable),
-        "{trainable} trainable parameters"
-    );
+    assert!((4_650_000..4_750_000).contains(&trainable), "{trainable} trainable parameters");
 }
 
 #[test]
 fn the_fetched_file_is_exactly_what_the_library_converts_now() {
     let (pth, converted) = real_files();
-    assert!(
-        legacy_pth_to_safetensors(&pth).unwrap() == converted,
-        "conversion is not reproducible"
-    );
+    assert!(legacy_pth_to_safetensors(&pth).unwrap() == converted, "conversion is not reproducible");
 }
 
 /// Where `needle` occurs in `haystack` (the first 64 bytes narrow it down, then the whole is compared).
@@ -171,11 +134,7 @@ fn values_match_the_raw_storages_including_transposed_ones() {
 
     // Contiguous in the checkpoint: copied as is.
     assert_raw_storage(&pth, &tensor("_fc.bias"), "_fc.bias");
-    assert_raw_storage(
-        &pth,
-        &tensor("_blocks.7._bn1.running_var"),
-        "_blocks.7._bn1.running_var",
-    );
+    assert_raw_storage(&pth, &tensor("_blocks.7._bn1.running_var"), "_blocks.7._bn1.running_var");
 
     // Ported from TensorFlow, convolutions are stored [kh, kw, in, out] and seen through strides as
     // [out, in, kh, kw]; the converter lays them out row-major. Permuting back must give the raw bytes.
@@ -194,20 +153,15 @@ fn values_match_the_raw_storages_including_transposed_ones() {
 
     // The classifier is stored [in, out] and seen transposed.
     let fc = tensor("_fc.weight"); // [1000, 1280]
-    let transposed: Vec<f32> = (0..1280)
-        .flat_map(|i| (0..1000).map(move |o| (i, o)))
-        .map(|(i, o)| fc[o * 1280 + i])
-        .collect();
+    let transposed: Vec<f32> =
+        (0..1280).flat_map(|i| (0..1000).map(move |o| (i, o))).map(|(i, o)| fc[o * 1280 + i]).collect();
     assert_raw_storage(&pth, &transposed, "_fc.weight transposed");
 
     // Variances are never negative: they would be if weights had landed in the statistics' places.
     // (Zero is real: channels dead in the TensorFlow original have variance 0.)
     for (name, view) in file.tensors() {
         if name.ends_with(".running_var") {
-            assert!(
-                f32s(view.data()).iter().all(|&v| v >= 0.0 && v.is_finite()),
-                "{name}"
-            );
+            assert!(f32s(view.data()).iter().all(|&v| v >= 0.0 && v.is_finite()), "{name}");
         }
     }
 }
@@ -268,22 +222,12 @@ impl Fake {
             strides[d] = strides[d + 1] * shape[d + 1];
         }
         let numel = shape.iter().product::<i64>() as u64;
-        Fake {
-            name,
-            key,
-            class: "FloatStorage",
-            numel,
-            offset: 0,
-            shape: shape.to_vec(),
-            strides,
-        }
+        Fake { name, key, class: "FloatStorage", numel, offset: 0, shape: shape.to_vec(), strides }
     }
 }
 
 fn state_dict(tensors: &[Fake]) -> Vec<u8> {
-    let mut p = Pickle::new()
-        .global("collections", "OrderedDict")
-        .op(b")R(");
+    let mut p = Pickle::new().global("collections", "OrderedDict").op(b")R(");
     for t in tensors {
         p = p
             .str(t.name)
@@ -313,14 +257,7 @@ fn header(magic: i128, little_endian: bool) -> Vec<u8> {
     bytes.extend(Pickle::new().int(1001).stop());
     let flag: &[u8] = if little_endian { b"\x88" } else { b"\x89" };
     bytes.extend(
-        Pickle::new()
-            .op(b"}(")
-            .str("protocol_version")
-            .int(1001)
-            .str("little_endian")
-            .op(flag)
-            .op(b"u")
-            .stop(),
+        Pickle::new().op(b"}(").str("protocol_version").int(1001).str("little_endian").op(flag).op(b"u").stop(),
     );
     bytes
 }
@@ -329,9 +266,7 @@ fn header(magic: i128, little_endian: bool) -> Vec<u8> {
 fn legacy_file(object: &[u8], storages: &[(&str, u64, Vec<u8>)]) -> Vec<u8> {
     let mut bytes = header(MAGIC, true);
     bytes.extend_from_slice(object);
-    let keys = storages
-        .iter()
-        .fold(Pickle::new().op(b"]("), |p, (key, _, _)| p.str(key));
+    let keys = storages.iter().fold(Pickle::new().op(b"]("), |p, (key, _, _)| p.str(key));
     bytes.extend(keys.op(b"e").stop());
     for (_, count, data) in storages {
         bytes.extend_from_slice(&count.to_le_bytes());
@@ -347,19 +282,10 @@ fn f32_bytes(values: impl IntoIterator<Item = f32>) -> Vec<u8> {
 /// A small valid file: a 2×3 transposed view (strides [1, 2]) and a contiguous vector.
 fn good_file() -> Vec<u8> {
     let object = state_dict(&[
-        Fake {
-            strides: vec![1, 2],
-            ..Fake::contiguous("w", "0", &[2, 3])
-        },
+        Fake { strides: vec![1, 2], ..Fake::contiguous("w", "0", &[2, 3]) },
         Fake::contiguous("b", "1", &[2]),
     ]);
-    legacy_file(
-        &object,
-        &[
-            ("0", 6, f32_bytes((0..6).map(|i| i as f32))),
-            ("1", 2, f32_bytes([7.0, 8.0])),
-        ],
-    )
+    legacy_file(&object, &[("0", 6, f32_bytes((0..6).map(|i| i as f32))), ("1", 2, f32_bytes([7.0, 8.0]))])
 }
 
 fn err_of(bytes: &[u8]) -> WeightsError {
@@ -382,43 +308,26 @@ fn a_crafted_file_converts_and_strided_views_become_row_major() {
 
     let st = legacy_pth_to_safetensors(&bytes).unwrap();
     let st = SafeTensors::deserialize(&st).unwrap();
-    assert_eq!(
-        f32s(st.tensor("w").unwrap().data()),
-        [0.0, 2.0, 4.0, 1.0, 3.0, 5.0]
-    );
+    assert_eq!(f32s(st.tensor("w").unwrap().data()), [0.0, 2.0, 4.0, 1.0, 3.0, 5.0]);
 }
 
 #[test]
 fn forbidden_globals_are_refused_with_their_name_and_offset() {
     for (module, name) in [("os", "system"), ("builtins", "eval")] {
-        let object = Pickle::new()
-            .global(module, name)
-            .str("print('pwned')")
-            .op(b"\x85R")
-            .stop();
+        let object = Pickle::new().global(module, name).str("print('pwned')").op(b"\x85R").stop();
         let bytes = legacy_file(&object, &[]);
         let at = header(MAGIC, true).len() + 2;
         match err_of(&bytes) {
-            WeightsError::ForbiddenGlobal {
-                module: m,
-                name: n,
-                offset,
-            } => {
+            WeightsError::ForbiddenGlobal { module: m, name: n, offset } => {
                 assert_eq!((m.as_str(), n.as_str(), offset), (module, name, at));
             }
             other => panic!("{module}.{name}: {other:?}"),
         }
     }
     // Even as a tensor's storage type.
-    let object = state_dict(&[Fake {
-        class: "UntypedStorage",
-        ..Fake::contiguous("w", "0", &[1])
-    }]);
+    let object = state_dict(&[Fake { class: "UntypedStorage", ..Fake::contiguous("w", "0", &[1]) }]);
     let err = err_of(&legacy_file(&object, &[("0", 1, f32_bytes([1.0]))]));
-    assert!(
-        matches!(&err, WeightsError::ForbiddenGlobal { name, .. } if name == "UntypedStorage"),
-        "{err:?}"
-    );
+    assert!(matches!(&err, WeightsError::ForbiddenGlobal { name, .. } if name == "UntypedStorage"), "{err:?}");
 }
 
 #[test]
@@ -443,18 +352,10 @@ fn every_truncation_is_an_error_and_never_a_panic() {
 fn wrong_magic_zip_and_big_endian_files_are_refused() {
     let mut bytes = header(0x1950a86a20f9469cfc6d, true);
     bytes.extend(good_file()[header(MAGIC, true).len()..].iter());
-    assert!(
-        matches!(err_of(&bytes), WeightsError::BadMagic { found } if found.contains("0x1950a86a20f9469cfc6d"))
-    );
+    assert!(matches!(err_of(&bytes), WeightsError::BadMagic { found } if found.contains("0x1950a86a20f9469cfc6d")));
 
-    assert!(matches!(
-        err_of(b"PK\x03\x04rest of a zip"),
-        WeightsError::ZipFormat
-    ));
-    assert!(matches!(
-        err_of(b"definitely not a pickle"),
-        WeightsError::BadMagic { .. }
-    ));
+    assert!(matches!(err_of(b"PK\x03\x04rest of a zip"), WeightsError::ZipFormat));
+    assert!(matches!(err_of(b"definitely not a pickle"), WeightsError::BadMagic { .. }));
 
     let mut bytes = header(MAGIC, false);
     bytes.extend(good_file()[header(MAGIC, true).len()..].iter());
@@ -465,40 +366,21 @@ fn wrong_magic_zip_and_big_endian_files_are_refused() {
 fn storages_shorter_than_declared_are_refused() {
     let object = state_dict(&[Fake::contiguous("w", "0", &[4])]);
     // The count in the file disagrees with the declared 4 elements.
-    let err = err_of(&legacy_file(
-        &object,
-        &[("0", 3, f32_bytes([1.0, 2.0, 3.0]))],
-    ));
+    let err = err_of(&legacy_file(&object, &[("0", 3, f32_bytes([1.0, 2.0, 3.0]))]));
     assert!(
         matches!(err, WeightsError::StorageSizeMismatch { ref key, declared: 4, found: 3, .. } if key == "0"),
         "{err:?}"
     );
     // The count agrees but the bytes stop early.
-    let err = err_of(&legacy_file(
-        &object,
-        &[("0", 4, f32_bytes([1.0, 2.0, 3.0]))],
-    ));
-    assert!(
-        matches!(
-            err,
-            WeightsError::StorageTruncated {
-                claimed: 16,
-                available: 12,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    let err = err_of(&legacy_file(&object, &[("0", 4, f32_bytes([1.0, 2.0, 3.0]))]));
+    assert!(matches!(err, WeightsError::StorageTruncated { claimed: 16, available: 12, .. }), "{err:?}");
 }
 
 #[test]
 fn huge_claims_are_refused_without_allocating() {
     // A storage claiming 2^60 elements (4 EiB) in a file of a few hundred bytes.
     let huge = 1u64 << 60;
-    let object = state_dict(&[Fake {
-        numel: huge,
-        ..Fake::contiguous("w", "0", &[4])
-    }]);
+    let object = state_dict(&[Fake { numel: huge, ..Fake::contiguous("w", "0", &[4]) }]);
     let err = err_of(&legacy_file(&object, &[("0", huge, f32_bytes([1.0; 4]))]));
     assert!(
         matches!(err, WeightsError::StorageTruncated { claimed, .. } if claimed == u128::from(huge) * 4),
@@ -506,37 +388,17 @@ fn huge_claims_are_refused_without_allocating() {
     );
 
     // A tensor whose shape reaches past its storage.
-    let object = state_dict(&[Fake {
-        numel: 4,
-        ..Fake::contiguous("w", "0", &[1 << 40])
-    }]);
+    let object = state_dict(&[Fake { numel: 4, ..Fake::contiguous("w", "0", &[1 << 40]) }]);
     let err = err_of(&legacy_file(&object, &[("0", 4, f32_bytes([1.0; 4]))]));
-    assert!(
-        matches!(err, WeightsError::TensorOutOfBounds { ref name, .. } if name == "w"),
-        "{err:?}"
-    );
-    let object = state_dict(&[Fake {
-        numel: 4,
-        offset: 1,
-        ..Fake::contiguous("w", "0", &[4])
-    }]);
+    assert!(matches!(err, WeightsError::TensorOutOfBounds { ref name, .. } if name == "w"), "{err:?}");
+    let object = state_dict(&[Fake { numel: 4, offset: 1, ..Fake::contiguous("w", "0", &[4]) }]);
     let err = err_of(&legacy_file(&object, &[("0", 4, f32_bytes([1.0; 4]))]));
-    assert!(
-        matches!(err, WeightsError::TensorOutOfBounds { ref name, .. } if name == "w"),
-        "{err:?}"
-    );
+    assert!(matches!(err, WeightsError::TensorOutOfBounds { ref name, .. } if name == "w"), "{err:?}");
 
     // Broadcasting one element (stride 0) to a million: in bounds, but the output would dwarf the input.
-    let object = state_dict(&[Fake {
-        numel: 1,
-        strides: vec![0],
-        ..Fake::contiguous("w", "0", &[1_000_000])
-    }]);
+    let object = state_dict(&[Fake { numel: 1, strides: vec![0], ..Fake::contiguous("w", "0", &[1_000_000]) }]);
     let err = err_of(&legacy_file(&object, &[("0", 1, f32_bytes([1.0]))]));
-    assert!(
-        matches!(err, WeightsError::OutputTooLarge { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, WeightsError::OutputTooLarge { .. }), "{err:?}");
 }
 
 #[test]
@@ -544,86 +406,43 @@ fn storage_bookkeeping_errors() {
     let object = state_dict(&[Fake::contiguous("w", "0", &[1])]);
     let one = || ("0", 1, f32_bytes([1.0]));
     let err = err_of(&legacy_file(&object, &[]));
-    assert!(
-        matches!(err, WeightsError::MissingStorageData { ref key } if key == "0"),
-        "{err:?}"
-    );
+    assert!(matches!(err, WeightsError::MissingStorageData { ref key } if key == "0"), "{err:?}");
     let err = err_of(&legacy_file(&object, &[one(), ("9", 1, f32_bytes([1.0]))]));
-    assert!(
-        matches!(err, WeightsError::UnknownStorage { ref key, .. } if key == "9"),
-        "{err:?}"
-    );
+    assert!(matches!(err, WeightsError::UnknownStorage { ref key, .. } if key == "9"), "{err:?}");
     let err = err_of(&legacy_file(&object, &[one(), one()]));
-    assert!(
-        matches!(err, WeightsError::DuplicateStorage { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, WeightsError::DuplicateStorage { .. }), "{err:?}");
     let mut bytes = legacy_file(&object, &[one()]);
     bytes.push(0);
-    assert!(matches!(
-        err_of(&bytes),
-        WeightsError::TrailingBytes { count: 1, .. }
-    ));
+    assert!(matches!(err_of(&bytes), WeightsError::TrailingBytes { count: 1, .. }));
     // A checkpoint wrapping the state dict ({'state_dict': ..., 'epoch': 3}) is not flat.
     let object = Pickle::new().op(b"}").str("epoch").int(3).op(b"s").stop();
-    assert!(matches!(
-        err_of(&legacy_file(&object, &[])),
-        WeightsError::NotAStateDict { .. }
-    ));
+    assert!(matches!(err_of(&legacy_file(&object, &[])), WeightsError::NotAStateDict { .. }));
 }
 
 #[test]
 fn the_file_api_names_the_input_and_writes_nothing_on_error() {
     let dir = tempfile::tempdir().unwrap();
-    let (input, output) = (
-        dir.path().join("evil.pth"),
-        dir.path().join("out.safetensors"),
-    );
-    let object = Pickle::new()
-        .global("os", "system")
-        .str("true")
-        .op(b"\x85R")
-        .stop();
+    let (input, output) = (dir.path().join("evil.pth"), dir.path().join("out.safetensors"));
+    let object = Pickle::new().global("os", "system").str("true").op(b"\x85R").stop();
     std::fs::write(&input, legacy_file(&object, &[])).unwrap();
     let err = convert_legacy_pth(&input, &output).unwrap_err();
-    assert!(
-        matches!(&err, WeightsError::File { path, .. } if path == &input),
-        "{err:?}"
-    );
-    assert!(matches!(
-        err.innermost(),
-        WeightsError::ForbiddenGlobal { .. }
-    ));
-    assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
-        1,
-        "only the input is there"
-    );
+    assert!(matches!(&err, WeightsError::File { path, .. } if path == &input), "{err:?}");
+    assert!(matches!(err.innermost(), WeightsError::ForbiddenGlobal { .. }));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only the input is there");
 
     std::fs::write(&input, good_file()).unwrap();
     let summary = convert_legacy_pth(&input, &output).unwrap();
     assert_eq!((summary.tensors, summary.elements), (2, 8));
     let written = std::fs::read(&output).unwrap();
     assert_eq!(SafeTensors::deserialize(&written).unwrap().len(), 2);
-    assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
-        2,
-        "no temporary file left"
-    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "no temporary file left");
 }
 
 #[test]
 fn the_cli_exits_2_on_a_hostile_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (input, output) = (
-        dir.path().join("evil.pth"),
-        dir.path().join("out.safetensors"),
-    );
-    let object = Pickle::new()
-        .global("builtins", "eval")
-        .str("1")
-        .op(b"\x85R")
-        .stop();
+    let (input, output) = (dir.path().join("evil.pth"), dir.path().join("out.safetensors"));
+    let object = Pickle::new().global("builtins", "eval").str("1").op(b"\x85R").stop();
     std::fs::write(&input, legacy_file(&object, &[])).unwrap();
     let run = std::process::Command::new(env!("CARGO_BIN_EXE_omakase"))
         .arg("convert-pth")
@@ -632,10 +451,7 @@ fn the_cli_exits_2_on_a_hostile_file() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("evil.pth") && stderr.contains("builtins eval"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("evil.pth") && stderr.contains("builtins eval"), "{stderr}");
     assert!(!output.exists());
 }
 

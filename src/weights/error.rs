@@ -26,11 +26,7 @@ pub enum WeightsError {
     // ---- the restricted pickle machine ----
     /// The data ends in the middle of something.
     #[error("truncated: the data ends at byte {end} inside {what} that starts at byte {offset}")]
-    Truncated {
-        what: &'static str,
-        offset: usize,
-        end: usize,
-    },
+    Truncated { what: &'static str, offset: usize, end: usize },
 
     /// An opcode outside the small set a legacy `torch.save` emits.
     #[error("unsupported pickle opcode 0x{opcode:02x} at byte {offset}")]
@@ -38,12 +34,10 @@ pub enum WeightsError {
 
     /// `GLOBAL` naming anything but the whitelisted tensor-rebuilding classes: the reason for a
     /// restricted reader (a plain unpickler would import and run it).
-    #[error("refused pickle GLOBAL `{module} {name}` at byte {offset}: only tensor rebuilds and storages are accepted")]
-    ForbiddenGlobal {
-        module: String,
-        name: String,
-        offset: usize,
-    },
+    #[error(
+        "refused pickle GLOBAL `{module} {name}` at byte {offset}: only tensor rebuilds and storages are accepted"
+    )]
+    ForbiddenGlobal { module: String, name: String, offset: usize },
 
     /// `REDUCE` (a call) on something that is not a whitelisted callable.
     #[error("refused pickle REDUCE at byte {offset}: {callable} is not callable here")]
@@ -92,21 +86,11 @@ pub enum WeightsError {
 
     /// The element count in front of a storage's bytes differs from the one the tensors declared.
     #[error("storage `{key}` at byte {offset}: {found} elements in the file, {declared} declared")]
-    StorageSizeMismatch {
-        key: String,
-        offset: usize,
-        declared: u64,
-        found: u64,
-    },
+    StorageSizeMismatch { key: String, offset: usize, declared: u64, found: u64 },
 
     /// A storage claims more bytes than the file holds.
     #[error("storage `{key}` at byte {offset} claims {claimed} bytes, only {available} remain")]
-    StorageTruncated {
-        key: String,
-        offset: usize,
-        claimed: u128,
-        available: usize,
-    },
+    StorageTruncated { key: String, offset: usize, claimed: u128, available: usize },
 
     /// Bytes after the last storage.
     #[error("{count} unexpected bytes after the last storage, at byte {offset}")]
@@ -114,13 +98,7 @@ pub enum WeightsError {
 
     /// A tensor's shape, strides and offset reach outside its storage.
     #[error("tensor `{name}` (shape {shape:?}, strides {strides:?}, offset {offset}) reaches outside its storage of {storage_numel} elements")]
-    TensorOutOfBounds {
-        name: String,
-        shape: Vec<u64>,
-        strides: Vec<u64>,
-        offset: u64,
-        storage_numel: u64,
-    },
+    TensorOutOfBounds { name: String, shape: Vec<u64>, strides: Vec<u64>, offset: u64, storage_numel: u64 },
 
     /// Tensors overlapping their storages so much that the output would dwarf the input.
     #[error("the converted tensors would take {bytes} bytes, more than the limit of {limit} (4 x the storage bytes)")]
@@ -141,9 +119,6 @@ impl WeightsError {
     }
 
     pub(crate) fn malformed(offset: usize, reason: impl Into<String>) -> Self {
-        WeightsError::Malformed {
-            offset,
-            reason: reason.into(),
-        }
+        WeightsError::Malformed { offset, reason: reason.into() }
     }
 }

@@ -94,12 +94,7 @@ pub fn read_legacy_pth(bytes: &[u8]) -> Result<Vec<LegacyTensor<'_>>> {
         .map(|(name, tensor)| {
             let contiguous = contiguous_bytes(&tensor, data[&tensor.storage.key]);
             let shape = tensor.shape.iter().map(|&d| d as usize).collect();
-            Ok(LegacyTensor {
-                name,
-                dtype: tensor.storage.dtype,
-                shape,
-                data: contiguous,
-            })
+            Ok(LegacyTensor { name, dtype: tensor.storage.dtype, shape, data: contiguous })
         })
         .collect()
 }
@@ -128,23 +123,11 @@ pub struct ConvertSummary {
 /// is written beside `output` under a temporary name and renamed into place, so `output` is either
 /// absent, the old file, or complete.
 #[cfg(feature = "native")]
-pub fn convert_legacy_pth(
-    input: &std::path::Path,
-    output: &std::path::Path,
-) -> Result<ConvertSummary> {
-    let bytes = std::fs::read(input).map_err(|source| WeightsError::Io {
-        path: input.to_owned(),
-        source,
-    })?;
-    let in_file = |source| WeightsError::File {
-        path: input.to_owned(),
-        source: Box::new(source),
-    };
+pub fn convert_legacy_pth(input: &std::path::Path, output: &std::path::Path) -> Result<ConvertSummary> {
+    let bytes = std::fs::read(input).map_err(|source| WeightsError::Io { path: input.to_owned(), source })?;
+    let in_file = |source| WeightsError::File { path: input.to_owned(), source: Box::new(source) };
     let tensors = read_legacy_pth(&bytes).map_err(in_file)?;
-    let summary = ConvertSummary {
-        tensors: tensors.len(),
-        elements: tensors.iter().map(|t| t.numel() as u64).sum(),
-    };
+    let summary = ConvertSummary { tensors: tensors.len(), elements: tensors.iter().map(|t| t.numel() as u64).sum() };
     let named = tensors.iter().map(|t| (t.name.as_str(), t));
     let safetensors = safetensors::serialize(named, Some(safetensors_metadata()))?;
     write_atomically(output, &safetensors)?;
@@ -156,22 +139,13 @@ pub fn convert_legacy_pth(
 #[cfg(feature = "native")]
 pub fn write_atomically(output: &std::path::Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let file_name = output
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+    let file_name = output.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     let tmp = output.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
     let written = std::fs::File::create(&tmp)
         .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
-        .map_err(|source| WeightsError::Io {
-            path: tmp.clone(),
-            source,
-        })
+        .map_err(|source| WeightsError::Io { path: tmp.clone(), source })
         .and_then(|()| {
-            std::fs::rename(&tmp, output).map_err(|source| WeightsError::Io {
-                path: output.to_owned(),
-                source,
-            })
+            std::fs::rename(&tmp, output).map_err(|source| WeightsError::Io { path: output.to_owned(), source })
         });
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -184,30 +158,23 @@ pub fn write_atomically(output: &std::path::Path, bytes: &[u8]) -> Result<()> {
 fn check_magic(bytes: &[u8], storages: &mut StorageTable) -> Result<usize> {
     match pickle::load(bytes, 0, storages) {
         Ok((Value::Int(LEGACY_MAGIC), end)) => Ok(end),
-        Ok((Value::Int(other), _)) => Err(WeightsError::BadMagic {
-            found: format!("the magic number is 0x{other:x}, not 0x{LEGACY_MAGIC:x}"),
-        }),
+        Ok((Value::Int(other), _)) => {
+            Err(WeightsError::BadMagic { found: format!("the magic number is 0x{other:x}, not 0x{LEGACY_MAGIC:x}") })
+        }
         Ok((other, _)) => Err(WeightsError::BadMagic {
-            found: format!(
-                "the first pickle is a {}, not the magic number",
-                other.kind()
-            ),
+            found: format!("the first pickle is a {}, not the magic number", other.kind()),
         }),
-        Err(err) => Err(WeightsError::BadMagic {
-            found: format!("it does not start with a pickled magic number ({err})"),
-        }),
+        Err(err) => {
+            Err(WeightsError::BadMagic { found: format!("it does not start with a pickled magic number ({err})") })
+        }
     }
 }
 
 fn check_protocol_version(bytes: &[u8], pos: usize, storages: &mut StorageTable) -> Result<usize> {
     match pickle::load(bytes, pos, storages)? {
         (Value::Int(LEGACY_PROTOCOL_VERSION), end) => Ok(end),
-        (Value::Int(other), _) => Err(WeightsError::UnsupportedProtocolVersion {
-            found: other.to_string(),
-        }),
-        (other, _) => Err(WeightsError::UnsupportedProtocolVersion {
-            found: format!("a {}", other.kind()),
-        }),
+        (Value::Int(other), _) => Err(WeightsError::UnsupportedProtocolVersion { found: other.to_string() }),
+        (other, _) => Err(WeightsError::UnsupportedProtocolVersion { found: format!("a {}", other.kind()) }),
     }
 }
 
@@ -215,10 +182,7 @@ fn check_protocol_version(bytes: &[u8], pos: usize, storages: &mut StorageTable)
 fn check_sys_info(bytes: &[u8], pos: usize, storages: &mut StorageTable) -> Result<usize> {
     let (info, end) = pickle::load(bytes, pos, storages)?;
     let Value::Dict(info) = info else {
-        return Err(WeightsError::malformed(
-            pos,
-            format!("sys_info is a {}, not a dict", info.kind()),
-        ));
+        return Err(WeightsError::malformed(pos, format!("sys_info is a {}, not a dict", info.kind())));
     };
     let little_endian = match info.borrow().get("little_endian") {
         Some(Value::Bool(flag)) => Some(*flag),
@@ -227,28 +191,21 @@ fn check_sys_info(bytes: &[u8], pos: usize, storages: &mut StorageTable) -> Resu
     match little_endian {
         Some(true) => Ok(end),
         Some(false) => Err(WeightsError::BigEndian),
-        None => Err(WeightsError::malformed(
-            pos,
-            "sys_info has no boolean `little_endian`",
-        )),
+        None => Err(WeightsError::malformed(pos, "sys_info has no boolean `little_endian`")),
     }
 }
 
 /// The saved object as (name, tensor) pairs: a dict or `OrderedDict` of string keys to tensors.
 fn state_dict_entries(object: &Value) -> Result<Vec<(String, Rc<TensorRef>)>> {
     let (Value::OrderedDict(dict) | Value::Dict(dict)) = object else {
-        return Err(WeightsError::NotAStateDict {
-            reason: format!("the saved object is a {}", object.kind()),
-        });
+        return Err(WeightsError::NotAStateDict { reason: format!("the saved object is a {}", object.kind()) });
     };
     let dict = dict.borrow();
     dict.entries()
         .iter()
         .map(|(key, value)| {
             let DictKey::Str(name) = key else {
-                return Err(WeightsError::NotAStateDict {
-                    reason: format!("non-string key {key:?}"),
-                });
+                return Err(WeightsError::NotAStateDict { reason: format!("non-string key {key:?}") });
             };
             let Value::Tensor(tensor) = value else {
                 let reason = format!("entry `{name}` is a {}, not a tensor", value.kind());
@@ -260,27 +217,17 @@ fn state_dict_entries(object: &Value) -> Result<Vec<(String, Rc<TensorRef>)>> {
 }
 
 /// The list of storage keys; returns it, where it starts, and where the storage bytes start.
-fn storage_keys(
-    bytes: &[u8],
-    pos: usize,
-    storages: &mut StorageTable,
-) -> Result<(Vec<Rc<str>>, usize, usize)> {
+fn storage_keys(bytes: &[u8], pos: usize, storages: &mut StorageTable) -> Result<(Vec<Rc<str>>, usize, usize)> {
     let (keys, end) = pickle::load(bytes, pos, storages)?;
     let Value::List(keys) = keys else {
-        return Err(WeightsError::malformed(
-            pos,
-            format!("storage keys are a {}, not a list", keys.kind()),
-        ));
+        return Err(WeightsError::malformed(pos, format!("storage keys are a {}, not a list", keys.kind())));
     };
     let keys = keys
         .borrow()
         .iter()
         .map(|key| match key {
             Value::Str(key) => Ok(key.clone()),
-            other => Err(WeightsError::malformed(
-                pos,
-                format!("storage key is a {}", other.kind()),
-            )),
+            other => Err(WeightsError::malformed(pos, format!("storage key is a {}", other.kind()))),
         })
         .collect::<Result<Vec<_>>>()?;
     Ok((keys, pos, end))
@@ -298,36 +245,21 @@ fn storage_bytes<'a>(
 ) -> Result<HashMap<Rc<str>, &'a [u8]>> {
     let mut data = HashMap::with_capacity(keys.len());
     for key in keys {
-        let storage = storages
-            .get(key)
-            .ok_or_else(|| WeightsError::UnknownStorage {
-                key: key.to_string(),
-                offset: keys_at,
-            })?;
+        let storage =
+            storages.get(key).ok_or_else(|| WeightsError::UnknownStorage { key: key.to_string(), offset: keys_at })?;
         if data.contains_key(key) {
-            return Err(WeightsError::DuplicateStorage {
-                key: key.to_string(),
-            });
+            return Err(WeightsError::DuplicateStorage { key: key.to_string() });
         }
         let (slice, next) = one_storage(bytes, pos, storage)?;
         data.insert(key.clone(), slice);
         pos = next;
     }
     if pos != bytes.len() {
-        return Err(WeightsError::TrailingBytes {
-            offset: pos,
-            count: bytes.len() - pos,
-        });
+        return Err(WeightsError::TrailingBytes { offset: pos, count: bytes.len() - pos });
     }
-    let missing = storages
-        .iter()
-        .map(|s| &s.key)
-        .filter(|key| !data.contains_key(*key))
-        .min();
+    let missing = storages.iter().map(|s| &s.key).filter(|key| !data.contains_key(*key)).min();
     if let Some(key) = missing {
-        return Err(WeightsError::MissingStorageData {
-            key: key.to_string(),
-        });
+        return Err(WeightsError::MissingStorageData { key: key.to_string() });
     }
     Ok(data)
 }
@@ -337,53 +269,30 @@ fn one_storage<'a>(bytes: &'a [u8], pos: usize, storage: &StorageRef) -> Result<
     let key = storage.key.to_string();
     let available = bytes.len().saturating_sub(pos);
     let Some(count) = bytes.get(pos..pos + 8) else {
-        return Err(WeightsError::StorageTruncated {
-            key,
-            offset: pos,
-            claimed: 8,
-            available,
-        });
+        return Err(WeightsError::StorageTruncated { key, offset: pos, claimed: 8, available });
     };
     let found = u64::from_le_bytes(count.try_into().expect("8 bytes"));
     if found != storage.numel {
-        return Err(WeightsError::StorageSizeMismatch {
-            key,
-            offset: pos,
-            declared: storage.numel,
-            found,
-        });
+        return Err(WeightsError::StorageSizeMismatch { key, offset: pos, declared: storage.numel, found });
     }
     let claimed = u128::from(found) * storage.dtype.size_in_bytes() as u128;
     let start = pos + 8;
     let available = bytes.len() - start;
     if claimed > available as u128 {
-        return Err(WeightsError::StorageTruncated {
-            key,
-            offset: pos,
-            claimed,
-            available,
-        });
+        return Err(WeightsError::StorageTruncated { key, offset: pos, claimed, available });
     }
     let end = start + claimed as usize;
     Ok((&bytes[start..end], end))
 }
 
 /// Refuses outputs much larger than the storages (see [`MAX_OUTPUT_FACTOR`]) before allocating.
-fn check_output_size(
-    entries: &[(String, Rc<TensorRef>)],
-    data: &HashMap<Rc<str>, &[u8]>,
-) -> Result<()> {
+fn check_output_size(entries: &[(String, Rc<TensorRef>)], data: &HashMap<Rc<str>, &[u8]>) -> Result<()> {
     let stored: u128 = data.values().map(|s| s.len() as u128).sum();
     let limit = stored * MAX_OUTPUT_FACTOR;
     let mut bytes: u128 = 0;
     for (_, tensor) in entries {
-        let numel = tensor
-            .shape
-            .iter()
-            .try_fold(1u128, |n, &d| n.checked_mul(u128::from(d)))
-            .unwrap_or(u128::MAX);
-        bytes = bytes
-            .saturating_add(numel.saturating_mul(tensor.storage.dtype.size_in_bytes() as u128));
+        let numel = tensor.shape.iter().try_fold(1u128, |n, &d| n.checked_mul(u128::from(d))).unwrap_or(u128::MAX);
+        bytes = bytes.saturating_add(numel.saturating_mul(tensor.storage.dtype.size_in_bytes() as u128));
     }
     if bytes > limit {
         return Err(WeightsError::OutputTooLarge { bytes, limit });
@@ -399,13 +308,9 @@ fn check_bounds(name: &str, tensor: &TensorRef) -> Result<()> {
     if tensor.shape.contains(&0) {
         return Ok(());
     }
-    let last = tensor
-        .shape
-        .iter()
-        .zip(&tensor.strides)
-        .try_fold(u128::from(tensor.offset), |acc, (&size, &stride)| {
-            acc.checked_add(u128::from(size - 1) * u128::from(stride))
-        });
+    let last = tensor.shape.iter().zip(&tensor.strides).try_fold(u128::from(tensor.offset), |acc, (&size, &stride)| {
+        acc.checked_add(u128::from(size - 1) * u128::from(stride))
+    });
     match last {
         Some(last) if last < u128::from(tensor.storage.numel) => Ok(()),
         _ => Err(WeightsError::TensorOutOfBounds {
@@ -449,22 +354,14 @@ fn is_row_major(shape: &[usize], strides: &[usize]) -> bool {
 }
 
 /// Copies a strided view element by element into row-major order. Callers checked the bounds.
-fn gather(
-    storage: &[u8],
-    elem: usize,
-    offset: usize,
-    shape: &[usize],
-    strides: &[usize],
-) -> Vec<u8> {
+fn gather(storage: &[u8], elem: usize, offset: usize, shape: &[usize], strides: &[usize]) -> Vec<u8> {
     let numel: usize = shape.iter().product();
     let mut out = Vec::with_capacity(numel * elem);
     if shape.is_empty() {
         out.extend_from_slice(&storage[offset * elem..(offset + 1) * elem]);
         return out;
     }
-    let (rows_shape, &[cols]) = shape.split_at(shape.len() - 1) else {
-        unreachable!("non-empty")
-    };
+    let (rows_shape, &[cols]) = shape.split_at(shape.len() - 1) else { unreachable!("non-empty") };
     let col_stride = strides[shape.len() - 1];
     let mut index = vec![0usize; rows_shape.len()];
     loop {
@@ -506,16 +403,10 @@ mod tests {
     fn gather_transposes_a_matrix() {
         // storage [0 1 2 3 4 5] as a 3×2 matrix seen through strides (1, 3): its transpose
         let storage: Vec<u8> = (0..6).collect();
-        assert_eq!(
-            gather(&storage, 1, 0, &[3, 2], &[1, 3]),
-            vec![0, 3, 1, 4, 2, 5]
-        );
+        assert_eq!(gather(&storage, 1, 0, &[3, 2], &[1, 3]), vec![0, 3, 1, 4, 2, 5]);
         // multi-byte elements, an offset, and a broadcast (stride 0) dimension
         let storage: Vec<u8> = (0..8).collect();
-        assert_eq!(
-            gather(&storage, 2, 1, &[2, 2], &[0, 1]),
-            vec![2, 3, 4, 5, 2, 3, 4, 5]
-        );
+        assert_eq!(gather(&storage, 2, 1, &[2, 2], &[0, 1]), vec![2, 3, 4, 5, 2, 3, 4, 5]);
         // a scalar
         assert_eq!(gather(&storage, 4, 1, &[], &[]), vec![4, 5, 6, 7]);
     }
@@ -530,10 +421,7 @@ mod tests {
             for b in 0..3 {
                 for c in 0..2 {
                     for d in 0..2 {
-                        expected.push(
-                            (a * strides[0] + b * strides[1] + c * strides[2] + d * strides[3])
-                                as u8,
-                        );
+                        expected.push((a * strides[0] + b * strides[1] + c * strides[2] + d * strides[3]) as u8);
                     }
                 }
             }

@@ -1,0 +1,22 @@
+//! Evaluation (DESIGN §5): the protocols (`warm`, `cold`, `transfer`), full-ranking metrics
+//! (Recall@10/50, NDCG@10/50, MRR@10; unmasked = primary, and history-masked), the model-free
+//! baselines, and the report.
+//!
+//! Everything a model needs to be judged is the [`Scorer`] trait: histories in, `[b, n_items]`
+//! scores out. The path: [`EvalPlan::new`] (dataset + protocol → training split + test cases) →
+//! train on `plan.split` → [`EvalPlan::run`] per scorer (one pass gives unmasked and masked ranks)
+//! → [`Report`]. Pure and deterministic: same scores ⇒ same figures, to the bit.
+
+mod baselines;
+mod error;
+mod metrics;
+mod protocol;
+mod report;
+mod scorer;
+
+pub use baselines::{ContentKnn, Modality, Popularity};
+pub use error::EvalError;
+pub use metrics::{mask_history, mrr_at, ndcg_at, rank, rank_masked, recall_at, MetricRatios, Metrics, CUTOFFS};
+pub use protocol::{EvalPlan, EvalProtocol, ProtocolResult};
+pub use report::{CaseFigures, Report};
+pub use scorer::{evaluate, Evaluation, RecommenderScorer, Scorer};

@@ -1,0 +1,127 @@
+//! The evaluation report: the JSON of DESIGN §5 (`omakase eval --json`) and a compact table for
+//! people.
+//!
+//! ```json
+//! {"protocol": "warm", "dataset": "ml100k-mm", "users": 943, "items": 1682,
+//!  "metrics":        {"recall@10": x, "ndcg@10": x, "recall@50": x, "ndcg@50": x, "mrr@10": x},
+//!  "metrics_masked": {...},
+//!  "baselines":        {"popularity": {"recall@10": x, ...}, ...},
+//!  "baselines_masked": {"popularity": {...}, ...}}
+//! ```
+//! `metrics` are the primary (unmasked) figures; `users` is the number of test cases (one per user).
+//! Baselines are keyed by name in sorted order (deterministic output). A cold report adds `warm`
+//! (the same run's figures on the test cases whose target is not new) and `cold_warm_ratio`
+//! (primary ÷ warm, per metric, unmasked); a transfer report may name its `source_dataset`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use super::metrics::{MetricRatios, Metrics};
+use super::protocol::{EvalProtocol, ProtocolResult};
+use super::scorer::Evaluation;
+
+/// Figures over one set of cases.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CaseFigures {
+    pub users: usize,
+    pub metrics: Metrics,
+    pub metrics_masked: Metrics,
+}
+
+impl CaseFigures {
+    pub fn of(evaluation: &Evaluation) -> Self {
+        CaseFigures {
+            users: evaluation.cases(),
+            metrics: evaluation.metrics(),
+            metrics_masked: evaluation.metrics_masked(),
+        }
+    }
+}
+
+/// `omakase eval --json` (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub protocol: EvalProtocol,
+    pub dataset: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_dataset: Option<String>,
+    pub users: usize,
+    pub items: usize,
+    pub metrics: Metrics,
+    pub metrics_masked: Metrics,
+    #[serde(default)]
+    pub baselines: BTreeMap<String, Metrics>,
+    #[serde(default)]
+    pub baselines_masked: BTreeMap<String, Metrics>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<CaseFigures>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_warm_ratio: Option<MetricRatios>,
+}
+
+impl Report {
+    /// The report of the evaluated model's run under `protocol` on a catalogue of `items` items.
+    pub fn new(protocol: EvalProtocol, dataset: impl Into<String>, items: usize, model: &ProtocolResult) -> Self {
+        let primary = CaseFigures::of(&model.primary);
+        let warm = model.comparison.as_ref().map(CaseFigures::of);
+        Report {
+            protocol,
+            dataset: dataset.into(),
+            source_dataset: None,
+            users: primary.users,
+            items,
+            metrics: primary.metrics,
+            metrics_masked: primary.metrics_masked,
+            baselines: BTreeMap::new(),
+            baselines_masked: BTreeMap::new(),
+            cold_warm_ratio: warm.map(|w| primary.metrics.ratio_to(&w.metrics)),
+            warm,
+        }
+    }
+
+    /// Adds a baseline's primary figures (same protocol, same cases) under its scorer name.
+    pub fn add_baseline(&mut self, result: &ProtocolResult) {
+        let name = result.primary.scorer.clone();
+        self.baselines.insert(name.clone(), result.primary.metrics());
+        self.baselines_masked.insert(name, result.primary.metrics_masked());
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report of plain numbers and strings always serialises")
+    }
+
+    /// A compact table: one row per scorer, unmasked figures then masked ones.
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        let source = self.source_dataset.as_deref().map(|s| format!(" (trained on {s})")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{} protocol on {}{source}: {} users, {} items",
+            self.protocol, self.dataset, self.users, self.items
+        );
+        let header: Vec<&str> = self.metrics.named().iter().map(|(name, _)| *name).collect();
+        let _ = writeln!(out, "{:<22} {}   | masked: {}", "", columns(&header), columns(&header));
+        let mut row = |name: &str, unmasked: &Metrics, masked: Option<&Metrics>| {
+            let masked = masked.map(figures).unwrap_or_default();
+            let _ = writeln!(out, "{name:<22} {}   |         {masked}", figures(unmasked));
+        };
+        row("model", &self.metrics, Some(&self.metrics_masked));
+        for (name, metrics) in &self.baselines {
+            row(name, metrics, self.baselines_masked.get(name));
+        }
+        if let Some(warm) = &self.warm {
+            row(&format!("model, warm ({} users)", warm.users), &warm.metrics, Some(&warm.metrics_masked));
+        }
+        out
+    }
+}
+
+fn columns(names: &[&str]) -> String {
+    names.iter().map(|n| format!("{n:>9}")).collect::<Vec<_>>().join("")
+}
+
+fn figures(metrics: &Metrics) -> String {
+    metrics.named().iter().map(|(_, v)| format!("{v:>9.4}")).collect::<Vec<_>>().join("")
+}
