@@ -20,7 +20,9 @@ use crate::data::split::Split;
 /// RecBole's `Pop` differs in three ways, all visible in its figures: it counts an item at most
 /// once per training batch (`item_cnt[item] += 1` with repeated indices), it also counts the
 /// uniformly sampled negatives of its point-wise training batches, and, being a general (not
-/// sequential) model, it is evaluated with the user's history masked.
+/// sequential) model, it is evaluated with the user's history masked. Its counts therefore saturate
+/// (every popular item appears in every batch) and its top is mostly ties, whose order is
+/// `torch.topk`'s: treat its figures as a rough reference, not a target to match digit for digit.
 #[derive(Debug, Clone)]
 pub struct Popularity {
     counts: Vec<f32>,
