@@ -1,0 +1,78 @@
+//! Times the model's forward passes at the default size on this CPU (a figure, not a test):
+//! the sequence tower over a batch of 64 histories of 50 items, the item tower over a catalogue of
+//! ml100k-mm's size, and a full ranking. Random weights and features: only the time matters.
+//!
+//! `cargo run --release --example model_forward`
+
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarMap;
+use omakase::model::{
+    seeded_var_builder, DropoutRng, Histories, ItemFeatures, Mode, ModelConfig, MultimodalRecommender, NextItemBatch,
+    SequentialRecommender,
+};
+
+const BATCH: usize = 64;
+const CATALOGUE: usize = 1682;
+const REPEATS: usize = 10;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dev = Device::Cpu;
+    let config = ModelConfig::default();
+    let varmap = VarMap::new();
+    let model = MultimodalRecommender::new(&config, seeded_var_builder(&varmap, 0, &dev))?;
+    let ones = Tensor::ones(CATALOGUE, DType::F32, &dev)?;
+    let catalogue = ItemFeatures::new(
+        Tensor::randn(0f32, 1.0, (CATALOGUE, config.text_dim), &dev)?,
+        Tensor::randn(0f32, 1.0, (CATALOGUE, config.image_dim), &dev)?,
+        &ones,
+        &ones,
+    )?;
+    let sequences: Vec<Vec<u32>> =
+        (0..BATCH).map(|u| (0..config.max_len + 1).map(|p| ((u * 31 + p * 17) % CATALOGUE) as u32).collect()).collect();
+    let refs: Vec<&[u32]> = sequences.iter().map(|s| &s[..config.max_len]).collect();
+    let histories = Histories::new(&refs, config.max_len, CATALOGUE, &dev)?;
+    let full: Vec<&[u32]> = sequences.iter().map(|s| s.as_slice()).collect();
+    let batch = NextItemBatch::new(&full, config.max_len, CATALOGUE, &dev)?;
+
+    let items = model.item_vectors(&catalogue, Mode::Eval)?;
+    println!(
+        "config: d {} heads {} layers {} max_len {}; batch {BATCH}x{}",
+        config.dim, config.num_heads, config.num_layers, config.max_len, config.max_len
+    );
+    time("item tower, 1682 items (eval)", || Ok(model.item_vectors(&catalogue, Mode::Eval)?))?;
+    time("sequence tower 64x50 -> user vectors (eval)", || Ok(model.forward(&items, &histories, Mode::Eval)?))?;
+    time("full_sort_predict 64x50 over 1682 items", || Ok(model.full_sort_predict(&items, &histories)?))?;
+    let detached = items.detach();
+    let rng = DropoutRng::new(0);
+    time("train step 64x50: next-item loss + backward (item tower frozen)", || {
+        let loss = model.calculate_loss(&detached, &batch, Mode::Train(&rng))?;
+        loss.backward()?;
+        Ok(loss)
+    })?;
+    time("train step 64x50: item tower + next-item loss + backward", || {
+        let items = model.item_vectors(&catalogue, Mode::Train(&rng))?;
+        let loss = model.calculate_loss(&items, &batch, Mode::Train(&rng))?;
+        loss.backward()?;
+        Ok(loss)
+    })?;
+    Ok(())
+}
+
+/// Median of REPEATS runs after one warm-up.
+fn time(
+    what: &str,
+    mut run: impl FnMut() -> Result<Tensor, Box<dyn std::error::Error>>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    run()?;
+    let mut ms: Vec<f64> = (0..REPEATS)
+        .map(|_| {
+            let start = Instant::now();
+            run().map(|_| start.elapsed().as_secs_f64() * 1e3)
+        })
+        .collect::<Result<_, _>>()?;
+    ms.sort_by(f64::total_cmp);
+    println!("{what}: median {:.1} ms (min {:.1}, max {:.1})", ms[REPEATS / 2], ms[0], ms[REPEATS - 1]);
+    Ok(())
+}
