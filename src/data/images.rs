@@ -1,5 +1,6 @@
 //! Checking every item's image: the path stays inside the dataset directory, the file exists, and it
-//! decodes fully with the `image` crate (JPEG, PNG or WebP, told by content, not by extension).
+//! decodes fully with the `image` crate (JPEG, PNG or WebP, told by content, not by extension; JPEG
+//! through the same decoder `image` uses, in strict mode).
 //!
 //! An item whose image fails is kept, with its path unchanged in [`super::Item::image`]; the failure is
 //! a warning located at the item's line in `items.jsonl` (field `image`, the path in the message), and
@@ -40,17 +41,11 @@ pub fn check_images(
     item_lines: Option<&[usize]>,
     on_checked: &(dyn Fn() + Sync),
 ) -> ImageCheck {
-    let jobs: Vec<(usize, &str)> = items
-        .iter()
-        .enumerate()
-        .filter_map(|(i, item)| Some((i, item.image.as_deref()?)))
-        .collect();
+    let jobs: Vec<(usize, &str)> =
+        items.iter().enumerate().filter_map(|(i, item)| Some((i, item.image.as_deref()?))).collect();
     let next = AtomicUsize::new(0);
     let failures: Mutex<Vec<(usize, ProblemKind, String)>> = Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(jobs.len())
-        .max(1);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len()).max(1);
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
@@ -61,16 +56,11 @@ pub fn check_images(
                     }
                     on_checked();
                 }
-                failures
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .extend(local);
+                failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).extend(local);
             });
         }
     });
-    let mut failures = failures
-        .into_inner()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut failures = failures.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
     failures.sort_by_key(|&(item, _, _)| item);
 
     let mut usable: Vec<bool> = items.iter().map(|item| item.image.is_some()).collect();
@@ -99,49 +89,32 @@ fn check_one(root: &Path, relative: &str) -> Result<(), (ProblemKind, String)> {
         Ok(meta) if meta.is_file() => {}
         Ok(_) => return Err((ProblemKind::ImageMissing, format!("{relative}: not a file"))),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err((
-                ProblemKind::ImageMissing,
-                format!("{relative}: no such file"),
-            ));
+            return Err((ProblemKind::ImageMissing, format!("{relative}: no such file")));
         }
-        Err(err) => {
-            return Err((
-                ProblemKind::ImageUndecodable,
-                format!("{relative}: cannot be read: {err}"),
-            ))
-        }
+        Err(err) => return Err((ProblemKind::ImageUndecodable, format!("{relative}: cannot be read: {err}"))),
     }
     decode(&path).map_err(|why| (ProblemKind::ImageUndecodable, format!("{relative}: {why}")))
 }
 
-/// Decodes the whole image (the format is guessed from the content, the extension is a fallback).
+/// Decodes the whole image; the format is told by the content, never by the extension.
 fn decode(path: &Path) -> Result<(), String> {
-    let reader = image::ImageReader::open(path).map_err(|e| format!("cannot be read: {e}"))?;
-    let reader = reader
-        .with_guessed_format()
-        .map_err(|e| format!("cannot be read: {e}"))?;
-    match reader.format() {
-        None => Err("not a JPEG, PNG or WebP image".to_string()),
-        Some(image::ImageFormat::Jpeg) => decode_jpeg_strictly(path),
-        Some(_) => reader
-            .decode()
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
+    match image::guess_format(&bytes) {
+        Err(_) => Err("not an image (the content is not JPEG, PNG or WebP)".to_string()),
+        Ok(image::ImageFormat::Jpeg) => decode_jpeg_strictly(&bytes),
+        Ok(format) => image::load_from_memory_with_format(&bytes, format)
             .map(drop)
-            .map_err(|e| format!("does not decode: {e}")),
+            .map_err(|e| format!("does not decode as {format:?}: {e}")),
     }
 }
 
 /// `image` runs its JPEG decoder (zune-jpeg) in lenient mode, where a file cut short decodes without
 /// error (the missing part grey); strict mode turns that, and other corruption, into an error.
-fn decode_jpeg_strictly(path: &Path) -> Result<(), String> {
+fn decode_jpeg_strictly(bytes: &[u8]) -> Result<(), String> {
     use zune_jpeg::zune_core::{bytestream::ZCursor, options::DecoderOptions};
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
     let options = DecoderOptions::default().set_strict_mode(true);
-    let mut decoder =
-        zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes.as_slice()), options);
-    decoder
-        .decode()
-        .map(drop)
-        .map_err(|e| format!("does not decode as JPEG: {e:?}"))
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    decoder.decode().map(drop).map_err(|e| format!("does not decode as JPEG: {e:?}"))
 }
 
 /// Whether a relative path written in `items.jsonl` stays inside the dataset directory: not absolute,
@@ -169,15 +142,9 @@ mod tests {
         for ok in ["images/1.jpg", "a.png", "./images/x.webp", "images/..x.jpg"] {
             assert!(stays_inside(ok), "{ok}");
         }
-        for bad in [
-            "",
-            "/etc/passwd",
-            "../x.jpg",
-            "images/../../x.jpg",
-            "\\\\server\\x.jpg",
-            "C:\\x.jpg",
-            "a\\..\\..\\b",
-        ] {
+        for bad in
+            ["", "/etc/passwd", "../x.jpg", "images/../../x.jpg", "\\\\server\\x.jpg", "C:\\x.jpg", "a\\..\\..\\b"]
+        {
             assert!(!stays_inside(bad), "{bad}");
         }
     }
