@@ -28,6 +28,9 @@ fn weights_path() -> PathBuf {
     common::models_dir().join("efficientnet-lite0/efficientnet-lite0.safetensors")
 }
 
+/// Features and logits, one `Vec` per image.
+type Rows2 = (Vec<Vec<f32>>, Vec<Vec<f32>>);
+
 /// One line of `index.jsonl`.
 struct Row {
     index: usize,
@@ -66,10 +69,11 @@ fn rows() -> &'static [Row] {
 }
 
 /// Reference `features` [125, 1280] and `logits` [125, 1000], as rows.
-fn goldens() -> &'static (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    static GOLDENS: OnceLock<(Vec<Vec<f32>>, Vec<Vec<f32>>)> = OnceLock::new();
+fn goldens() -> &'static Rows2 {
+    static GOLDENS: OnceLock<Rows2> = OnceLock::new();
     GOLDENS.get_or_init(|| {
-        let tensors = candle_core::safetensors::load(golden_dir().join("goldens.safetensors"), &Device::Cpu).unwrap();
+        let tensors =
+            candle_core::safetensors::load(golden_dir().join("goldens.safetensors"), &Device::Cpu).unwrap();
         let features = tensors["features"].to_vec2::<f32>().unwrap();
         let logits = tensors["logits"].to_vec2::<f32>().unwrap();
         assert_eq!((features.len(), features[0].len()), (rows().len(), FEATURE_DIM));
@@ -100,7 +104,7 @@ fn our_crops() -> &'static [Vec<u8>] {
 }
 
 /// Features and logits of crops, `BATCH` at a time, as rows.
-fn run(crops: &[Vec<u8>], batch: usize) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+fn run(crops: &[Vec<u8>], batch: usize) -> Rows2 {
     let (mut features, mut logits) = (Vec::new(), Vec::new());
     for chunk in crops.chunks(batch) {
         let views: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
@@ -143,7 +147,13 @@ fn our_crops_of_the_original_files_match_the_golden_pngs() {
         }
         // PNG decoding is exact and the resampler is Pillow's own arithmetic: those crops must be identical.
         if row.source.extension().is_some_and(|e| e == "png") {
-            assert_eq!(row_max, 0, "row {} ({}): crop differs from the reference", row.index, row.source.display());
+            assert_eq!(
+                row_max,
+                0,
+                "row {} ({}): crop differs from the reference",
+                row.index,
+                row.source.display()
+            );
         }
     }
     let mean = sum as f64 / count as f64;
@@ -165,7 +175,8 @@ fn golden_crops_reproduce_the_reference_features_and_logits() {
     let (mut worst_feature, mut worst_logit) = (0f32, 0f32);
     for row in rows() {
         let i = row.index;
-        let (df, dl) = (max_abs_diff(&features[i], &want_features[i]), max_abs_diff(&logits[i], &want_logits[i]));
+        let (df, dl) =
+            (max_abs_diff(&features[i], &want_features[i]), max_abs_diff(&logits[i], &want_logits[i]));
         worst_feature = worst_feature.max(df);
         worst_logit = worst_logit.max(dl);
         assert!(df <= MAX_ABS_DIFF, "row {i}: features max |Δ| {df}");

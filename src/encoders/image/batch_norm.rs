@@ -24,7 +24,12 @@ pub struct Folded {
 
 /// Reads `{conv}.weight` (checked to be `weight_shape`, output channels first) and
 /// `{bn}.{weight,bias,running_mean,running_var}`, and folds them.
-pub fn load_folded(state: &StateDict, conv: &str, bn: &str, weight_shape: (usize, usize, usize, usize)) -> Result<Folded> {
+pub fn load_folded(
+    state: &StateDict,
+    conv: &str,
+    bn: &str,
+    weight_shape: (usize, usize, usize, usize),
+) -> Result<Folded> {
     let c_out = weight_shape.0;
     let weight = state.get(&format!("{conv}.weight"), weight_shape)?;
     let bn_param = |name: &str| state.get(&format!("{bn}.{name}"), c_out);

@@ -29,7 +29,11 @@ pub struct DepthwiseConvBn {
 
 impl DepthwiseConvBn {
     /// Reads `{conv}.weight` `[c, 1, k, k]` and the BatchNorm `{bn}.*`.
-    pub fn load(state: &StateDict, (conv, bn): (&str, &str), (channels, kernel, stride): (usize, usize, usize)) -> Result<Self> {
+    pub fn load(
+        state: &StateDict,
+        (conv, bn): (&str, &str),
+        (channels, kernel, stride): (usize, usize, usize),
+    ) -> Result<Self> {
         let Folded { weight, bias } = load_folded(state, conv, bn, (channels, 1, kernel, kernel))?;
         Ok(Self { taps: weight.flatten_all()?.to_vec1()?, bias, kernel, stride })
     }
@@ -58,7 +62,8 @@ impl DepthwiseConvBn {
         for (oy, out_row) in out.chunks_exact_mut(g.out_w).enumerate() {
             for ky in 0..k {
                 // Input row of this tap; rows in the padding contribute zero.
-                let Some(iy) = (oy * self.stride + ky).checked_sub(g.pad_top).filter(|&iy| iy < g.in_h) else {
+                let Some(iy) = (oy * self.stride + ky).checked_sub(g.pad_top).filter(|&iy| iy < g.in_h)
+                else {
                     continue;
                 };
                 let in_row = &input[iy * g.in_w..(iy + 1) * g.in_w];

@@ -72,7 +72,8 @@ impl MbConv {
         let names = (name("_depthwise_conv"), name("_bn1"));
         let depthwise = DepthwiseConvBn::load(state, (&names.0, &names.1), (hidden, stage.kernel, stride))?;
         let names = (name("_project_conv"), name("_bn2"));
-        let project = PointwiseConvBn::load(state, (&names.0, &names.1), (hidden, stage.c_out), Activation::None)?;
+        let project =
+            PointwiseConvBn::load(state, (&names.0, &names.1), (hidden, stage.c_out), Activation::None)?;
         Ok(Self { expand, depthwise, project, residual: stride == 1 && c_in == stage.c_out })
     }
 
@@ -112,7 +113,8 @@ impl EfficientNetLite0 {
                 c_in = stage.c_out;
             }
         }
-        let head = PointwiseConvBn::load(state, ("_conv_head", "_bn1"), (c_in, FEATURE_DIM), Activation::Relu6)?;
+        let head =
+            PointwiseConvBn::load(state, ("_conv_head", "_bn1"), (c_in, FEATURE_DIM), Activation::Relu6)?;
         let fc_weight = state.get("_fc.weight", (NUM_CLASSES, FEATURE_DIM))?;
         let fc_bias = state.get("_fc.bias", NUM_CLASSES)?;
         Ok(Self { stem, blocks, head, classifier: Linear::new(fc_weight, Some(fc_bias)) })
@@ -155,7 +157,10 @@ pub(crate) mod tests {
         let mut t: HashMap<String, Tensor> = HashMap::new();
         let mut conv_bn = |conv: &str, bn: &str, c_out: usize, c_in: usize, k: usize| {
             let fan_in = (c_in * k * k) as f64;
-            t.insert(format!("{conv}.weight"), Tensor::randn(0f32, (2.0 / fan_in).sqrt() as f32, (c_out, c_in, k, k), &dev).unwrap());
+            t.insert(
+                format!("{conv}.weight"),
+                Tensor::randn(0f32, (2.0 / fan_in).sqrt() as f32, (c_out, c_in, k, k), &dev).unwrap(),
+            );
             t.insert(format!("{bn}.weight"), Tensor::rand(0.5f32, 1.5, c_out, &dev).unwrap());
             t.insert(format!("{bn}.bias"), Tensor::randn(0f32, 0.1, c_out, &dev).unwrap());
             t.insert(format!("{bn}.running_mean"), Tensor::randn(0f32, 0.1, c_out, &dev).unwrap());
@@ -207,7 +212,10 @@ pub(crate) mod tests {
         assert!(values.iter().all(|v| (0.0..=6.0).contains(v)));
         assert_eq!(net.logits(&features)?.dims(), &[2, NUM_CLASSES]);
         // Any spatial size works with SAME padding (odd sizes exercise the symmetric stride-2 case).
-        assert_eq!(net.features(&Tensor::randn(0f32, 1.0, (1, 3, 97, 131), &Device::Cpu)?)?.dims(), &[1, FEATURE_DIM]);
+        assert_eq!(
+            net.features(&Tensor::randn(0f32, 1.0, (1, 3, 97, 131), &Device::Cpu)?)?.dims(),
+            &[1, FEATURE_DIM]
+        );
         Ok(())
     }
 
@@ -215,7 +223,10 @@ pub(crate) mod tests {
     fn a_wrong_shape_names_the_tensor() {
         let bytes = synthetic_safetensors();
         let mut tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
-        tensors.insert("_blocks.4._depthwise_conv.weight".into(), Tensor::zeros((240, 1, 3, 3), DType::F32, &Device::Cpu).unwrap());
+        tensors.insert(
+            "_blocks.4._depthwise_conv.weight".into(),
+            Tensor::zeros((240, 1, 3, 3), DType::F32, &Device::Cpu).unwrap(),
+        );
         let bytes = to_safetensors_bytes(&tensors);
         let state = StateDict::from_safetensors_bytes(&bytes, "synthetic", &Device::Cpu).unwrap();
         let err = EfficientNetLite0::load(&state).unwrap_err().to_string();

@@ -20,7 +20,7 @@ pub enum ImageEncoderError {
         origin: String,
         tensor: String,
         #[source]
-        source: candle_core::Error,
+        source: Box<candle_core::Error>,
     },
 
     /// The picture could not be decoded (corrupt or truncated file, unsupported format).
@@ -37,7 +37,14 @@ pub enum ImageEncoderError {
 
     /// A tensor operation failed while running the network.
     #[error("EfficientNet-Lite0 forward pass: {0}")]
-    Forward(#[from] candle_core::Error),
+    Forward(Box<candle_core::Error>),
+}
+
+// Boxed: candle's error is large, and every `Result` of this module would carry its size.
+impl From<candle_core::Error> for ImageEncoderError {
+    fn from(error: candle_core::Error) -> Self {
+        ImageEncoderError::Forward(Box::new(error))
+    }
 }
 
 pub type Result<T> = std::result::Result<T, ImageEncoderError>;

@@ -17,7 +17,11 @@ impl StateDict {
     /// Parses safetensors bytes; `origin` (a path, or "bytes") only labels errors.
     pub fn from_safetensors_bytes(bytes: &[u8], origin: &str, device: &Device) -> Result<Self> {
         let tensors = candle_core::safetensors::load_buffer(bytes, device).map_err(|source| {
-            ImageEncoderError::Weights { origin: origin.to_string(), tensor: "(file)".into(), source }
+            ImageEncoderError::Weights {
+                origin: origin.to_string(),
+                tensor: "(file)".into(),
+                source: Box::new(source),
+            }
         })?;
         Ok(Self { tensors, origin: origin.to_string() })
     }
@@ -36,7 +40,7 @@ impl StateDict {
         let fail = |source: candle_core::Error| ImageEncoderError::Weights {
             origin: self.origin.clone(),
             tensor: name.to_string(),
-            source,
+            source: Box::new(source),
         };
         let tensor = self
             .tensors
