@@ -10,6 +10,7 @@ mod common;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
 use omakase::encoders::image::{
     center_crop, crops_to_input, decode_file, ImageEncoder, ImageEncoderError, FEATURE_DIM, NUM_CLASSES,
@@ -104,11 +105,11 @@ fn our_crops() -> &'static [Vec<u8>] {
 }
 
 /// Features and logits of crops, `BATCH` at a time, as rows.
-fn run(crops: &[Vec<u8>], batch: usize) -> Rows2 {
+fn run(encoder: &ImageEncoder, crops: &[Vec<u8>], batch: usize) -> Rows2 {
     let (mut features, mut logits) = (Vec::new(), Vec::new());
     for chunk in crops.chunks(batch) {
         let views: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
-        let out = encoder().forward(&crops_to_input(&views, &Device::Cpu).unwrap()).unwrap();
+        let out = encoder.forward(&crops_to_input(&views, &Device::Cpu).unwrap()).unwrap();
         features.extend(out.features.to_vec2::<f32>().unwrap());
         logits.extend(out.logits.to_vec2::<f32>().unwrap());
     }
@@ -168,9 +169,15 @@ fn our_crops_of_the_original_files_match_the_golden_pngs() {
     assert!(mean < 0.5, "mean |Δpixel| {mean}");
 }
 
+/// Our f32 features and logits of the 125 golden crops (computed once, shared by the tests).
+fn golden_crop_outputs() -> &'static Rows2 {
+    static OUTPUTS: OnceLock<Rows2> = OnceLock::new();
+    OUTPUTS.get_or_init(|| run(encoder(), &golden_crops(), BATCH))
+}
+
 #[test]
 fn golden_crops_reproduce_the_reference_features_and_logits() {
-    let (features, logits) = run(&golden_crops(), BATCH);
+    let (features, logits) = golden_crop_outputs();
     let (want_features, want_logits) = goldens();
     let (mut worst_feature, mut worst_logit) = (0f32, 0f32);
     for row in rows() {
@@ -189,7 +196,7 @@ fn golden_crops_reproduce_the_reference_features_and_logits() {
 
 #[test]
 fn original_files_through_our_pipeline_stay_close() {
-    let (features, logits) = run(our_crops(), BATCH);
+    let (features, logits) = run(encoder(), our_crops(), BATCH);
     let (want_features, _) = goldens();
     let (mut min_cosine, mut sum_cosine, mut top1_same) = (f32::INFINITY, 0f64, 0);
     for row in rows() {
@@ -212,10 +219,30 @@ fn original_files_through_our_pipeline_stay_close() {
 }
 
 #[test]
+fn q8_0_pointwise_weights_stay_close_to_f32() {
+    let q8 = encoder().quantized(GgmlDType::Q8_0).unwrap();
+    let (quantized, all) = q8.network().quantized_weight_count();
+    let (features, logits) = run(&q8, &golden_crops(), BATCH);
+    let (f32_features, f32_logits) = golden_crop_outputs();
+    let cosines: Vec<f32> = (0..rows().len()).map(|i| cosine(&features[i], &f32_features[i])).collect();
+    let mean = cosines.iter().map(|&c| c as f64).sum::<f64>() / cosines.len() as f64;
+    let min = cosines.iter().copied().fold(f32::INFINITY, f32::min);
+    let top1_same = (0..rows().len()).filter(|&i| argmax(&logits[i]) == argmax(&f32_logits[i])).count();
+    eprintln!(
+        "Q8_0 ({quantized} of {all} pointwise+fc weights quantized): feature cosine to f32 mean {mean:.5}, \
+         min {min:.5}; top-1 same as f32 on {top1_same}/{}",
+        rows().len()
+    );
+    assert!(mean >= 0.995, "Q8_0 mean cosine {mean}");
+    assert!(min >= 0.98, "Q8_0 min cosine {min}");
+    assert!(quantized * 10 >= all * 9, "only {quantized} of {all} weights quantized");
+}
+
+#[test]
 fn batched_equals_one_at_a_time() {
     let crops: Vec<Vec<u8>> = golden_crops().into_iter().take(6).collect();
-    let (batched_f, batched_l) = run(&crops, crops.len());
-    let (single_f, single_l) = run(&crops, 1);
+    let (batched_f, batched_l) = run(encoder(), &crops, crops.len());
+    let (single_f, single_l) = run(encoder(), &crops, 1);
     let worst = (0..crops.len())
         .map(|i| max_abs_diff(&batched_f[i], &single_f[i]).max(max_abs_diff(&batched_l[i], &single_l[i])))
         .fold(0f32, f32::max);
@@ -228,7 +255,7 @@ fn encode_files_is_decode_crop_and_forward() {
     let photos: Vec<&PathBuf> = rows().iter().take(2).map(|r| &r.source).collect();
     let features = encoder().encode_files(&photos).unwrap();
     assert_eq!(features.dims(), &[2, FEATURE_DIM]);
-    let (expected, _) = run(&our_crops()[..2], 2);
+    let (expected, _) = run(encoder(), &our_crops()[..2], 2);
     let got = features.to_vec2::<f32>().unwrap();
     for i in 0..2 {
         assert!(max_abs_diff(&got[i], &expected[i]) <= 1e-6);

@@ -10,8 +10,8 @@
 //!         (+ input when stride 1 and c_in == c_out)
 //! ```
 
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Module, Tensor};
-use candle_nn::Linear;
 
 use super::bias_act::Activation;
 use super::conv::ConvBn;
@@ -77,6 +77,19 @@ impl MbConv {
         Ok(Self { expand, depthwise, project, residual: stride == 1 && c_in == stage.c_out })
     }
 
+    /// Pointwise weights quantized (see [`PointwiseConvBn::quantized`]); the depthwise conv stays f32.
+    fn quantized(&self, dtype: GgmlDType) -> Result<Self> {
+        Ok(Self {
+            expand: self.expand.as_ref().map(|e| e.quantized(dtype)).transpose()?,
+            project: self.project.quantized(dtype)?,
+            ..self.clone()
+        })
+    }
+
+    fn pointwise(&self) -> impl Iterator<Item = &PointwiseConvBn> {
+        self.expand.iter().chain([&self.project])
+    }
+
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let hidden = match &self.expand {
             Some(expand) => self.depthwise.forward(&expand.forward(x)?)?,
@@ -97,7 +110,10 @@ pub struct EfficientNetLite0 {
     stem: ConvBn,
     blocks: Vec<MbConv>,
     head: PointwiseConvBn,
-    classifier: Linear,
+    /// `_fc.weight` `[1000, 1280]` (f32 or quantized).
+    classifier: QMatMul,
+    /// `_fc.bias` `[1000]`.
+    classifier_bias: Tensor,
 }
 
 impl EfficientNetLite0 {
@@ -117,7 +133,34 @@ impl EfficientNetLite0 {
             PointwiseConvBn::load(state, ("_conv_head", "_bn1"), (c_in, FEATURE_DIM), Activation::Relu6)?;
         let fc_weight = state.get("_fc.weight", (NUM_CLASSES, FEATURE_DIM))?;
         let fc_bias = state.get("_fc.bias", NUM_CLASSES)?;
-        Ok(Self { stem, blocks, head, classifier: Linear::new(fc_weight, Some(fc_bias)) })
+        Ok(Self { stem, blocks, head, classifier: QMatMul::Tensor(fc_weight), classifier_bias: fc_bias })
+    }
+
+    /// The network with every pointwise weight and the classifier stored as `dtype` blocks (e.g. Q8_0).
+    /// The stem and depthwise convs stay f32 (about 2% of the weights), and so does any pointwise layer
+    /// whose input width is not a multiple of the block size (c_in 16, 24, 40, 80, 112 for 32-blocks).
+    pub fn quantized(&self, dtype: GgmlDType) -> Result<Self> {
+        let classifier = match &self.classifier {
+            QMatMul::Tensor(w) => QMatMul::from_qtensor(QTensor::quantize(w, dtype)?)?,
+            other => other.clone(),
+        };
+        Ok(Self {
+            stem: self.stem.clone(),
+            blocks: self.blocks.iter().map(|b| b.quantized(dtype)).collect::<Result<_>>()?,
+            head: self.head.quantized(dtype)?,
+            classifier,
+            classifier_bias: self.classifier_bias.clone(),
+        })
+    }
+
+    /// Weights of the pointwise convs and the classifier: `(stored quantized, all)`.
+    pub fn quantized_weight_count(&self) -> (usize, usize) {
+        let classifier = (NUM_CLASSES * FEATURE_DIM, matches!(self.classifier, QMatMul::QTensor(_)));
+        let layers = self.blocks.iter().flat_map(MbConv::pointwise).chain([&self.head]);
+        layers
+            .map(PointwiseConvBn::weight_count)
+            .chain([classifier])
+            .fold((0, 0), |(q, all), (n, is_q)| (q + if is_q { n } else { 0 }, all + n))
     }
 
     /// Pooled features: `[n, 3, h, w]` (224×224 for the reference) → `[n, 1280]`, every value in [0, 6].
@@ -136,7 +179,7 @@ impl EfficientNetLite0 {
 
     /// ImageNet logits from pooled features: `[n, 1280]` → `[n, 1000]` (dropout is a no-op at inference).
     pub fn logits(&self, features: &Tensor) -> Result<Tensor> {
-        Ok(self.classifier.forward(features)?)
+        Ok(self.classifier.forward(features)?.broadcast_add(&self.classifier_bias)?)
     }
 
     /// Number of MBConv blocks (16 for Lite0).

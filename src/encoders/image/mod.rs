@@ -71,6 +71,12 @@ impl ImageEncoder {
         Ok(Self { network: EfficientNetLite0::load(state)?, device: Device::Cpu })
     }
 
+    /// The same encoder with its pointwise and classifier weights quantized to `dtype` (e.g.
+    /// `GgmlDType::Q8_0`); see [`EfficientNetLite0::quantized`].
+    pub fn quantized(&self, dtype: candle_core::quantized::GgmlDType) -> Result<Self> {
+        Ok(Self { network: self.network.quantized(dtype)?, device: self.device.clone() })
+    }
+
     /// The network itself.
     pub fn network(&self) -> &EfficientNetLite0 {
         &self.network
