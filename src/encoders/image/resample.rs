@@ -2,8 +2,10 @@
 //!
 //! Hand-written on purpose: the goldens were made with Pillow 13 (`libImaging/Resample.c`), and no Rust
 //! crate reproduces its arithmetic. `image::imageops::resize(.., FilterType::Triangle)` is the same
-//! triangle filter in spirit but works in f32 and rounds differently, so its crops differ from the
-//! reference by a level here and there; this copy gives identical crops (see the golden test).
+//! triangle filter in spirit but works in f32 and rounds differently. Measured on the 125 golden rows
+//! (same decoded pixels, same crop): `image`'s Triangle matches 0 of the 125 crops (mean |Δ| 0.295
+//! levels, max 5; on the 4 PNG photos mean 0.141, max 1); this copy gives identical crops for the PNG
+//! photos and leaves only the JPEG decoder's differences on the rest (mean 0.203, max 5).
 //!
 //! Pillow's algorithm, which this mirrors step by step:
 //! - a separable triangle filter whose support is scaled by `max(1, in/out)` (so it antialiases when
