@@ -179,7 +179,12 @@ fn report_json_follows_the_contract() {
     assert!(json.get("warm").is_none() && json.get("cold_warm_ratio").is_none());
     let back: Report = serde_json::from_value(json).unwrap();
     assert_eq!(back, report);
-    assert!(report.to_table().contains("fixed"));
+    let table = report.to_table();
+    eprintln!("{table}");
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "title, header, model, one baseline");
+    assert!(lines[2].starts_with("model") && lines[3].starts_with("fixed"), "{table}");
+    assert!(lines[2].contains("0.3333"), "MRR@10 of rank 3 shown: {table}");
 }
 
 /// RecBole 1.2.1's Pop on ml100k-mm, test, Recall@10 / NDCG@10 (DESIGN §5).

@@ -92,7 +92,8 @@ impl Report {
         serde_json::to_string_pretty(self).expect("a report of plain numbers and strings always serialises")
     }
 
-    /// A compact table: one row per scorer, unmasked figures then masked ones.
+    /// A compact table: one row per scorer, unmasked figures then masked ones (R = Recall, N = NDCG,
+    /// columns in the order of [`Metrics::named`]).
     pub fn to_table(&self) -> String {
         let mut out = String::new();
         let source = self.source_dataset.as_deref().map(|s| format!(" (trained on {s})")).unwrap_or_default();
@@ -101,7 +102,7 @@ impl Report {
             "{} protocol on {}{source}: {} users, {} items",
             self.protocol, self.dataset, self.users, self.items
         );
-        let header: Vec<&str> = self.metrics.named().iter().map(|(name, _)| *name).collect();
+        let header = ["R@10", "N@10", "R@50", "N@50", "MRR@10"];
         let _ = writeln!(out, "{:<22} {}   | masked: {}", "", columns(&header), columns(&header));
         let mut row = |name: &str, unmasked: &Metrics, masked: Option<&Metrics>| {
             let masked = masked.map(figures).unwrap_or_default();
