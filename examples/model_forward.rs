@@ -4,10 +4,11 @@
 //!
 //! `cargo run --release --example model_forward`
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarMap;
+use candle_nn::{VarBuilder, VarMap};
 use omakase::model::{
     seeded_var_builder, DropoutRng, Histories, ItemFeatures, Mode, ModelConfig, MultimodalRecommender, NextItemBatch,
     SequentialRecommender,
@@ -36,13 +37,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let full: Vec<&[u32]> = sequences.iter().map(|s| s.as_slice()).collect();
     let batch = NextItemBatch::new(&full, config.max_len, CATALOGUE, &dev)?;
 
+    // The runtime loads plain tensors (no autograd variables): LayerNorm and softmax then take
+    // candle's fused kernels. Same weights, detached.
+    let plain: HashMap<String, Tensor> = varmap
+        .data()
+        .lock()
+        .map_err(|_| "lock")?
+        .iter()
+        .map(|(name, var)| (name.clone(), var.as_tensor().detach()))
+        .collect();
+    let loaded = MultimodalRecommender::new(&config, VarBuilder::from_tensors(plain, DType::F32, &dev))?;
+
     let items = model.item_vectors(&catalogue, Mode::Eval)?;
     println!(
         "config: d {} heads {} layers {} max_len {}; batch {BATCH}x{}",
         config.dim, config.num_heads, config.num_layers, config.max_len, config.max_len
     );
-    time("item tower, 1682 items (eval)", || Ok(model.item_vectors(&catalogue, Mode::Eval)?))?;
-    time("sequence tower 64x50 -> user vectors (eval)", || Ok(model.forward(&items, &histories, Mode::Eval)?))?;
+    time("item tower, 1682 items (eval, VarMap weights)", || Ok(model.item_vectors(&catalogue, Mode::Eval)?))?;
+    time("sequence tower 64x50 -> user vectors (eval, VarMap weights)", || {
+        Ok(model.forward(&items, &histories, Mode::Eval)?)
+    })?;
+    time("sequence tower 64x50 -> user vectors (eval, loaded weights)", || {
+        Ok(loaded.forward(&items, &histories, Mode::Eval)?)
+    })?;
+    time("item tower, 1682 items (eval, loaded weights)", || Ok(loaded.item_vectors(&catalogue, Mode::Eval)?))?;
     time("full_sort_predict 64x50 over 1682 items", || Ok(model.full_sort_predict(&items, &histories)?))?;
     let detached = items.detach();
     let rng = DropoutRng::new(0);
