@@ -166,6 +166,10 @@ impl EfficientNetLite0 {
     /// Pooled features: `[n, 3, h, w]` (224×224 for the reference) → `[n, 1280]`, every value in [0, 6].
     pub fn features(&self, x: &Tensor) -> Result<Tensor> {
         match x.dims() {
+            // An empty batch has empty features (convolutions over zero images are not all defined).
+            [0, 3, h, w] if *h > 0 && *w > 0 => {
+                return Ok(Tensor::zeros((0, FEATURE_DIM), x.dtype(), x.device())?);
+            }
             [_, 3, h, w] if *h > 0 && *w > 0 => {}
             dims => return Err(ImageEncoderError::InvalidInput(dims.to_vec())),
         }
@@ -254,6 +258,10 @@ pub(crate) mod tests {
         let values = features.flatten_all()?.to_vec1::<f32>()?;
         assert!(values.iter().all(|v| (0.0..=6.0).contains(v)));
         assert_eq!(net.logits(&features)?.dims(), &[2, NUM_CLASSES]);
+        assert_eq!(
+            net.features(&Tensor::zeros((0, 3, 224, 224), DType::F32, &Device::Cpu)?)?.dims(),
+            &[0, FEATURE_DIM]
+        );
         // Any spatial size works with SAME padding (odd sizes exercise the symmetric stride-2 case).
         assert_eq!(
             net.features(&Tensor::randn(0f32, 1.0, (1, 3, 97, 131), &Device::Cpu)?)?.dims(),

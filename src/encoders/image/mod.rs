@@ -6,9 +6,15 @@
 //!   ─► (x − 127)/128, [n,3,224,224] ─efficientnet─► features [n,1280] (─_fc─► logits [n,1000])
 //! ```
 //! It reproduces the upstream PyTorch reference (`shared/golden/efficientnet-lite0/`): from the golden
-//! crops, features and logits agree within 1e-4.
+//! crops, features and logits agree within 1e-4 (measured 1.6e-5 / 2.1e-5), same top-1 on all 125;
+//! see `tests/image_encoder_golden.rs`.
+//!
+//! BatchNorm is folded into the convolutions at load time; the depthwise convs run in a fused CPU kernel
+//! (`depthwise.rs` says why). [`ImageEncoder::quantized`] stores the pointwise and classifier weights
+//! as GGML blocks (Q8_0: feature cosine to f32 ≥ 0.99 on every golden crop, mean 0.9986).
 //!
 //! Everything but decoding compiles for wasm32; in the browser, pixels come from a canvas.
+//! CPU only: the custom kernels have no GPU versions.
 
 mod batch_norm;
 mod bias_act;
