@@ -48,7 +48,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let loaded = MultimodalRecommender::new(&config, VarBuilder::from_tensors(plain, DType::F32, &dev))?;
 
-    let items = model.item_vectors(&catalogue, Mode::Eval)?;
+    // Item vectors as a bundle shard holds them: plain numbers, no autograd graph behind them.
+    let items = model.item_vectors(&catalogue, Mode::Eval)?.detach();
     println!(
         "config: d {} heads {} layers {} max_len {}; batch {BATCH}x{}",
         config.dim, config.num_heads, config.num_layers, config.max_len, config.max_len
@@ -61,11 +62,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(loaded.forward(&items, &histories, Mode::Eval)?)
     })?;
     time("item tower, 1682 items (eval, loaded weights)", || Ok(loaded.item_vectors(&catalogue, Mode::Eval)?))?;
-    time("full_sort_predict 64x50 over 1682 items", || Ok(model.full_sort_predict(&items, &histories)?))?;
-    let detached = items.detach();
+    time("full_sort_predict 64x50 over 1682 items (loaded weights)", || {
+        Ok(loaded.full_sort_predict(&items, &histories)?)
+    })?;
     let rng = DropoutRng::new(0);
     time("train step 64x50: next-item loss + backward (item tower frozen)", || {
-        let loss = model.calculate_loss(&detached, &batch, Mode::Train(&rng))?;
+        let loss = model.calculate_loss(&items, &batch, Mode::Train(&rng))?;
         loss.backward()?;
         Ok(loss)
     })?;
