@@ -1,5 +1,9 @@
 //! Frozen pretrained encoders: product words → text vector (MiniLM), product picture → image vector
 //! (EfficientNet-Lite0). They compile for wasm32 so the browser can encode brand-new products.
 
+pub mod cache;
+pub mod features;
 pub mod image;
+#[cfg(feature = "native")]
+pub mod pipeline;
 pub mod text;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod convert;
+mod encode;
 mod import;
 mod validate;
 
@@ -25,6 +26,8 @@ struct Cli {
 enum Command {
     /// Convert a legacy (non-zip) PyTorch .pth state dict to safetensors.
     ConvertPth(convert::Args),
+    /// Encode every item's text and image with the frozen encoders into a cached features file.
+    Encode(encode::Args),
     /// Convert RecBole atomic files or Amazon Reviews 2023 JSONL into a dataset directory.
     Import(import::Args),
     /// Check a dataset directory: summary, every problem with file:line; exit 2 when unusable.
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
         Command::ConvertPth(args) => convert::run(args),
+        Command::Encode(args) => encode::run(args),
         Command::Import(args) => import::run(args),
         Command::Validate(args) => validate::run(args),
     };
