@@ -80,19 +80,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Median of REPEATS runs after one warm-up.
+/// Median wall time of REPEATS runs after one warm-up, and the process's CPU time per run (all
+/// threads; on Linux): on a shared machine wall time depends on the load, CPU time much less.
 fn time(
     what: &str,
     mut run: impl FnMut() -> Result<Tensor, Box<dyn std::error::Error>>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     run()?;
+    let cpu_start = cpu_time_ms();
     let mut ms: Vec<f64> = (0..REPEATS)
         .map(|_| {
             let start = Instant::now();
             run().map(|_| start.elapsed().as_secs_f64() * 1e3)
         })
         .collect::<Result<_, _>>()?;
+    let cpu = match (cpu_start, cpu_time_ms()) {
+        (Some(a), Some(b)) => format!(", CPU {:.0} ms/run", (b - a) / REPEATS as f64),
+        _ => String::new(),
+    };
     ms.sort_by(f64::total_cmp);
-    println!("{what}: median {:.1} ms (min {:.1}, max {:.1})", ms[REPEATS / 2], ms[0], ms[REPEATS - 1]);
+    println!("{what}: median {:.1} ms (min {:.1}, max {:.1}){cpu}", ms[REPEATS / 2], ms[0], ms[REPEATS - 1]);
     Ok(())
+}
+
+/// User + system CPU time of this process from /proc/self/stat (clock ticks, assumed 100 Hz).
+fn cpu_time_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks * 10.0)
 }
