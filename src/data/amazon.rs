@@ -21,14 +21,15 @@
 //! file order ([`HistoryBuilder`]).
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::BufRead;
 use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use super::catalogue::{CatalogueBuilder, ItemsRead};
 use super::histories::HistoryBuilder;
-use super::lines::{excerpt, LineReader};
+use super::jsonl::{for_each_object, json_type};
+use super::lines::{excerpt, open_reported};
 use super::load::Loaded;
 use super::{Dataset, Event, Item, Problem, ProblemKind, UserHistory};
 
@@ -48,8 +49,8 @@ pub fn import_amazon(reviews: &Path, meta: &Path) -> Loaded {
     let reviews_name = reviews.display().to_string();
     let meta_name = meta.display().to_string();
     let mut problems = Vec::new();
-    let meta_reader = open(meta, &meta_name, &mut problems);
-    let reviews_reader = open(reviews, &reviews_name, &mut problems);
+    let meta_reader = open_reported(meta, &meta_name, &mut problems);
+    let reviews_reader = open_reported(reviews, &reviews_name, &mut problems);
     let mut loaded = match (reviews_reader, meta_reader) {
         (Some(reviews), Some(meta)) => read_amazon(reviews, &reviews_name, meta, &meta_name),
         (None, Some(meta)) => Loaded { problems: read_meta(meta, &meta_name).problems, ..Default::default() },
@@ -76,110 +77,18 @@ pub fn read_amazon<R: BufRead, M: BufRead>(reviews: R, reviews_name: &str, meta:
     Loaded { dataset: Dataset::new(None, catalogue.items, users), item_lines: catalogue.lines, problems }
 }
 
-fn open(path: &Path, name: &str, problems: &mut Vec<Problem>) -> Option<BufReader<File>> {
-    match File::open(path) {
-        Ok(file) => Some(BufReader::with_capacity(1 << 16, file)),
-        Err(err) => {
-            let kind = match err.kind() {
-                io::ErrorKind::NotFound => ProblemKind::FileMissing,
-                _ => ProblemKind::FileUnreadable,
-            };
-            problems.push(Problem::new(kind, name, err.to_string()));
-            None
-        }
-    }
-}
-
-/// Calls `each(line number, object)` for every JSON object line of a JSONL stream, reporting lines
-/// that are not JSON objects. Returns the number of non-blank lines (used or not).
-fn for_each_object<R: BufRead>(
-    reader: R,
-    file: &str,
-    problems: &mut Vec<Problem>,
-    mut each: impl FnMut(usize, Map<String, Value>, &mut Vec<Problem>),
-) -> usize {
-    let mut lines = LineReader::new(reader, file);
-    let mut rows = 0;
-    loop {
-        let line = match lines.next_line(problems) {
-            Ok(Some(line)) => line,
-            Ok(None) => break,
-            Err(err) => {
-                let message = format!("read error: {err}; the rest of the file is ignored");
-                let at = lines.line_number() + 1;
-                problems.push(Problem::new(ProblemKind::FileUnreadable, file, message).at_line(at));
-                break;
-            }
-        };
-        let number = line.number;
-        let Some(text) = line.text else {
-            rows += 1; // reported by the line reader
-            continue;
-        };
-        if text.trim().is_empty() {
-            continue;
-        }
-        rows += 1;
-        match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(object)) => each(number, object, problems),
-            Ok(other) => {
-                let message = format!("expected a JSON object, found {}; row skipped", json_type(&other));
-                problems.push(Problem::new(ProblemKind::NotAnObject, file, message).at_line(number));
-            }
-            Err(err) => {
-                let message = format!("not valid JSON ({err}); row skipped");
-                problems.push(Problem::new(ProblemKind::BadJson, file, message).at_line(number));
-            }
-        }
-    }
-    rows
-}
-
 // ---------------------------------------------------------------------------------------------
 // meta
 
-#[derive(Debug, Default)]
-struct Catalogue {
-    items: Vec<Item>,
-    lines: Vec<usize>,
-    problems: Vec<Problem>,
-}
-
-fn read_meta<R: BufRead>(reader: R, file: &str) -> Catalogue {
-    let mut out = Catalogue::default();
-    let mut first_line_of: HashMap<String, usize> = HashMap::new();
-    let mut items = Vec::new();
-    let mut lines = Vec::new();
-    let rows = for_each_object(reader, file, &mut out.problems, |line, object, problems| {
-        let Some(item) = parse_product(object, file, line, problems) else {
-            return;
-        };
-        if let Some(&first) = first_line_of.get(&item.id) {
-            let message = format!(
-                "parent_asin \"{}\" is already defined on line {first}; row skipped",
-                excerpt(&item.id, QUOTE_CHARS)
-            );
-            problems.push(located(ProblemKind::DuplicateItemId, file, line, PARENT_ASIN, message));
-            return;
+fn read_meta<R: BufRead>(reader: R, file: &str) -> ItemsRead {
+    let mut problems = Vec::new();
+    let mut catalogue = CatalogueBuilder::default();
+    let rows = for_each_object(reader, file, &mut problems, |line, object, problems| {
+        if let Some(item) = parse_product(object, file, line, problems) {
+            catalogue.push(item, line, file, PARENT_ASIN, problems);
         }
-        if item.title.trim().is_empty() && item.description.trim().is_empty() {
-            let message = "no title and no description; item kept without text";
-            problems.push(Problem::new(ProblemKind::EmptyText, file, message).at_line(line));
-        }
-        first_line_of.insert(item.id.clone(), line);
-        items.push(item);
-        lines.push(line);
     });
-    out.items = items;
-    out.lines = lines;
-    if rows == 0 {
-        out.problems.push(Problem::new(ProblemKind::EmptyFile, file, "no products"));
-    } else if out.items.is_empty() {
-        let message = format!("none of the {rows} rows is a usable product");
-        out.problems.push(Problem::new(ProblemKind::NoUsableRows, file, message));
-    }
-    sort_by_line(&mut out.problems);
-    out
+    catalogue.finish(rows, file, problems)
 }
 
 /// One meta object as an [`Item`], or `None` (reported) without a usable `parent_asin`.
@@ -191,7 +100,7 @@ fn parse_product(mut fields: Map<String, Value>, file: &str, line: usize, proble
         None | Some(Value::Null) => String::new(),
         Some(other) => {
             let message = format!("title must be a string, found {}; ignored", json_type(&other));
-            problems.push(located(ProblemKind::WrongFieldType, file, line, "title", message));
+            problems.push(Problem::located(ProblemKind::WrongFieldType, file, line, "title", message));
             String::new()
         }
     };
@@ -206,7 +115,7 @@ fn parse_product(mut fields: Map<String, Value>, file: &str, line: usize, proble
 fn description_text(value: Option<Value>, file: &str, line: usize, problems: &mut Vec<Problem>) -> String {
     let wrong = |what: &str, problems: &mut Vec<Problem>| {
         let message = format!("description must be a list of strings, found {what}; ignored");
-        problems.push(located(ProblemKind::WrongFieldType, file, line, "description", message));
+        problems.push(Problem::located(ProblemKind::WrongFieldType, file, line, "description", message));
     };
     match value {
         None | Some(Value::Null) => String::new(),
@@ -236,7 +145,7 @@ fn first_image_url(images: Option<&Value>, file: &str, line: usize, problems: &m
         Value::Null => return None,
         other => {
             let message = format!("images must be a list, found {}; no image URL kept", json_type(other));
-            problems.push(located(ProblemKind::WrongFieldType, file, line, "images", message));
+            problems.push(Problem::located(ProblemKind::WrongFieldType, file, line, "images", message));
             return None;
         }
     };
@@ -272,7 +181,7 @@ fn read_reviews<R: BufRead>(reader: R, file: &str, item_index: impl Fn(&str) -> 
         out.problems.push(Problem::new(ProblemKind::NoUsableRows, file, message));
     }
     out.users = histories.finish();
-    sort_by_line(&mut out.problems);
+    super::problem::sort_by_line(&mut out.problems);
     out
 }
 
@@ -290,14 +199,14 @@ fn parse_review(
         if index.is_none() {
             let message =
                 format!("product \"{}\" is not in the meta file; review skipped", excerpt(&asin, QUOTE_CHARS));
-            problems.push(located(ProblemKind::UnknownItemId, file, line, PARENT_ASIN, message));
+            problems.push(Problem::located(ProblemKind::UnknownItemId, file, line, PARENT_ASIN, message));
         }
         index
     });
     let timestamp = match fields.get(TIMESTAMP) {
         None | Some(Value::Null) => {
             let message = "timestamp is missing; review skipped";
-            problems.push(located(ProblemKind::MissingField, file, line, TIMESTAMP, message));
+            problems.push(Problem::located(ProblemKind::MissingField, file, line, TIMESTAMP, message));
             None
         }
         Some(value) => {
@@ -307,7 +216,7 @@ fn parse_review(
                     "timestamp must be a number of milliseconds, found {}; review skipped",
                     excerpt(&value.to_string(), QUOTE_CHARS)
                 );
-                problems.push(located(ProblemKind::BadTimestamp, file, line, TIMESTAMP, message));
+                problems.push(Problem::located(ProblemKind::BadTimestamp, file, line, TIMESTAMP, message));
             }
             seconds
         }
@@ -321,7 +230,7 @@ fn parse_review(
                     "rating must be a number, found {}; review kept without rating",
                     excerpt(&value.to_string(), QUOTE_CHARS)
                 );
-                problems.push(located(ProblemKind::BadRating, file, line, RATING, message));
+                problems.push(Problem::located(ProblemKind::BadRating, file, line, RATING, message));
             }
             rating
         }
@@ -341,35 +250,15 @@ fn required_string(
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
         Some(Value::String(_)) | Some(Value::Null) | None => {
             let message = format!("{key} is missing or empty; row skipped");
-            problems.push(located(ProblemKind::MissingField, file, line, key, message));
+            problems.push(Problem::located(ProblemKind::MissingField, file, line, key, message));
             None
         }
         Some(other) => {
             let message = format!("{key} must be a string, found {}; row skipped", json_type(other));
-            problems.push(located(ProblemKind::WrongFieldType, file, line, key, message));
+            problems.push(Problem::located(ProblemKind::WrongFieldType, file, line, key, message));
             None
         }
     }
-}
-
-fn located(kind: ProblemKind, file: &str, line: usize, field: &str, message: impl Into<String>) -> Problem {
-    Problem::new(kind, file, message).at_line(line).in_field(field)
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// Orders problems by line (stable; file-level ones last).
-fn sort_by_line(problems: &mut [Problem]) {
-    problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
 }
 
 #[cfg(test)]

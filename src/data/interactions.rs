@@ -58,8 +58,7 @@ pub fn read_interactions<R: BufRead>(
             Ok(None) => break,
             Err(err) => {
                 let message = format!("read error: {err}; the rest of the file is ignored");
-                out.problems
-                    .push(Problem::new(ProblemKind::FileUnreadable, file, message));
+                out.problems.push(Problem::new(ProblemKind::FileUnreadable, file, message));
                 break;
             }
         };
@@ -70,44 +69,33 @@ pub fn read_interactions<R: BufRead>(
                     continue;
                 }
                 None => {
-                    sort_by_line(&mut out.problems);
+                    super::problem::sort_by_line(&mut out.problems);
                     return out; // fatal, already reported
                 }
             }
         };
         out.rows += 1;
-        let Some((user, event)) = read_row(&record, cols, file, &item_index, &mut out.problems)
-        else {
+        let Some((user, event)) = read_row(&record, cols, file, &item_index, &mut out.problems) else {
             continue;
         };
         let slot = *user_slot.entry(user.to_string()).or_insert_with(|| {
-            out.users.push(UserHistory {
-                id: user.to_string(),
-                events: Vec::new(),
-            });
+            out.users.push(UserHistory { id: user.to_string(), events: Vec::new() });
             out.users.len() - 1
         });
         out.users[slot].events.push(event);
     }
     for user in &mut out.users {
         // `sort_by` is stable: equal timestamps keep their file order.
-        user.events
-            .sort_by(|a, b| a.timestamp.total_cmp(&b.timestamp));
+        user.events.sort_by(|a, b| a.timestamp.total_cmp(&b.timestamp));
     }
     if columns.is_none() || out.rows == 0 {
-        let message = if columns.is_none() {
-            "no header and no rows"
-        } else {
-            "a header but no rows"
-        };
-        out.problems
-            .push(Problem::new(ProblemKind::EmptyFile, file, message));
+        let message = if columns.is_none() { "no header and no rows" } else { "a header but no rows" };
+        out.problems.push(Problem::new(ProblemKind::EmptyFile, file, message));
     } else if out.users.is_empty() {
         let message = format!("none of the {} rows is a usable interaction", out.rows);
-        out.problems
-            .push(Problem::new(ProblemKind::NoUsableRows, file, message));
+        out.problems.push(Problem::new(ProblemKind::NoUsableRows, file, message));
     }
-    sort_by_line(&mut out.problems);
+    super::problem::sort_by_line(&mut out.problems);
     out
 }
 
@@ -129,11 +117,8 @@ fn read_header(record: &Record, file: &str, problems: &mut Vec<Problem>) -> Opti
         if position(required).is_none() {
             missing = true;
             let message = format!("the header has no \"{required}\" column");
-            problems.push(
-                Problem::new(ProblemKind::MissingColumn, file, message)
-                    .at_line(record.line)
-                    .in_field(required),
-            );
+            problems
+                .push(Problem::new(ProblemKind::MissingColumn, file, message).at_line(record.line).in_field(required));
         }
     }
     if missing {
@@ -158,52 +143,31 @@ fn read_row<'r>(
 ) -> Option<(&'r str, Event)> {
     let line = record.line;
     if record.len() != cols.count {
-        let lines = if record.end_line > line {
-            format!(" (lines {line}–{})", record.end_line)
-        } else {
-            String::new()
-        };
-        let message = format!(
-            "{} columns where the header has {}{lines}; row skipped",
-            record.len(),
-            cols.count
-        );
+        let lines =
+            if record.end_line > line { format!(" (lines {line}–{})", record.end_line) } else { String::new() };
+        let message = format!("{} columns where the header has {}{lines}; row skipped", record.len(), cols.count);
         problems.push(Problem::new(ProblemKind::WrongColumnCount, file, message).at_line(line));
         return None;
     }
     let field = |i: usize| record.get(i).unwrap_or_default();
-    let problem = |kind: ProblemKind, name: &str, message: String| {
-        Problem::new(kind, file, message)
-            .at_line(line)
-            .in_field(name)
-    };
+    let problem =
+        |kind: ProblemKind, name: &str, message: String| Problem::new(kind, file, message).at_line(line).in_field(name);
     let mut usable = true;
 
     let user = field(cols.user);
     if user.trim().is_empty() {
-        problems.push(problem(
-            ProblemKind::MissingField,
-            USER_ID,
-            "empty user_id; row skipped".into(),
-        ));
+        problems.push(problem(ProblemKind::MissingField, USER_ID, "empty user_id; row skipped".into()));
         usable = false;
     }
 
     let item_id = field(cols.item);
     let item = if item_id.trim().is_empty() {
-        problems.push(problem(
-            ProblemKind::MissingField,
-            ITEM_ID,
-            "empty item_id; row skipped".into(),
-        ));
+        problems.push(problem(ProblemKind::MissingField, ITEM_ID, "empty item_id; row skipped".into()));
         None
     } else {
         let index = item_index(item_id);
         if index.is_none() {
-            let message = format!(
-                "item \"{}\" is not in the catalogue; row skipped",
-                excerpt(item_id, QUOTE_CHARS)
-            );
+            let message = format!("item \"{}\" is not in the catalogue; row skipped", excerpt(item_id, QUOTE_CHARS));
             problems.push(problem(ProblemKind::UnknownItemId, ITEM_ID, message));
         }
         index
@@ -211,59 +175,34 @@ fn read_row<'r>(
 
     let raw_time = field(cols.timestamp).trim();
     let timestamp = if raw_time.is_empty() {
-        problems.push(problem(
-            ProblemKind::MissingField,
-            TIMESTAMP,
-            "empty timestamp; row skipped".into(),
-        ));
+        problems.push(problem(ProblemKind::MissingField, TIMESTAMP, "empty timestamp; row skipped".into()));
         None
     } else {
         let parsed = parse_finite(raw_time);
         if parsed.is_none() {
-            let message = format!(
-                "\"{}\" is not a finite number; row skipped",
-                excerpt(raw_time, QUOTE_CHARS)
-            );
+            let message = format!("\"{}\" is not a finite number; row skipped", excerpt(raw_time, QUOTE_CHARS));
             problems.push(problem(ProblemKind::BadTimestamp, TIMESTAMP, message));
         }
         parsed
     };
 
-    let rating = cols
-        .rating
-        .map(|i| field(i).trim())
-        .filter(|raw| !raw.is_empty())
-        .and_then(|raw| {
-            let parsed = parse_finite(raw);
-            if parsed.is_none() {
-                let message = format!(
-                    "\"{}\" is not a finite number; row kept without rating",
-                    excerpt(raw, QUOTE_CHARS)
-                );
-                problems.push(problem(ProblemKind::BadRating, RATING, message));
-            }
-            parsed.map(|r| r as f32)
-        });
+    let rating = cols.rating.map(|i| field(i).trim()).filter(|raw| !raw.is_empty()).and_then(|raw| {
+        let parsed = parse_finite(raw);
+        if parsed.is_none() {
+            let message = format!("\"{}\" is not a finite number; row kept without rating", excerpt(raw, QUOTE_CHARS));
+            problems.push(problem(ProblemKind::BadRating, RATING, message));
+        }
+        parsed.map(|r| r as f32)
+    });
 
     let (Some(item), Some(timestamp), true) = (item, timestamp, usable) else {
         return None;
     };
-    Some((
-        user,
-        Event {
-            item,
-            timestamp,
-            rating,
-        },
-    ))
+    Some((user, Event { item, timestamp, rating }))
 }
 
 fn parse_finite(raw: &str) -> Option<f64> {
     raw.parse::<f64>().ok().filter(|v| v.is_finite())
-}
-
-fn sort_by_line(problems: &mut [Problem]) {
-    super::items::sort_by_line(problems);
 }
 
 #[cfg(test)]
@@ -271,27 +210,17 @@ mod tests {
     use super::*;
 
     fn index(id: &str) -> Option<u32> {
-        ["a", "b", "c"]
-            .iter()
-            .position(|x| *x == id)
-            .map(|i| i as u32)
+        ["a", "b", "c"].iter().position(|x| *x == id).map(|i| i as u32)
     }
 
     #[test]
     fn users_in_first_appearance_order_and_stable_time_sort() {
-        let csv =
-            "item_id,extra,timestamp,user_id\nb,x,5,u2\na,x,3,u1\nc,x,3,u2\na,x,5,u2\nb,x,1,u1\n";
+        let csv = "item_id,extra,timestamp,user_id\nb,x,5,u2\na,x,3,u1\nc,x,3,u2\na,x,5,u2\nb,x,1,u1\n";
         let read = read_interactions(csv.as_bytes(), "interactions.csv", index);
         assert!(read.problems.is_empty(), "{:?}", read.problems);
         let ids: Vec<&str> = read.users.iter().map(|u| u.id.as_str()).collect();
         assert_eq!(ids, vec!["u2", "u1"]);
-        let items = |u: usize| {
-            read.users[u]
-                .events
-                .iter()
-                .map(|e| e.item)
-                .collect::<Vec<_>>()
-        };
+        let items = |u: usize| read.users[u].events.iter().map(|e| e.item).collect::<Vec<_>>();
         // u2: c@3, then b@5 and a@5 in file order.
         assert_eq!(items(0), vec![2, 1, 0]);
         assert_eq!(items(1), vec![1, 0]);
@@ -302,15 +231,8 @@ mod tests {
     fn bad_rating_keeps_the_row() {
         let csv = "user_id,item_id,timestamp,rating\nu,a,1,five\nu,a,2,\n";
         let read = read_interactions(csv.as_bytes(), "interactions.csv", index);
-        let found: Vec<_> = read
-            .problems
-            .iter()
-            .map(|p| (p.kind, p.line, p.field.as_deref()))
-            .collect();
-        assert_eq!(
-            found,
-            vec![(ProblemKind::BadRating, Some(2), Some("rating"))]
-        );
+        let found: Vec<_> = read.problems.iter().map(|p| (p.kind, p.line, p.field.as_deref())).collect();
+        assert_eq!(found, vec![(ProblemKind::BadRating, Some(2), Some("rating"))]);
         assert_eq!(read.users[0].events.len(), 2);
         assert_eq!(read.users[0].events[0].rating, None);
     }

@@ -12,7 +12,9 @@
 //! `std::io::BufRead::lines` is not used because it would hold an arbitrarily long line in memory and
 //! give up on the whole file at the first non-UTF-8 byte.
 
-use std::io::{self, BufRead};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::Path;
 
 use super::{Problem, ProblemKind};
 
@@ -80,17 +82,13 @@ impl<R: BufRead> LineReader<R> {
     /// Problems about the line are pushed to `problems`. An I/O error is returned as is: the caller
     /// reports it (it knows whether the file is required).
     pub fn next_line(&mut self, problems: &mut Vec<Problem>) -> io::Result<Option<Line<'_>>> {
-        Ok(self.advance(problems)?.map(|(number, readable)| Line {
-            number,
-            text: readable.then_some(self.line.as_str()),
-        }))
+        Ok(self
+            .advance(problems)?
+            .map(|(number, readable)| Line { number, text: readable.then_some(self.line.as_str()) }))
     }
 
     /// The next line that could be read as text, skipping (reported) unreadable ones.
-    pub fn next_text_line(
-        &mut self,
-        problems: &mut Vec<Problem>,
-    ) -> io::Result<Option<(usize, &str)>> {
+    pub fn next_text_line(&mut self, problems: &mut Vec<Problem>) -> io::Result<Option<(usize, &str)>> {
         while let Some((number, readable)) = self.advance(problems)? {
             if readable {
                 return Ok(Some((number, self.line.as_str())));
@@ -109,9 +107,7 @@ impl<R: BufRead> LineReader<R> {
         self.number += 1;
         if too_long {
             let message = format!("line is longer than {} bytes; skipped", self.max_line_bytes);
-            problems.push(
-                Problem::new(ProblemKind::LineTooLong, &self.file, message).at_line(self.number),
-            );
+            problems.push(Problem::new(ProblemKind::LineTooLong, &self.file, message).at_line(self.number));
             return Ok(Some((self.number, false)));
         }
         self.strip_line_end_and_bom(problems);
@@ -121,14 +117,10 @@ impl<R: BufRead> LineReader<R> {
                 Ok(Some((self.number, true)))
             }
             Err(err) => {
-                let message = format!(
-                    "invalid UTF-8 at byte {} of the line; skipped",
-                    err.utf8_error().valid_up_to() + 1
-                );
+                let message =
+                    format!("invalid UTF-8 at byte {} of the line; skipped", err.utf8_error().valid_up_to() + 1);
                 self.buf = err.into_bytes();
-                problems.push(
-                    Problem::new(ProblemKind::NotUtf8, &self.file, message).at_line(self.number),
-                );
+                problems.push(Problem::new(ProblemKind::NotUtf8, &self.file, message).at_line(self.number));
                 Ok(Some((self.number, false)))
             }
         }
@@ -185,10 +177,7 @@ impl<R: BufRead> LineReader<R> {
         if self.buf.ends_with(b"\r\n") && !self.crlf_reported {
             self.crlf_reported = true;
             let message = "CRLF line ends (first seen here); accepted";
-            problems.push(
-                Problem::new(ProblemKind::CrlfLineEndings, &self.file, message)
-                    .at_line(self.number),
-            );
+            problems.push(Problem::new(ProblemKind::CrlfLineEndings, &self.file, message).at_line(self.number));
         }
         self.buf.truncate(self.content_len());
         if self.number == 1 && self.buf.starts_with(BOM) {
@@ -207,6 +196,22 @@ impl<R: BufRead> LineReader<R> {
             b.len() - 1
         } else {
             b.len()
+        }
+    }
+}
+
+/// Opens `path` for buffered reading, or reports it as [`ProblemKind::FileMissing`] /
+/// [`ProblemKind::FileUnreadable`] under `name`, the way problems refer to the file.
+pub fn open_reported(path: &Path, name: &str, problems: &mut Vec<Problem>) -> Option<BufReader<File>> {
+    match File::open(path) {
+        Ok(file) => Some(BufReader::with_capacity(1 << 16, file)),
+        Err(err) => {
+            let kind = match err.kind() {
+                io::ErrorKind::NotFound => ProblemKind::FileMissing,
+                _ => ProblemKind::FileUnreadable,
+            };
+            problems.push(Problem::new(kind, name, format!("{}: {err}", path.display())));
+            None
         }
     }
 }
@@ -244,15 +249,7 @@ mod tests {
     #[test]
     fn plain_lines_with_and_without_final_newline() {
         let (lines, problems) = read_all(b"a\nb\n\nc", 100);
-        assert_eq!(
-            lines,
-            vec![
-                (1, some("a")),
-                (2, some("b")),
-                (3, some("")),
-                (4, some("c"))
-            ]
-        );
+        assert_eq!(lines, vec![(1, some("a")), (2, some("b")), (3, some("")), (4, some("c"))]);
         assert!(problems.is_empty());
     }
 
@@ -282,13 +279,7 @@ mod tests {
         // Exactly at the limit (even with CRLF) is fine; one byte more is not.
         let (lines, problems) = read_all(b"12345\r\n123456\n1\n", 5);
         assert_eq!(lines, vec![(1, some("12345")), (2, None), (3, some("1"))]);
-        assert_eq!(
-            problems,
-            vec![
-                (ProblemKind::CrlfLineEndings, Some(1)),
-                (ProblemKind::LineTooLong, Some(2))
-            ]
-        );
+        assert_eq!(problems, vec![(ProblemKind::CrlfLineEndings, Some(1)), (ProblemKind::LineTooLong, Some(2))]);
     }
 
     #[test]
@@ -298,17 +289,8 @@ mod tests {
         let reader = io::BufReader::with_capacity(64, &bytes[..]);
         let mut reader = LineReader::new(reader, "f").with_max_line_bytes(1000);
         let mut problems = Vec::new();
-        assert_eq!(
-            reader.next_line(&mut problems).unwrap(),
-            Some(Line {
-                number: 1,
-                text: None
-            })
-        );
-        assert_eq!(
-            reader.next_text_line(&mut problems).unwrap(),
-            Some((2, "after"))
-        );
+        assert_eq!(reader.next_line(&mut problems).unwrap(), Some(Line { number: 1, text: None }));
+        assert_eq!(reader.next_text_line(&mut problems).unwrap(), Some((2, "after")));
         assert_eq!(reader.next_text_line(&mut problems).unwrap(), None);
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].kind, ProblemKind::LineTooLong);

@@ -4,13 +4,12 @@
 //! `interactions.csv`). Images are not touched here: [`super::images::check_images`] checks them
 //! (native only), so loading stays cheap and also works without a file system for images.
 
-use std::fs::File;
-use std::io::{self, BufReader};
 use std::path::Path;
 
 use super::interactions::read_interactions;
 use super::items::read_items;
-use super::{Dataset, Problem, ProblemKind, Severity};
+use super::lines::open_reported;
+use super::{Dataset, Problem, Severity};
 
 /// The catalogue file of a dataset directory.
 pub const ITEMS_FILE: &str = "items.jsonl";
@@ -42,20 +41,16 @@ impl Loaded {
 pub fn load_dir(dir: &Path) -> Loaded {
     let mut problems = Vec::new();
 
-    let items = match open(dir, ITEMS_FILE, &mut problems) {
+    let items = match open_reported(&dir.join(ITEMS_FILE), ITEMS_FILE, &mut problems) {
         Some(reader) => read_items(reader, ITEMS_FILE),
         None => Default::default(),
     };
     problems.extend(items.problems);
 
-    let users = match open(dir, INTERACTIONS_FILE, &mut problems) {
+    let users = match open_reported(&dir.join(INTERACTIONS_FILE), INTERACTIONS_FILE, &mut problems) {
         Some(reader) if !items.items.is_empty() => {
-            let index: std::collections::HashMap<&str, u32> = items
-                .items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| (item.id.as_str(), i as u32))
-                .collect();
+            let index: std::collections::HashMap<&str, u32> =
+                items.items.iter().enumerate().map(|(i, item)| (item.id.as_str(), i as u32)).collect();
             let read = read_interactions(reader, INTERACTIONS_FILE, |id| index.get(id).copied());
             problems.extend(read.problems);
             read.users
@@ -63,29 +58,5 @@ pub fn load_dir(dir: &Path) -> Loaded {
         _ => Vec::new(),
     };
 
-    Loaded {
-        dataset: Dataset::new(Some(dir.to_path_buf()), items.items, users),
-        item_lines: items.lines,
-        problems,
-    }
-}
-
-/// Opens `dir/name` for buffered reading, or reports it missing/unreadable.
-fn open(dir: &Path, name: &str, problems: &mut Vec<Problem>) -> Option<BufReader<File>> {
-    let path = dir.join(name);
-    match File::open(&path) {
-        Ok(file) => Some(BufReader::with_capacity(1 << 16, file)),
-        Err(err) => {
-            let kind = match err.kind() {
-                io::ErrorKind::NotFound => ProblemKind::FileMissing,
-                _ => ProblemKind::FileUnreadable,
-            };
-            problems.push(Problem::new(
-                kind,
-                name,
-                format!("{}: {err}", path.display()),
-            ));
-            None
-        }
-    }
+    Loaded { dataset: Dataset::new(Some(dir.to_path_buf()), items.items, users), item_lines: items.lines, problems }
 }

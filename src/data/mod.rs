@@ -9,11 +9,13 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 pub mod amazon;
+pub mod catalogue;
 pub mod histories;
 #[cfg(feature = "native")]
 pub mod images;
 pub mod interactions;
 pub mod items;
+pub(crate) mod jsonl;
 pub mod lines;
 pub mod load;
 pub mod problem;
@@ -21,9 +23,9 @@ pub mod recbole;
 pub mod records;
 pub mod split;
 pub mod summary;
-pub mod write;
 #[cfg(feature = "native")]
 pub mod validate;
+pub mod write;
 
 pub use load::{load_dir, Loaded};
 pub use problem::{Problem, ProblemKind, Severity};
@@ -73,11 +75,7 @@ pub struct Dataset {
 impl Dataset {
     /// Builds a dataset from items (ids must be unique: the loaders report duplicates before this).
     pub fn new(root: Option<PathBuf>, items: Vec<Item>, users: Vec<UserHistory>) -> Self {
-        let item_index = items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| (item.id.clone(), i as u32))
-            .collect();
+        let item_index = items.iter().enumerate().map(|(i, item)| (item.id.clone(), i as u32)).collect();
         Dataset { root, items, users, item_index }
     }
 

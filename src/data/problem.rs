@@ -78,9 +78,7 @@ impl ProblemKind {
     pub fn severity(self) -> Severity {
         use ProblemKind::*;
         match self {
-            FileMissing | FileUnreadable | EmptyFile | MissingHeader | MissingColumn | NoUsableRows => {
-                Severity::Fatal
-            }
+            FileMissing | FileUnreadable | EmptyFile | MissingHeader | MissingColumn | NoUsableRows => Severity::Fatal,
             _ => Severity::Warning,
         }
     }
@@ -104,14 +102,12 @@ pub struct Problem {
 impl Problem {
     /// A problem of `kind` in `file`, with the severity the kind implies.
     pub fn new(kind: ProblemKind, file: impl Into<String>, message: impl Into<String>) -> Self {
-        Problem {
-            kind,
-            severity: kind.severity(),
-            file: file.into(),
-            line: None,
-            field: None,
-            message: message.into(),
-        }
+        Problem { kind, severity: kind.severity(), file: file.into(), line: None, field: None, message: message.into() }
+    }
+
+    /// A problem of `kind` at a 1-based `line` of `file`, in `field`.
+    pub fn located(kind: ProblemKind, file: &str, line: usize, field: &str, message: impl Into<String>) -> Self {
+        Problem::new(kind, file, message).at_line(line).in_field(field)
     }
 
     /// Locates the problem on a 1-based line.
@@ -125,6 +121,11 @@ impl Problem {
         self.field = Some(field.into());
         self
     }
+}
+
+/// Orders problems by line (stable: problems of one line keep their order; file-level ones last).
+pub(crate) fn sort_by_line(problems: &mut [Problem]) {
+    problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
 }
 
 impl std::fmt::Display for Problem {

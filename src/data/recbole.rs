@@ -22,14 +22,14 @@
 //! with ties in row order ([`HistoryBuilder`]).
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::BufRead;
 use std::path::Path;
 
 use serde_json::Value;
 
+use super::catalogue::{CatalogueBuilder, ItemsRead};
 use super::histories::HistoryBuilder;
-use super::lines::excerpt;
+use super::lines::{excerpt, open_reported};
 use super::load::Loaded;
 use super::records::{CsvRecords, Record};
 use super::{Dataset, Event, Item, Problem, ProblemKind};
@@ -81,8 +81,8 @@ pub fn import_recbole(inter: &Path, item: &Path) -> Loaded {
     let inter_name = inter.display().to_string();
     let item_name = item.display().to_string();
     let mut problems = Vec::new();
-    let item_reader = open(item, &item_name, &mut problems);
-    let inter_reader = open(inter, &inter_name, &mut problems);
+    let item_reader = open_reported(item, &item_name, &mut problems);
+    let inter_reader = open_reported(inter, &inter_name, &mut problems);
     let mut loaded = match (inter_reader, item_reader) {
         (Some(inter), Some(item)) => read_recbole(inter, &inter_name, item, &item_name),
         (None, Some(item)) => {
@@ -112,20 +112,6 @@ pub fn read_recbole<I: BufRead, C: BufRead>(inter: I, inter_name: &str, item: C,
         read.users
     };
     Loaded { dataset: Dataset::new(None, items.items, users), item_lines: items.lines, problems }
-}
-
-fn open(path: &Path, name: &str, problems: &mut Vec<Problem>) -> Option<BufReader<File>> {
-    match File::open(path) {
-        Ok(file) => Some(BufReader::with_capacity(1 << 16, file)),
-        Err(err) => {
-            let kind = match err.kind() {
-                io::ErrorKind::NotFound => ProblemKind::FileMissing,
-                _ => ProblemKind::FileUnreadable,
-            };
-            problems.push(Problem::new(kind, name, err.to_string()));
-            None
-        }
-    }
 }
 
 /// Parses a typed header line, or reports why it is not one (fatal).
@@ -233,67 +219,32 @@ fn item_roles(columns: &[Column]) -> Vec<Role> {
     roles
 }
 
-/// The catalogue read from an `.item` file.
-#[derive(Debug, Default)]
-struct ItemFile {
-    items: Vec<Item>,
-    lines: Vec<usize>,
-    problems: Vec<Problem>,
-}
-
-fn read_item_file<R: BufRead>(reader: R, file: &str) -> ItemFile {
+fn read_item_file<R: BufRead>(reader: R, file: &str) -> ItemsRead {
     let mut records = atomic_records(reader, file);
-    let mut out = ItemFile::default();
-    let Some(header) = next_record(&mut records, &mut out.problems) else {
-        out.problems.push(Problem::new(ProblemKind::EmptyFile, file, "no header and no items"));
-        return finish(out);
+    let mut problems = Vec::new();
+    let catalogue = CatalogueBuilder::default();
+    let Some(header) = next_record(&mut records, &mut problems) else {
+        return catalogue.finish(0, file, problems);
     };
-    let Some(columns) = parse_header(&header, file, &mut out.problems) else {
-        return finish(out);
+    let Some(columns) = parse_header(&header, file, &mut problems) else {
+        return ItemsRead { problems, ..Default::default() };
     };
-    if require(&columns, &[ITEM_ID], &header, file, &mut out.problems).is_none() {
-        return finish(out);
+    if require(&columns, &[ITEM_ID], &header, file, &mut problems).is_none() {
+        return ItemsRead { problems, ..Default::default() };
     }
     let roles = item_roles(&columns);
-    let mut first_line_of: HashMap<String, usize> = HashMap::new();
+    let mut catalogue = catalogue;
     let mut rows = 0;
-    while let Some(record) = next_record(&mut records, &mut out.problems) {
+    while let Some(record) = next_record(&mut records, &mut problems) {
         rows += 1;
-        if wrong_column_count(&record, columns.len(), file, &mut out.problems) {
+        if wrong_column_count(&record, columns.len(), file, &mut problems) {
             continue;
         }
-        let Some(item) = parse_item(&record, &columns, &roles, file, &mut out.problems) else {
-            continue;
-        };
-        if let Some(&first) = first_line_of.get(&item.id) {
-            let message = format!(
-                "item id \"{}\" is already defined on line {first}; row skipped",
-                excerpt(&item.id, QUOTE_CHARS)
-            );
-            out.problems
-                .push(Problem::new(ProblemKind::DuplicateItemId, file, message).at_line(record.line).in_field(ITEM_ID));
-            continue;
+        if let Some(item) = parse_item(&record, &columns, &roles, file, &mut problems) {
+            catalogue.push(item, record.line, file, ITEM_ID, &mut problems);
         }
-        if item.title.trim().is_empty() && item.description.trim().is_empty() {
-            let message = "no title and no description; item kept without text";
-            out.problems.push(Problem::new(ProblemKind::EmptyText, file, message).at_line(record.line));
-        }
-        first_line_of.insert(item.id.clone(), record.line);
-        out.items.push(item);
-        out.lines.push(record.line);
     }
-    if rows == 0 {
-        out.problems.push(Problem::new(ProblemKind::EmptyFile, file, "a header but no items"));
-    } else if out.items.is_empty() {
-        let message = format!("none of the {rows} rows is a usable item");
-        out.problems.push(Problem::new(ProblemKind::NoUsableRows, file, message));
-    }
-    finish(out)
-}
-
-fn finish(mut out: ItemFile) -> ItemFile {
-    sort_by_line(&mut out.problems);
-    out
+    catalogue.finish(rows, file, problems)
 }
 
 /// One `.item` row as an [`Item`], or `None` (reported) when its id is empty.
@@ -406,7 +357,7 @@ fn read_inter_file<R: BufRead>(reader: R, file: &str, item_index: impl Fn(&str) 
         return out;
     };
     let Some(required) = require(&columns, &[USER_ID, ITEM_ID, TIMESTAMP], &header, file, &mut out.problems) else {
-        sort_by_line(&mut out.problems);
+        super::problem::sort_by_line(&mut out.problems);
         return out;
     };
     let cols = InterColumns {
@@ -431,7 +382,7 @@ fn read_inter_file<R: BufRead>(reader: R, file: &str, item_index: impl Fn(&str) 
         out.problems.push(Problem::new(ProblemKind::NoUsableRows, file, message));
     }
     out.users = histories.finish();
-    sort_by_line(&mut out.problems);
+    super::problem::sort_by_line(&mut out.problems);
     out
 }
 
@@ -509,11 +460,6 @@ fn read_inter_row<'r>(
 
 fn parse_finite(raw: &str) -> Option<f64> {
     raw.trim().parse::<f64>().ok().filter(|v| v.is_finite())
-}
-
-/// Orders problems by line (stable; file-level ones last).
-fn sort_by_line(problems: &mut [Problem]) {
-    problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
 }
 
 #[cfg(test)]
