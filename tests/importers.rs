@@ -176,7 +176,11 @@ fn amazon_fixture_maps_products_and_orders_reviews() {
     // Alice: sorted by time; P001 and P003 share a millisecond and keep file order.
     assert_eq!(
         got["U_ALICE"],
-        vec![("P002", 1_600_000_100.0, Some(4.0)), ("P001", 1_600_000_300.0, Some(5.0)), ("P003", 1_600_000_300.0, Some(2.0))]
+        vec![
+            ("P002", 1_600_000_100.0, Some(4.0)),
+            ("P001", 1_600_000_300.0, Some(5.0)),
+            ("P003", 1_600_000_300.0, Some(2.0))
+        ]
     );
     // Bob: the unknown product and the bad timestamp are skipped; the bad rating keeps the review.
     assert_eq!(got["U_BOB"], vec![("P004", 1_600_000_150.0, None), ("P003", 1_600_000_200.0, Some(3.0))]);

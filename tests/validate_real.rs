@@ -22,21 +22,12 @@ struct Expected {
 }
 
 fn assert_summary(summary: &Summary, e: &Expected) {
-    assert_eq!(
-        (summary.users, summary.items, summary.interactions),
-        (e.users, e.items, e.interactions)
-    );
+    assert_eq!((summary.users, summary.items, summary.interactions), (e.users, e.items, e.interactions));
     assert_eq!(summary.items_with_image, Some(e.items_with_image));
     let (min, median, max) = e.per_user;
-    assert_eq!(
-        summary.interactions_per_user,
-        Some(PerUser { min, median, max })
-    );
+    assert_eq!(summary.interactions_per_user, Some(PerUser { min, median, max }));
     let span = summary.time_span.as_ref().expect("a time span");
-    assert_eq!(
-        (span.first_date.as_deref(), span.last_date.as_deref()),
-        (Some(e.dates.0), Some(e.dates.1))
-    );
+    assert_eq!((span.first_date.as_deref(), span.last_date.as_deref()), (Some(e.dates.0), Some(e.dates.1)));
     assert_eq!(summary.fatal_problems, 0);
     assert!(summary.usable);
 }
@@ -66,11 +57,7 @@ fn ml100k_mm_has_the_documented_counts_and_every_poster_decodes() {
     // The README: every item has text, 1,645 name a poster, and all of them decode.
     assert_eq!(validation.summary.items_with_text, 1682);
     assert_eq!(validation.summary.items_with_image_path, 1645);
-    assert!(
-        validation.problems().is_empty(),
-        "{:#?}",
-        validation.problems()
-    );
+    assert!(validation.problems().is_empty(), "{:#?}", validation.problems());
 }
 
 #[test]
@@ -81,20 +68,11 @@ fn ml100k_mm_histories_keep_file_order_within_ties() {
     // for that user in order; user 1's first two rows share a timestamp (168 then 172).
     let user1 = &dataset.users[0];
     assert_eq!(user1.id, "1");
-    let first_two: Vec<&str> = user1.events[..2]
-        .iter()
-        .map(|e| dataset.items[e.item as usize].id.as_str())
-        .collect();
+    let first_two: Vec<&str> = user1.events[..2].iter().map(|e| dataset.items[e.item as usize].id.as_str()).collect();
     assert_eq!(first_two, vec!["168", "172"]);
     assert_eq!(user1.events[0].timestamp, user1.events[1].timestamp);
     for user in &dataset.users {
-        assert!(
-            user.events
-                .windows(2)
-                .all(|w| w[0].timestamp <= w[1].timestamp),
-            "user {}",
-            user.id
-        );
+        assert!(user.events.windows(2).all(|w| w[0].timestamp <= w[1].timestamp), "user {}", user.id);
     }
 }
 
@@ -102,11 +80,7 @@ fn ml100k_mm_histories_keep_file_order_within_ties() {
 fn amazon_office_has_the_documented_counts() {
     let validation = validate_dir(&common::dataset("amazon-office"), &|_, _| {});
     assert_summary(&validation.summary, &AMAZON_OFFICE);
-    assert!(
-        validation.problems().is_empty(),
-        "{:#?}",
-        validation.problems()
-    );
+    assert!(validation.problems().is_empty(), "{:#?}", validation.problems());
 }
 
 /// `omakase validate --json` on a dataset: exit code and the parsed report.
@@ -117,10 +91,7 @@ fn cli_json(dir: &Path) -> (Option<i32>, serde_json::Value) {
         .output()
         .expect("run omakase");
     let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "--json is not one JSON object ({e}); stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
+        panic!("--json is not one JSON object ({e}); stderr: {}", String::from_utf8_lossy(&out.stderr))
     });
     (out.status.code(), report)
 }
@@ -136,9 +107,6 @@ fn cli_json_on_both_datasets() {
         assert_eq!(report["items_with_image"], e.items_with_image, "{name}");
         assert_eq!(report["fatal_problems"], 0, "{name}");
         assert_eq!(report["usable"], true, "{name}");
-        assert!(
-            report["problems"].is_array() && report["problem_counts"].is_object(),
-            "{name}"
-        );
+        assert!(report["problems"].is_array() && report["problem_counts"].is_object(), "{name}");
     }
 }

@@ -67,12 +67,7 @@ impl<R: BufRead> CsvRecords<R> {
     }
 
     /// Any one-byte delimiter (`b'\t'` for RecBole atomic files), quoting on or off.
-    pub fn with_delimiter(
-        reader: R,
-        file: impl Into<String>,
-        delimiter: u8,
-        quoting: bool,
-    ) -> Self {
+    pub fn with_delimiter(reader: R, file: impl Into<String>, delimiter: u8, quoting: bool) -> Self {
         let parser = csv_core::ReaderBuilder::new()
             .delimiter(delimiter)
             .quoting(quoting)
@@ -80,11 +75,7 @@ impl<R: BufRead> CsvRecords<R> {
             .build();
         CsvRecords {
             lines: LineReader::new(reader, file),
-            assembler: Assembler {
-                parser,
-                output: vec![0; 1024],
-                ends: vec![0; 16],
-            },
+            assembler: Assembler { parser, output: vec![0; 1024], ends: vec![0; 16] },
             max_record_bytes: MAX_LINE_BYTES,
         }
     }
@@ -124,16 +115,12 @@ impl<R: BufRead> CsvRecords<R> {
             let start = *pending.start_line.get_or_insert(number);
             // Only "\n" ends a record, and it is fed last, so the whole line is always consumed.
             let assembler = &mut self.assembler;
-            let complete = assembler.feed(text.as_bytes(), &mut pending)
-                || assembler.feed(b"\n", &mut pending);
+            let complete = assembler.feed(text.as_bytes(), &mut pending) || assembler.feed(b"\n", &mut pending);
             if complete {
                 return Ok(Some(assembler.take_record(start, number, &pending)));
             }
             if pending.out_len > self.max_record_bytes {
-                let why = format!(
-                    "a quoted field is still open after {} bytes",
-                    self.max_record_bytes
-                );
+                let why = format!("a quoted field is still open after {} bytes", self.max_record_bytes);
                 self.abandon(start, number, &why, problems);
                 pending = Pending::default();
             }
@@ -141,28 +128,17 @@ impl<R: BufRead> CsvRecords<R> {
     }
 
     /// At end of file a record still open has an unclosed quote: it is reported, not returned.
-    fn finish_at_end_of_file(
-        &mut self,
-        pending: &mut Pending,
-        problems: &mut Vec<Problem>,
-    ) -> Option<Record> {
+    fn finish_at_end_of_file(&mut self, pending: &mut Pending, problems: &mut Vec<Problem>) -> Option<Record> {
         let start = pending.start_line?;
         let last = self.lines.line_number();
-        self.abandon(
-            start,
-            last,
-            "a quoted field is not closed by the end of the file",
-            problems,
-        );
+        self.abandon(start, last, "a quoted field is not closed by the end of the file", problems);
         None
     }
 
     /// Reports the open record from `start` to `last` as skipped and resets the parser.
     fn abandon(&mut self, start: usize, last: usize, why: &str, problems: &mut Vec<Problem>) {
         let message = format!("record on lines {start}–{last} skipped: {why}");
-        problems.push(
-            Problem::new(ProblemKind::UnclosedQuote, self.lines.file(), message).at_line(start),
-        );
+        problems.push(Problem::new(ProblemKind::UnclosedQuote, self.lines.file(), message).at_line(start));
         self.assembler.parser.reset();
     }
 }
@@ -178,11 +154,8 @@ impl Assembler {
     /// Feeds `input` to the parser; true when a record ended.
     fn feed(&mut self, mut input: &[u8], pending: &mut Pending) -> bool {
         loop {
-            let (result, n_in, n_out, n_end) = self.parser.read_record(
-                input,
-                &mut self.output[pending.out_len..],
-                &mut self.ends[pending.end_len..],
-            );
+            let (result, n_in, n_out, n_end) =
+                self.parser.read_record(input, &mut self.output[pending.out_len..], &mut self.ends[pending.end_len..]);
             input = &input[n_in..];
             pending.out_len += n_out;
             pending.end_len += n_end;
@@ -198,12 +171,7 @@ impl Assembler {
     fn take_record(&mut self, line: usize, end_line: usize, pending: &Pending) -> Record {
         // The parser only removes ASCII quotes from valid UTF-8 lines, so this is valid UTF-8.
         let data = String::from_utf8_lossy(&self.output[..pending.out_len]).into_owned();
-        Record {
-            line,
-            end_line,
-            data,
-            ends: self.ends[..pending.end_len].to_vec(),
-        }
+        Record { line, end_line, data, ends: self.ends[..pending.end_len].to_vec() }
     }
 }
 
@@ -241,21 +209,13 @@ mod tests {
     #[test]
     fn plain_records_keep_their_line_numbers_across_blank_lines() {
         let (records, problems) = read_all(b"a,b\n\n1,2\n  \n3,\n");
-        assert_eq!(
-            records,
-            vec![
-                (1, 1, fields(&["a", "b"])),
-                (3, 3, fields(&["1", "2"])),
-                (5, 5, fields(&["3", ""]))
-            ]
-        );
+        assert_eq!(records, vec![(1, 1, fields(&["a", "b"])), (3, 3, fields(&["1", "2"])), (5, 5, fields(&["3", ""]))]);
         assert!(problems.is_empty());
     }
 
     #[test]
     fn quoted_fields_may_hold_delimiters_quotes_and_newlines() {
-        let (records, problems) =
-            read_all(b"\"a,b\",\"say \"\"hi\"\"\"\n\"multi\nline\",x\nlast,1");
+        let (records, problems) = read_all(b"\"a,b\",\"say \"\"hi\"\"\"\n\"multi\nline\",x\nlast,1");
         assert_eq!(
             records,
             vec![
@@ -270,17 +230,8 @@ mod tests {
     #[test]
     fn crlf_and_bom_are_handled_by_the_line_reader() {
         let (records, problems) = read_all(b"\xEF\xBB\xBFa,b\r\n1,2\r\n");
-        assert_eq!(
-            records,
-            vec![(1, 1, fields(&["a", "b"])), (2, 2, fields(&["1", "2"]))]
-        );
-        assert_eq!(
-            problems,
-            vec![
-                (ProblemKind::CrlfLineEndings, Some(1)),
-                (ProblemKind::Bom, Some(1))
-            ]
-        );
+        assert_eq!(records, vec![(1, 1, fields(&["a", "b"])), (2, 2, fields(&["1", "2"]))]);
+        assert_eq!(problems, vec![(ProblemKind::CrlfLineEndings, Some(1)), (ProblemKind::Bom, Some(1))]);
     }
 
     #[test]

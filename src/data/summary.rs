@@ -56,10 +56,7 @@ impl Summary {
         for problem in problems {
             *problem_counts.entry(problem.kind).or_insert(0) += 1;
         }
-        let fatal_problems = problems
-            .iter()
-            .filter(|p| p.severity == Severity::Fatal)
-            .count();
+        let fatal_problems = problems.iter().filter(|p| p.severity == Severity::Fatal).count();
         Summary {
             users: dataset.users.len(),
             items: dataset.items.len(),
@@ -91,11 +88,7 @@ impl PerUser {
             _ if n % 2 == 1 => counts[n / 2] as f64,
             _ => (counts[n / 2 - 1] + counts[n / 2]) as f64 / 2.0,
         };
-        Some(PerUser {
-            min: counts[0],
-            median,
-            max: counts[n - 1],
-        })
+        Some(PerUser { min: counts[0], median, max: counts[n - 1] })
     }
 }
 
@@ -108,10 +101,7 @@ impl TimeSpan {
     }
 
     fn of(dataset: &Dataset) -> Option<Self> {
-        let times = dataset
-            .users
-            .iter()
-            .flat_map(|u| u.events.iter().map(|e| e.timestamp));
+        let times = dataset.users.iter().flat_map(|u| u.events.iter().map(|e| e.timestamp));
         let (first, last) = times.fold(None, |span: Option<(f64, f64)>, t| match span {
             None => Some((t, t)),
             Some((lo, hi)) => Some((lo.min(t), hi.max(t))),
@@ -138,18 +128,8 @@ mod tests {
     use crate::data::{Event, Item, UserHistory};
 
     fn user(id: &str, times: &[f64]) -> UserHistory {
-        let events = times
-            .iter()
-            .map(|&timestamp| Event {
-                item: 0,
-                timestamp,
-                rating: None,
-            })
-            .collect();
-        UserHistory {
-            id: id.into(),
-            events,
-        }
+        let events = times.iter().map(|&timestamp| Event { item: 0, timestamp, rating: None }).collect();
+        UserHistory { id: id.into(), events }
     }
 
     fn item(title: &str, image: Option<&str>) -> Item {
@@ -165,45 +145,22 @@ mod tests {
     #[test]
     fn counts_median_and_dates() {
         let items = vec![item("a", Some("images/a.jpg")), item(" ", None)];
-        let users = vec![
-            user("u1", &[874_965_478.0, 880_000_000.0]),
-            user("u2", &[893_286_638.0; 4]),
-        ];
+        let users = vec![user("u1", &[874_965_478.0, 880_000_000.0]), user("u2", &[893_286_638.0; 4])];
         let problems = vec![Problem::new(ProblemKind::EmptyText, "items.jsonl", "x").at_line(2)];
         let summary = Summary::new(&Dataset::new(None, items, users), &problems, Some(1));
-        assert_eq!(
-            (summary.users, summary.items, summary.interactions),
-            (2, 2, 6)
-        );
-        assert_eq!(
-            (summary.items_with_image_path, summary.items_with_text),
-            (1, 1)
-        );
-        assert_eq!(
-            summary.interactions_per_user,
-            Some(PerUser {
-                min: 2,
-                median: 3.0,
-                max: 4
-            })
-        );
+        assert_eq!((summary.users, summary.items, summary.interactions), (2, 2, 6));
+        assert_eq!((summary.items_with_image_path, summary.items_with_text), (1, 1));
+        assert_eq!(summary.interactions_per_user, Some(PerUser { min: 2, median: 3.0, max: 4 }));
         let span = summary.time_span.unwrap();
         assert_eq!(span.first_date.as_deref(), Some("1997-09-22"));
         assert_eq!(span.last_date.as_deref(), Some("1998-04-22"));
-        assert_eq!(
-            summary.problem_counts.get(&ProblemKind::EmptyText),
-            Some(&1)
-        );
+        assert_eq!(summary.problem_counts.get(&ProblemKind::EmptyText), Some(&1));
         assert!(summary.usable);
     }
 
     #[test]
     fn ordinals_stay_raw_numbers() {
-        let summary = Summary::new(
-            &Dataset::new(None, vec![], vec![user("u", &[1.0, 7.0])]),
-            &[],
-            None,
-        );
+        let summary = Summary::new(&Dataset::new(None, vec![], vec![user("u", &[1.0, 7.0])]), &[], None);
         let span = summary.time_span.unwrap();
         assert_eq!((span.first, span.last, span.first_date), (1.0, 7.0, None));
     }

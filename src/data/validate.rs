@@ -30,30 +30,15 @@ impl Validation {
 /// each image, from any thread (for a progress bar).
 pub fn validate_dir(dir: &Path, on_image_checked: &(dyn Fn(usize, usize) + Sync)) -> Validation {
     let mut loaded = load_dir(dir);
-    let total = loaded
-        .dataset
-        .items
-        .iter()
-        .filter(|item| item.image.is_some())
-        .count();
+    let total = loaded.dataset.items.iter().filter(|item| item.image.is_some()).count();
     let done = AtomicUsize::new(0);
     let tick = || on_image_checked(done.fetch_add(1, Ordering::Relaxed) + 1, total);
     let images = check_images(dir, &loaded.dataset.items, Some(&loaded.item_lines), &tick);
 
     loaded.problems.extend(images.problems.iter().cloned());
-    loaded
-        .problems
-        .sort_by_key(|p| (file_rank(&p.file), p.line.unwrap_or(usize::MAX)));
-    let summary = Summary::new(
-        &loaded.dataset,
-        &loaded.problems,
-        Some(images.usable_count()),
-    );
-    Validation {
-        loaded,
-        images,
-        summary,
-    }
+    loaded.problems.sort_by_key(|p| (file_rank(&p.file), p.line.unwrap_or(usize::MAX)));
+    let summary = Summary::new(&loaded.dataset, &loaded.problems, Some(images.usable_count()));
+    Validation { loaded, images, summary }
 }
 
 fn file_rank(file: &str) -> u8 {

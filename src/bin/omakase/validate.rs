@@ -30,19 +30,12 @@ struct Report<'a> {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let validation = validate_with_progress(&args);
     if args.json {
-        let report = Report {
-            summary: &validation.summary,
-            problems: validation.problems(),
-        };
+        let report = Report { summary: &validation.summary, problems: validation.problems() };
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_human(&args, &validation);
     }
-    Ok(if validation.summary.usable {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(2)
-    })
+    Ok(if validation.summary.usable { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
 
 /// Runs the validation with a progress bar on stderr (indicatif hides it when stderr is not a terminal).
@@ -72,15 +65,9 @@ fn print_human(args: &Args, validation: &Validation) {
         s.items_with_image.unwrap_or(0),
         s.items_with_image_path
     );
-    println!(
-        "text           {} items with a title or description",
-        s.items_with_text
-    );
+    println!("text           {} items with a title or description", s.items_with_text);
     if let Some(per_user) = &s.interactions_per_user {
-        println!(
-            "per user       min {} / median {} / max {}",
-            per_user.min, per_user.median, per_user.max
-        );
+        println!("per user       min {} / median {} / max {}", per_user.min, per_user.median, per_user.max);
     }
     if let Some(span) = &s.time_span {
         match (&span.first_date, &span.last_date) {
@@ -92,34 +79,17 @@ fn print_human(args: &Args, validation: &Validation) {
     if problems.is_empty() {
         println!("problems       none");
     } else {
-        println!(
-            "problems       {} ({} fatal, {} warnings)",
-            problems.len(),
-            s.fatal_problems,
-            s.warnings
-        );
+        println!("problems       {} ({} fatal, {} warnings)", problems.len(), s.fatal_problems, s.warnings);
         for problem in problems {
             println!("{problem}");
         }
         println!("problem counts:");
         for (kind, count) in &s.problem_counts {
             // serde names are the stable snake_case ones used in --json and in `Display`.
-            let name = serde_json::to_value(kind)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from));
+            let name = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(String::from));
             let severity = format!("{:?}", kind.severity()).to_lowercase();
-            println!(
-                "  {:<28} {count:>8}  ({severity})",
-                name.unwrap_or_default()
-            );
+            println!("  {:<28} {count:>8}  ({severity})", name.unwrap_or_default());
         }
     }
-    println!(
-        "usable         {}",
-        if s.usable {
-            "yes"
-        } else {
-            "no (fatal problems above)"
-        }
-    );
+    println!("usable         {}", if s.usable { "yes" } else { "no (fatal problems above)" });
 }
