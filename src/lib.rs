@@ -11,4 +11,6 @@ pub mod data;
 pub mod encoders;
 pub mod eval;
 pub mod model;
+#[cfg(feature = "native")]
+pub mod train;
 pub mod weights;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod convert;
 mod encode;
 mod import;
+mod train;
 mod validate;
 
 #[derive(Parser)]
@@ -30,6 +31,8 @@ enum Command {
     Encode(encode::Args),
     /// Convert RecBole atomic files or Amazon Reviews 2023 JSONL into a dataset directory.
     Import(import::Args),
+    /// Encode, pretrain and train a model into a resumable RUN directory.
+    Train(train::Args),
     /// Check a dataset directory: summary, every problem with file:line; exit 2 when unusable.
     Validate(validate::Args),
 }
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Command::ConvertPth(args) => convert::run(args),
         Command::Encode(args) => encode::run(args),
         Command::Import(args) => import::run(args),
+        Command::Train(args) => train::run(args),
         Command::Validate(args) => validate::run(args),
     };
     match result {

@@ -1,0 +1,97 @@
+//! `omakase train --data DIR --out RUN [--config FILE] [--init RUN] [--baselines [LIST]] [--quiet]`:
+//! encode (a cache hit when the features exist) → pretrain → train, into the RUN directory
+//! (notes/run-format.md). Checkpoints every epoch: run the same command again after a crash or a
+//! kill and it resumes from the last completed epoch, to the same result. Exit 0 when done, 2 on
+//! bad input (unusable dataset, bad config, a RUN started with another config).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use omakase::train::{train, Baseline, Progress, RunInfo, TrainConfig, TrainError, TrainJob};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The dataset directory (items.jsonl, interactions.csv, images/).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The RUN directory to create, or to resume when it holds a checkpoint.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// TOML config; every field is optional (defaults: src/train/config.rs). The effective config is
+    /// written to RUN/config.toml.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Start from another run's weights (transfer: item tower and sequence tower; the catalogues may
+    /// differ, there are no item-ID parameters). Needs the same [model] shapes.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Also train learned baselines on the same split into RUN/baselines/<name>: a comma-separated
+    /// list of sasrec_id, text_only, image_only, no_pretrain; without a value, all of them.
+    #[arg(long, num_args = 0..=1, default_missing_value = "sasrec_id,text_only,image_only,no_pretrain", value_delimiter = ',')]
+    pub baselines: Option<Vec<String>>,
+    /// No progress bars or per-epoch lines.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(path) => match TrainConfig::load(path) {
+            Ok(config) => Some(config),
+            Err(err) => return bad_input(&err),
+        },
+        None => None,
+    };
+    let mut baselines = Vec::new();
+    for name in args.baselines.iter().flatten() {
+        match Baseline::parse(name.trim()) {
+            Some(baseline) => baselines.push(baseline),
+            None => {
+                eprintln!("error: unknown baseline `{name}` (expected sasrec_id, text_only, image_only, no_pretrain)");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
+    let job = TrainJob {
+        data: args.data.clone(),
+        out: args.out.clone(),
+        config,
+        init: args.init.clone(),
+        encode: true,
+        progress: if args.quiet { Progress::Silent } else { Progress::Bars },
+        baselines,
+        stop_after_epochs: None,
+    };
+    let summary = match train(&job) {
+        Ok(summary) => summary,
+        Err(err @ (TrainError::Config { .. } | TrainError::Data { .. } | TrainError::Run { .. })) => {
+            return bad_input(&err)
+        }
+        Err(err) => return Err(err).with_context(|| format!("training into {}", args.out.display())),
+    };
+    print_info("model", &summary.main);
+    for (name, info) in &summary.baselines {
+        print_info(&format!("baseline {name}"), info);
+    }
+    for (name, why) in &summary.skipped {
+        println!("baseline {name}: skipped ({why})");
+    }
+    println!("run            {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bad_input(err: &TrainError) -> anyhow::Result<ExitCode> {
+    eprintln!("error: {err}");
+    Ok(ExitCode::from(2))
+}
+
+fn print_info(what: &str, info: &RunInfo) {
+    println!(
+        "{what:<22} best epoch {}  valid NDCG@10 {}  ({:.0} s, {} cpu s)",
+        info.best_epoch.map_or("-".into(), |e| e.to_string()),
+        info.best_valid_ndcg_at_10.map_or("-".into(), |v| format!("{v:.4}")),
+        info.seconds,
+        info.cpu_seconds.map_or("?".into(), |s| format!("{s:.0}")),
+    );
+}

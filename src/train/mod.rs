@@ -1,0 +1,30 @@
+//! Training (DESIGN §1, §4): frozen features → pretrained item tower → trained sequence tower, in a
+//! resumable RUN directory (`notes/run-format.md`). Native only: it writes files and shows progress.
+//!
+//! - [`config`]: the TOML config, every default documented;
+//! - [`sequences`]: training windows, seeded epoch order, the cold protocol's training catalogue;
+//! - [`optim`]: AdamW with saved moments, warm-up + decay, gradient clipping;
+//! - [`pretrain`]: the item tower's self-supervised stage;
+//! - [`trainer`]: the sequence stage, generic over `SequentialRecommender` (ours and ID-SASRec);
+//! - [`checkpoint`]: atomic checkpoints, best weights, history;
+//! - [`run`]: the whole job (`omakase train`) and loading a finished run.
+//!
+//! Reproducibility: same seed, data and config ⇒ the same weights and metrics, and a run killed
+//! at any point resumes from its last completed epoch to the same result — every random stream is
+//! derived from (seed, stage, epoch), and the checkpoint holds parameters, optimiser moments and
+//! step, best metric, patience counter and history.
+
+pub mod checkpoint;
+pub mod config;
+mod error;
+pub mod optim;
+pub mod pretrain;
+pub mod progress;
+pub mod run;
+pub mod sequences;
+pub mod trainer;
+
+pub use config::TrainConfig;
+pub use error::TrainError;
+pub use progress::{Progress, Session};
+pub use run::{train, Baseline, ModelKind, RunInfo, TrainJob, TrainSummary, TrainedModel};
