@@ -33,6 +33,9 @@ pub enum EvalError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    #[error("{path}{}: {reason}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    ReportInput { path: String, line: Option<usize>, reason: String },
+
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }

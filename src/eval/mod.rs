@@ -5,13 +5,17 @@
 //! Everything a model needs to be judged is the [`Scorer`] trait: histories in, `[b, n_items]`
 //! scores out. The path: [`EvalPlan::new`] (dataset + protocol → training split + test cases) →
 //! train on `plan.split` → [`EvalPlan::run`] per scorer (one pass gives unmasked and masked ranks)
-//! → [`Report`]. Pure and deterministic: same scores ⇒ same figures, to the bit.
+//! → [`Report`]; [`quality`] adds the data-quality and exposure analysis and (native)
+//! [`report_html`] the self-contained `RUN/report.html`. Pure and deterministic: same scores ⇒ same figures, to the bit.
 
 mod baselines;
 mod error;
 mod metrics;
 mod protocol;
+pub mod quality;
 mod report;
+#[cfg(feature = "native")]
+pub mod report_html;
 mod scorer;
 
 pub use baselines::{ContentKnn, Modality, Popularity};

@@ -11,7 +11,10 @@
 //! `metrics` are the primary (unmasked) figures; `users` is the number of test cases (one per user).
 //! Baselines are keyed by name in sorted order (deterministic output). A cold report adds `warm`
 //! (the same run's figures on the test cases whose target is not new) and `cold_warm_ratio`
-//! (primary ÷ warm, per metric, unmasked); a transfer report may name its `source_dataset`.
+//! (primary ÷ warm, per metric, unmasked), and `baselines_warm` the same for each baseline; a transfer report may name its `source_dataset`, and
+//! adds `finetuned` (the figures after fine-tuning on this dataset's training part, same cases) when
+//! such a run was given. `baselines_unavailable` names each baseline that could not be scored and
+//! why (e.g. a learned baseline that was never trained), so a missing row is never silent.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -59,6 +62,13 @@ pub struct Report {
     pub warm: Option<CaseFigures>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cold_warm_ratio: Option<MetricRatios>,
+    /// cold: each baseline's figures on the warm-target cases (as `warm` is for the model).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub baselines_warm: BTreeMap<String, Metrics>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finetuned: Option<CaseFigures>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub baselines_unavailable: BTreeMap<String, String>,
 }
 
 impl Report {
@@ -78,6 +88,9 @@ impl Report {
             baselines_masked: BTreeMap::new(),
             cold_warm_ratio: warm.map(|w| primary.metrics.ratio_to(&w.metrics)),
             warm,
+            baselines_warm: BTreeMap::new(),
+            finetuned: None,
+            baselines_unavailable: BTreeMap::new(),
         }
     }
 
@@ -85,6 +98,9 @@ impl Report {
     pub fn add_baseline(&mut self, result: &ProtocolResult) {
         let name = result.primary.scorer.clone();
         self.baselines.insert(name.clone(), result.primary.metrics());
+        if let Some(warm) = &result.comparison {
+            self.baselines_warm.insert(name.clone(), warm.metrics());
+        }
         self.baselines_masked.insert(name, result.primary.metrics_masked());
     }
 
@@ -114,6 +130,12 @@ impl Report {
         }
         if let Some(warm) = &self.warm {
             row(&format!("model, warm ({} users)", warm.users), &warm.metrics, Some(&warm.metrics_masked));
+        }
+        if let Some(tuned) = &self.finetuned {
+            row("model, fine-tuned", &tuned.metrics, Some(&tuned.metrics_masked));
+        }
+        for (name, why) in &self.baselines_unavailable {
+            let _ = writeln!(out, "{name:<22} not evaluated: {why}");
         }
         out
     }

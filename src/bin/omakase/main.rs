@@ -8,16 +8,14 @@ use clap::{Parser, Subcommand};
 
 mod convert;
 mod encode;
+mod eval;
 mod import;
+mod report;
 mod train;
 mod validate;
 
 #[derive(Parser)]
-#[command(
-    name = "omakase",
-    version,
-    about = "Multimodal sequential recommender: train natively, serve in the browser"
-)]
+#[command(name = "omakase", version, about = "Multimodal sequential recommender: train natively, serve in the browser")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,8 +27,12 @@ enum Command {
     ConvertPth(convert::Args),
     /// Encode every item's text and image with the frozen encoders into a cached features file.
     Encode(encode::Args),
+    /// Evaluate a trained RUN on a dataset (warm, cold or transfer protocol), with baselines; writes RUN/report.html.
+    Eval(eval::Args),
     /// Convert RecBole atomic files or Amazon Reviews 2023 JSONL into a dataset directory.
     Import(import::Args),
+    /// Rebuild RUN/report.html (data-quality analysis recomputed; accuracy from RUN/eval-*.json).
+    Report(report::Args),
     /// Encode, pretrain and train a model into a resumable RUN directory.
     Train(train::Args),
     /// Check a dataset directory: summary, every problem with file:line; exit 2 when unusable.
@@ -42,7 +44,9 @@ fn main() -> ExitCode {
     let result: anyhow::Result<ExitCode> = match cli.command {
         Command::ConvertPth(args) => convert::run(args),
         Command::Encode(args) => encode::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Import(args) => import::run(args),
+        Command::Report(args) => report::run(args),
         Command::Train(args) => train::run(args),
         Command::Validate(args) => validate::run(args),
     };
