@@ -3,7 +3,9 @@
 
 pub mod cache;
 pub mod features;
+pub mod gguf;
 pub mod image;
+mod kernels;
 #[cfg(feature = "native")]
 pub mod pipeline;
 pub mod text;

@@ -4,15 +4,24 @@
 //! Our own small module rather than candle-transformers' `models::bert`: candle-transformers builds
 //! hundreds of models (minutes on two cores, and a heavier wasm), and its layers are fixed to
 //! `candle_nn::Linear`, while ours go through [`Linear`] so the encoder can be quantized.
+//!
+//! It runs on f32 slices through the shared CPU kernels (`encoders::kernels` says why), with the texts
+//! of a batch packed one after the other, no padding: every layer but attention works token by token,
+//! and attention keeps to each text's own rows ([`super::attention`]). Query, key and value are one
+//! product, each Linear adds its bias inside the product, and residual + LayerNorm is one pass.
 
 use std::collections::HashMap;
 
 use candle_core::quantized::GgmlDType;
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Device, Tensor};
+use rayon::prelude::*;
 use serde::Deserialize;
 
+use super::attention::{attention, Span};
 use super::linear::Linear;
 use super::EncoderError;
+use crate::encoders::kernels::activation::gelu_erf_in_place;
+use crate::encoders::kernels::rows::add_layer_norm;
 
 /// The fields of a Hugging Face BERT `config.json` the encoder needs; the default is
 /// all-MiniLM-L6-v2's.
@@ -89,11 +98,38 @@ impl Bert {
     /// `ids` [b, L] u32 and `mask` [b, L] f32 (1.0 real token, 0.0 padding) → states [b, L, H].
     /// Padding is masked out of attention, so the real tokens' states do not depend on it.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        // [b, 1, 1, L]: 0 where attended, the most negative f32 where padded (as transformers).
-        let bias = ((mask.ones_like()? - mask)? * f64::from(f32::MIN))?.unsqueeze(1)?.unsqueeze(1)?;
-        let mut x = self.embeddings.forward(ids)?;
+        let (b, len) = ids.dims2()?;
+        if mask.dims() != [b, len] {
+            candle_core::bail!("attention mask of shape {:?} for ids of shape [{b}, {len}]", mask.dims());
+        }
+        let ids = ids.flatten_all()?.to_vec1::<u32>()?;
+        // 0 where attended, the most negative f32 where padded (as transformers).
+        let key_bias: Vec<f32> = mask.flatten_all()?.to_vec1::<f32>()?.iter().map(|&m| (1.0 - m) * f32::MIN).collect();
+        let spans: Vec<Span> = (0..b).map(|row| Span { start: row * len, len }).collect();
+        let states = self.run(&ids, &spans, &key_bias)?;
+        Tensor::from_vec(states, (b, len, self.config.hidden_size), &Device::Cpu)
+    }
+
+    /// Texts of any lengths, packed with no padding: `texts` (each a list of ids) → the states of all
+    /// their tokens, text after text, [Σ len, H], and each text's rows.
+    pub fn forward_packed(&self, texts: &[&[u32]]) -> candle_core::Result<(Vec<f32>, Vec<Span>)> {
+        let mut spans = Vec::with_capacity(texts.len());
+        let mut start = 0;
+        for text in texts {
+            spans.push(Span { start, len: text.len() });
+            start += text.len();
+        }
+        let ids: Vec<u32> = texts.concat();
+        Ok((self.run(&ids, &spans, &[])?, spans))
+    }
+
+    /// `ids` [tokens] grouped into `spans` (a token attends within its span), `key_bias` [tokens] or
+    /// empty → states [tokens, H].
+    fn run(&self, ids: &[u32], spans: &[Span], key_bias: &[f32]) -> candle_core::Result<Vec<f32>> {
+        let mut x = self.embeddings.forward(ids, spans)?;
+        let mut scratch = Scratch::default();
         for layer in &self.layers {
-            x = layer.forward(&x, &bias)?;
+            layer.forward(&mut x, spans, key_bias, &mut scratch)?;
         }
         Ok(x)
     }
@@ -105,13 +141,39 @@ impl Bert {
     }
 }
 
+/// LayerNorm parameters over the hidden width.
+#[derive(Debug, Clone)]
+struct Norm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+    eps: f32,
+}
+
+impl Norm {
+    /// `x ← LayerNorm(x + residual)` per row (residual empty for none), rows split across cores.
+    fn apply(&self, x: &mut [f32], residual: &[f32]) {
+        let width = self.gamma.len();
+        let block = width * ROWS_PER_TASK;
+        if residual.is_empty() {
+            x.par_chunks_mut(block).for_each(|x| add_layer_norm(x, &[], &self.gamma, &self.beta, self.eps));
+        } else {
+            x.par_chunks_mut(block)
+                .zip(residual.par_chunks(block))
+                .for_each(|(x, residual)| add_layer_norm(x, residual, &self.gamma, &self.beta, self.eps));
+        }
+    }
+}
+
+/// Rows per parallel task of the row-wise passes (LayerNorm, GELU): enough work to outweigh a task.
+const ROWS_PER_TASK: usize = 16;
+
 /// Word + token type (always 0) + absolute position embeddings, then LayerNorm.
 #[derive(Debug, Clone)]
 struct Embeddings {
-    word: Tensor,        // [vocab, H]
-    position: Tensor,    // [max_positions, H]
-    token_type0: Tensor, // [H]
-    norm: candle_nn::LayerNorm,
+    word: Vec<f32>,        // [vocab, H]
+    position: Vec<f32>,    // [max_positions, H]
+    token_type0: Vec<f32>, // [H]
+    norm: Norm,
 }
 
 impl Embeddings {
@@ -119,90 +181,104 @@ impl Embeddings {
         let h = c.hidden_size;
         let token_types = w.get("embeddings.token_type_embeddings.weight", &[c.type_vocab_size, h])?;
         Ok(Embeddings {
-            word: w.get("embeddings.word_embeddings.weight", &[c.vocab_size, h])?,
-            position: w.get("embeddings.position_embeddings.weight", &[c.max_position_embeddings, h])?,
-            token_type0: token_types.get(0).map_err(EncoderError::candle("token type embedding"))?,
-            norm: w.layer_norm("embeddings.LayerNorm", h, c.layer_norm_eps)?,
+            word: w.values("embeddings.word_embeddings.weight", &[c.vocab_size, h])?,
+            position: w.values("embeddings.position_embeddings.weight", &[c.max_position_embeddings, h])?,
+            token_type0: token_types
+                .get(0)
+                .and_then(|t| t.to_vec1())
+                .map_err(EncoderError::candle("token type embedding"))?,
+            norm: w.norm("embeddings.LayerNorm", h, c.layer_norm_eps)?,
         })
     }
 
-    /// `ids` [b, L] u32 → [b, L, H]. Ids beyond the vocabulary give an error, not a panic.
-    fn forward(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, len) = ids.dims2()?;
-        let words = self.word.embedding(&ids.flatten_all()?)?.reshape((b, len, ()))?;
-        let positions = self.position.narrow(0, 0, len)?;
-        let x = words.broadcast_add(&self.token_type0)?.broadcast_add(&positions)?;
-        self.norm.forward(&x)
+    /// `ids` [tokens], position counted from each span's start → [tokens, H]. Ids beyond the vocabulary
+    /// and positions beyond the table give an error, not a panic.
+    fn forward(&self, ids: &[u32], spans: &[Span]) -> candle_core::Result<Vec<f32>> {
+        let h = self.token_type0.len();
+        let (vocab, positions) = (self.word.len() / h, self.position.len() / h);
+        let mut x = Vec::with_capacity(ids.len() * h);
+        for span in spans {
+            if span.len > positions {
+                candle_core::bail!("a text of {} tokens is longer than the {positions} positions", span.len);
+            }
+            for (position, &id) in ids[span.start..span.start + span.len].iter().enumerate() {
+                let id = id as usize;
+                if id >= vocab {
+                    candle_core::bail!("token id {id} is outside the vocabulary of {vocab}");
+                }
+                let word = &self.word[id * h..(id + 1) * h];
+                let pos = &self.position[position * h..(position + 1) * h];
+                x.extend(word.iter().zip(&self.token_type0).zip(pos).map(|((w, t), p)| (w + t) + p));
+            }
+        }
+        self.norm.apply(&mut x, &[]);
+        Ok(x)
     }
+}
+
+/// Buffers a forward pass reuses from layer to layer.
+#[derive(Debug, Default)]
+struct Scratch {
+    qkv: Vec<f32>,
+    context: Vec<f32>,
+    projected: Vec<f32>,
+    hidden: Vec<f32>,
 }
 
 /// One transformer layer: self-attention and feed-forward, each with residual + LayerNorm after.
 #[derive(Debug, Clone)]
 struct Layer {
-    query: Linear,
-    key: Linear,
-    value: Linear,
+    /// Query, key and value in one product: weight [3H, H] (their rows stacked), output [tokens, 3H].
+    qkv: Linear,
     attention_out: Linear,
-    attention_norm: candle_nn::LayerNorm,
+    attention_norm: Norm,
     intermediate: Linear,
     output: Linear,
-    output_norm: candle_nn::LayerNorm,
+    output_norm: Norm,
     heads: usize,
 }
 
 impl Layer {
     fn new(w: &Weights, prefix: &str, c: &BertConfig) -> Result<Self, EncoderError> {
         let (h, i) = (c.hidden_size, c.intermediate_size);
+        let names = ["query", "key", "value"].map(|p| format!("{prefix}.attention.self.{p}"));
         Ok(Layer {
-            query: w.linear(&format!("{prefix}.attention.self.query"), h, h)?,
-            key: w.linear(&format!("{prefix}.attention.self.key"), h, h)?,
-            value: w.linear(&format!("{prefix}.attention.self.value"), h, h)?,
+            qkv: w.stacked_linear(&names, h, h)?,
             attention_out: w.linear(&format!("{prefix}.attention.output.dense"), h, h)?,
-            attention_norm: w.layer_norm(
-                &format!("{prefix}.attention.output.LayerNorm"),
-                h,
-                c.layer_norm_eps,
-            )?,
+            attention_norm: w.norm(&format!("{prefix}.attention.output.LayerNorm"), h, c.layer_norm_eps)?,
             intermediate: w.linear(&format!("{prefix}.intermediate.dense"), h, i)?,
             output: w.linear(&format!("{prefix}.output.dense"), i, h)?,
-            output_norm: w.layer_norm(&format!("{prefix}.output.LayerNorm"), h, c.layer_norm_eps)?,
+            output_norm: w.norm(&format!("{prefix}.output.LayerNorm"), h, c.layer_norm_eps)?,
             heads: c.num_attention_heads,
         })
     }
 
-    /// `x` [b, L, H], `bias` [b, 1, 1, L] additive attention mask → [b, L, H].
-    fn forward(&self, x: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
-        let attended = self.attention_out.forward(&self.self_attention(x, bias)?)?;
-        let x = self.attention_norm.forward(&(attended + x)?)?;
-        let hidden = self.intermediate.forward(&x)?.gelu_erf()?;
-        let out = self.output.forward(&hidden)?;
-        self.output_norm.forward(&(out + x)?)
-    }
+    /// `x` [tokens, H] → the layer's output, in place.
+    fn forward(&self, x: &mut Vec<f32>, spans: &[Span], key_bias: &[f32], s: &mut Scratch) -> candle_core::Result<()> {
+        let hidden = self.attention_out.outputs();
+        self.qkv.forward(x, &mut s.qkv)?;
+        s.context.resize(x.len(), 0.0);
+        attention(&s.qkv, hidden, self.heads, spans, key_bias, &mut s.context);
+        self.attention_out.forward(&s.context, &mut s.projected)?;
+        self.attention_norm.apply(&mut s.projected, x);
+        std::mem::swap(x, &mut s.projected);
 
-    /// Scaled dot-product attention over `heads` heads: [b, L, H] → [b, L, H].
-    fn self_attention(&self, x: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, len, hidden) = x.dims3()?;
-        let head_dim = hidden / self.heads;
-        let split = |t: Tensor| t.reshape((b, len, self.heads, head_dim))?.transpose(1, 2)?.contiguous();
-        let q = split(self.query.forward(x)?)?; // [b, heads, L, d]
-        let k = split(self.key.forward(x)?)?;
-        let v = split(self.value.forward(x)?)?;
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (head_dim as f64).sqrt()))?.broadcast_add(bias)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        probs.matmul(&v)?.transpose(1, 2)?.reshape((b, len, hidden))
+        self.intermediate.forward(x, &mut s.hidden)?;
+        let block = self.intermediate.outputs() * ROWS_PER_TASK;
+        s.hidden.par_chunks_mut(block).for_each(gelu_erf_in_place);
+        self.output.forward(&s.hidden, &mut s.projected)?;
+        self.output_norm.apply(&mut s.projected, x);
+        std::mem::swap(x, &mut s.projected);
+        Ok(())
     }
 
     fn quantized(&self, dtype: GgmlDType) -> candle_core::Result<Self> {
         Ok(Layer {
-            query: self.query.quantized(dtype)?,
-            key: self.key.quantized(dtype)?,
-            value: self.value.quantized(dtype)?,
+            qkv: self.qkv.quantized(dtype)?,
             attention_out: self.attention_out.quantized(dtype)?,
-            attention_norm: self.attention_norm.clone(),
             intermediate: self.intermediate.quantized(dtype)?,
             output: self.output.quantized(dtype)?,
-            output_norm: self.output_norm.clone(),
-            heads: self.heads,
+            ..self.clone()
         })
     }
 }
@@ -221,8 +297,7 @@ impl Weights {
     }
 
     fn get(&self, name: &str, dims: &[usize]) -> Result<Tensor, EncoderError> {
-        let tensor =
-            self.tensors.get(name).ok_or_else(|| EncoderError::MissingTensor { name: name.into() })?;
+        let tensor = self.tensors.get(name).ok_or_else(|| EncoderError::MissingTensor { name: name.into() })?;
         if tensor.dims() != dims {
             return Err(EncoderError::TensorShape {
                 name: name.into(),
@@ -233,15 +308,34 @@ impl Weights {
         tensor.to_dtype(DType::F32).map_err(EncoderError::candle("converting weights to f32"))
     }
 
-    fn linear(&self, prefix: &str, inputs: usize, outputs: usize) -> Result<Linear, EncoderError> {
-        let weight = self.get(&format!("{prefix}.weight"), &[outputs, inputs])?;
-        let bias = self.get(&format!("{prefix}.bias"), &[outputs])?;
-        Ok(Linear::new(weight, bias))
+    /// A tensor's values as f32, shape checked.
+    fn values(&self, name: &str, dims: &[usize]) -> Result<Vec<f32>, EncoderError> {
+        self.get(name, dims)?.flatten_all().and_then(|t| t.to_vec1()).map_err(EncoderError::candle("reading weights"))
     }
 
-    fn layer_norm(&self, prefix: &str, size: usize, eps: f64) -> Result<candle_nn::LayerNorm, EncoderError> {
-        let weight = self.get(&format!("{prefix}.weight"), &[size])?;
-        let bias = self.get(&format!("{prefix}.bias"), &[size])?;
-        Ok(candle_nn::LayerNorm::new(weight, bias, eps))
+    fn linear(&self, prefix: &str, inputs: usize, outputs: usize) -> Result<Linear, EncoderError> {
+        self.stacked_linear(&[prefix.to_string()], inputs, outputs)
+    }
+
+    /// Several layers of the same input as one, their outputs side by side (weights' rows stacked).
+    fn stacked_linear(&self, prefixes: &[String], inputs: usize, outputs: usize) -> Result<Linear, EncoderError> {
+        let mut weights = Vec::new();
+        let mut biases = Vec::new();
+        for prefix in prefixes {
+            weights.push(self.get(&format!("{prefix}.weight"), &[outputs, inputs])?);
+            biases.push(self.get(&format!("{prefix}.bias"), &[outputs])?);
+        }
+        let stack = |parts: &[Tensor]| Tensor::cat(parts, 0);
+        stack(&weights)
+            .and_then(|w| Linear::new(&w, &stack(&biases)?))
+            .map_err(EncoderError::candle("building a linear layer"))
+    }
+
+    fn norm(&self, prefix: &str, size: usize, eps: f64) -> Result<Norm, EncoderError> {
+        Ok(Norm {
+            gamma: self.values(&format!("{prefix}.weight"), &[size])?,
+            beta: self.values(&format!("{prefix}.bias"), &[size])?,
+            eps: eps as f32,
+        })
     }
 }

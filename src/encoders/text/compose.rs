@@ -89,11 +89,8 @@ impl ItemTextTemplate {
 
     /// The item's text; empty when every part was left out.
     pub fn render(&self, item: &Item) -> String {
-        let rendered: Vec<String> = self
-            .parts
-            .iter()
-            .filter_map(|pieces| render_pieces(pieces, &|name| self.field(item, name)))
-            .collect();
+        let rendered: Vec<String> =
+            self.parts.iter().filter_map(|pieces| render_pieces(pieces, &|name| self.field(item, name))).collect();
         rendered.join(&self.spec.separator)
     }
 

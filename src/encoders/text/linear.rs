@@ -1,48 +1,130 @@
-//! A fully connected layer whose weight is either dense f32 or quantized (GGML block types).
+//! A fully connected layer over token rows, whose weight is dense f32 or quantized (GGML block types).
 //!
 //! The encoder is written against this one type so that quantizing it (for the browser download)
 //! swaps the weight storage without touching the model code.
+//!
+//! Natively a quantized weight is expanded back to f32 once, when quantized: the products then run
+//! on the same f32 kernel as the plain model. candle's block kernels are compiled in only for the
+//! target features the crate is built with (AVX for x86-64), so on a default build they took the
+//! scalar path and Q8_0 ran 2-3× slower than f32 (bench/README.md); natively, Q8_0 is only a download
+//! format, and the expanded weights give the same results as the blocks' dequantized values. In wasm32
+//! the blocks stay as they are (a quarter of the memory in the browser tab) and candle multiplies them.
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{Module, Tensor};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
 
-/// `y = x · Wᵀ + b`, with `W` [out, in] and `b` [out]; `x` is [..., in], `y` is [..., out].
+use crate::encoders::kernels::matmul::{matmul, MatMut, MatRef, Threads};
+
+/// `y = x · Wᵀ + b`, with `W` [out, in] and `b` [out]; `x` is [tokens, in] row-major, `y` [tokens, out].
 #[derive(Debug, Clone)]
 pub struct Linear {
     weight: Weight,
-    bias: Tensor,
+    bias: Vec<f32>,
+    inputs: usize,
 }
 
 #[derive(Debug, Clone)]
 enum Weight {
-    Dense(candle_nn::Linear),
-    Quantized(QMatMul),
+    /// `[out, in]` row-major.
+    Dense(Vec<f32>),
+    /// GGML blocks along `in` (wasm32 only; see the module docs).
+    #[cfg(target_arch = "wasm32")]
+    Blocks(candle_core::quantized::QMatMul),
 }
 
 impl Linear {
-    /// A dense layer from `weight` [out, in] and `bias` [out].
-    pub fn new(weight: Tensor, bias: Tensor) -> Self {
-        Linear { weight: Weight::Dense(candle_nn::Linear::new(weight, None)), bias }
+    /// A dense layer from `weight` [out, in] and `bias` [out] (f32).
+    pub fn new(weight: &Tensor, bias: &Tensor) -> candle_core::Result<Self> {
+        let (outputs, inputs) = weight.dims2()?;
+        let bias = bias.to_vec1::<f32>()?;
+        if bias.len() != outputs {
+            candle_core::bail!("linear layer: {} biases for {outputs} outputs", bias.len());
+        }
+        Ok(Linear { weight: Weight::Dense(weight.flatten_all()?.to_vec1()?), bias, inputs })
     }
 
-    /// The same layer with its weight quantized to `dtype` (the bias stays f32).
-    /// `in` must be a multiple of the block size of `dtype` (32 for Q8_0/Q4_0).
+    pub fn outputs(&self) -> usize {
+        self.bias.len()
+    }
+
+    /// The same layer with its weight quantized to `dtype` (the bias stays f32); natively expanded back
+    /// to f32 at once (module docs). `in` must be a multiple of the block size of `dtype` (32 for Q8_0/Q4_0).
     pub fn quantized(&self, dtype: GgmlDType) -> candle_core::Result<Self> {
-        let dense = match &self.weight {
-            Weight::Dense(linear) => linear.weight().clone(),
-            Weight::Quantized(q) => q.dequantize_f16()?.to_dtype(candle_core::DType::F32)?,
-        };
-        let q = QMatMul::from_qtensor(QTensor::quantize(&dense, dtype)?)?;
-        Ok(Linear { weight: Weight::Quantized(q), bias: self.bias.clone() })
+        let blocks = QTensor::quantize(&self.dense_weight()?, dtype)?;
+        #[cfg(target_arch = "wasm32")]
+        let weight = Weight::Blocks(candle_core::quantized::QMatMul::from_qtensor(blocks)?);
+        #[cfg(not(target_arch = "wasm32"))]
+        let weight = Weight::Dense(blocks.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1()?);
+        Ok(Linear { weight, ..self.clone() })
+    }
+
+    /// The weight as an f32 tensor [out, in].
+    fn dense_weight(&self) -> candle_core::Result<Tensor> {
+        match &self.weight {
+            Weight::Dense(values) => Tensor::from_slice(values, (self.outputs(), self.inputs), &Device::Cpu),
+            #[cfg(target_arch = "wasm32")]
+            Weight::Blocks(candle_core::quantized::QMatMul::QTensor(q)) => q.dequantize(&Device::Cpu),
+            #[cfg(target_arch = "wasm32")]
+            Weight::Blocks(candle_core::quantized::QMatMul::Tensor(w)) => Ok(w.clone()),
+            #[cfg(target_arch = "wasm32")]
+            Weight::Blocks(candle_core::quantized::QMatMul::TensorF16(w)) => w.to_dtype(candle_core::DType::F32),
+        }
+    }
+
+    /// `x` [tokens, in] → `y` [tokens, out] (resized; its old contents are dropped).
+    pub fn forward(&self, x: &[f32], y: &mut Vec<f32>) -> candle_core::Result<()> {
+        let tokens = x.len() / self.inputs;
+        if tokens * self.inputs != x.len() {
+            candle_core::bail!("linear layer of {} inputs given {} values", self.inputs, x.len());
+        }
+        let outputs = self.outputs();
+        y.clear();
+        y.reserve(tokens * outputs);
+        for _ in 0..tokens {
+            y.extend_from_slice(&self.bias);
+        }
+        match &self.weight {
+            Weight::Dense(weight) => {
+                let w_t = MatRef::new(weight, outputs, self.inputs, self.inputs).t();
+                let x = MatRef::new(x, tokens, self.inputs, self.inputs);
+                matmul(MatMut::new(y, tokens, outputs, outputs), x, w_t, true, 1.0, Threads::All);
+            }
+            #[cfg(target_arch = "wasm32")]
+            Weight::Blocks(q) => {
+                use candle_core::Module;
+                let product = q.forward(&Tensor::from_slice(x, (tokens, self.inputs), &Device::Cpu)?)?;
+                for (out, p) in y.iter_mut().zip(product.flatten_all()?.to_vec1::<f32>()?) {
+                    *out += p;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
-impl Module for Linear {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = match &self.weight {
-            Weight::Dense(linear) => linear.forward(x)?,
-            Weight::Quantized(q) => q.forward(x)?,
-        };
-        y.broadcast_add(&self.bias)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn computes_x_times_w_transposed_plus_bias_and_quantizes_close() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (5, 64), &dev)?;
+        let w = Tensor::randn(0f32, 0.2, (3, 64), &dev)?;
+        let b = Tensor::new(&[0.5f32, -1.0, 2.0], &dev)?;
+        let layer = Linear::new(&w, &b)?;
+        let mut y = vec![7.0; 2];
+        layer.forward(&x.flatten_all()?.to_vec1()?, &mut y)?;
+        let want = x.matmul(&w.t()?)?.broadcast_add(&b)?.flatten_all()?.to_vec1::<f32>()?;
+        assert_eq!(y.len(), want.len());
+        for (got, want) in y.iter().zip(&want) {
+            assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        }
+        let mut q = Vec::new();
+        layer.quantized(GgmlDType::Q8_0)?.forward(&x.flatten_all()?.to_vec1()?, &mut q)?;
+        let err = q.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(err > 0.0 && err < 0.05, "Q8_0 max error {err}");
+        assert!(layer.forward(&[0.0; 63], &mut y).is_err());
+        Ok(())
     }
 }

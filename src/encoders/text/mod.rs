@@ -11,8 +11,9 @@
 use std::path::PathBuf;
 
 use candle_core::quantized::GgmlDType;
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 
+pub mod attention;
 pub mod bert;
 pub mod compose;
 mod linear;
@@ -68,6 +69,11 @@ impl TextEncoder {
         Self::from_parts(safetensors, tokenizer_json, BertConfig::default(), DEFAULT_MAX_SEQ_LEN)
     }
 
+    /// The encoder stored in one GGUF file by `omakase quantize` (tokenizer included; works on wasm).
+    pub fn from_gguf_bytes(bytes: &[u8]) -> Result<Self, crate::encoders::gguf::GgufError> {
+        crate::encoders::gguf::read_text(bytes)
+    }
+
     /// Any BERT WordPiece sentence encoder with mean pooling; `max_seq_len` counts `[CLS]`/`[SEP]`.
     pub fn from_parts(
         safetensors: &[u8],
@@ -107,12 +113,10 @@ impl TextEncoder {
         };
 
         let config = match optional("config.json")? {
-            Some(bytes) => {
-                serde_json::from_slice::<BertConfig>(&bytes).map_err(|e| EncoderError::Config {
-                    file: dir.join("config.json").display().to_string(),
-                    reason: e.to_string(),
-                })?
-            }
+            Some(bytes) => serde_json::from_slice::<BertConfig>(&bytes).map_err(|e| EncoderError::Config {
+                file: dir.join("config.json").display().to_string(),
+                reason: e.to_string(),
+            })?,
             None => BertConfig::default(),
         };
         let max_seq_len = match optional("sentence_bert_config.json")? {
@@ -173,35 +177,22 @@ impl TextEncoder {
         for (sorted_row, &original) in order.iter().enumerate() {
             position[original] = sorted_row as u32;
         }
-        let position =
-            Tensor::new(position, &Device::Cpu).map_err(EncoderError::candle("restoring order"))?;
+        let position = Tensor::new(position, &Device::Cpu).map_err(EncoderError::candle("restoring order"))?;
         sorted.index_select(&position, 0).map_err(EncoderError::candle("restoring order"))
     }
 
     /// Embeds pre-tokenized texts (each `[CLS] … [SEP]`, at most `max_seq_len` ids) as one batch:
-    /// [n, dim].
+    /// [n, dim]. The texts run packed, without padding (see [`bert`]).
     pub fn encode_ids(&self, ids: &[Vec<u32>]) -> Result<Tensor, EncoderError> {
-        let run = || -> candle_core::Result<Tensor> {
-            let longest = ids.iter().map(Vec::len).max().unwrap_or(0);
-            if ids.is_empty() || longest == 0 {
-                return Tensor::zeros((ids.len(), self.dim()), DType::F32, &Device::Cpu);
-            }
-            let (mut flat_ids, mut flat_mask) = (Vec::new(), Vec::new());
-            for row in ids {
-                let padding = longest - row.len();
-                flat_ids.extend(row.iter().copied().chain(std::iter::repeat_n(0, padding)));
-                flat_mask
-                    .extend(std::iter::repeat_n(1f32, row.len()).chain(std::iter::repeat_n(0f32, padding)));
-            }
-            let shape = (ids.len(), longest);
-            let input = Tensor::from_vec(flat_ids, shape, &Device::Cpu)?;
-            let mask = Tensor::from_vec(flat_mask, shape, &Device::Cpu)?;
-            let states = self.bert.forward(&input, &mask)?;
-            pooling::l2_normalize(&pooling::masked_mean(&states, &mask)?)
-        };
         if let Some(row) = ids.iter().position(|r| r.len() > self.max_seq_len) {
             return Err(EncoderError::TooManyTokens { row, tokens: ids[row].len(), max: self.max_seq_len });
         }
+        let run = || -> candle_core::Result<Tensor> {
+            let texts: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+            let (states, spans) = self.bert.forward_packed(&texts)?;
+            let pooled = pooling::mean_normalized(&states, self.dim(), &spans);
+            Tensor::from_vec(pooled, (ids.len(), self.dim()), &Device::Cpu)
+        };
         run().map_err(EncoderError::candle("running the text encoder"))
     }
 

@@ -61,11 +61,7 @@ impl WordPieceTokenizer {
     /// than tokenizing it differently from the reference.
     pub fn from_json(bytes: &[u8]) -> Result<Self, EncoderError> {
         let file: TokenizerFile = serde_json::from_slice(bytes).map_err(|e| {
-            tokenizer_error(format!(
-                "not a valid tokenizer.json (line {}, column {}): {e}",
-                e.line(),
-                e.column()
-            ))
+            tokenizer_error(format!("not a valid tokenizer.json (line {}, column {}): {e}", e.line(), e.column()))
         })?;
         file.into_tokenizer()
     }
@@ -186,10 +182,8 @@ impl BertNormalizer {
                 .collect();
         }
         if self.handle_chinese_chars {
-            chars = chars
-                .into_iter()
-                .flat_map(|c| if is_chinese_char(c) { vec![' ', c, ' '] } else { vec![c] })
-                .collect();
+            chars =
+                chars.into_iter().flat_map(|c| if is_chinese_char(c) { vec![' ', c, ' '] } else { vec![c] }).collect();
         }
         let mut out: String = chars.into_iter().collect();
         if self.strip_accents.unwrap_or(self.lowercase) {
@@ -339,9 +333,7 @@ impl TokenizerFile {
             }
             other => {
                 let kind = other.map_or("none".to_string(), |n| n.kind);
-                return Err(tokenizer_error(format!(
-                    "normalizer `{kind}` is not supported (only BertNormalizer)"
-                )));
+                return Err(tokenizer_error(format!("normalizer `{kind}` is not supported (only BertNormalizer)")));
             }
         };
         match self.pre_tokenizer {
@@ -357,9 +349,10 @@ impl TokenizerFile {
         if model.kind != "WordPiece" {
             return Err(tokenizer_error(format!("model `{}` is not supported (only WordPiece)", model.kind)));
         }
-        let unk_id = *model.vocab.get(&model.unk_token).ok_or_else(|| {
-            tokenizer_error(format!("model.unk_token `{}` is not in the vocab", model.unk_token))
-        })?;
+        let unk_id = *model
+            .vocab
+            .get(&model.unk_token)
+            .ok_or_else(|| tokenizer_error(format!("model.unk_token `{}` is not in the vocab", model.unk_token)))?;
         let added_tokens = added_tokens(self.added_tokens)?;
         let (prefix_ids, suffix_ids) = template_ids(self.post_processor)?;
         Ok(WordPieceTokenizer {
@@ -410,9 +403,7 @@ fn template_ids(post: Option<PostProcessor>) -> Result<(Vec<u32>, Vec<u32>), Enc
                     TemplatePiece::SpecialToken { id } => {
                         let ids = &special_tokens
                             .get(&id)
-                            .ok_or_else(|| {
-                                tokenizer_error(format!("post_processor: special token `{id}` undefined"))
-                            })?
+                            .ok_or_else(|| tokenizer_error(format!("post_processor: special token `{id}` undefined")))?
                             .ids;
                         if seen_sequence { &mut suffix } else { &mut prefix }.extend_from_slice(ids);
                     }
@@ -420,9 +411,9 @@ fn template_ids(post: Option<PostProcessor>) -> Result<(Vec<u32>, Vec<u32>), Enc
             }
             Ok((prefix, suffix))
         }
-        Some(PostProcessor::Unsupported) => Err(tokenizer_error(
-            "post_processor: only TemplateProcessing and BertProcessing are supported".into(),
-        )),
+        Some(PostProcessor::Unsupported) => {
+            Err(tokenizer_error("post_processor: only TemplateProcessing and BertProcessing are supported".into()))
+        }
     }
 }
 
@@ -433,8 +424,7 @@ mod tests {
     /// A tiny BERT tokenizer.json with a hand-made vocab.
     fn tiny() -> WordPieceTokenizer {
         let vocab: Vec<&str> = vec![
-            "[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "cafe", ",", "!", "a", "##b", "i",
-            "\u{307}",
+            "[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "cafe", ",", "!", "a", "##b", "i", "\u{307}",
         ];
         let vocab: serde_json::Map<String, serde_json::Value> =
             vocab.iter().enumerate().map(|(i, t)| (t.to_string(), (i as u32).into())).collect();
