@@ -10,6 +10,7 @@ mod convert;
 mod encode;
 mod eval;
 mod import;
+mod quantize;
 mod report;
 mod train;
 mod validate;
@@ -31,6 +32,8 @@ enum Command {
     Eval(eval::Args),
     /// Convert RecBole atomic files or Amazon Reviews 2023 JSONL into a dataset directory.
     Import(import::Args),
+    /// Write both encoders as GGUF (Q8_0, Q4_0 or F16 weight matrices) for the browser.
+    Quantize(quantize::Args),
     /// Rebuild RUN/report.html (data-quality analysis recomputed; accuracy from RUN/eval-*.json).
     Report(report::Args),
     /// Encode, pretrain and train a model into a resumable RUN directory.
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Encode(args) => encode::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Import(args) => import::run(args),
+        Command::Quantize(args) => quantize::run(args),
         Command::Report(args) => report::run(args),
         Command::Train(args) => train::run(args),
         Command::Validate(args) => validate::run(args),
