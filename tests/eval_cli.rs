@@ -281,6 +281,56 @@ fn cold_eval_reports_new_item_cases_and_the_ratio() {
     assert!(stderr.contains("run.json") && stderr.contains("warm protocol"), "{stderr}");
 }
 
+#[test]
+fn transfer_eval_reports_zero_shot_and_fine_tuned_figures() {
+    let f = fixture();
+    // The source run claims another catalogue (its ids hash differs from DIR's).
+    let source = f.root.join("source-run");
+    write_run(&source, &f.features, ModelKind::Multimodal, "warm", &tiny_config());
+    let info_path = source.join("run.json");
+    let mut info: Value = serde_json::from_str(&std::fs::read_to_string(&info_path).unwrap()).unwrap();
+    info["dataset"] = "elsewhere".into();
+    info["item_ids_sha256"] = "0".repeat(64).into();
+    std::fs::write(&info_path, info.to_string()).unwrap();
+    let features = f.features.to_str().unwrap();
+
+    // Under warm the catalogue mismatch is refused; transfer is what it is for.
+    assert_bad_input(&eval(&f, &source, &["--features", features]), &["run.json", "--protocol transfer"]);
+    let zero_shot =
+        stdout_json(&eval(&f, &source, &["--protocol", "transfer", "--features", features, "--json", "--baselines"]));
+    assert_eq!(zero_shot["protocol"], "transfer");
+    assert_eq!(zero_shot["source_dataset"], "elsewhere");
+    assert!(zero_shot.get("finetuned").is_none());
+    assert!(zero_shot["baselines"].get("popularity").is_some(), "model-free baselines need no run");
+    let why = zero_shot["baselines_unavailable"]["sasrec_id"].as_str().unwrap();
+    assert!(why.contains("--finetuned"), "{why}");
+
+    // With the run fine-tuned on DIR (here: the fixture's run), both figures and its baselines.
+    let both = stdout_json(&eval(
+        &f,
+        &source,
+        &[
+            "--protocol",
+            "transfer",
+            "--features",
+            features,
+            "--json",
+            "--baselines",
+            "--finetuned",
+            f.run.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(both["metrics"], zero_shot["metrics"], "zero-shot figures do not depend on --finetuned");
+    assert_eq!(both["finetuned"]["users"], N_USERS);
+    let warm = stdout_json(&eval(&f, &f.run, &["--json"]));
+    assert_eq!(both["finetuned"]["metrics"], warm["metrics"], "the fine-tuned run scored on the same cases");
+    assert!(both["baselines"].get("sasrec_id").is_some());
+    let html = std::fs::read_to_string(source.join("report.html")).unwrap();
+    assert!(html.contains("id=\"accuracy-transfer\"") && html.contains("fine-tuned here"));
+    // --finetuned outside transfer is refused.
+    assert_bad_input(&eval(&f, &f.run, &["--finetuned", f.run.to_str().unwrap()]), &["--finetuned"]);
+}
+
 /// Every attribute that could make the browser fetch something.
 fn external_references(doc: &roxmltree::Document) -> Vec<String> {
     let mut found = Vec::new();

@@ -296,6 +296,7 @@ section { background: #fff; border: 1px solid var(--line); border-radius: 10px; 
 .card .value { font-size: 28px; font-weight: 650; font-variant-numeric: tabular-nums; }
 .card .sub { font-size: 13px; color: var(--muted); }
 .good { color: #15803d; } .bad { color: #b91c1c; }
+table.compact td, table.compact th { padding: 3px 8px; font-size: 13px; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; margin: 6px 0 10px; }
 th, td { padding: 6px 10px; border-bottom: 1px solid var(--line); text-align: right; }
 th { font-size: 13px; color: var(--muted); font-weight: 600; }
@@ -305,7 +306,7 @@ tr.ref td { color: var(--muted); font-style: italic; }
 td strong { color: var(--accent); }
 .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 18px; }
 figure { margin: 0; }
-figure svg { width: 100%; height: auto; display: block; }
+figure svg { width: 100%; max-width: 640px; height: auto; display: block; }
 figcaption { font-weight: 600; margin-bottom: 4px; }
 .legend { font-size: 13px; color: var(--muted); margin-top: 2px; }
 .swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; margin: 0 5px -1px 12px; }
@@ -466,9 +467,9 @@ fn metrics_section(page: &mut String, report: &Report) {
     page.push_str("</p>\n");
     metrics_table(page, report);
     let charts = match report.protocol {
-        EvalProtocol::Warm => vec![accuracy_chart(report)],
-        EvalProtocol::Cold => vec![cold_warm_chart(report)],
-        EvalProtocol::Transfer => vec![transfer_chart(report)],
+        EvalProtocol::Warm => accuracy_charts(report),
+        EvalProtocol::Cold => cold_warm_charts(report),
+        EvalProtocol::Transfer => transfer_charts(report),
     };
     page.push_str("<div class=\"charts\">");
     for chart in charts {
@@ -518,11 +519,11 @@ fn metrics_table(page: &mut String, report: &Report) {
         for (c, (_, v)) in unmasked.named().iter().enumerate() {
             let _ = write!(page, "<td>{}</td>", figure(*v, is_comparable && *v == best_unmasked[c]));
         }
-        for c in 0..2 {
+        for (c, best) in best_masked.iter().enumerate() {
             match masked {
                 Some(m) => {
                     let v = m.named()[c].1;
-                    let _ = write!(page, "<td>{}</td>", figure(v, is_comparable && v == best_masked[c]));
+                    let _ = write!(page, "<td>{}</td>", figure(v, is_comparable && v == *best));
                 }
                 None => page.push_str("<td>–</td>"),
             }
@@ -619,7 +620,7 @@ fn bar_chart(categories: &[String], series: &[BarSeries], x_label: &str) -> Resu
     }
     let max = series.iter().flat_map(|s| s.values.iter().flatten()).fold(0f64, |a, &b| a.max(b));
     let x_max = if max > 0.0 { max * 1.18 } else { 1.0 };
-    let height = (70 + n * (14 + 18 * series.len())).max(160) as u32;
+    let height = (64 + n * (16 + 20 * series.len())).max(170) as u32;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (560, height)).into_drawing_area();
@@ -628,7 +629,7 @@ fn bar_chart(categories: &[String], series: &[BarSeries], x_label: &str) -> Resu
             .margin(10)
             .margin_right(24)
             .x_label_area_size(38)
-            .y_label_area_size(170)
+            .y_label_area_size(178)
             .build_cartesian_2d(0f64..x_max, -0.5f64..(n as f64 - 0.5))
             .map_err(|e| e.to_string())?;
         // Category i is drawn at y = n - 1 - i, so the first category is on top.
@@ -650,8 +651,8 @@ fn bar_chart(categories: &[String], series: &[BarSeries], x_label: &str) -> Resu
             .x_labels(6)
             .x_label_formatter(&|x| format!("{x:.2}"))
             .x_desc(x_label)
-            .label_style(("sans-serif", 13).into_font().color(&RGBColor(0x34, 0x40, 0x54)))
-            .axis_desc_style(("sans-serif", 13).into_font().color(&AXIS))
+            .label_style(("sans-serif", 15).into_font().color(&RGBColor(0x34, 0x40, 0x54)))
+            .axis_desc_style(("sans-serif", 14).into_font().color(&AXIS))
             .draw()
             .map_err(|e| e.to_string())?;
         let band = 0.8 / series.len() as f64;
@@ -664,7 +665,7 @@ fn bar_chart(categories: &[String], series: &[BarSeries], x_label: &str) -> Resu
                 chart
                     .draw_series(std::iter::once(Rectangle::new([(0.0, bottom), (*v, top)], bars.color.filled())))
                     .map_err(|e| e.to_string())?;
-                let style = ("sans-serif", 12).into_font().color(&AXIS).pos(Pos::new(HPos::Left, VPos::Center));
+                let style = ("sans-serif", 13).into_font().color(&AXIS).pos(Pos::new(HPos::Left, VPos::Center));
                 chart
                     .draw_series(std::iter::once(Text::new(
                         format!("{v:.4}"),
@@ -679,9 +680,12 @@ fn bar_chart(categories: &[String], series: &[BarSeries], x_label: &str) -> Resu
     Ok(svg)
 }
 
+/// A line series: legend name, colour, `(x, y)` points.
+type Curve = (String, RGBColor, Vec<(f64, f64)>);
+
 /// A line chart of `(x, y)` series; `marker` draws a dashed vertical line (e.g. the best epoch).
 fn line_chart(
-    series: &[(String, RGBColor, Vec<(f64, f64)>)],
+    series: &[Curve],
     x_label: &str,
     y_label: &str,
     marker: Option<f64>,
@@ -723,8 +727,8 @@ fn line_chart(
             .y_label_formatter(&|y| format!("{y:.3}"))
             .x_desc(x_label)
             .y_desc(y_label)
-            .label_style(("sans-serif", 12).into_font().color(&RGBColor(0x34, 0x40, 0x54)))
-            .axis_desc_style(("sans-serif", 13).into_font().color(&AXIS))
+            .label_style(("sans-serif", 15).into_font().color(&RGBColor(0x34, 0x40, 0x54)))
+            .axis_desc_style(("sans-serif", 14).into_font().color(&AXIS))
             .draw()
             .map_err(|e| e.to_string())?;
         if let Some(x) = marker {
@@ -749,56 +753,78 @@ fn line_chart(
     Ok(svg)
 }
 
-fn accuracy_chart(report: &Report) -> String {
-    let rows = scorer_rows(report);
-    let categories: Vec<String> = rows.iter().map(|r| display_name(&r.0)).collect();
-    let series = [
-        BarSeries { name: "NDCG@10".into(), color: OURS, values: rows.iter().map(|r| Some(r.1.ndcg_at_10)).collect() },
-        BarSeries {
-            name: "Recall@10".into(),
-            color: OURS_LIGHT,
-            values: rows.iter().map(|r| Some(r.1.recall_at_10)).collect(),
-        },
-    ];
-    let legend: Vec<(String, RGBColor)> = series.iter().map(|s| (s.name.clone(), s.color)).collect();
-    figure_html("Ours against the baselines (unmasked)", bar_chart(&categories, &series, "score"), &legend)
-}
+/// A metric of [`Metrics`] and its name (the charts show NDCG@10 and Recall@10 side by side).
+type MetricOf = (&'static str, fn(&Metrics) -> f64);
+const CHART_METRICS: [MetricOf; 2] = [("NDCG@10", |m| m.ndcg_at_10), ("Recall@10", |m| m.recall_at_10)];
 
-fn cold_warm_chart(report: &Report) -> String {
-    let rows = scorer_rows(report);
-    let categories: Vec<String> = rows.iter().map(|r| display_name(&r.0)).collect();
-    let warm: Vec<Option<f64>> = rows
+/// One horizontal bar chart per metric of [`CHART_METRICS`]; `series(metric)` gives the bars.
+fn metric_charts(caption: &str, categories: &[String], series: impl Fn(MetricOf) -> Vec<BarSeries>) -> Vec<String> {
+    CHART_METRICS
         .iter()
-        .map(|(key, _, _)| match key.as_str() {
-            MODEL_KEY => report.warm.map(|w| w.metrics.ndcg_at_10),
-            name => report.baselines_warm.get(name).map(|m| m.ndcg_at_10),
+        .map(|&metric| {
+            let bars = series(metric);
+            let legend: Vec<(String, RGBColor)> = bars.iter().map(|s| (s.name.clone(), s.color)).collect();
+            figure_html(&format!("{}: {caption}", metric.0), bar_chart(categories, &bars, metric.0), &legend)
         })
-        .collect();
-    let series = [
-        BarSeries {
-            name: "new items (cold)".into(),
-            color: BLUE,
-            values: rows.iter().map(|r| Some(r.1.ndcg_at_10)).collect(),
-        },
-        BarSeries { name: "known items (warm), same run".into(), color: BLUE_LIGHT, values: warm },
-    ];
-    let legend: Vec<(String, RGBColor)> = series.iter().map(|s| (s.name.clone(), s.color)).collect();
-    figure_html("NDCG@10: new vs known items", bar_chart(&categories, &series, "NDCG@10"), &legend)
+        .collect()
 }
 
-fn transfer_chart(report: &Report) -> String {
-    let mut categories = vec!["Ours, zero-shot".to_string()];
-    let mut values = vec![Some(report.metrics.ndcg_at_10)];
+fn accuracy_charts(report: &Report) -> Vec<String> {
+    let rows = scorer_rows(report);
+    let categories: Vec<String> = rows.iter().map(|r| display_name(&r.0)).collect();
+    metric_charts("ours against the baselines", &categories, |(_, of)| {
+        vec![
+            BarSeries { name: "unmasked".into(), color: OURS, values: rows.iter().map(|r| Some(of(&r.1))).collect() },
+            BarSeries {
+                name: "history masked (as the widget)".into(),
+                color: OURS_LIGHT,
+                values: rows.iter().map(|r| r.2.as_ref().map(of)).collect(),
+            },
+        ]
+    })
+}
+
+fn cold_warm_charts(report: &Report) -> Vec<String> {
+    let rows = scorer_rows(report);
+    let categories: Vec<String> = rows.iter().map(|r| display_name(&r.0)).collect();
+    metric_charts("new vs known items", &categories, |(_, of)| {
+        let warm = rows
+            .iter()
+            .map(|(key, _, _)| match key.as_str() {
+                MODEL_KEY => report.warm.map(|w| of(&w.metrics)),
+                name => report.baselines_warm.get(name).map(of),
+            })
+            .collect();
+        vec![
+            BarSeries {
+                name: "new items (cold)".into(),
+                color: BLUE,
+                values: rows.iter().map(|r| Some(of(&r.1))).collect(),
+            },
+            BarSeries { name: "known items (warm), same run".into(), color: BLUE_LIGHT, values: warm },
+        ]
+    })
+}
+
+fn transfer_charts(report: &Report) -> Vec<String> {
+    let mut rows = vec![("Ours, zero-shot".to_string(), report.metrics, Some(report.metrics_masked))];
     if let Some(tuned) = &report.finetuned {
-        categories.push("Ours, fine-tuned here".into());
-        values.push(Some(tuned.metrics.ndcg_at_10));
+        rows.push(("Ours, fine-tuned here".into(), tuned.metrics, Some(tuned.metrics_masked)));
     }
     for (name, metrics) in &report.baselines {
-        categories.push(display_name(name));
-        values.push(Some(metrics.ndcg_at_10));
+        rows.push((display_name(name), *metrics, report.baselines_masked.get(name).copied()));
     }
-    let series = [BarSeries { name: "NDCG@10".into(), color: OURS, values }];
-    figure_html("Transfer: NDCG@10 on this shop", bar_chart(&categories, &series, "NDCG@10"), &[])
+    let categories: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    metric_charts("on this shop", &categories, |(_, of)| {
+        vec![
+            BarSeries { name: "unmasked".into(), color: OURS, values: rows.iter().map(|r| Some(of(&r.1))).collect() },
+            BarSeries {
+                name: "history masked".into(),
+                color: OURS_LIGHT,
+                values: rows.iter().map(|r| r.2.as_ref().map(of)).collect(),
+            },
+        ]
+    })
 }
 
 fn training_section(page: &mut String, inputs: &ReportInputs) {
@@ -926,7 +952,7 @@ fn quality_section(page: &mut String, q: &QualityReport) {
                  that describes something else.</p><div class=\"charts\">",
             );
             page.push_str(&agreement_histogram(a));
-            page.push_str("<div><table><thead><tr><th>#</th><th class=\"l\">Product</th><th class=\"l\">id</th><th>cosine</th></tr></thead><tbody>");
+            page.push_str("<div><table class=\"compact\"><thead><tr><th>#</th><th class=\"l\">Product</th><th class=\"l\">id</th><th>cosine</th></tr></thead><tbody>");
             for (rank, item) in a.lowest.iter().enumerate() {
                 let _ = write!(
                     page,
@@ -1014,6 +1040,10 @@ fn agreement_histogram(a: &super::quality::ModalityAgreement) -> String {
     let bins = a.histogram.len().max(1);
     let width = 2.0 / bins as f64;
     let max = a.histogram.iter().copied().max().unwrap_or(0).max(1) as f64;
+    // Start the axis at the lowest occupied bin (agreements rarely go far below 0), on a 0.2 grid.
+    let lowest_bin = a.histogram.iter().position(|&c| c > 0).unwrap_or(0);
+    let lowest = (-1.0 + lowest_bin as f64 * width).min(a.mismatched_mean.unwrap_or(1.0));
+    let x0 = ((lowest / 0.2).floor() * 0.2).max(-1.0);
     let svg = (|| -> Result<String, String> {
         let mut svg = String::new();
         {
@@ -1023,14 +1053,14 @@ fn agreement_histogram(a: &super::quality::ModalityAgreement) -> String {
                 .margin(12)
                 .x_label_area_size(38)
                 .y_label_area_size(50)
-                .build_cartesian_2d(-1f64..1f64, 0f64..max * 1.1)
+                .build_cartesian_2d(x0..1f64, 0f64..max * 1.1)
                 .map_err(|e| e.to_string())?;
             chart
                 .configure_mesh()
                 .light_line_style(WHITE)
                 .bold_line_style(GRID)
                 .axis_style(AXIS)
-                .x_labels(11)
+                .x_labels(((1.0 - x0) / 0.2).round() as usize + 1)
                 .y_labels(5)
                 .x_label_formatter(&|x| format!("{x:.1}"))
                 .y_label_formatter(&|y| {
@@ -1042,11 +1072,11 @@ fn agreement_histogram(a: &super::quality::ModalityAgreement) -> String {
                 })
                 .x_desc("cosine(image view, text view)")
                 .y_desc("products")
-                .label_style(("sans-serif", 12).into_font().color(&RGBColor(0x34, 0x40, 0x54)))
-                .axis_desc_style(("sans-serif", 13).into_font().color(&AXIS))
+                .label_style(("sans-serif", 15).into_font().color(&RGBColor(0x34, 0x40, 0x54)))
+                .axis_desc_style(("sans-serif", 14).into_font().color(&AXIS))
                 .draw()
                 .map_err(|e| e.to_string())?;
-            let bars = a.histogram.iter().enumerate().map(|(i, &count)| {
+            let bars = a.histogram.iter().enumerate().skip(lowest_bin).map(|(i, &count)| {
                 let x = -1.0 + i as f64 * width;
                 Rectangle::new([(x + width * 0.06, 0.0), (x + width * 0.94, count as f64)], BLUE.filled())
             });
