@@ -113,6 +113,7 @@ fn job(data: &Path, out: &Path, config: TrainConfig) -> TrainJob {
         init: None,
         encode: false,
         progress: Progress::Silent,
+        main: true,
         baselines: Vec::new(),
         stop_after_epochs: None,
     }
@@ -165,7 +166,7 @@ fn a_killed_run_resumes_to_the_same_result() {
     }
     // Resuming needs no --config: the RUN's own config.toml is used.
     let summary = train(&TrainJob { config: None, ..job(&data, &resumed, config.clone()) }).unwrap();
-    assert_eq!(summary.main.status, "done");
+    assert_eq!(summary.main.unwrap().status, "done");
 
     assert_eq!(figures(&resumed), figures(&straight));
     assert_eq!(figures(&straight).len(), 2 + 4, "2 pretraining + 4 training epochs");
@@ -175,7 +176,7 @@ fn a_killed_run_resumes_to_the_same_result() {
 
     // A finished run is not trained again.
     let again = train(&job(&data, &resumed, config)).unwrap();
-    assert_eq!(again.main.best_valid_ndcg_at_10, a.best_valid_ndcg_at_10);
+    assert_eq!(again.main.unwrap().best_valid_ndcg_at_10, a.best_valid_ndcg_at_10);
     assert_eq!(figures(&resumed).len(), 6);
 }
 

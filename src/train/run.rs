@@ -141,6 +141,8 @@ pub struct TrainJob {
     /// file must exist already and is only read.
     pub encode: bool,
     pub progress: Progress,
+    /// Train the main model (`false`: only the baselines, e.g. to add them to a run).
+    pub main: bool,
     /// Learned baselines to train too, into `RUN/baselines/<name>/`.
     pub baselines: Vec<Baseline>,
     /// End the session after this many epochs (all stages and models counted), exactly as if the
@@ -152,7 +154,8 @@ pub struct TrainJob {
 /// What a finished job reports.
 #[derive(Debug, Clone)]
 pub struct TrainSummary {
-    pub main: RunInfo,
+    /// `None` when the job trained only baselines.
+    pub main: Option<RunInfo>,
     /// (name, info) of every baseline trained or found finished; a skipped one has no entry.
     pub baselines: Vec<(String, RunInfo)>,
     /// Baselines that could not apply (e.g. `image_only` on a catalogue without images), and why.
@@ -177,7 +180,10 @@ pub fn train(job: &TrainJob) -> Result<TrainSummary, TrainError> {
     let config = effective_config(&root, job.config.as_ref())?;
     let prepared = prepare(job, &config)?;
     let session = Session::new(job.progress, job.stop_after_epochs);
-    let main = train_one(ModelKind::Multimodal, &config, &root, &prepared, job.init.as_deref(), &session)?;
+    let main = match job.main {
+        true => Some(train_one(ModelKind::Multimodal, &config, &root, &prepared, job.init.as_deref(), &session)?),
+        false => None,
+    };
     let mut summary = TrainSummary { main, baselines: Vec::new(), skipped: Vec::new() };
     for &baseline in &job.baselines {
         if baseline == Baseline::ImageOnly && !prepared.features.image.present.iter().any(|&p| p) {

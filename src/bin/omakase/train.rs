@@ -30,12 +30,44 @@ pub struct Args {
     /// list of sasrec_id, text_only, image_only, no_pretrain; without a value, all of them.
     #[arg(long, num_args = 0..=1, default_missing_value = "sasrec_id,text_only,image_only,no_pretrain", value_delimiter = ',')]
     pub baselines: Option<Vec<String>>,
+    /// Train only the baselines named by --baselines (e.g. to add them to a finished run).
+    #[arg(long, requires = "baselines")]
+    pub baselines_only: bool,
+    /// Skip the encode step: read the features file (`[encode] features`) as it is; it must exist
+    /// and match the catalogue.
+    #[arg(long)]
+    pub no_encode: bool,
     /// No progress bars or per-epoch lines.
     #[arg(long)]
     pub quiet: bool,
 }
 
+/// Process-wide settings that make CPU training several times cheaper; each measured on ml100k-mm
+/// (d = 64, one epoch, 2 shared cores): 41 CPU s with the defaults, 13 with both.
+///
+/// - candle runs element-wise ops on a pool of threads that *spin* at a barrier after each op; on
+///   a loaded machine a spinning thread waits for a descheduled peer, and the training ops are
+///   small: one pool thread (`CANDLE_NUM_THREADS=1`, unless set by the user) halves the CPU time.
+///   Matrix products still use every core (`RAYON_NUM_THREADS`).
+/// - glibc serves allocations above its mmap threshold with fresh pages and unmaps them on free,
+///   so every step page-faults its activations in again (~20% of the time): the threshold is raised
+///   to glibc's maximum (32 MiB) and freed memory is kept.
+fn tune_process_for_training() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // Before any candle op: the pool reads the variable once, when first used. No other thread
+        // is running yet (clap parsing is single-threaded), so setting it is sound.
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+    // SAFETY: mallopt only changes allocator parameters; glibc documents it as callable at any time.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    tune_process_for_training();
     let config = match &args.config {
         Some(path) => match TrainConfig::load(path) {
             Ok(config) => Some(config),
@@ -58,8 +90,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         out: args.out.clone(),
         config,
         init: args.init.clone(),
-        encode: true,
+        encode: !args.no_encode,
         progress: if args.quiet { Progress::Silent } else { Progress::Bars },
+        main: !args.baselines_only,
         baselines,
         stop_after_epochs: None,
     };
@@ -70,7 +103,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Err(err) => return Err(err).with_context(|| format!("training into {}", args.out.display())),
     };
-    print_info("model", &summary.main);
+    if let Some(main) = &summary.main {
+        print_info("model", main);
+    }
     for (name, info) in &summary.baselines {
         print_info(&format!("baseline {name}"), info);
     }
