@@ -51,7 +51,7 @@ pub struct Args {
     /// Folder to write the GGUF files into (created if missing).
     #[arg(long)]
     pub out: PathBuf,
-    /// Storage type of the weight matrices (embedding tables are f16, small tensors f32).
+    /// Storage type of the weight matrices (embedding tables q8_0, or f16 with f16; small tensors f32).
     #[arg(long, value_enum, default_value = "q8_0")]
     pub dtype: Dtype,
 }
