@@ -8,9 +8,16 @@
 //! vectors is the item's **agreement**. Pretraining (DESIGN §4) pulls the two views of one product
 //! together, so a product whose views stay far apart is a suspect: a wrong or generic poster, a
 //! title that describes something else, a placeholder image. The lowest [`MISMATCH_LIST`] are
-//! listed. For scale, the report also gives the mean cosine of *mismatched* pairs (item `i`'s text
-//! view with the image view of the next item that has both): an item's agreement near that figure
-//! means the tower sees no more relation between its picture and its words than between strangers'.
+//! listed.
+//!
+//! Each view's vectors are **centred** on that view's mean over the compared items before the
+//! cosine. Why: every item vector carries a large shared component (the output LayerNorm's bias,
+//! the modality embedding), so raw cosines crowd together near 1 — measured on a 5-epoch ml100k-mm
+//! run: own pairs median 0.910, *unrelated* pairs 0.900 — and the ordering mostly reflects the
+//! shared part. Centred, unrelated pairs average ≈ 0 and an item's figure says how much its picture
+//! and words point the same way *relative to the catalogue*. For scale the report also gives the
+//! mean centred cosine of **mismatched** pairs (item `i`'s text view with the image view of the
+//! next compared item): an item near that figure is no more alike than strangers.
 //!
 //! # Exposure: coverage@K and popularity skew
 //!
@@ -43,7 +50,7 @@ pub const MISMATCH_LIST: usize = 20;
 pub const MISSING_LIST: usize = 30;
 /// The cut-off of the exposure figures (the widget's list length).
 pub const EXPOSURE_K: usize = 10;
-/// Bins of the agreement histogram over `[-1, 1]`.
+/// Bins of the agreement histogram (over the range of the values, see [`ModalityAgreement`]).
 pub const AGREEMENT_BINS: usize = 20;
 /// Items per item-tower pass (bounds memory on large catalogues).
 const TOWER_CHUNK: usize = 4096;
@@ -79,8 +86,14 @@ pub struct ModalityAgreement {
     pub median: f64,
     /// Mean cosine of mismatched pairs (text of one item, image of the next): the "strangers" level.
     pub mismatched_mean: Option<f64>,
-    /// Counts over [`AGREEMENT_BINS`] equal bins of `[-1, 1]`.
+    /// Share of items whose own pair agrees more than their mismatched pair (0.5 = chance, 1 = all).
+    #[serde(default)]
+    pub beats_mismatched: Option<f64>,
+    /// Counts over [`AGREEMENT_BINS`] equal bins of `histogram_range`.
     pub histogram: Vec<usize>,
+    /// `[from, to]` of the histogram: the values' range (and the mismatched mean), widened to
+    /// multiples of 0.05 within `[-1, 1]`.
+    pub histogram_range: [f64; 2],
     /// The least agreeing items, lowest cosine first (ties by item index).
     pub lowest: Vec<Agreement>,
 }
@@ -131,70 +144,67 @@ pub struct QualityReport {
     pub exposure: Vec<Exposure>,
 }
 
-/// Cosine between the text-only and the image-only vector of every item that has both modalities,
-/// as `(item index, cosine)` in item order. Fewer than two such items give an empty list.
-pub fn modality_agreement(tower: &ItemTower, features: &ItemFeatures) -> Result<Vec<(u32, f32)>, EvalError> {
-    let tower_error = |e| EvalError::scorer("item tower", e);
-    let rows = features.rows_with_both().map_err(tower_error)?;
-    let mut out = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(TOWER_CHUNK) {
-        let index = Tensor::new(chunk, features.device())?;
-        let paired = features.select(&index).map_err(tower_error)?;
-        let text = tower.forward(&paired, ItemView::TextOnly, Mode::Eval).map_err(tower_error)?;
-        let image = tower.forward(&paired, ItemView::ImageOnly, Mode::Eval).map_err(tower_error)?;
-        let cosines = row_cosines(&text, &image)?;
-        out.extend(chunk.iter().copied().zip(cosines));
-    }
-    Ok(out)
+/// Per-item agreement (see the module documentation) and the mismatched-pairs reference.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AgreementScores {
+    /// `(item index, centred cosine)` of every item with both modalities, in item order.
+    pub cosines: Vec<(u32, f32)>,
+    /// Mean centred cosine of item `i`'s text view with the next compared item's image view.
+    pub mismatched_mean: Option<f64>,
+    /// Share of compared items whose own pair agrees more than their mismatched pair (0.5 = chance).
+    pub beats_mismatched: Option<f64>,
 }
 
-/// Mean cosine between item `i`'s text-only vector and the image-only vector of the next item with
-/// both modalities (cyclically): what agreement looks like between unrelated products. `None` with
-/// fewer than two such items.
-pub fn mismatched_agreement(tower: &ItemTower, features: &ItemFeatures) -> Result<Option<f64>, EvalError> {
+/// Centred cosine between the text-only and the image-only vector of every item that has both
+/// modalities (see the module documentation). Fewer than two such items give no scores.
+pub fn modality_agreement(tower: &ItemTower, features: &ItemFeatures) -> Result<AgreementScores, EvalError> {
     let tower_error = |e| EvalError::scorer("item tower", e);
     let rows = features.rows_with_both().map_err(tower_error)?;
     if rows.len() < 2 {
-        return Ok(None);
+        return Ok(AgreementScores::default());
     }
-    let shifted: Vec<u32> = rows.iter().cycle().skip(1).take(rows.len()).copied().collect();
-    let (mut sum, mut count) = (0f64, 0usize);
-    for (chunk, next) in rows.chunks(TOWER_CHUNK).zip(shifted.chunks(TOWER_CHUNK)) {
-        let own = features.select(&Tensor::new(chunk, features.device())?).map_err(tower_error)?;
-        let other = features.select(&Tensor::new(next, features.device())?).map_err(tower_error)?;
-        let text = tower.forward(&own, ItemView::TextOnly, Mode::Eval).map_err(tower_error)?;
-        let image = tower.forward(&other, ItemView::ImageOnly, Mode::Eval).map_err(tower_error)?;
-        for c in row_cosines(&text, &image)? {
-            sum += c as f64;
-            count += 1;
-        }
+    let (mut texts, mut images) = (Vec::new(), Vec::new());
+    for chunk in rows.chunks(TOWER_CHUNK) {
+        let paired = features.select(&Tensor::new(chunk, features.device())?).map_err(tower_error)?;
+        texts.push(tower.forward(&paired, ItemView::TextOnly, Mode::Eval).map_err(tower_error)?);
+        images.push(tower.forward(&paired, ItemView::ImageOnly, Mode::Eval).map_err(tower_error)?);
     }
-    Ok(Some(sum / count as f64))
+    let text = centred_unit(&Tensor::cat(&texts, 0)?)?;
+    let image = centred_unit(&Tensor::cat(&images, 0)?)?;
+    let own = (&text * &image)?.sum(1)?.to_device(&Device::Cpu)?.to_vec1::<f32>()?;
+    let m = rows.len();
+    let next_image = Tensor::cat(&[image.narrow(0, 1, m - 1)?, image.narrow(0, 0, 1)?], 0)?;
+    let strangers = (&text * &next_image)?.sum(1)?.to_device(&Device::Cpu)?.to_vec1::<f32>()?;
+    let mismatched_mean = strangers.iter().map(|&c| c as f64).sum::<f64>() / m as f64;
+    let wins = own.iter().zip(&strangers).filter(|(o, s)| o > s).count();
+    Ok(AgreementScores {
+        cosines: rows.into_iter().zip(own).collect(),
+        mismatched_mean: Some(mismatched_mean),
+        beats_mismatched: Some(wins as f64 / m as f64),
+    })
 }
 
-/// `[m, d]`, `[m, d]` → the `m` row-wise cosines.
-fn row_cosines(a: &Tensor, b: &Tensor) -> Result<Vec<f32>, EvalError> {
-    let unit = |x: &Tensor| l2_normalize(x).map_err(|e| EvalError::scorer("item tower", e));
-    Ok((unit(a)? * unit(b)?)?.sum(1)?.to_device(&Device::Cpu)?.to_vec1::<f32>()?)
+/// `[m, d]` rows minus their mean row, then scaled to unit length (a zero row stays zero).
+fn centred_unit(xs: &Tensor) -> Result<Tensor, EvalError> {
+    let centred = xs.broadcast_sub(&xs.mean_keepdim(0)?)?;
+    l2_normalize(&centred).map_err(|e| EvalError::scorer("item tower", e))
 }
 
 /// Summarises per-item agreements (see [`modality_agreement`]); `None` when there are none.
-pub fn summarise_agreement(
-    cosines: &[(u32, f32)],
-    mismatched_mean: Option<f64>,
-    items: &[Item],
-    list: usize,
-) -> Option<ModalityAgreement> {
-    if cosines.is_empty() {
+pub fn summarise_agreement(scores: &AgreementScores, items: &[Item], list: usize) -> Option<ModalityAgreement> {
+    if scores.cosines.is_empty() {
         return None;
     }
-    let mut sorted = cosines.to_vec();
+    let mut sorted = scores.cosines.clone();
     sorted.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
     let values: Vec<f64> = sorted.iter().map(|&(_, c)| c as f64).collect();
     let mean = values.iter().sum::<f64>() / values.len() as f64;
+    let reference = scores.mismatched_mean.unwrap_or(values[0]);
+    let from = ((values[0].min(reference) / 0.05).floor() * 0.05).max(-1.0);
+    let to = ((values[values.len() - 1].max(reference) / 0.05).ceil() * 0.05).min(1.0).max(from + 0.05);
     let mut histogram = vec![0usize; AGREEMENT_BINS];
     for &v in &values {
-        let bin = (((v + 1.0) / 2.0) * AGREEMENT_BINS as f64).floor();
+        let bin = ((v - from) / (to - from) * AGREEMENT_BINS as f64).floor();
         histogram[(bin.max(0.0) as usize).min(AGREEMENT_BINS - 1)] += 1;
     }
     let lowest =
@@ -203,8 +213,10 @@ pub fn summarise_agreement(
         pairs: values.len(),
         mean,
         median: median_of_sorted(&values),
-        mismatched_mean,
+        mismatched_mean: scores.mismatched_mean,
+        beats_mismatched: scores.beats_mismatched,
         histogram,
+        histogram_range: [from, to],
         lowest,
     })
 }
@@ -356,6 +368,36 @@ pub fn interaction_profile(counts: &[f32]) -> InteractionProfile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn item(id: &str) -> Item {
+        Item {
+            id: id.into(),
+            title: format!("title {id}"),
+            description: String::new(),
+            image: None,
+            metadata: Default::default(),
+        }
+    }
+
+    #[test]
+    fn agreement_summary_lists_the_lowest_first_and_bins_every_value() {
+        let items: Vec<Item> = ["a", "b", "c", "d"].into_iter().map(item).collect();
+        let scores = AgreementScores {
+            cosines: vec![(0, 0.5), (1, -0.25), (2, 0.9), (3, -0.25)],
+            mismatched_mean: Some(0.02),
+            beats_mismatched: Some(0.75),
+        };
+        let summary = summarise_agreement(&scores, &items, 2).unwrap();
+        let lowest: Vec<&str> = summary.lowest.iter().map(|a| a.item.item_id.as_str()).collect();
+        assert_eq!(lowest, ["b", "d"], "ties by item index");
+        assert_eq!(summary.pairs, 4);
+        assert!((summary.median - 0.125).abs() < 1e-6 && (summary.mean - 0.225).abs() < 1e-6, "{summary:?}");
+        assert_eq!(summary.histogram.iter().sum::<usize>(), 4);
+        let [from, to] = summary.histogram_range;
+        assert!((from + 0.25).abs() < 1e-9 && (to - 0.9).abs() < 1e-6, "{from} {to}");
+        assert_eq!((summary.histogram[0], summary.histogram[AGREEMENT_BINS - 1]), (2, 1), "ends land in end bins");
+        assert_eq!(summarise_agreement(&AgreementScores::default(), &items, 2), None);
+    }
 
     #[test]
     fn top_k_masks_history_and_breaks_ties_by_index() {

@@ -485,10 +485,8 @@ pub fn quality_report(
         TrainedModel::Multimodal { model: recommender, .. } if model.item_view == ItemView::Both => {
             let (text, image, has_text, has_image) = as_tensors(features, &Device::Cpu)?;
             let catalogue = ItemFeatures::new(text, image, &has_text, &has_image)?;
-            let tower = recommender.item_tower();
-            let cosines = quality::modality_agreement(tower, &catalogue)?;
-            let mismatched = quality::mismatched_agreement(tower, &catalogue)?;
-            quality::summarise_agreement(&cosines, mismatched, items, MISMATCH_LIST)
+            let scores = quality::modality_agreement(recommender.item_tower(), &catalogue)?;
+            quality::summarise_agreement(&scores, items, MISMATCH_LIST)
         }
         _ => None,
     };
