@@ -403,6 +403,20 @@ fn report_subcommand_rebuilds_the_page() {
     assert!(html.contains("No evaluation yet"), "no eval-*.json yet: the page says so");
 }
 
+#[test]
+fn features_changed_since_training_are_flagged() {
+    let f = fixture();
+    let quiet = eval(&f, &f.run, &["--json"]);
+    assert!(quiet.status.success() && !String::from_utf8_lossy(&quiet.stderr).contains("changed since"));
+    // Same catalogue, other values (as after re-encoding with another template).
+    let mut features = Features::load(&f.features).unwrap();
+    features.text.values.iter_mut().for_each(|v| *v = -*v);
+    features.save(&f.features).unwrap();
+    let out = eval(&f, &f.run, &["--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains("changed since") && stderr.contains("features"), "{stderr}");
+}
+
 fn assert_bad_input(out: &Output, names: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");

@@ -338,6 +338,15 @@ impl DataDir {
         if let Some(run) = run.filter(|r| r.info.item_ids_sha256 == self.ids_sha256) {
             let path = PathBuf::from(&run.info.features);
             if path.is_file() {
+                // Re-encoding (another template, other encoder weights) changes what the model reads.
+                let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                if omakase::encoders::cache::sha256_hex(&bytes) != run.info.features_sha256 {
+                    eprintln!(
+                        "warning: {} changed since {} was trained (features_sha256 differs in run.json)",
+                        path.display(),
+                        run.path.display()
+                    );
+                }
                 return self.read_features(&path);
             }
         }
