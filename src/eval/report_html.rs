@@ -235,11 +235,12 @@ fn recbole_reference(dataset: &str) -> &'static [(&'static str, f64, f64)] {
 /// The whole page (deterministic: the same inputs give the same bytes).
 pub fn render(inputs: &ReportInputs) -> String {
     let mut page = String::with_capacity(64 * 1024);
+    // The dataset the run learned from (a transfer evaluation judges another one).
     let dataset = inputs
-        .evals
-        .first()
-        .map(|r| r.dataset.clone())
-        .or_else(|| inputs.run.as_ref().and_then(|r| r.dataset.clone()))
+        .run
+        .as_ref()
+        .and_then(|r| r.dataset.clone())
+        .or_else(|| inputs.evals.first().map(|r| r.source_dataset.clone().unwrap_or_else(|| r.dataset.clone())))
         .unwrap_or_else(|| "unknown dataset".into());
     let _ = write!(
         page,
@@ -318,14 +319,14 @@ ul { margin: 6px 0; padding-left: 20px; }
 fn header(page: &mut String, inputs: &ReportInputs, dataset: &str) {
     let _ = write!(
         page,
-        "<header class=\"top\"><h1>Omakase evaluation report</h1><p class=\"muted\">Run <code>{}</code> · dataset \
-         <strong>{}</strong>",
+        "<header class=\"top\"><h1>Omakase evaluation report</h1><p class=\"muted\">Run <code>{}</code> · trained \
+         on <strong>{}</strong>",
         escape(&inputs.run_name),
         escape(dataset)
     );
     if let Some(run) = &inputs.run {
         if let Some(protocol) = &run.protocol {
-            let _ = write!(page, " · trained under the <strong>{}</strong> protocol", escape(protocol));
+            let _ = write!(page, " ({} protocol)", escape(protocol));
         }
         if let Some(status) = &run.status {
             let _ = write!(page, " · status {}", escape(status));
@@ -454,10 +455,12 @@ fn metrics_section(page: &mut String, report: &Report) {
     };
     let _ = write!(
         page,
-        "<section id=\"accuracy-{}\"><h2>{}</h2><p>{}</p><p class=\"muted small\">{} test shoppers · {} items · full ranking.",
+        "<section id=\"accuracy-{}\"><h2>{}</h2><p>{}</p><p class=\"muted small\"><strong>{}</strong>: {} test shoppers · \
+         {} items · full ranking.",
         report.protocol,
         escape(title),
         escape(blurb),
+        escape(&report.dataset),
         thousands(report.users),
         thousands(report.items)
     );
