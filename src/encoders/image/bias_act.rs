@@ -1,8 +1,8 @@
-//! Per-channel bias (the folded BatchNorm shift) and optional ReLU6, applied in place on a fresh NCHW
-//! convolution output: one pass over memory instead of candle's broadcast add + max + min (three passes,
-//! three allocations), which cost as much as the convolutions themselves on the wide layers.
+//! What follows each folded convolution: ReLU6 (or nothing), applied in place on one image's
+//! channels-last `[h·w, channels]` output, and the per-channel bias or residual written into the output
+//! before the product accumulates onto it (so neither costs a pass of its own).
 
-use candle_core::{CpuStorage, InplaceOp1, Layout, Tensor};
+use crate::encoders::kernels::multiversion;
 
 /// What follows the folded BatchNorm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,67 +14,58 @@ pub enum Activation {
 }
 
 impl Activation {
-    #[inline]
-    fn apply(self, x: f32) -> f32 {
-        match self {
-            Activation::None => x,
-            Activation::Relu6 => x.clamp(0.0, 6.0),
+    /// Applies the activation to every value in place.
+    pub fn apply(self, values: &mut [f32]) {
+        if self == Activation::Relu6 {
+            relu6_in_place(values);
         }
     }
 }
 
-/// Adds `bias[c]` to every value of channel `c` of a contiguous f32 `[n, c, h, w]` tensor, then the
-/// activation. The tensor must not share storage with another (a fresh op output).
-pub fn add_bias_activate(x: &Tensor, bias: &[f32], activation: Activation) -> candle_core::Result<()> {
-    let (_, c, _, _) = x.dims4()?;
-    if c != bias.len() {
-        candle_core::bail!("bias of {} channels for a tensor of {c}", bias.len());
+multiversion! {
+    fn relu6_in_place(values: &mut [f32]) {
+        for v in values.iter_mut() {
+            *v = v.clamp(0.0, 6.0);
+        }
     }
-    x.inplace_op1(&BiasActivation { bias, activation })
 }
 
-struct BiasActivation<'a> {
-    bias: &'a [f32],
-    activation: Activation,
-}
-
-impl InplaceOp1 for BiasActivation<'_> {
-    fn name(&self) -> &'static str {
-        "bias-activation"
-    }
-
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("bias-activation: f32 tensors only");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("bias-activation: the tensor must be contiguous");
-        };
-        let (_, channels, h, w) = layout.shape().dims4()?;
-        for (i, plane) in data[start..end].chunks_exact_mut(h * w).enumerate() {
-            let bias = self.bias[i % channels];
-            for v in plane {
-                *v = self.activation.apply(*v + bias);
+/// `out` ← `[pixels, bias.len()]` holding `bias` in every pixel, plus `residual` (same shape) when
+/// given. `out` is resized; its old contents are dropped.
+pub fn fill_bias(out: &mut Vec<f32>, bias: &[f32], pixels: usize, residual: Option<&[f32]>) {
+    out.clear();
+    match residual {
+        None => {
+            for _ in 0..pixels {
+                out.extend_from_slice(bias);
             }
         }
-        Ok(())
+        Some(residual) => {
+            debug_assert_eq!(residual.len(), bias.len() * pixels);
+            for pixel in residual.chunks_exact(bias.len()) {
+                out.extend(pixel.iter().zip(bias).map(|(r, b)| r + b));
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
 
     #[test]
-    fn adds_the_channel_bias_then_clamps() -> candle_core::Result<()> {
-        let x = Tensor::new(&[-3.0f32, 1.0, 2.0, 5.5], &Device::Cpu)?.reshape((2, 2, 1, 1))?;
-        add_bias_activate(&x, &[1.0, 1.0], Activation::Relu6)?;
-        assert_eq!(x.flatten_all()?.to_vec1::<f32>()?, vec![0.0, 2.0, 3.0, 6.0]);
-        let y = Tensor::new(&[-3.0f32, 1.0], &Device::Cpu)?.reshape((1, 2, 1, 1))?;
-        add_bias_activate(&y, &[0.5, -2.0], Activation::None)?;
-        assert_eq!(y.flatten_all()?.to_vec1::<f32>()?, vec![-2.5, -1.0]);
-        assert!(add_bias_activate(&y, &[0.0], Activation::None).is_err());
-        Ok(())
+    fn bias_per_channel_plus_residual_then_clamp() {
+        let mut out = vec![9.0; 3];
+        fill_bias(&mut out, &[1.0, -2.0], 2, None);
+        assert_eq!(out, vec![1.0, -2.0, 1.0, -2.0]);
+        fill_bias(&mut out, &[1.0, -2.0], 2, Some(&[0.5, 7.0, 1.0, -1.0]));
+        assert_eq!(out, vec![1.5, 5.0, 2.0, -3.0]);
+        Activation::Relu6.apply(&mut out);
+        assert_eq!(out, vec![1.5, 5.0, 2.0, 0.0]);
+        Activation::None.apply(&mut out);
+        assert_eq!(out, vec![1.5, 5.0, 2.0, 0.0]);
+        fill_bias(&mut out, &[7.0], 1, None);
+        Activation::Relu6.apply(&mut out);
+        assert_eq!(out, vec![6.0]);
     }
 }

@@ -1,25 +1,27 @@
 //! Depthwise k×k convolution (one filter per channel) with TF SAME padding, folded BatchNorm and ReLU6,
-//! fused in one CPU kernel.
+//! fused in one CPU kernel, channels-last.
 //!
 //! Hand-written because candle's grouped `conv2d` runs one separate convolution per group: for the
 //! 1152-channel layers of Lite0 that is 1152 convolutions (with their copies and a final concat) per
-//! layer, and it made the whole network about 6× slower than all its other layers together. The kernel
-//! below is a direct loop whose innermost loop runs along a row, so the compiler vectorises it at stride 1.
-//! Zero padding is handled by clipping the loops, never by reading outside the input.
+//! layer, and it made the whole network about 6× slower than all its other layers together. Channels-last,
+//! every output pixel is a run of channels that vectorises whatever the stride and the width of the
+//! map: its accumulators stay in registers over the k×k taps (32 channels at a time), and each tap is a
+//! contiguous load of inputs and of weights. (A plane-by-plane kernel, NCHW, spent most of its time on
+//! the 7- and 14-wide rows of the late layers and on reloading its output row for every tap.)
+//! Zero padding is handled by clipping the tap loops, never by reading outside the input.
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::batch_norm::{load_folded, Folded};
 use super::error::Result;
 use super::same_pad::same_padding;
 use super::state_dict::StateDict;
+use crate::encoders::kernels::multiversion;
 
-/// Depthwise conv (no bias) + BatchNorm + ReLU6. `[n, c, h, w]` → `[n, c, ceil(h/s), ceil(w/s)]`.
-/// CPU only (the encoder runs on the CPU natively and in wasm).
+/// Depthwise conv (no bias) + BatchNorm + ReLU6. `[h, w, c]` → `[ceil(h/s), ceil(w/s), c]` per image.
 #[derive(Debug, Clone)]
 pub struct DepthwiseConvBn {
-    /// `[c, k·k]` row-major taps per channel, BatchNorm scale folded in.
+    /// `[k·k, c]`: for each tap (row-major), its weight for every channel, BatchNorm scale folded in.
     taps: Vec<f32>,
     /// `[c]`, BatchNorm shift folded in.
     bias: Vec<f32>,
@@ -35,111 +37,137 @@ impl DepthwiseConvBn {
         (channels, kernel, stride): (usize, usize, usize),
     ) -> Result<Self> {
         let Folded { weight, bias } = load_folded(state, conv, bn, (channels, 1, kernel, kernel))?;
-        Ok(Self { taps: weight.flatten_all()?.to_vec1()?, bias, kernel, stride })
+        let taps = weight.reshape((channels, kernel * kernel))?.t()?.flatten_all()?.to_vec1()?;
+        Ok(Self { taps, bias, kernel, stride })
     }
 
-    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let (_, c, h, w) = x.dims4()?;
-        if c != self.bias.len() {
-            candle_core::bail!("depthwise conv of {} channels given {c}", self.bias.len());
+    /// Output size for an `h × w` input.
+    pub fn output_size(&self, (h, w): (usize, usize)) -> (usize, usize) {
+        (h.div_ceil(self.stride), w.div_ceil(self.stride))
+    }
+
+    /// One image: `x` `[h, w, c]` → `out` `[ceil(h/s), ceil(w/s), c]` (resized). `parallel`: split the
+    /// output rows across cores (for a lone image; a batch runs its images side by side instead).
+    pub fn forward(
+        &self,
+        x: &[f32],
+        (h, w): (usize, usize),
+        out: &mut Vec<f32>,
+        parallel: bool,
+    ) -> candle_core::Result<()> {
+        let channels = self.bias.len();
+        if x.len() != channels * h * w {
+            candle_core::bail!("depthwise conv of {channels} channels given {} values for {h}x{w}", x.len());
         }
-        let geometry = Geometry {
+        let (out_h, out_w) = self.output_size((h, w));
+        let g = Geometry {
+            kernel: self.kernel,
+            stride: self.stride,
             in_h: h,
             in_w: w,
-            out_h: h.div_ceil(self.stride),
-            out_w: w.div_ceil(self.stride),
+            out_w,
             pad_top: same_padding(h, self.kernel, self.stride).0,
             pad_left: same_padding(w, self.kernel, self.stride).0,
         };
-        x.contiguous()?.apply_op1_no_bwd(&DepthwiseOp { layer: self, geometry })
-    }
-
-    /// One channel plane: `input` `in_h × in_w` → `out` `out_h × out_w` (overwritten).
-    fn plane(&self, channel: usize, input: &[f32], out: &mut [f32], g: &Geometry) {
-        let k = self.kernel;
-        let taps = &self.taps[channel * k * k..(channel + 1) * k * k];
-        out.fill(self.bias[channel]);
-        for (oy, out_row) in out.chunks_exact_mut(g.out_w).enumerate() {
-            for ky in 0..k {
-                // Input row of this tap; rows in the padding contribute zero.
-                let Some(iy) = (oy * self.stride + ky).checked_sub(g.pad_top).filter(|&iy| iy < g.in_h)
-                else {
-                    continue;
-                };
-                let in_row = &input[iy * g.in_w..(iy + 1) * g.in_w];
-                for kx in 0..k {
-                    let (first, end) = g.valid_columns(kx, self.stride);
-                    if first >= end {
-                        continue;
-                    }
-                    let tap = taps[ky * k + kx];
-                    let start = first * self.stride + kx - g.pad_left;
-                    if self.stride == 1 {
-                        let src = &in_row[start..start + (end - first)];
-                        for (o, &v) in out_row[first..end].iter_mut().zip(src) {
-                            *o += tap * v;
-                        }
-                    } else {
-                        let src = in_row[start..].iter().step_by(self.stride);
-                        for (o, &v) in out_row[first..end].iter_mut().zip(src) {
-                            *o += tap * v;
-                        }
-                    }
-                }
-            }
-            for o in out_row.iter_mut() {
-                *o = o.clamp(0.0, 6.0);
-            }
+        out.resize(out_h * out_w * channels, 0.0);
+        let row = out_w * channels;
+        if parallel {
+            out.par_chunks_mut(row).enumerate().for_each(|(oy, out_row)| {
+                conv_rows(&self.taps, &self.bias, x, out_row, oy, &g);
+            });
+        } else {
+            conv_rows(&self.taps, &self.bias, x, out, 0, &g);
         }
+        Ok(())
     }
 }
 
-/// Sizes of one call: input, output and the padding before (SAME puts any extra pixel after).
+/// Sizes of one call: kernel, stride, input, output width and the padding before (SAME puts any extra
+/// pixel after).
 #[derive(Debug, Clone, Copy)]
 struct Geometry {
+    kernel: usize,
+    stride: usize,
     in_h: usize,
     in_w: usize,
-    out_h: usize,
     out_w: usize,
     pad_top: usize,
     pad_left: usize,
 }
 
 impl Geometry {
-    /// Output columns `first..end` whose input column `ox·stride + kx − pad_left` lies inside the row.
-    fn valid_columns(&self, kx: usize, stride: usize) -> (usize, usize) {
-        let first = self.pad_left.saturating_sub(kx).div_ceil(stride);
-        // ox·stride + kx − pad_left ≤ in_w − 1  ⇔  ox ≤ (in_w − 1 + pad_left − kx) / stride
-        let end = (self.in_w + self.pad_left).checked_sub(kx + 1).map_or(0, |m| m / stride + 1);
-        (first, end.min(self.out_w))
+    /// Taps `lo..hi` whose input `o·stride + tap − pad` lies in `0..size`.
+    #[inline(always)]
+    fn valid_taps(&self, o: usize, pad: usize, size: usize) -> (usize, usize) {
+        let start = o * self.stride;
+        let lo = pad.saturating_sub(start);
+        let hi = (size + pad).saturating_sub(start).min(self.kernel);
+        (lo, hi.max(lo))
     }
 }
 
-struct DepthwiseOp<'a> {
-    layer: &'a DepthwiseConvBn,
-    geometry: Geometry,
+multiversion! {
+    /// Output rows `first_row..` of one image, as many as `out` holds (`[rows, out_w, c]`), from the
+    /// whole input `[in_h, in_w, c]`.
+    fn conv_rows(taps: &[f32], bias: &[f32], input: &[f32], out: &mut [f32], first_row: usize, g: &Geometry) {
+        let c = bias.len();
+        for (r, out_row) in out.chunks_exact_mut(g.out_w * c).enumerate() {
+            let oy = first_row + r;
+            let rows = g.valid_taps(oy, g.pad_top, g.in_h);
+            for (ox, pixel) in out_row.chunks_exact_mut(c).enumerate() {
+                let at = Pixel { oy, ox, rows, columns: g.valid_taps(ox, g.pad_left, g.in_w) };
+                let mut c0 = 0;
+                while c0 + 32 <= c {
+                    channel_block::<32>(taps, bias, input, pixel, c0, &at, g);
+                    c0 += 32;
+                }
+                while c0 + 8 <= c {
+                    channel_block::<8>(taps, bias, input, pixel, c0, &at, g);
+                    c0 += 8;
+                }
+                while c0 < c {
+                    channel_block::<1>(taps, bias, input, pixel, c0, &at, g);
+                    c0 += 1;
+                }
+            }
+        }
+    }
 }
 
-impl CustomOp1 for DepthwiseOp<'_> {
-    fn name(&self) -> &'static str {
-        "depthwise-conv-bn-relu6"
-    }
+/// One output pixel and the taps (rows `ky`, columns `kx`) that fall inside the input.
+struct Pixel {
+    oy: usize,
+    ox: usize,
+    rows: (usize, usize),
+    columns: (usize, usize),
+}
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("depthwise conv: f32 tensors only");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("depthwise conv: the input must be contiguous");
-        };
-        let (n, c, _, _) = layout.shape().dims4()?;
-        let g = &self.geometry;
-        let (in_plane, out_plane) = (g.in_h * g.in_w, g.out_h * g.out_w);
-        let mut out = vec![0f32; n * c * out_plane];
-        // Planes are independent: split them across cores (the calling thread alone on wasm32).
-        let planes = data[start..end].par_chunks_exact(in_plane).zip(out.par_chunks_exact_mut(out_plane));
-        planes.enumerate().for_each(|(i, (input, output))| self.layer.plane(i % c, input, output, g));
-        Ok((CpuStorage::F32(out), Shape::from((n, c, g.out_h, g.out_w))))
+/// Channels `c0..c0 + N` of one output pixel: bias + Σ taps · inputs in `N` accumulators, then ReLU6.
+#[inline(always)]
+fn channel_block<const N: usize>(
+    taps: &[f32],
+    bias: &[f32],
+    input: &[f32],
+    pixel: &mut [f32],
+    c0: usize,
+    at: &Pixel,
+    g: &Geometry,
+) {
+    let c = bias.len();
+    let mut acc: [f32; N] = bias[c0..c0 + N].try_into().expect("N channels");
+    for ky in at.rows.0..at.rows.1 {
+        let iy = at.oy * g.stride + ky - g.pad_top;
+        for kx in at.columns.0..at.columns.1 {
+            let ix = at.ox * g.stride + kx - g.pad_left;
+            let x: &[f32; N] = input[(iy * g.in_w + ix) * c + c0..][..N].try_into().expect("N channels");
+            let w: &[f32; N] = taps[(ky * g.kernel + kx) * c + c0..][..N].try_into().expect("N channels");
+            for i in 0..N {
+                acc[i] += w[i] * x[i];
+            }
+        }
+    }
+    for (o, a) in pixel[c0..c0 + N].iter_mut().zip(acc) {
+        *o = a.clamp(0.0, 6.0);
     }
 }
 
@@ -147,32 +175,40 @@ impl CustomOp1 for DepthwiseOp<'_> {
 mod tests {
     use super::*;
     use crate::encoders::image::same_pad::Padding;
-    use candle_core::Device;
+    use candle_core::{Device, Tensor};
 
-    /// The same layer through candle's grouped conv2d (explicit SAME pad, bias, clamp).
+    /// The same layer through candle's grouped conv2d (NCHW, explicit SAME pad, bias, clamp).
     fn reference(layer: &DepthwiseConvBn, x: &Tensor) -> candle_core::Result<Tensor> {
         let (_, c, h, w) = x.dims4()?;
         let k = layer.kernel;
-        let weight = Tensor::from_vec(layer.taps.clone(), (c, 1, k, k), x.device())?;
+        let weight = Tensor::from_vec(layer.taps.clone(), (k * k, c), x.device())?.t()?.reshape((c, 1, k, k))?;
         let (padded, p) = Padding::same(h, w, k, layer.stride).apply(x)?;
         let bias = Tensor::from_vec(layer.bias.clone(), (1, c, 1, 1), x.device())?;
         padded.conv2d(&weight, p, layer.stride, 1, c)?.broadcast_add(&bias)?.clamp(0f32, 6f32)
     }
 
     #[test]
-    fn equals_candles_grouped_conv_for_every_kernel_stride_and_parity() -> candle_core::Result<()> {
+    fn equals_candles_grouped_conv_for_every_kernel_stride_parity_and_width() -> candle_core::Result<()> {
         let dev = Device::Cpu;
         for (kernel, stride) in [(3, 1), (3, 2), (5, 1), (5, 2)] {
-            for (h, w) in [(8, 8), (7, 9), (1, 1), (2, 5)] {
-                let c = 3;
+            for (h, w) in [(8, 8), (7, 9), (1, 1), (2, 5), (13, 6)] {
+                // 43 channels: one block of 32, one of 8, three single channels.
+                let c = 43;
                 let taps = Tensor::randn(0f32, 1.0, c * kernel * kernel, &dev)?.to_vec1()?;
-                let layer = DepthwiseConvBn { taps, bias: vec![0.1, -0.2, 0.3], kernel, stride };
-                let x = Tensor::randn(0f32, 2.0, (2, c, h, w), &dev)?;
-                let got = layer.forward(&x)?;
+                let bias = Tensor::randn(0f32, 0.3, c, &dev)?.to_vec1()?;
+                let layer = DepthwiseConvBn { taps, bias, kernel, stride };
+                let x = Tensor::randn(0f32, 2.0, (1, c, h, w), &dev)?;
                 let want = reference(&layer, &x)?;
-                assert_eq!(got.dims(), want.dims(), "k{kernel} s{stride} {h}x{w}");
-                let diff = (got - want)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
-                assert!(diff < 1e-5, "k{kernel} s{stride} {h}x{w}: max |Δ| {diff}");
+                for parallel in [false, true] {
+                    let mut got = vec![f32::NAN; 3];
+                    let channels_last = x.squeeze(0)?.permute((1, 2, 0))?.flatten_all()?.to_vec1()?;
+                    layer.forward(&channels_last, (h, w), &mut got, parallel)?;
+                    let (oh, ow) = layer.output_size((h, w));
+                    let got = Tensor::from_vec(got, (oh, ow, c), &dev)?.permute((2, 0, 1))?.unsqueeze(0)?;
+                    assert_eq!(got.dims(), want.dims(), "k{kernel} s{stride} {h}x{w}");
+                    let diff = (got - &want)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+                    assert!(diff < 1e-5, "k{kernel} s{stride} {h}x{w}: max |Δ| {diff}");
+                }
             }
         }
         Ok(())

@@ -12,6 +12,7 @@
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Module, Tensor};
+use rayon::prelude::*;
 
 use super::bias_act::Activation;
 use super::conv::ConvBn;
@@ -19,6 +20,7 @@ use super::depthwise::DepthwiseConvBn;
 use super::error::{ImageEncoderError, Result};
 use super::pointwise::PointwiseConvBn;
 use super::state_dict::StateDict;
+use crate::encoders::kernels::matmul::Threads;
 
 /// Channels out of the stem (fixed for every Lite variant).
 pub const STEM_CHANNELS: usize = 32;
@@ -72,8 +74,7 @@ impl MbConv {
         let names = (name("_depthwise_conv"), name("_bn1"));
         let depthwise = DepthwiseConvBn::load(state, (&names.0, &names.1), (hidden, stage.kernel, stride))?;
         let names = (name("_project_conv"), name("_bn2"));
-        let project =
-            PointwiseConvBn::load(state, (&names.0, &names.1), (hidden, stage.c_out), Activation::None)?;
+        let project = PointwiseConvBn::load(state, (&names.0, &names.1), (hidden, stage.c_out), Activation::None)?;
         Ok(Self { expand, depthwise, project, residual: stride == 1 && c_in == stage.c_out })
     }
 
@@ -90,18 +91,34 @@ impl MbConv {
         self.expand.iter().chain([&self.project])
     }
 
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// One image: `s.x` `[h, w, c_in]` → `s.x` `[h', w', c_out]` (channels-last); returns `(h', w')`.
+    fn forward(&self, s: &mut Scratch, size: (usize, usize), threads: Threads) -> candle_core::Result<(usize, usize)> {
+        let pixels = size.0 * size.1;
         let hidden = match &self.expand {
-            Some(expand) => self.depthwise.forward(&expand.forward(x)?)?,
-            None => self.depthwise.forward(x)?,
+            Some(expand) => {
+                expand.forward(&s.x, pixels, None, &mut s.expanded, threads)?;
+                &s.expanded
+            }
+            None => &s.x,
         };
-        let out = self.project.forward(&hidden)?;
-        if self.residual {
-            out + x
-        } else {
-            Ok(out)
-        }
+        self.depthwise.forward(hidden, size, &mut s.spatial, threads == Threads::All)?;
+        let out_size = self.depthwise.output_size(size);
+        let residual = self.residual.then_some(s.x.as_slice());
+        self.project.forward(&s.spatial, out_size.0 * out_size.1, residual, &mut s.out, threads)?;
+        std::mem::swap(&mut s.x, &mut s.out);
+        Ok(out_size)
     }
+}
+
+/// Buffers one image's forward pass reuses from block to block.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// The current activations, channels-last `[h, w, c]`.
+    x: Vec<f32>,
+    expanded: Vec<f32>,
+    spatial: Vec<f32>,
+    out: Vec<f32>,
+    patches: Vec<f32>,
 }
 
 /// The whole network with BatchNorm folded in. See the module docs for the layout.
@@ -129,8 +146,7 @@ impl EfficientNetLite0 {
                 c_in = stage.c_out;
             }
         }
-        let head =
-            PointwiseConvBn::load(state, ("_conv_head", "_bn1"), (c_in, FEATURE_DIM), Activation::Relu6)?;
+        let head = PointwiseConvBn::load(state, ("_conv_head", "_bn1"), (c_in, FEATURE_DIM), Activation::Relu6)?;
         let fc_weight = state.get("_fc.weight", (NUM_CLASSES, FEATURE_DIM))?;
         let fc_bias = state.get("_fc.bias", NUM_CLASSES)?;
         Ok(Self { stem, blocks, head, classifier: QMatMul::Tensor(fc_weight), classifier_bias: fc_bias })
@@ -164,21 +180,55 @@ impl EfficientNetLite0 {
     }
 
     /// Pooled features: `[n, 3, h, w]` (224×224 for the reference) → `[n, 1280]`, every value in [0, 6].
+    ///
+    /// Images run one by one through the whole network, channels-last (`depthwise.rs` says why), each in
+    /// buffers reused from layer to layer:
+    /// a lone image spreads each layer over the cores; a batch runs its images side by side, one core
+    /// each, which keeps every image's activations in cache (a batch-wide layer's output for 32 images
+    /// is over 100 MB, and made larger batches slower per image).
     pub fn features(&self, x: &Tensor) -> Result<Tensor> {
-        match x.dims() {
-            // An empty batch has empty features (convolutions over zero images are not all defined).
+        let (n, h, w) = match x.dims() {
+            // An empty batch has empty features.
             [0, 3, h, w] if *h > 0 && *w > 0 => {
                 return Ok(Tensor::zeros((0, FEATURE_DIM), x.dtype(), x.device())?);
             }
-            [_, 3, h, w] if *h > 0 && *w > 0 => {}
+            [n, 3, h, w] if *h > 0 && *w > 0 => (*n, *h, *w),
             dims => return Err(ImageEncoderError::InvalidInput(dims.to_vec())),
-        }
-        let mut x = self.stem.forward(x)?;
+        };
+        let pixels = x.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
+        let images = pixels.chunks_exact(3 * h * w);
+        let features: candle_core::Result<Vec<Vec<f32>>> = if n > 1 && candle_core::utils::get_num_threads() > 1 {
+            let images = pixels.par_chunks_exact(3 * h * w);
+            images.map_init(Scratch::default, |s, image| self.image_features(image, (h, w), Threads::One, s)).collect()
+        } else {
+            let mut scratch = Scratch::default();
+            images.map(|image| self.image_features(image, (h, w), Threads::All, &mut scratch)).collect()
+        };
+        Ok(Tensor::from_vec(features?.concat(), (n, FEATURE_DIM), x.device())?)
+    }
+
+    /// One image `[3, h, w]` → its pooled features `[1280]`.
+    fn image_features(
+        &self,
+        image: &[f32],
+        size: (usize, usize),
+        threads: Threads,
+        s: &mut Scratch,
+    ) -> candle_core::Result<Vec<f32>> {
+        self.stem.forward(image, size, &mut s.x, &mut s.patches, threads)?;
+        let mut size = self.stem.output_size(size);
         for block in &self.blocks {
-            x = block.forward(&x)?;
+            size = block.forward(s, size, threads)?;
         }
-        let x = self.head.forward(&x)?;
-        Ok(x.mean((2, 3))?)
+        let pixels = size.0 * size.1;
+        self.head.forward(&s.x, pixels, None, &mut s.out, threads)?;
+        // Global average pool over the channels-last [pixels, 1280].
+        let mut pooled = vec![0f32; FEATURE_DIM];
+        for pixel in s.out.chunks_exact(FEATURE_DIM) {
+            pooled.iter_mut().zip(pixel).for_each(|(p, v)| *p += v);
+        }
+        pooled.iter_mut().for_each(|p| *p /= pixels as f32);
+        Ok(pooled)
     }
 
     /// ImageNet logits from pooled features: `[n, 1280]` → `[n, 1000]` (dropout is a no-op at inference).
@@ -263,10 +313,7 @@ pub(crate) mod tests {
             &[0, FEATURE_DIM]
         );
         // Any spatial size works with SAME padding (odd sizes exercise the symmetric stride-2 case).
-        assert_eq!(
-            net.features(&Tensor::randn(0f32, 1.0, (1, 3, 97, 131), &Device::Cpu)?)?.dims(),
-            &[1, FEATURE_DIM]
-        );
+        assert_eq!(net.features(&Tensor::randn(0f32, 1.0, (1, 3, 97, 131), &Device::Cpu)?)?.dims(), &[1, FEATURE_DIM]);
         Ok(())
     }
 

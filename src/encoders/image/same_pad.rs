@@ -4,6 +4,7 @@
 //! is split with the smaller half before and the rest after. At stride 2 that is asymmetric (a 3×3
 //! on 224 pads 0 before and 1 after), which PyTorch's symmetric `padding=1` would get wrong.
 
+#[cfg(test)]
 use candle_core::{Result, Tensor};
 
 /// Zero padding of one spatial axis: `(before, after)`.
@@ -14,7 +15,9 @@ pub fn same_padding(input: usize, kernel: usize, stride: usize) -> (usize, usize
 }
 
 /// How a convolution gets its SAME padding: symmetric padding can be handed to candle's conv2d;
-/// asymmetric padding is applied as an explicit zero pad first.
+/// asymmetric padding is applied as an explicit zero pad first. The layers clip their loops instead;
+/// the tests build their candle references with this.
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Padding {
     /// Pass this to `conv2d` (same on every side).
@@ -23,6 +26,7 @@ pub enum Padding {
     Explicit { top: usize, bottom: usize, left: usize, right: usize },
 }
 
+#[cfg(test)]
 impl Padding {
     /// The SAME padding of a `kernel`×`kernel` convolution with `stride` over an `h`×`w` input.
     pub fn same(h: usize, w: usize, kernel: usize, stride: usize) -> Self {
