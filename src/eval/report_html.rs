@@ -28,6 +28,8 @@ use super::report::Report;
 
 /// The key of the evaluated model in tables and charts (baselines use their scorer names).
 pub const MODEL_KEY: &str = "model";
+/// Fewer test cases than this get a "read as indicative" warning.
+const SMALL_SAMPLE: usize = 100;
 
 /// `run.json` as far as the report uses it; every field optional (a run still in progress, or one
 /// written by an older trainer, is still reported).
@@ -371,7 +373,8 @@ fn key_figures(page: &mut String, inputs: &ReportInputs) {
             "New items (cold start)".to_string(),
             ratio.map_or("–".into(), |r| format!("{:.0}%", r * 100.0)),
             format!(
-                "NDCG@10 on {} never-seen items {:.4}, relative to warm items of the same run",
+                "NDCG@10 for the {} shoppers whose next item was never seen in training ({:.4}), relative to \
+                 known items in the same run",
                 thousands(report.users),
                 report.metrics.ndcg_at_10
             ),
@@ -464,6 +467,15 @@ fn metrics_section(page: &mut String, report: &Report) {
         thousands(report.users),
         thousands(report.items)
     );
+    if report.users < SMALL_SAMPLE {
+        let _ = write!(
+            page,
+            " <span class=\"bad\">Only {} cases: one hit more or less moves Recall@10 by {:.3}; read these figures as \
+             indicative.</span>",
+            report.users,
+            1.0 / report.users.max(1) as f64
+        );
+    }
     if let Some(source) = &report.source_dataset {
         let _ = write!(page, " Model trained on <strong>{}</strong>.", escape(source));
     }
@@ -555,8 +567,9 @@ fn metrics_table(page: &mut String, report: &Report) {
     page.push_str("</p>\n");
 }
 
+/// A table figure, highlighted when it is the column's best (a best of 0 is no achievement).
 fn figure(value: f64, best: bool) -> String {
-    if best {
+    if best && value > 0.0 {
         format!("<strong>{value:.4}</strong>")
     } else {
         format!("{value:.4}")
@@ -629,6 +642,8 @@ fn bar_chart(categories: &[String], series: &[BarSeries], x_label: &str) -> Resu
     }
     let max = series.iter().flat_map(|s| s.values.iter().flatten()).fold(0f64, |a, &b| a.max(b));
     let x_max = if max > 0.0 { max * 1.18 } else { 1.0 };
+    // Enough decimals that ~6 ticks over [0, x_max] never print the same label twice.
+    let decimals = (-(x_max / 6.0).log10()).ceil().clamp(1.0, 4.0) as usize;
     let height = (64 + n * (16 + 20 * series.len())).max(170) as u32;
     let mut svg = String::new();
     {
@@ -658,7 +673,7 @@ fn bar_chart(categories: &[String], series: &[BarSeries], x_label: &str) -> Resu
             .y_labels(n)
             .y_label_formatter(&label_of)
             .x_labels(6)
-            .x_label_formatter(&|x| tick(*x, 2))
+            .x_label_formatter(&|x| tick(*x, decimals))
             .x_desc(x_label)
             .label_style(("sans-serif", 15).into_font().color(&RGBColor(0x34, 0x40, 0x54)))
             .axis_desc_style(("sans-serif", 14).into_font().color(&AXIS))
