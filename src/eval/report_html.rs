@@ -433,10 +433,18 @@ fn thousands(n: usize) -> String {
 /// Rows of a metrics table: (key, unmasked, masked).
 fn scorer_rows(report: &Report) -> Vec<(String, Metrics, Option<Metrics>)> {
     let mut rows = vec![(MODEL_KEY.to_string(), report.metrics, Some(report.metrics_masked))];
-    for (name, metrics) in &report.baselines {
-        rows.push((name.clone(), *metrics, report.baselines_masked.get(name).copied()));
+    for name in ordered_baselines(report.baselines.keys()) {
+        rows.push((name.clone(), report.baselines[name], report.baselines_masked.get(name).copied()));
     }
     rows
+}
+
+/// Baselines in reading order: model-free, the strong ID model, then our ablations; others after.
+fn ordered_baselines<'a>(names: impl Iterator<Item = &'a String>) -> Vec<&'a String> {
+    const ORDER: [&str; 6] = ["popularity", "content_knn", "sasrec_id", "no_pretrain", "text_only", "image_only"];
+    let mut names: Vec<&String> = names.collect();
+    names.sort_by_key(|n| (ORDER.iter().position(|o| o == n).unwrap_or(ORDER.len()), n.to_string()));
+    names
 }
 
 fn metrics_section(page: &mut String, report: &Report) {
@@ -830,8 +838,8 @@ fn transfer_charts(report: &Report) -> Vec<String> {
     if let Some(tuned) = &report.finetuned {
         rows.push(("Ours, fine-tuned here".into(), tuned.metrics, Some(tuned.metrics_masked)));
     }
-    for (name, metrics) in &report.baselines {
-        rows.push((display_name(name), *metrics, report.baselines_masked.get(name).copied()));
+    for name in ordered_baselines(report.baselines.keys()) {
+        rows.push((display_name(name), report.baselines[name], report.baselines_masked.get(name).copied()));
     }
     let categories: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
     metric_charts("on this shop", &categories, |(_, of)| {
