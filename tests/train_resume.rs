@@ -297,3 +297,24 @@ fn cold_items_are_left_out_of_training() {
         (0..ITEMS).find(|i| !split.new_items[*i] && split.train.iter().any(|s| s.contains(&(*i as u32)))).unwrap();
     assert_ne!(row(&trained, warm), row(&initial, warm), "warm item {warm} was not trained");
 }
+
+/// Training runs on standardized features; `model.safetensors` is folded back onto raw features.
+/// Loaded the way eval loads it, it must reproduce the validation figure training recorded.
+#[test]
+fn saved_weights_on_raw_features_reproduce_the_validation_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, features_path) = synthetic(dir.path());
+    let run = dir.path().join("run");
+    let config = small_config(&features_path, 3);
+    assert!(config.train.standardize_features, "the default trains on standardized features");
+    train(&job(&data, &run, config)).unwrap();
+
+    let features = Features::load(&features_path).unwrap();
+    let (config, info, model) = TrainedModel::load(&run, &features).unwrap();
+    let dataset = omakase::data::load::load_dir(&data).dataset;
+    let split = omakase::data::split::warm(&dataset);
+    let scorer = model.scorer("model", config.model.max_len).unwrap();
+    let valid = omakase::eval::evaluate(scorer.as_ref(), &split.validation, ITEMS, 64).unwrap().metrics();
+    let recorded = info.best_valid_ndcg_at_10.unwrap();
+    assert!((valid.ndcg_at_10 - recorded).abs() < 1e-9, "loaded {} vs recorded {recorded}", valid.ndcg_at_10);
+}

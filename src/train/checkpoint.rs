@@ -168,12 +168,11 @@ impl RunDir {
         write_atomic(&self.path(name), bytes)
     }
 
-    /// The model's variables as `model.safetensors` (atomic).
-    pub fn save_model(&self, varmap: &VarMap) -> Result<(), TrainError> {
-        let tensors = named_vars(varmap, "")?;
+    /// The model's weights as `model.safetensors` (atomic).
+    pub fn save_model(&self, tensors: &HashMap<String, Tensor>) -> Result<(), TrainError> {
         let path = self.model_path();
         let tmp = tmp_path(&path);
-        candle_core::safetensors::save(&tensors, &tmp)?;
+        candle_core::safetensors::save(tensors, &tmp)?;
         fs::rename(&tmp, &path).map_err(|e| TrainError::io(&path, e))
     }
 
@@ -252,7 +251,7 @@ impl RunDir {
 }
 
 /// Every variable of `varmap` as (prefix + name, tensor), detached copies.
-fn named_vars(varmap: &VarMap, prefix: &str) -> Result<HashMap<String, Tensor>, TrainError> {
+pub fn named_vars(varmap: &VarMap, prefix: &str) -> Result<HashMap<String, Tensor>, TrainError> {
     let vars = varmap.data().lock().map_err(|_| TrainError::Stage { stage: "save", reason: "poisoned lock".into() })?;
     Ok(vars.iter().map(|(name, var)| (format!("{prefix}{name}"), var.as_tensor().detach())).collect())
 }

@@ -5,6 +5,7 @@
 //! - [`sequences`]: training windows, seeded epoch order, the cold protocol's training catalogue;
 //! - [`optim`]: AdamW with saved moments, warm-up + decay, gradient clipping;
 //! - [`pretrain`]: the item tower's self-supervised stage;
+//! - [`standardize`]: projections trained on z-scored features, folded back for raw ones;
 //! - [`trainer`]: the sequence stage, generic over `SequentialRecommender` (ours and ID-SASRec);
 //! - [`checkpoint`]: atomic checkpoints, best weights, history;
 //! - [`run`]: the whole job (`omakase train`) and loading a finished run.
@@ -22,6 +23,7 @@ pub mod pretrain;
 pub mod progress;
 pub mod run;
 pub mod sequences;
+pub mod standardize;
 pub mod trainer;
 
 pub use config::TrainConfig;

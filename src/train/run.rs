@@ -17,12 +17,13 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{sha256_file, sha256_hex, CheckpointState, RngState, RunDir, Stage};
+use super::checkpoint::{named_vars, sha256_file, sha256_hex, CheckpointState, RngState, RunDir, Stage};
 use super::config::TrainConfig;
 use super::error::TrainError;
 use super::pretrain::{pretrain, PretrainSettings, ITEM_TOWER_PREFIX};
 use super::progress::{Progress, Session, Stopwatch};
 use super::sequences::{windows, TrainingItems};
+use super::standardize::FeatureScaling;
 use super::trainer::{train_sequences, SequenceData, SequenceSettings, Trainable, VectorScorer};
 use crate::data::load::load_dir;
 use crate::data::split::{self, Split, TestCase};
@@ -348,12 +349,18 @@ pub fn model_catalogue(features: &Features, config: &ModelConfig, device: &Devic
 
 /// The items with text and image that pretraining may use: the training catalogue's (cold: new
 /// items left out) plus every item of the extra catalogues of `[pretrain] catalogues`.
-fn pretraining_items(prepared: &Prepared, config: &TrainConfig, device: &Device) -> Result<ItemFeatures, TrainError> {
-    let (text, image, has_text, has_image) = as_tensors(&prepared.features, device)?;
+/// All in the training space of `scaling`.
+fn pretraining_items(
+    prepared: &Prepared,
+    config: &TrainConfig,
+    scaling: &FeatureScaling,
+    device: &Device,
+) -> Result<ItemFeatures, TrainError> {
+    let (text, image, has_text, has_image) = as_tensors(&scaling.apply(&prepared.features), device)?;
     let own = ItemFeatures::new(text, image, &has_text, &has_image)?;
     let mut parts = vec![own.select(&Tensor::new(prepared.training_items.rows.as_slice(), device)?)?];
     for path in &config.pretrain.catalogues {
-        let extra = Features::load(path)?;
+        let extra = scaling.apply(&Features::load(path)?);
         let (text, image, has_text, has_image) = as_tensors(&extra, device)?;
         parts.push(ItemFeatures::new(text, image, &has_text, &has_image)?);
     }
@@ -452,20 +459,37 @@ fn train_one(
     let result = match kind {
         ModelKind::Multimodal => {
             let model = MultimodalRecommender::new(&config.model, vb)?;
-            let catalogue = model_catalogue(&prepared.features, &config.model, &device)?;
+            let scaling = match config.train.standardize_features {
+                true => FeatureScaling::fit(&prepared.features, &prepared.training_items.rows),
+                false => FeatureScaling::identity(&prepared.features),
+            };
+            let catalogue = model_catalogue(&scaling.apply(&prepared.features), &config.model, &device)?;
+            let saved_weights = || scaling.raw_weights(&varmap);
             let trainable = Trainable {
                 model: &model,
                 catalogue: &catalogue,
                 varmap: &varmap,
                 item_tower_prefix: Some(ITEM_TOWER_PREFIX),
+                saved_weights: &saved_weights,
             };
-            let pretrain_items = || pretraining_items(prepared, config, &device);
+            let pretrain_items = || pretraining_items(prepared, config, &scaling, &device);
             let pretraining: (&MultimodalRecommender, PretrainItems) = (&model, &pretrain_items);
+            let to_training_space = || scaling.to_training_space(&varmap);
+            let init = init.map(|path| (path, &to_training_space as InitHook));
             run_stages(&trainable, Some(pretraining), config, run, prepared, init, &config_sha256, session)
         }
         ModelKind::SasrecId => {
             let model = SasRecId::new(&config.model, prepared.features.len(), vb)?;
-            let trainable = Trainable { model: &model, catalogue: &(), varmap: &varmap, item_tower_prefix: None };
+            let saved_weights = || named_vars(&varmap, "");
+            let trainable = Trainable {
+                model: &model,
+                catalogue: &(),
+                varmap: &varmap,
+                item_tower_prefix: None,
+                saved_weights: &saved_weights,
+            };
+            let no_change = || Ok(());
+            let init = init.map(|path| (path, &no_change as InitHook));
             run_stages(&trainable, None, config, run, prepared, init, &config_sha256, session)
         }
     };
@@ -490,6 +514,8 @@ fn train_one(
 }
 
 type PretrainItems<'a> = &'a dyn Fn() -> Result<ItemFeatures, TrainError>;
+/// Re-expresses weights loaded with `--init` (raw space) in the run's training space.
+type InitHook<'a> = &'a dyn Fn() -> Result<(), TrainError>;
 
 /// Restore or initialise, then pretraining (multimodal only) and sequence training.
 #[allow(clippy::too_many_arguments)]
@@ -499,7 +525,7 @@ fn run_stages<M: SequentialRecommender>(
     config: &TrainConfig,
     run: &RunDir,
     prepared: &Prepared,
-    init: Option<&Path>,
+    init: Option<(&Path, InitHook)>,
     config_sha256: &str,
     session: &Session,
 ) -> Result<CheckpointState, TrainError> {
@@ -513,8 +539,9 @@ fn run_stages<M: SequentialRecommender>(
             checkpoint.state.clone()
         }
         None => {
-            if let Some(init) = init {
+            if let Some((init, to_training_space)) = init {
                 load_weights(trainable.varmap, &init.join("model.safetensors"))?;
+                to_training_space()?;
             }
             fresh_state(config, config_sha256.to_string())
         }

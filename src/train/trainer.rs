@@ -10,7 +10,7 @@
 //! ─► checkpoint (params, moments, step, patience, history) ─► stop after `patience` epochs without gain
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
@@ -44,13 +44,16 @@ pub struct SequenceSettings {
 }
 
 /// A model ready to train: the model, what its item vectors are computed from, the `VarMap` holding
-/// its variables, and which of them form the item tower (`None`: the model has none, e.g. the ID
-/// baseline, whose embedding table learns at the main rate).
+/// its variables, which of them form the item tower (`None`: the model has none, e.g. the ID
+/// baseline, whose embedding table learns at the main rate), and how its weights are saved.
 pub struct Trainable<'a, M: SequentialRecommender> {
     pub model: &'a M,
     pub catalogue: &'a M::Catalogue,
     pub varmap: &'a VarMap,
     pub item_tower_prefix: Option<&'static str>,
+    /// The tensors `model.safetensors` gets (the variables, possibly re-expressed: see
+    /// `standardize`).
+    pub saved_weights: &'a dyn Fn() -> Result<HashMap<String, Tensor>, TrainError>,
 }
 
 /// What the stage trains and validates on, in the compact indexing of the training catalogue.
@@ -174,7 +177,7 @@ pub fn train_sequences<M: SequentialRecommender>(
             state.best_metric = Some(valid.ndcg_at_10);
             state.best_epoch = Some(epoch);
             state.epochs_without_improvement = 0;
-            run.save_model(trainable.varmap)?;
+            run.save_model(&(trainable.saved_weights)()?)?;
         } else {
             state.epochs_without_improvement += 1;
         }
