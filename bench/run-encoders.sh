@@ -7,7 +7,8 @@
 # PyTorch (torch + sentence-transformers + the upstream EfficientNet-Lite0, several GB) lives in a
 # throwaway venv outside the repository, made on first use: $OMAKASE_BENCH_VENV, by default
 # ~/.cache/omakase/bench-venv. Never run in CI. Needs ../shared (or $OMAKASE_SHARED) and models/.
-# OMAKASE_BENCH_TEXTS=n / OMAKASE_BENCH_IMAGES=n: an evenly spaced subset on both sides (quick runs).
+# OMAKASE_BENCH_TEXTS=n / OMAKASE_BENCH_IMAGES=n: an evenly spaced subset on both sides (quick runs);
+# BENCH_THREADS (default: all cores; PyTorch also tries 1), BENCH_REPS (PyTorch passes, default 5).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ VENV="${OMAKASE_BENCH_VENV:-$HOME/.cache/omakase/bench-venv}"
 SHARED="${OMAKASE_SHARED:-$PWD/../shared}"
 MODELS="${OMAKASE_MODELS:-$PWD/models}"
 THREADS="${BENCH_THREADS:-$(nproc)}"
+REPS="${BENCH_REPS:-5}"
 OUT="target/encoder-bench"
 if [[ $# -eq 0 ]]; then set -- text image; fi
 ENCODERS=("$@")
@@ -35,7 +37,7 @@ echo "load before: $(uptime)" >&2
 # Each encoder: PyTorch, then ours right after, so both see the same machine load.
 for encoder in "${ENCODERS[@]}"; do
     "$VENV/bin/python" bench/pytorch_reference.py --shared "$SHARED" --models "$MODELS" \
-        --threads "$THREADS" --only "$encoder" --out "$OUT/torch-$encoder.json" >&2
+        --threads "$THREADS,1" --reps "$REPS" --only "$encoder" --out "$OUT/torch-$encoder.json" >&2
     RAYON_NUM_THREADS="$THREADS" cargo bench --bench encoders -- "^$encoder/" >&2
 done
 echo "load after: $(uptime)" >&2

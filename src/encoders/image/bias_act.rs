@@ -1,6 +1,6 @@
-//! What follows each folded convolution: ReLU6 (or nothing), applied in place on one image's
-//! channels-last `[h·w, channels]` output, and the per-channel bias or residual written into the output
-//! before the product accumulates onto it (so neither costs a pass of its own).
+//! What follows each folded convolution's product, in one pass over one image's channels-last
+//! `[pixels, channels]` output: the per-channel bias (the folded BatchNorm shift), the block's residual
+//! when it has one, then ReLU6 (or nothing). In the reference's order: (conv + bias) + residual.
 
 use crate::encoders::kernels::multiversion;
 
@@ -13,37 +13,29 @@ pub enum Activation {
     Relu6,
 }
 
-impl Activation {
-    /// Applies the activation to every value in place.
-    pub fn apply(self, values: &mut [f32]) {
-        if self == Activation::Relu6 {
-            relu6_in_place(values);
-        }
-    }
+/// `out[p, c] ← activation(out[p, c] + bias[c] + residual[p, c])` for `out` `[pixels, bias.len()]`;
+/// `residual` has the shape of `out`, or is empty for none.
+pub fn add_bias_activate(out: &mut [f32], bias: &[f32], residual: &[f32], activation: Activation) {
+    debug_assert!(residual.is_empty() || residual.len() == out.len());
+    add_bias_activate_kernel(out, bias, residual, activation == Activation::Relu6);
 }
 
 multiversion! {
-    fn relu6_in_place(values: &mut [f32]) {
-        for v in values.iter_mut() {
-            *v = v.clamp(0.0, 6.0);
-        }
-    }
-}
-
-/// `out` ← `[pixels, bias.len()]` holding `bias` in every pixel, plus `residual` (same shape) when
-/// given. `out` is resized; its old contents are dropped.
-pub fn fill_bias(out: &mut Vec<f32>, bias: &[f32], pixels: usize, residual: Option<&[f32]>) {
-    out.clear();
-    match residual {
-        None => {
-            for _ in 0..pixels {
-                out.extend_from_slice(bias);
+    fn add_bias_activate_kernel(out: &mut [f32], bias: &[f32], residual: &[f32], relu6: bool) {
+        let channels = bias.len();
+        for (p, pixel) in out.chunks_exact_mut(channels).enumerate() {
+            for (v, b) in pixel.iter_mut().zip(bias) {
+                *v += b;
             }
-        }
-        Some(residual) => {
-            debug_assert_eq!(residual.len(), bias.len() * pixels);
-            for pixel in residual.chunks_exact(bias.len()) {
-                out.extend(pixel.iter().zip(bias).map(|(r, b)| r + b));
+            if !residual.is_empty() {
+                for (v, r) in pixel.iter_mut().zip(&residual[p * channels..(p + 1) * channels]) {
+                    *v += r;
+                }
+            }
+            if relu6 {
+                for v in pixel.iter_mut() {
+                    *v = v.clamp(0.0, 6.0);
+                }
             }
         }
     }
@@ -54,18 +46,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bias_per_channel_plus_residual_then_clamp() {
-        let mut out = vec![9.0; 3];
-        fill_bias(&mut out, &[1.0, -2.0], 2, None);
-        assert_eq!(out, vec![1.0, -2.0, 1.0, -2.0]);
-        fill_bias(&mut out, &[1.0, -2.0], 2, Some(&[0.5, 7.0, 1.0, -1.0]));
+    fn adds_bias_then_residual_then_clamps() {
+        let mut out = vec![0.5, 7.0, 1.0, -1.0];
+        add_bias_activate(&mut out, &[1.0, -2.0], &[], Activation::None);
         assert_eq!(out, vec![1.5, 5.0, 2.0, -3.0]);
-        Activation::Relu6.apply(&mut out);
-        assert_eq!(out, vec![1.5, 5.0, 2.0, 0.0]);
-        Activation::None.apply(&mut out);
-        assert_eq!(out, vec![1.5, 5.0, 2.0, 0.0]);
-        fill_bias(&mut out, &[7.0], 1, None);
-        Activation::Relu6.apply(&mut out);
-        assert_eq!(out, vec![6.0]);
+        add_bias_activate(&mut out, &[0.0, 0.0], &[1.0, 2.0, 3.0, 4.0], Activation::Relu6);
+        assert_eq!(out, vec![2.5, 6.0, 5.0, 1.0]);
+        let mut negative = vec![-1.0];
+        add_bias_activate(&mut negative, &[0.5], &[], Activation::Relu6);
+        assert_eq!(negative, vec![0.0]);
     }
 }

@@ -1,11 +1,11 @@
 //! A dense k×k convolution with TF SAME padding and its BatchNorm folded in (the stem), one image at a
 //! time: every output pixel's k×k patch as one row of `[out_h·out_w, c_in·k·k]` (im2col, the padding as
 //! zeros), then one product `patches × weightᵀ` straight into the channels-last output the rest of the
-//! network works in, bias written there first (candle's conv2d takes the same route, with copies back
-//! to NCHW around it).
+//! network works in, then bias and activation in one pass (candle's conv2d takes the same route, with
+//! copies back to NCHW around it).
 
 use super::batch_norm::{load_folded, Folded};
-use super::bias_act::{fill_bias, Activation};
+use super::bias_act::{add_bias_activate, Activation};
 use super::error::Result;
 use super::same_pad::same_padding;
 use super::state_dict::StateDict;
@@ -74,11 +74,11 @@ impl ConvBn {
             }
         }
         let (c_out, depth, pixels) = (self.bias.len(), self.c_in * k * k, out_h * out_w);
-        fill_bias(out, &self.bias, pixels, None);
+        out.resize(pixels * c_out, 0.0);
         let weight_t = MatRef::new(&self.weight_t, depth, c_out, c_out);
         let patches = MatRef::new(patches, pixels, depth, depth);
-        matmul(MatMut::new(out, pixels, c_out, c_out), patches, weight_t, true, 1.0, threads);
-        self.activation.apply(out);
+        matmul(MatMut::new(out, pixels, c_out, c_out), patches, weight_t, false, 1.0, threads);
+        add_bias_activate(out, &self.bias, &[], self.activation);
         Ok(())
     }
 }

@@ -1,8 +1,7 @@
 //! A 1×1 convolution with its BatchNorm folded in: a matrix product over channels.
 //!
-//! One image at a time, channels-last: `[h·w, c_in] × [c_in, c_out]` (the weight read transposed in
-//! place), straight into the output with the bias (and the block's residual) written there first: no
-//! copies around the product (candle's 1×1 conv copies the input and the output element by element
+//! One image at a time, channels-last: `[h·w, c_in] × [c_in, c_out]` straight into the output, then
+//! bias, residual and activation in one pass: no copies around the product (candle's 1×1 conv copies the input and the output element by element
 //! around the same product, which cost more than the product).
 //!
 //! The weight can be quantized (GGML block types, e.g. Q8_0) after folding. Blocks run along `c_in`,
@@ -15,7 +14,7 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
 use super::batch_norm::load_folded;
-use super::bias_act::{fill_bias, Activation};
+use super::bias_act::{add_bias_activate, Activation};
 use super::error::Result;
 use super::state_dict::StateDict;
 use crate::encoders::kernels::matmul::{matmul, MatMut, MatRef, Threads};
@@ -87,7 +86,7 @@ impl PointwiseConvBn {
     }
 
     /// One image: `x` `[pixels, c_in]` → `out` `[pixels, c_out]` (resized), plus `residual` (`[pixels,
-    /// c_out]`) when given, before the activation.
+    /// c_out]`) when given, before the activation (the MBConv skip: (conv + bias) + input).
     pub fn forward(
         &self,
         x: &[f32],
@@ -99,23 +98,22 @@ impl PointwiseConvBn {
         if x.len() != self.c_in * pixels {
             candle_core::bail!("pointwise conv of {} channels given {} values for {pixels} pixels", self.c_in, x.len());
         }
-        fill_bias(out, &self.bias, pixels, residual);
+        out.resize(pixels * self.c_out(), 0.0);
         match &self.weight {
             Weight::Transposed(weight_t) => {
                 let weight_t = MatRef::new(weight_t, self.c_in, self.c_out(), self.c_out());
                 let x = MatRef::new(x, pixels, self.c_in, self.c_in);
-                matmul(MatMut::new(out, pixels, self.c_out(), self.c_out()), x, weight_t, true, 1.0, threads);
+                matmul(MatMut::new(out, pixels, self.c_out(), self.c_out()), x, weight_t, false, 1.0, threads);
             }
             // Quantized blocks run along c_in, the rows of `x`.
             #[cfg(target_arch = "wasm32")]
             Weight::Blocks(weight) => {
                 use candle_core::Module;
                 let x = Tensor::from_slice(x, (pixels, self.c_in), &Device::Cpu)?;
-                let product = weight.forward(&x)?.flatten_all()?.to_vec1::<f32>()?;
-                out.iter_mut().zip(product).for_each(|(o, p)| *o += p);
+                out.copy_from_slice(&weight.forward(&x)?.flatten_all()?.to_vec1::<f32>()?);
             }
         }
-        self.activation.apply(out);
+        add_bias_activate(out, &self.bias, residual.unwrap_or(&[]), self.activation);
         Ok(())
     }
 }

@@ -57,3 +57,48 @@ pub fn attention(qkv: &[f32], hidden: usize, heads: usize, spans: &[Span], key_b
         matmul(block, MatRef::new(scores, span.len, span.len, span.len), value, false, 1.0, Threads::One);
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Tensor};
+
+    /// softmax(q·kᵀ/√d + bias)·v per head, by candle ops, for one text of `len` tokens from `start`.
+    fn reference(qkv: &Tensor, hidden: usize, heads: usize, span: Span, bias: &[f32]) -> candle_core::Result<Tensor> {
+        let d = hidden / heads;
+        let rows = qkv.narrow(0, span.start, span.len)?;
+        let bias = Tensor::from_slice(&bias[span.start..span.start + span.len], (1, span.len), &Device::Cpu)?;
+        let mut outputs = Vec::new();
+        for h in 0..heads {
+            let part = |which: usize| rows.narrow(1, which * hidden + h * d, d);
+            let scores = (part(0)?.matmul(&part(1)?.t()?)? / (d as f64).sqrt())?.broadcast_add(&bias)?;
+            outputs.push(candle_nn::ops::softmax_last_dim(&scores)?.matmul(&part(2)?)?);
+        }
+        Tensor::cat(&outputs, 1)
+    }
+
+    #[test]
+    fn each_text_attends_within_itself_and_masked_keys_get_no_weight() -> candle_core::Result<()> {
+        let (hidden, heads, tokens) = (8, 2, 7);
+        let qkv = Tensor::randn(0f32, 1.0, (tokens, 3 * hidden), &Device::Cpu)?;
+        let spans = [Span { start: 0, len: 3 }, Span { start: 3, len: 0 }, Span { start: 3, len: 4 }];
+        let values = qkv.flatten_all()?.to_vec1::<f32>()?;
+        // Unmasked, then with the last key of the second text masked out.
+        for bias in [vec![0f32; tokens], vec![0., 0., 0., 0., 0., 0., f32::MIN]] {
+            let mut out = vec![f32::NAN; tokens * hidden];
+            attention(&values, hidden, heads, &spans, &bias, &mut out);
+            for span in [spans[0], spans[2]] {
+                let want = reference(&qkv, hidden, heads, span, &bias)?.flatten_all()?.to_vec1::<f32>()?;
+                let got = &out[span.start * hidden..(span.start + span.len) * hidden];
+                let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                assert!(diff < 1e-5, "span {span:?}: max |Δ| {diff}");
+            }
+        }
+        // No key bias at all is the same as a zero bias.
+        let (mut with_zero, mut without) = (vec![0f32; tokens * hidden], vec![0f32; tokens * hidden]);
+        attention(&values, hidden, heads, &spans, &[0.0; 7], &mut with_zero);
+        attention(&values, hidden, heads, &spans, &[], &mut without);
+        assert_eq!(with_zero, without);
+        Ok(())
+    }
+}
