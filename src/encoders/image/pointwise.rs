@@ -62,6 +62,7 @@ impl PointwiseConvBn {
         if self.quantized.is_some() || self.c_in % dtype.block_size() != 0 {
             return Ok(self.clone());
         }
+        #[allow(clippy::infallible_destructuring_match)] // one variant natively, two on wasm32
         let transposed = match &self.weight {
             Weight::Transposed(values) => values,
             #[cfg(target_arch = "wasm32")]
