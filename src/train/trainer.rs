@@ -2,7 +2,7 @@
 //! same loop trains our model and the ID-SASRec baseline:
 //!
 //! ```text
-//! per epoch e: windows in a seeded order (sequences.rs) ─batches─► item vectors (frozen: computed once;
+//! per epoch e: windows in seeded, length-bucketed batches (sequences.rs) ─► item vectors (frozen: computed once;
 //!   fine-tuned: item tower in training mode, every step) ─► sequence tower ─► logits of every trained
 //!   position over the whole training catalogue / temperature ─► cross-entropy ─► AdamW (warm-up,
 //!   clipping; the item tower at its own learning rate)
@@ -20,7 +20,7 @@ use super::config::{Decay, ItemTowerTraining};
 use super::error::TrainError;
 use super::optim::{AdamW, AdamWSettings, Schedule};
 use super::progress::{Session, Stopwatch};
-use super::sequences::{derive_seed, epoch_order, Window, WindowBatch};
+use super::sequences::{derive_seed, epoch_batches, Window, WindowBatch};
 use crate::data::split::TestCase;
 use crate::eval::{evaluate, EvalError, Metrics, Scorer};
 use crate::model::{DropoutRng, Histories, Mode, SequentialRecommender};
@@ -142,10 +142,10 @@ pub fn train_sequences<M: SequentialRecommender>(
         }
         let watch = Stopwatch::start();
         let dropout = DropoutRng::new(derive_seed(settings.seed, "train.dropout", epoch));
-        let order = epoch_order(data.windows.len(), settings.seed, "train.shuffle", epoch);
-        let bar = session.progress.epoch_bar(format!("train {epoch}/{}", settings.epochs), steps_per_epoch);
+        let epoch_batches = epoch_batches(&data.windows, settings.batch, settings.seed, epoch);
+        let bar = session.progress.epoch_bar(format!("train {epoch}/{}", settings.epochs), epoch_batches.len());
         let (mut loss_sum, mut norm_sum, mut batches) = (0f64, 0f64, 0usize);
-        for chunk in order.chunks(settings.batch) {
+        for chunk in &epoch_batches {
             let windows: Vec<&Window> = chunk.iter().map(|&i| &data.windows[i]).collect();
             let batch = WindowBatch::new(&windows, settings.max_len, data.n_items, &device)?;
             let items = match &frozen_items {
