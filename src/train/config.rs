@@ -124,7 +124,7 @@ pub struct SequenceTrainingConfig {
     /// Training windows per optimiser step. Default 128.
     pub batch: usize,
     /// Peak AdamW learning rate of the sequence tower (and of the ID baseline's embeddings).
-    /// Default 1e-3.
+    /// Default 3e-3 (1e-3 reached the same validation NDCG@10 about twice as many epochs later).
     pub lr: f64,
     /// Linear warm-up in optimiser steps. Default 100.
     pub warmup_steps: usize,
@@ -134,15 +134,17 @@ pub struct SequenceTrainingConfig {
     pub clip: f64,
     /// Decoupled AdamW weight decay on weight matrices. Default 0.0 (RecBole's SASRec uses none).
     pub weight_decay: f64,
-    /// Epochs without a better validation NDCG@10 before stopping. Default 20.
+    /// Epochs without a better validation NDCG@10 before stopping. Default 10.
     pub patience: usize,
     /// Seeds the initial weights, the window order and every dropout mask: same seed, same data,
     /// same config ⇒ the same metrics. Default 42.
     pub seed: u64,
     /// `"frozen"` or `"finetune"` (default): whether the item tower learns during this stage.
     pub item_tower: ItemTowerTraining,
-    /// Peak learning rate of the item tower when it is fine-tuned. Default 1e-3 (the item tower has
-    /// to carry collaborative signal that content features alone miss; measured in README/report).
+    /// Peak learning rate of the item tower when it is fine-tuned. Default 1e-2: the item tower has
+    /// to learn what ID embeddings would, content alone misses the collaborative signal. Validation
+    /// NDCG@10 on ml100k-mm after ~20 epochs (lr 1e-3, 2 layers): frozen 0.014, item_tower_lr 1e-4
+    /// 0.024, 1e-3 0.049; after ~25 epochs (lr 3e-3, 1 layer): 3e-3 0.065, 1e-2 0.068, 3e-2 0.071.
     pub item_tower_lr: f64,
     /// How far apart consecutive training windows of a long history end (see
     /// `train::sequences`); 0 means `model.max_len` (non-overlapping windows, every next-item
@@ -161,15 +163,15 @@ impl Default for SequenceTrainingConfig {
         SequenceTrainingConfig {
             epochs: 200,
             batch: 128,
-            lr: 1e-3,
+            lr: 3e-3,
             warmup_steps: 100,
             decay: Decay::Constant,
             clip: 1.0,
             weight_decay: 0.0,
-            patience: 20,
+            patience: 10,
             seed: 42,
             item_tower: ItemTowerTraining::Finetune,
-            item_tower_lr: 1e-3,
+            item_tower_lr: 1e-2,
             window_stride: 0,
             eval_batch: 256,
             standardize_features: true,
