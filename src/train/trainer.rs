@@ -145,6 +145,10 @@ pub fn train_sequences<M: SequentialRecommender>(
         let epoch_batches = epoch_batches(&data.windows, settings.batch, settings.seed, epoch);
         let bar = session.progress.epoch_bar(format!("train {epoch}/{}", settings.epochs), epoch_batches.len());
         let (mut loss_sum, mut norm_sum, mut batches) = (0f64, 0f64, 0usize);
+        // Every target weighs the same in the epoch's gradient, whatever the size of its batch:
+        // each batch's mean is scaled by its share of the targets (length-bucketed batches of
+        // short windows hold far fewer targets than batches of long ones).
+        let targets_per_batch = data.windows.iter().map(Window::targets).sum::<usize>() as f64 / epoch_batches.len() as f64;
         for chunk in &epoch_batches {
             let windows: Vec<&Window> = chunk.iter().map(|&i| &data.windows[i]).collect();
             let batch = WindowBatch::new(&windows, settings.max_len, data.n_items, &device)?;
@@ -157,10 +161,11 @@ pub fn train_sequences<M: SequentialRecommender>(
             if !loss_value.is_finite() {
                 return Err(stage_error(format!("epoch {epoch}: the loss became {loss_value} (lower train.lr?)")));
             }
-            let grads = loss.backward()?;
+            let share = batch.num_targets as f64 / targets_per_batch;
+            let grads = (loss * share)?.backward()?;
             let factor = schedule.factor(optimizer.step_count());
             norm_sum += optimizer.step(&grads, factor, settings.clip)?;
-            loss_sum += loss_value;
+            loss_sum += loss_value * share;
             batches += 1;
             bar.inc(1);
             bar.set_message(format!("loss {:.4}", loss_sum / batches as f64));
