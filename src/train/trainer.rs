@@ -2,7 +2,7 @@
 //! same loop trains our model and the ID-SASRec baseline:
 //!
 //! ```text
-//! per epoch e: windows in seeded, length-bucketed batches (sequences.rs) ─► item vectors (frozen: computed once;
+//! per epoch e: windows in a seeded order (sequences.rs) ─batches─► item vectors (frozen: computed once;
 //!   fine-tuned: item tower in training mode, every step) ─► sequence tower ─► logits of every trained
 //!   position over the whole training catalogue / temperature ─► cross-entropy ─► AdamW (warm-up,
 //!   clipping; the item tower at its own learning rate)
@@ -20,7 +20,7 @@ use super::config::{Decay, ItemTowerTraining};
 use super::error::TrainError;
 use super::optim::{AdamW, AdamWSettings, Schedule};
 use super::progress::{Session, Stopwatch};
-use super::sequences::{derive_seed, epoch_batches, Window, WindowBatch};
+use super::sequences::{derive_seed, epoch_order, Window, WindowBatch};
 use crate::data::split::TestCase;
 use crate::eval::{evaluate, EvalError, Metrics, Scorer};
 use crate::model::{DropoutRng, Histories, Mode, SequentialRecommender};
@@ -142,14 +142,10 @@ pub fn train_sequences<M: SequentialRecommender>(
         }
         let watch = Stopwatch::start();
         let dropout = DropoutRng::new(derive_seed(settings.seed, "train.dropout", epoch));
-        let epoch_batches = epoch_batches(&data.windows, settings.batch, settings.seed, epoch);
-        let bar = session.progress.epoch_bar(format!("train {epoch}/{}", settings.epochs), epoch_batches.len());
+        let order = epoch_order(data.windows.len(), settings.seed, "train.shuffle", epoch);
+        let bar = session.progress.epoch_bar(format!("train {epoch}/{}", settings.epochs), steps_per_epoch);
         let (mut loss_sum, mut norm_sum, mut batches) = (0f64, 0f64, 0usize);
-        // Every target weighs the same in the epoch's gradient, whatever the size of its batch:
-        // each batch's mean is scaled by its share of the targets (length-bucketed batches of
-        // short windows hold far fewer targets than batches of long ones).
-        let targets_per_batch = data.windows.iter().map(Window::targets).sum::<usize>() as f64 / epoch_batches.len() as f64;
-        for chunk in &epoch_batches {
+        for chunk in order.chunks(settings.batch) {
             let windows: Vec<&Window> = chunk.iter().map(|&i| &data.windows[i]).collect();
             let batch = WindowBatch::new(&windows, settings.max_len, data.n_items, &device)?;
             let items = match &frozen_items {
@@ -161,11 +157,10 @@ pub fn train_sequences<M: SequentialRecommender>(
             if !loss_value.is_finite() {
                 return Err(stage_error(format!("epoch {epoch}: the loss became {loss_value} (lower train.lr?)")));
             }
-            let share = batch.num_targets as f64 / targets_per_batch;
-            let grads = (loss * share)?.backward()?;
+            let grads = loss.backward()?;
             let factor = schedule.factor(optimizer.step_count());
             norm_sum += optimizer.step(&grads, factor, settings.clip)?;
-            loss_sum += loss_value * share;
+            loss_sum += loss_value;
             batches += 1;
             bar.inc(1);
             bar.set_message(format!("loss {:.4}", loss_sum / batches as f64));
