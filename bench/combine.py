@@ -75,8 +75,9 @@ def main():
     print(table(criterion_dir, torch, "median"))
     print("\nFastest pass:\n")
     print(table(criterion_dir, torch, "fastest"))
-    print(f"\nPyTorch {torch.get('torch')}, {torch.get('reps')} passes per thread count, at the better of "
-          f"{torch.get('threads_tried')} threads (thr); ours: criterion's samples, all cores. "
+    clock = "CPU time of the process (items per CPU-second)" if torch.get("clock") == "cpu" else "wall clock"
+    print(f"\nClock: {clock}. PyTorch {torch.get('torch')}, {torch.get('reps')} passes per thread count, at the "
+          f"better of {torch.get('threads_tried')} threads (thr); ours: criterion's samples, all cores. "
           "Ratio > 1: ours is faster.")
 
 

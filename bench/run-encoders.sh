@@ -8,7 +8,8 @@
 # throwaway venv outside the repository, made on first use: $OMAKASE_BENCH_VENV, by default
 # ~/.cache/omakase/bench-venv. Never run in CI. Needs ../shared (or $OMAKASE_SHARED) and models/.
 # OMAKASE_BENCH_TEXTS=n / OMAKASE_BENCH_IMAGES=n: an evenly spaced subset on both sides (quick runs);
-# BENCH_THREADS (default: all cores; PyTorch also tries 1), BENCH_REPS (PyTorch passes, default 5).
+# BENCH_THREADS (default: all cores; PyTorch also tries 1), BENCH_REPS (PyTorch passes, default 5);
+# OMAKASE_BENCH_CLOCK=cpu: both sides timed by their process's CPU time instead of wall time.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ SHARED="${OMAKASE_SHARED:-$PWD/../shared}"
 MODELS="${OMAKASE_MODELS:-$PWD/models}"
 THREADS="${BENCH_THREADS:-$(nproc)}"
 REPS="${BENCH_REPS:-5}"
+CLOCK="${OMAKASE_BENCH_CLOCK:-wall}"
 OUT="target/encoder-bench"
 if [[ $# -eq 0 ]]; then set -- text image; fi
 ENCODERS=("$@")
@@ -37,8 +39,8 @@ echo "load before: $(uptime)" >&2
 # Each encoder: PyTorch, then ours right after, so both see the same machine load.
 for encoder in "${ENCODERS[@]}"; do
     "$VENV/bin/python" bench/pytorch_reference.py --shared "$SHARED" --models "$MODELS" \
-        --threads "$THREADS,1" --reps "$REPS" --only "$encoder" --out "$OUT/torch-$encoder.json" >&2
-    RAYON_NUM_THREADS="$THREADS" cargo bench --bench encoders -- "^$encoder/" >&2
+        --threads "$THREADS,1" --reps "$REPS" --clock "$CLOCK" --only "$encoder" --out "$OUT/torch-$encoder.json" >&2
+    OMAKASE_BENCH_CLOCK="$CLOCK" RAYON_NUM_THREADS="$THREADS" cargo bench --bench encoders -- "^$encoder/" >&2
 done
 echo "load after: $(uptime)" >&2
 
@@ -52,4 +54,4 @@ for e in encoders:
     merged.update({k: v for k, v in part.items()})
 json.dump(merged, open(f"{out}/torch.json", "w"), indent=1)
 PY
-python3 bench/combine.py target/criterion "$OUT/torch.json" | tee "$OUT/table.md"
+python3 bench/combine.py target/criterion "$OUT/torch.json" | tee "$OUT/table-$CLOCK.md"

@@ -8,7 +8,9 @@
 //! is on the PyTorch side). Criterion reports it as items/s (`Throughput::Elements`).
 //!
 //! `OMAKASE_BENCH_TEXTS=n` / `OMAKASE_BENCH_IMAGES=n` take an evenly spaced subset (quick runs; the
-//! Python side reads the same variables and picks the same items).
+//! Python side reads the same variables and picks the same items). `OMAKASE_BENCH_CLOCK=cpu` measures
+//! the process's CPU time (all threads, from `/proc/self/stat`) instead of wall time: on a machine that
+//! other work loads, what a pass costs rather than how long it waited for a core.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -25,6 +27,32 @@ use omakase::encoders::image::{crops_to_input, decode_file, ImageEncoder};
 use omakase::encoders::text::TextEncoder;
 
 const BATCH_SIZES: [usize; 2] = [1, 32];
+
+/// CPU time of this process so far (user + system, all threads), from `/proc/self/stat` in clock
+/// ticks of 1/100 s (Linux's USER_HZ).
+fn process_cpu_time() -> Duration {
+    let stat =
+        std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat (OMAKASE_BENCH_CLOCK=cpu is Linux only)");
+    // Fields after the parenthesised command name: state is field 3, utime 14 and stime 15.
+    let fields: Vec<&str> = stat.rsplit_once(')').expect("/proc/self/stat").1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+/// Times `pass` by the clock `OMAKASE_BENCH_CLOCK` picks (wall by default, or `cpu`).
+fn measure<R>(b: &mut criterion::Bencher<'_, WallTime>, mut pass: impl FnMut() -> R) {
+    if std::env::var("OMAKASE_BENCH_CLOCK").is_ok_and(|c| c == "cpu") {
+        b.iter_custom(|iters| {
+            let start = process_cpu_time();
+            for _ in 0..iters {
+                black_box(pass());
+            }
+            process_cpu_time() - start
+        })
+    } else {
+        b.iter(|| black_box(pass()))
+    }
+}
 
 /// Every `total / n`-th of `total` items (all when the variable is unset or not below `total`).
 fn subset<T>(items: Vec<T>, variable: &str) -> Vec<T> {
@@ -87,7 +115,7 @@ fn text(c: &mut Criterion) {
     for (precision, encoder) in [("f32", &f32_encoder), ("q8_0", &q8_encoder)] {
         for batch in BATCH_SIZES {
             group.bench_with_input(BenchmarkId::new(precision, format!("batch{batch}")), &batch, |b, &batch| {
-                b.iter(|| black_box(encoder.encode(&texts, batch).unwrap()))
+                measure(b, || encoder.encode(&texts, batch).unwrap())
             });
         }
     }
@@ -105,7 +133,7 @@ fn image(c: &mut Criterion) {
     for (precision, encoder) in [("f32", &f32_encoder), ("q8_0", &q8_encoder)] {
         for batch in BATCH_SIZES {
             group.bench_with_input(BenchmarkId::new(precision, format!("batch{batch}")), &batch, |b, &batch| {
-                b.iter(|| {
+                measure(b, || {
                     for start in (0..count).step_by(batch) {
                         let chunk = input.narrow(0, start, batch.min(count - start)).unwrap();
                         black_box(encoder.features(&chunk).unwrap());

@@ -73,8 +73,7 @@ fn rows() -> &'static [Row] {
 fn goldens() -> &'static Rows2 {
     static GOLDENS: OnceLock<Rows2> = OnceLock::new();
     GOLDENS.get_or_init(|| {
-        let tensors =
-            candle_core::safetensors::load(golden_dir().join("goldens.safetensors"), &Device::Cpu).unwrap();
+        let tensors = candle_core::safetensors::load(golden_dir().join("goldens.safetensors"), &Device::Cpu).unwrap();
         let features = tensors["features"].to_vec2::<f32>().unwrap();
         let logits = tensors["logits"].to_vec2::<f32>().unwrap();
         assert_eq!((features.len(), features[0].len()), (rows().len(), FEATURE_DIM));
@@ -97,10 +96,7 @@ fn golden_crops() -> Vec<Vec<u8>> {
 fn our_crops() -> &'static [Vec<u8>] {
     static CROPS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
     CROPS.get_or_init(|| {
-        rows()
-            .iter()
-            .map(|r| center_crop(decode_file(&r.source).unwrap_or_else(|e| panic!("{e}")).view()))
-            .collect()
+        rows().iter().map(|r| center_crop(decode_file(&r.source).unwrap_or_else(|e| panic!("{e}")).view())).collect()
     })
 }
 
@@ -148,13 +144,7 @@ fn our_crops_of_the_original_files_match_the_golden_pngs() {
         }
         // PNG decoding is exact and the resampler is Pillow's own arithmetic: those crops must be identical.
         if row.source.extension().is_some_and(|e| e == "png") {
-            assert_eq!(
-                row_max,
-                0,
-                "row {} ({}): crop differs from the reference",
-                row.index,
-                row.source.display()
-            );
+            assert_eq!(row_max, 0, "row {} ({}): crop differs from the reference", row.index, row.source.display());
         }
     }
     let mean = sum as f64 / count as f64;
@@ -182,8 +172,7 @@ fn golden_crops_reproduce_the_reference_features_and_logits() {
     let (mut worst_feature, mut worst_logit) = (0f32, 0f32);
     for row in rows() {
         let i = row.index;
-        let (df, dl) =
-            (max_abs_diff(&features[i], &want_features[i]), max_abs_diff(&logits[i], &want_logits[i]));
+        let (df, dl) = (max_abs_diff(&features[i], &want_features[i]), max_abs_diff(&logits[i], &want_logits[i]));
         worst_feature = worst_feature.max(df);
         worst_logit = worst_logit.max(dl);
         assert!(df <= MAX_ABS_DIFF, "row {i}: features max |Δ| {df}");
@@ -191,7 +180,10 @@ fn golden_crops_reproduce_the_reference_features_and_logits() {
         assert_eq!(argmax(&logits[i]), row.top1, "row {i} ({}): top-1 class", row.kind);
         assert_eq!(argmax(&want_logits[i]), row.top1, "index.jsonl and goldens disagree on row {i}");
     }
-    eprintln!("golden crops: features max |Δ| {worst_feature:.3e}, logits max |Δ| {worst_logit:.3e}, top-1 same on all {}", rows().len());
+    eprintln!(
+        "golden crops: features max |Δ| {worst_feature:.3e}, logits max |Δ| {worst_logit:.3e}, top-1 same on all {}",
+        rows().len()
+    );
 }
 
 #[test]

@@ -42,8 +42,7 @@ fn load_golden() -> Golden {
         texts.push(row["text"].as_str().unwrap().to_string());
         sources.push(row["source"].as_str().unwrap().to_string());
     }
-    let ids =
-        id_rows.iter().map(|row| row.iter().filter(|&&id| id >= 0).map(|&id| id as u32).collect()).collect();
+    let ids = id_rows.iter().map(|row| row.iter().filter(|&&id| id >= 0).map(|&id| id as u32).collect()).collect();
     assert_eq!(texts.len(), 404);
     assert_eq!(embeddings.len(), 404);
     Golden { texts, sources, ids, embeddings }
@@ -153,8 +152,7 @@ fn over_long_or_unknown_ids_are_errors_not_panics() {
 
 /// The committed edge-case rows (362–403, free to copy): needs only the weights, not `../shared`.
 fn edge_case_fixture() -> Vec<(usize, String, Vec<u32>, Vec<f32>)> {
-    let fixture: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/minilm_edge_cases.json")).unwrap();
+    let fixture: serde_json::Value = serde_json::from_str(include_str!("fixtures/minilm_edge_cases.json")).unwrap();
     let rows = fixture["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 42);
     rows.iter()
@@ -199,9 +197,7 @@ fn wordpiece_agrees_with_the_tokenizers_crate() {
     let path = common::models_dir().join("all-minilm-l6-v2/tokenizer.json");
     let mut reference = tokenizers::Tokenizer::from_file(path).unwrap();
     reference.with_padding(None);
-    reference
-        .with_truncation(Some(tokenizers::TruncationParams { max_length: 256, ..Default::default() }))
-        .unwrap();
+    reference.with_truncation(Some(tokenizers::TruncationParams { max_length: 256, ..Default::default() })).unwrap();
     let reference_ids = |text: &str| reference.encode(text, true).unwrap().get_ids().to_vec();
 
     let mut texts: Vec<String> = golden.texts.clone();
@@ -212,12 +208,7 @@ fn wordpiece_agrees_with_the_tokenizers_crate() {
             differing.push(text.clone());
         }
     }
-    assert!(
-        differing.is_empty(),
-        "{} texts differ, e.g. {:?}",
-        differing.len(),
-        &differing[..differing.len().min(5)]
-    );
+    assert!(differing.is_empty(), "{} texts differ, e.g. {:?}", differing.len(), &differing[..differing.len().min(5)]);
 }
 
 /// Deterministic texts mixing words, accents (composed and combining), CJK, Hangul, emoji, ZWJ,

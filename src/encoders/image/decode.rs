@@ -26,16 +26,14 @@ use super::preprocess::RgbImage;
 
 /// Decodes an image file to RGB8. Errors name the file.
 pub fn decode_file(path: &Path) -> Result<RgbImage> {
-    let bytes =
-        std::fs::read(path).map_err(|source| ImageEncoderError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| ImageEncoderError::Io { path: path.to_path_buf(), source })?;
     decode_bytes(&bytes, &path.display().to_string())
 }
 
 /// Decodes an encoded image (JPEG, PNG, WebP) to RGB8; `origin` labels errors (a path, a URL, an id).
 pub fn decode_bytes(bytes: &[u8], origin: &str) -> Result<RgbImage> {
     let fail = |reason: String| ImageEncoderError::Decode { origin: origin.to_string(), reason };
-    let reader =
-        ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| fail(e.to_string()))?;
+    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| fail(e.to_string()))?;
     match reader.format() {
         None => Err(fail("not a JPEG, PNG or WebP image".into())),
         Some(ImageFormat::Jpeg) => decode_jpeg_strictly(bytes).map_err(fail),

@@ -59,13 +59,8 @@ impl ImageEncoder {
     /// Loads `efficientnet-lite0.safetensors` (f32, PyTorch state-dict names).
     #[cfg(feature = "native")]
     pub fn load(path: &std::path::Path) -> Result<Self> {
-        let bytes = std::fs::read(path)
-            .map_err(|source| ImageEncoderError::Io { path: path.to_path_buf(), source })?;
-        Self::from_state_dict(&StateDict::from_safetensors_bytes(
-            &bytes,
-            &path.display().to_string(),
-            &Device::Cpu,
-        )?)
+        let bytes = std::fs::read(path).map_err(|source| ImageEncoderError::Io { path: path.to_path_buf(), source })?;
+        Self::from_state_dict(&StateDict::from_safetensors_bytes(&bytes, &path.display().to_string(), &Device::Cpu)?)
     }
 
     /// From safetensors bytes already in memory (the browser fetches them).

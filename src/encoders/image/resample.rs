@@ -55,8 +55,7 @@ fn taps(in_size: usize, out_size: usize, outputs: std::ops::Range<usize>) -> Vec
             // `(int)` in C truncates toward zero, as `as i64` does.
             let first = ((center - support + 0.5) as i64).max(0) as usize;
             let end = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
-            let raw: Vec<f64> =
-                (first..end).map(|i| triangle((i as f64 - center + 0.5) * inv_filter_scale)).collect();
+            let raw: Vec<f64> = (first..end).map(|i| triangle((i as f64 - center + 0.5) * inv_filter_scale)).collect();
             let total: f64 = raw.iter().sum();
             let weights = raw
                 .iter()
@@ -172,9 +171,7 @@ mod tests {
     fn a_window_equals_the_same_part_of_the_full_resize() {
         let (w, h) = (61, 47);
         let src: Vec<u8> = (0..w * h * 3).map(|i| ((i * 31 + i / 7) % 256) as u8).collect();
-        for (to, window) in
-            [((90, 70), (13, 9, 40, 50)), ((30, 20), (5, 0, 20, 20)), ((61, 90), (3, 10, 50, 60))]
-        {
+        for (to, window) in [((90, 70), (13, 9, 40, 50)), ((30, 20), (5, 0, 20, 20)), ((61, 90), (3, 10, 50, 60))] {
             let whole = full(&src, (w, h), to);
             let part = resize_region(&src, (w, h), to, window);
             let (left, top, width, height) = window;

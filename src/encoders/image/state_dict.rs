@@ -17,11 +17,7 @@ impl StateDict {
     /// Parses safetensors bytes; `origin` (a path, or "bytes") only labels errors.
     pub fn from_safetensors_bytes(bytes: &[u8], origin: &str, device: &Device) -> Result<Self> {
         let tensors = candle_core::safetensors::load_buffer(bytes, device).map_err(|source| {
-            ImageEncoderError::Weights {
-                origin: origin.to_string(),
-                tensor: "(file)".into(),
-                source: Box::new(source),
-            }
+            ImageEncoderError::Weights { origin: origin.to_string(), tensor: "(file)".into(), source: Box::new(source) }
         })?;
         Ok(Self { tensors, origin: origin.to_string() })
     }
