@@ -11,6 +11,7 @@ pub mod data;
 pub mod encoders;
 pub mod eval;
 pub mod model;
+pub mod runtime;
 #[cfg(feature = "native")]
 pub mod train;
 pub mod weights;

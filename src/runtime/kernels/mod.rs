@@ -1,0 +1,121 @@
+//! CPU kernels of the inference runtime: scoring every item embedding against the session vector
+//! (int8 rows with a per-row scale, or f16 rows), a streaming top-K, and the sequence tower's small
+//! products (f32 or GGML Q8_0 weights).
+//!
+//! # Paths
+//! Each kernel has a scalar reference ([`scalar`]), an x86-64 AVX2 path chosen at run time, and a
+//! wasm32 `simd128` path compiled in when the crate is built with `+simd128` (`.cargo/config.toml`).
+//! Hand-written rather than left to the compiler: the int8 scan runs on integer multiply-add
+//! instructions (`pmaddwd`, `i32x4.dot_i16x8`) that the autovectoriser does not pick for this shape,
+//! and the scans reduce several rows at once.
+//!
+//! # Numerical contract (identical on every path, bit for bit)
+//! - int8: the query is quantized once to i16 ([`QuantizedQuery`]); a row's score is
+//!   `(Σ_j row[j] · q[j]) as f32 · q.scale · row_scale` with the sum exact in i32. It differs from the
+//!   real product `row_scale · Σ row[j] · query[j]` by at most `row_scale · Σ_j |row[j]| · q.scale / 2`
+//!   (plus two f32 roundings).
+//! - f16 and f32: products and sums rounded separately (no FMA), summed in eight lanes in a fixed order
+//!   ([`scalar::dot_lanes8`]).
+//! - top-K: higher score first, ties to the lower index; NaN scores never selected.
+//!
+//! Shape mismatches between arguments are programming errors and panic (the runtime validates bundle
+//! shapes before calling these).
+
+mod q8_0;
+mod query;
+pub mod scalar;
+mod topk;
+
+use half::f16;
+
+pub use q8_0::{dequantize_q8_0, q8_0_bytes, BLOCK_Q8_0_BYTES, QK8_0};
+pub use query::QuantizedQuery;
+pub use topk::{Hit, TopK};
+
+fn check_rows(what: &str, rows: usize, dim: usize, n: usize) {
+    assert!(dim > 0, "{what}: dim is 0");
+    assert_eq!(rows % dim, 0, "{what}: {rows} values are not whole rows of {dim}");
+    assert_eq!(rows / dim, n, "{what}: {} rows but {n} scales/outputs", rows / dim);
+}
+
+/// Scores of int8 rows: `out[i] ≈ scales[i] · Σ_j rows[i·dim + j] · query[j]` (module docs: exact
+/// definition). `rows` is `[n, dim]` row-major, `scales` and `out` are `[n]`, `query` is `[dim]`.
+pub fn score_int8(rows: &[i8], scales: &[f32], dim: usize, query: &[f32], out: &mut [f32]) {
+    check_rows("score_int8", rows.len(), dim, scales.len());
+    assert_eq!(out.len(), scales.len(), "score_int8: output length");
+    assert_eq!(query.len(), dim, "score_int8: query length");
+    let q = QuantizedQuery::new(query);
+    scalar::score_int8_quantized(rows, scales, dim, &q, out);
+}
+
+/// Scores of f16 rows: `out[i] = Σ_j f32(rows[i·dim + j]) · query[j]`. `rows` `[n, dim]`, `out` `[n]`.
+pub fn score_f16(rows: &[f16], dim: usize, query: &[f32], out: &mut [f32]) {
+    check_rows("score_f16", rows.len(), dim, out.len());
+    assert_eq!(query.len(), dim, "score_f16: query length");
+    scalar::score_f16(rows, dim, query, out);
+}
+
+/// Scans int8 rows (`[n, dim]`, scales `[n]`) into `top`, row i as index `first_index + i`; call once per
+/// shard with the shard's first item index. Scores as [`score_int8`].
+pub fn scan_int8(rows: &[i8], scales: &[f32], dim: usize, query: &[f32], first_index: usize, top: &mut TopK) {
+    check_rows("scan_int8", rows.len(), dim, scales.len());
+    assert_eq!(query.len(), dim, "scan_int8: query length");
+    let q = QuantizedQuery::new(query);
+    scalar::scan_int8_quantized(rows, scales, dim, &q, first_index, top);
+}
+
+/// Scans f16 rows (`[n, dim]`) into `top`, row i as index `first_index + i`. Scores as [`score_f16`].
+pub fn scan_f16(rows: &[f16], dim: usize, query: &[f32], first_index: usize, top: &mut TopK) {
+    check_rows("scan_f16", rows.len(), dim, rows.len() / dim.max(1));
+    assert_eq!(query.len(), dim, "scan_f16: query length");
+    scalar::scan_f16(rows, dim, query, first_index, top);
+}
+
+/// The `k` best int8 rows for `query`, never one of `exclude`, best first (fused scan + selection).
+pub fn top_k_int8(rows: &[i8], scales: &[f32], dim: usize, query: &[f32], k: usize, exclude: &[usize]) -> Vec<Hit> {
+    let mut top = TopK::with_excluded(k, exclude);
+    scan_int8(rows, scales, dim, query, 0, &mut top);
+    top.into_sorted()
+}
+
+/// The `k` best f16 rows for `query`, never one of `exclude`, best first.
+pub fn top_k_f16(rows: &[f16], dim: usize, query: &[f32], k: usize, exclude: &[usize]) -> Vec<Hit> {
+    let mut top = TopK::with_excluded(k, exclude);
+    scan_f16(rows, dim, query, 0, &mut top);
+    top.into_sorted()
+}
+
+/// `out = x · Wᵀ`: x `[t, k]`, w `[n, k]` (PyTorch's Linear layout), out `[t, n]`, all row-major f32.
+pub fn matmul_f32(x: &[f32], t: usize, w: &[f32], n: usize, k: usize, out: &mut [f32]) {
+    assert_eq!(x.len(), t * k, "matmul_f32: x is not [t, k]");
+    assert_eq!(w.len(), n * k, "matmul_f32: w is not [n, k]");
+    assert_eq!(out.len(), t * n, "matmul_f32: out is not [t, n]");
+    scalar::matmul_f32(x, t, w, n, k, out);
+}
+
+/// `out = x · Wᵀ` with W `[n, k]` as Q8_0 blocks along k (`q8_0_bytes(n, k)` bytes, k a multiple of 32):
+/// bit for bit [`matmul_f32`] with the dequantized W. x `[t, k]`, out `[t, n]`.
+pub fn matmul_q8_0(x: &[f32], t: usize, w: &[u8], n: usize, k: usize, out: &mut [f32]) {
+    assert_eq!(k % QK8_0, 0, "matmul_q8_0: k = {k} is not a multiple of {QK8_0}");
+    assert_eq!(w.len(), q8_0_bytes(n, k), "matmul_q8_0: w is not [n, k] in Q8_0 blocks");
+    assert_eq!(x.len(), t * k, "matmul_q8_0: x is not [t, k]");
+    assert_eq!(out.len(), t * n, "matmul_q8_0: out is not [t, n]");
+    let row_bytes = q8_0_bytes(1, k);
+    let mut row = vec![0f32; k];
+    let mut column = vec![0f32; t];
+    for o in 0..n {
+        dequantize_q8_0(&w[o * row_bytes..(o + 1) * row_bytes], &mut row);
+        matmul_f32(x, t, &row, 1, k, &mut column);
+        for (r, v) in column.iter().enumerate() {
+            out[r * n + o] = *v;
+        }
+    }
+}
+
+/// `out = W · x`: one position through a Q8_0 `[n, k]` weight (x `[k]`, out `[n]`).
+pub fn matvec_q8_0(w: &[u8], n: usize, k: usize, x: &[f32], out: &mut [f32]) {
+    matmul_q8_0(x, 1, w, n, k, out);
+}
+
+#[cfg(test)]
+mod tests;

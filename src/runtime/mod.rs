@@ -1,0 +1,3 @@
+//! The inference runtime shared by the native CLI and the browser (DESIGN.md §7).
+
+pub mod kernels;
