@@ -10,6 +10,8 @@
 pub mod data;
 pub mod encoders;
 pub mod eval;
+#[cfg(feature = "native")]
+pub mod export;
 pub mod model;
 pub mod runtime;
 #[cfg(feature = "native")]

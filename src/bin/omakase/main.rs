@@ -9,8 +9,10 @@ use clap::{Parser, Subcommand};
 mod convert;
 mod encode;
 mod eval;
+mod export;
 mod import;
 mod quantize;
+mod recommend;
 mod report;
 mod train;
 mod validate;
@@ -30,10 +32,14 @@ enum Command {
     Encode(encode::Args),
     /// Evaluate a trained RUN on a dataset (warm, cold or transfer protocol), with baselines; writes RUN/report.html.
     Eval(eval::Args),
+    /// Write a trained RUN as a bundle for the browser (towers GGUF, item shards, metadata, manifest).
+    Export(export::Args),
     /// Convert RecBole atomic files or Amazon Reviews 2023 JSONL into a dataset directory.
     Import(import::Args),
     /// Write both encoders as GGUF (Q8_0, Q4_0 or F16 weight matrices) for the browser.
     Quantize(quantize::Args),
+    /// Recommend from a bundle for a session of item ids (the browser's runtime, natively).
+    Recommend(recommend::Args),
     /// Rebuild RUN/report.html (data-quality analysis recomputed; accuracy from RUN/eval-*.json).
     Report(report::Args),
     /// Encode, pretrain and train a model into a resumable RUN directory.
@@ -48,8 +54,10 @@ fn main() -> ExitCode {
         Command::ConvertPth(args) => convert::run(args),
         Command::Encode(args) => encode::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Export(args) => export::run(args),
         Command::Import(args) => import::run(args),
         Command::Quantize(args) => quantize::run(args),
+        Command::Recommend(args) => recommend::run(args),
         Command::Report(args) => report::run(args),
         Command::Train(args) => train::run(args),
         Command::Validate(args) => validate::run(args),

@@ -1,0 +1,80 @@
+//! `omakase export --model RUN --data DIR --out BUNDLE [--weights q8_0|q4_0|f16] [--shard int8|f16]`
+//! (DESIGN §6, §8): the bundle the browser downloads, written atomically; format in docs/bundle.md.
+//! Exit codes: 0 ok, 2 bad input (missing or mismatched RUN / DIR / features file, named), 1 otherwise.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use omakase::export::{export, ExportError, ExportJob};
+use omakase::runtime::{EmbeddingDtype, WeightsDtype};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The RUN directory made by `omakase train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The dataset directory the run was trained on (item metadata comes from its items.jsonl).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The bundle directory to write (replaced atomically when it exists).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Storage of the towers' weight matrices.
+    #[arg(long, default_value = "q8_0", value_parser = parse_weights)]
+    pub weights: WeightsDtype,
+    /// Storage of the item-vector shards: int8 with a per-row scale, or f16.
+    #[arg(long, default_value = "int8", value_parser = parse_shard)]
+    pub shard: EmbeddingDtype,
+    /// The catalogue's features file [default: the one RUN/run.json names].
+    #[arg(long)]
+    pub features: Option<PathBuf>,
+    /// Leave out the explain shards (text-only / image-only vectors; explanations then give no split).
+    #[arg(long)]
+    pub no_explain: bool,
+}
+
+fn parse_weights(s: &str) -> Result<WeightsDtype, String> {
+    match s {
+        "q8_0" => Ok(WeightsDtype::Q8_0),
+        "q4_0" => Ok(WeightsDtype::Q4_0),
+        "f16" => Ok(WeightsDtype::F16),
+        _ => Err(format!("{s:?}: expected q8_0, q4_0 or f16")),
+    }
+}
+
+fn parse_shard(s: &str) -> Result<EmbeddingDtype, String> {
+    match s {
+        "int8" => Ok(EmbeddingDtype::Int8),
+        "f16" => Ok(EmbeddingDtype::F16),
+        _ => Err(format!("{s:?}: expected int8 or f16")),
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let job = ExportJob {
+        features: args.features.clone(),
+        weights: args.weights,
+        shard: args.shard,
+        explain: !args.no_explain,
+        ..ExportJob::new(&args.model, &args.data, &args.out)
+    };
+    match export(&job) {
+        Ok(manifest) => {
+            let dir = &args.out;
+            println!("bundle {} ({} items, dim {}):", dir.display(), manifest.item_count, manifest.dim);
+            let mut total = 0;
+            for (field, file) in manifest.files() {
+                println!("  {:<22} {:>12} bytes  {field}", file.path, file.bytes);
+                total += file.bytes;
+            }
+            println!("  total {total} bytes (+ manifest.json)");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) if err.is_bad_input() => {
+            eprintln!("error: {err}");
+            Ok(ExitCode::from(2))
+        }
+        Err(err @ ExportError::Io { .. }) => Err(err.into()),
+        Err(err) => Err(err.into()),
+    }
+}

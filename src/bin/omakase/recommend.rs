@@ -1,0 +1,129 @@
+//! `omakase recommend --bundle BUNDLE --session ID[,ID...] [--k 10] [--json]` (DESIGN §8): the
+//! runtime the browser runs, on a bundle directory. Unknown session ids are reported, not fatal.
+//! Exit codes: 0 ok; 2 bad input (unreadable or corrupt bundle file, named; no known session id).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use omakase::runtime::{Manifest, Recommendations, Runtime, RuntimeError};
+use serde_json::json;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The bundle directory written by `omakase export`.
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// Item ids the shopper viewed, oldest first, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub session: Vec<String>,
+    /// How many items to recommend.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match recommend(&args) {
+        Ok((runtime, result)) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&as_json(&args, &runtime, &result))?);
+            } else {
+                print_table(&runtime, &result);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+/// Loads the bundle and answers the session; every failure is bad input, with the file named.
+fn recommend(args: &Args) -> Result<(Runtime, Recommendations), String> {
+    let session: Vec<&str> = args.session.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
+    if session.is_empty() {
+        return Err(RuntimeError::EmptySession { unknown: Vec::new() }.to_string() + " (--session is empty)");
+    }
+    let runtime = load(&args.bundle)?;
+    let result = runtime.recommend(&session, args.k).map_err(|e| format!("{}: {e}", args.bundle.display()))?;
+    Ok((runtime, result))
+}
+
+/// Reads `manifest.json` and every file it lists, then loads them (checked) into a runtime.
+pub fn load(bundle: &Path) -> Result<Runtime, String> {
+    let path = bundle.join("manifest.json");
+    let manifest_bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let named = |e: RuntimeError| format!("{}: {e}", bundle.display());
+    let manifest = Manifest::from_json(&manifest_bytes).map_err(named)?;
+    let mut files = HashMap::new();
+    for (_, entry) in manifest.files() {
+        let file = bundle.join(&entry.path);
+        let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        files.insert(entry.path.clone(), bytes);
+    }
+    Runtime::from_manifest(&manifest, &files).map_err(named)
+}
+
+fn as_json(args: &Args, runtime: &Runtime, result: &Recommendations) -> serde_json::Value {
+    let items: Vec<_> = result
+        .items
+        .iter()
+        .enumerate()
+        .map(|(rank, rec)| {
+            let meta = runtime.item(rec.row);
+            let e = &rec.explanation;
+            json!({
+                "rank": rank + 1,
+                "id": rec.id,
+                "title": meta.map(|m| m.title.as_str()),
+                "image": meta.and_then(|m| m.image.as_deref()),
+                "link": meta.and_then(|m| m.link.as_deref()),
+                "score": rec.score,
+                "because": {
+                    "session_item": e.session_id,
+                    "session_title": runtime.item(e.session_row).map(|m| m.title.as_str()),
+                    "similarity": e.similarity,
+                    "text_similarity": e.text_similarity,
+                    "image_similarity": e.image_similarity,
+                    "text_share": e.text_share,
+                },
+            })
+        })
+        .collect();
+    json!({
+        "bundle": args.bundle.display().to_string(),
+        "session": args.session,
+        "used": result.used.iter().map(|&r| runtime.item(r).map(|m| m.id.as_str())).collect::<Vec<_>>(),
+        "unknown": result.unknown,
+        "k": args.k,
+        "recommendations": items,
+    })
+}
+
+fn print_table(runtime: &Runtime, result: &Recommendations) {
+    if !result.unknown.is_empty() {
+        println!("unknown ids (ignored): {}", result.unknown.join(", "));
+    }
+    for (rank, rec) in result.items.iter().enumerate() {
+        let e = &rec.explanation;
+        let title = |row| runtime.item(row).map_or("", |m| m.title.as_str()).to_string();
+        let split = match (e.text_similarity, e.image_similarity) {
+            (Some(t), Some(i)) => format!(" (text {t:.2}, image {i:.2})"),
+            _ => String::new(),
+        };
+        println!(
+            "{:>3}. {:<10} {:<40} {:.3}  because {} {:?} {:.2}{split}",
+            rank + 1,
+            rec.id,
+            title(rec.row),
+            rec.score,
+            e.session_id,
+            title(e.session_row),
+            e.similarity
+        );
+    }
+}

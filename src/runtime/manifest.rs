@@ -1,0 +1,302 @@
+//! `manifest.json`: what a bundle holds, how big each file is and its sha256 (docs/bundle.md is the
+//! reader's specification; this type is its executable form, shared by `export` and the runtime).
+//!
+//! Parsing is two-step so a manifest of another version is refused by name, not by a confusing
+//! "missing field": the `format` / `format_version` pair is read from untyped JSON first, then the
+//! whole document into [`Manifest`] (unknown fields refused), then [`Manifest::validate`] checks
+//! every dimension and size against hard limits before anything is allocated from them.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::RuntimeError;
+use crate::model::ModelConfig;
+
+/// `format` of every bundle manifest.
+pub const FORMAT: &str = "omakase-bundle";
+/// The one version this build reads and writes.
+pub const FORMAT_VERSION: u64 = 1;
+/// Largest shard file (DESIGN §6: WebGPU's default max storage binding is 128 MiB, half of it
+/// leaves room for the shader's other buffers).
+pub const MAX_SHARD_BYTES: u64 = 64 << 20;
+/// Largest non-shard file (towers, item metadata): far above any real model at d ≤ [`MAX_DIM`].
+pub const MAX_FILE_BYTES: u64 = 512 << 20;
+/// Limits that refuse absurd manifests before any allocation (a wasm32 heap is at most 4 GiB).
+pub const MAX_DIM: usize = 4096;
+pub const MAX_ITEMS: usize = 50_000_000;
+/// `item_count × dim` (values in the item matrix) at most this: 2 GiB of int8.
+pub const MAX_MATRIX_VALUES: usize = 1 << 31;
+pub const MAX_LAYERS: usize = 64;
+pub const MAX_SEQUENCE: usize = 4096;
+pub const MAX_FEATURE_DIM: usize = 65_536;
+
+/// Storage of the towers' weight matrices in their GGUF files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightsDtype {
+    Q8_0,
+    Q4_0,
+    F16,
+}
+
+impl WeightsDtype {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WeightsDtype::Q8_0 => "q8_0",
+            WeightsDtype::Q4_0 => "q4_0",
+            WeightsDtype::F16 => "f16",
+        }
+    }
+}
+
+/// Storage of item-vector rows in the shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbeddingDtype {
+    /// Per shard: `rows` little-endian f32 scales, then `rows × dim` int8 codes (row-major);
+    /// row `r` is `codes[r] × scales[r]`. A scale of 0 marks an absent row (explain shards only).
+    Int8,
+    /// Per shard: `rows × dim` little-endian IEEE half floats (row-major). An all-zero row is
+    /// absent (explain shards only).
+    F16,
+}
+
+impl EmbeddingDtype {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmbeddingDtype::Int8 => "int8",
+            EmbeddingDtype::F16 => "f16",
+        }
+    }
+
+    /// Bytes of a shard of `rows` rows of width `dim` (`None` on overflow).
+    pub fn shard_bytes(self, rows: usize, dim: usize) -> Option<u64> {
+        let values = (rows as u64).checked_mul(dim as u64)?;
+        match self {
+            EmbeddingDtype::Int8 => values.checked_add((rows as u64).checked_mul(4)?),
+            EmbeddingDtype::F16 => values.checked_mul(2),
+        }
+    }
+
+    /// Bytes one row takes (scale included).
+    pub fn row_bytes(self, dim: usize) -> usize {
+        match self {
+            EmbeddingDtype::Int8 => dim + 4,
+            EmbeddingDtype::F16 => 2 * dim,
+        }
+    }
+}
+
+/// One file of the bundle: a plain file name next to `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    pub path: String,
+    pub bytes: u64,
+    /// Lower-case hex sha256 of the file's bytes.
+    pub sha256: String,
+}
+
+/// One item-vector shard: rows `first_row .. first_row + rows` of the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardEntry {
+    pub file: FileEntry,
+    pub first_row: usize,
+    pub rows: usize,
+}
+
+/// The optional explanation vectors: every item through the item tower with only its text and
+/// only its image (absent modality → absent row), in shards laid out like the main ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainShards {
+    pub text: Vec<ShardEntry>,
+    pub image: Vec<ShardEntry>,
+}
+
+/// Where the bundle came from (informative; the runtime reads nothing here).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    pub dataset: String,
+    pub run: String,
+    pub features_sha256: String,
+    pub created_by: String,
+}
+
+/// `manifest.json` (format version 1). See docs/bundle.md.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Always [`FORMAT_VERSION`] for this reader.
+    pub format_version: u64,
+    /// The model's hyper-parameters (the towers' shapes come from here).
+    pub model: ModelConfig,
+    /// Width of item and user vectors (= `model.dim`).
+    pub dim: usize,
+    /// Catalogue size: rows of the shards, entries of the item metadata.
+    pub item_count: usize,
+    pub weights_dtype: WeightsDtype,
+    pub embedding_dtype: EmbeddingDtype,
+    /// Scores are cosine(user, item) / this (= `model.next_item_temperature`); ranking ignores it.
+    pub scoring_temperature: f64,
+    /// GGUF: `sequence_tower.*` tensors.
+    pub sequence_tower: FileEntry,
+    /// GGUF: `item_tower.*` tensors (to embed new products); optional.
+    pub item_tower: Option<FileEntry>,
+    /// JSON array of item metadata, one entry per row.
+    pub items: FileEntry,
+    /// Item-vector shards, in row order, covering `0..item_count`.
+    pub shards: Vec<ShardEntry>,
+    pub explain: Option<ExplainShards>,
+    #[serde(default)]
+    pub provenance: Provenance,
+}
+
+impl Manifest {
+    /// Parses and validates `manifest.json`'s bytes.
+    pub fn from_json(bytes: &[u8]) -> Result<Manifest, RuntimeError> {
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| RuntimeError::ManifestJson { reason: e.to_string() })?;
+        let format = value.get("format").and_then(|f| f.as_str());
+        if format != Some(FORMAT) {
+            return Err(RuntimeError::field("format", format!("{:?}, expected \"{FORMAT}\"", format.unwrap_or("missing"))));
+        }
+        match value.get("format_version").and_then(|v| v.as_u64()) {
+            Some(FORMAT_VERSION) => {}
+            Some(found) => return Err(RuntimeError::UnsupportedVersion { found, supported: FORMAT_VERSION }),
+            None => return Err(RuntimeError::field("format_version", "missing or not an unsigned integer")),
+        }
+        let manifest: Manifest =
+            serde_json::from_value(value).map_err(|e| RuntimeError::ManifestJson { reason: e.to_string() })?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).expect("a manifest always serialises");
+        bytes.push(b'\n');
+        bytes
+    }
+
+    /// Every file the manifest lists, with the field that lists it.
+    pub fn files(&self) -> Vec<(String, &FileEntry)> {
+        let mut files = vec![("sequence_tower".to_string(), &self.sequence_tower), ("items".to_string(), &self.items)];
+        if let Some(tower) = &self.item_tower {
+            files.push(("item_tower".into(), tower));
+        }
+        files.extend(shard_files("shards", &self.shards));
+        if let Some(explain) = &self.explain {
+            files.extend(shard_files("explain.text", &explain.text));
+            files.extend(shard_files("explain.image", &explain.image));
+        }
+        files
+    }
+
+    /// Checks every limit, dimension and size; nothing is allocated from the manifest before this.
+    pub fn validate(&self) -> Result<(), RuntimeError> {
+        let m = &self.model;
+        m.validate().map_err(|e| RuntimeError::field("model", e.to_string()))?;
+        for (field, value, max) in [
+            ("dim", self.dim, MAX_DIM),
+            ("model.dim", m.dim, MAX_DIM),
+            ("model.ffn_dim", m.ffn_dim, MAX_DIM * 16),
+            ("model.num_layers", m.num_layers, MAX_LAYERS),
+            ("model.fusion_layers", m.fusion_layers, MAX_LAYERS),
+            ("model.max_len", m.max_len, MAX_SEQUENCE),
+            ("model.text_dim", m.text_dim, MAX_FEATURE_DIM),
+            ("model.image_dim", m.image_dim, MAX_FEATURE_DIM),
+            ("item_count", self.item_count, MAX_ITEMS),
+        ] {
+            if value > max {
+                return Err(RuntimeError::field(field, format!("{value} exceeds this runtime's limit {max}")));
+            }
+        }
+        if self.dim != m.dim {
+            return Err(RuntimeError::field("dim", format!("{} differs from model.dim {}", self.dim, m.dim)));
+        }
+        if self.item_count == 0 {
+            return Err(RuntimeError::field("item_count", "0: a bundle needs at least one item"));
+        }
+        if self.item_count.saturating_mul(self.dim) > MAX_MATRIX_VALUES {
+            return Err(RuntimeError::field(
+                "item_count",
+                format!("{} items × dim {} exceeds {MAX_MATRIX_VALUES} values", self.item_count, self.dim),
+            ));
+        }
+        if !(self.scoring_temperature.is_finite() && self.scoring_temperature > 0.0) {
+            return Err(RuntimeError::field("scoring_temperature", format!("{} must be positive", self.scoring_temperature)));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (field, file) in self.files() {
+            check_file_entry(&field, file)?;
+            if !seen.insert(file.path.as_str()) {
+                return Err(RuntimeError::field(format!("{field}.path"), format!("{:?} is listed twice", file.path)));
+            }
+        }
+        self.check_shards("shards", &self.shards)?;
+        if let Some(explain) = &self.explain {
+            self.check_shards("explain.text", &explain.text)?;
+            self.check_shards("explain.image", &explain.image)?;
+        }
+        Ok(())
+    }
+
+    /// Shards in row order, contiguous, covering every item, each with the bytes its rows need.
+    fn check_shards(&self, field: &str, shards: &[ShardEntry]) -> Result<(), RuntimeError> {
+        let mut next = 0usize;
+        for (i, shard) in shards.iter().enumerate() {
+            let at = |name: &str| format!("{field}[{i}].{name}");
+            if shard.first_row != next {
+                return Err(RuntimeError::field(at("first_row"), format!("{}, expected {next} (shards must be contiguous, in order)", shard.first_row)));
+            }
+            if shard.rows == 0 || shard.rows > self.item_count - next {
+                return Err(RuntimeError::field(at("rows"), format!("{} rows from row {next} do not fit {} items", shard.rows, self.item_count)));
+            }
+            let expected = self.embedding_dtype.shard_bytes(shard.rows, self.dim);
+            if expected != Some(shard.file.bytes) {
+                return Err(RuntimeError::field(
+                    at("bytes"),
+                    format!("{}, but {} {} rows of dim {} take {}", shard.file.bytes, shard.rows, self.embedding_dtype.as_str(), self.dim, expected.map_or("overflow".into(), |b| b.to_string())),
+                ));
+            }
+            if shard.file.bytes > MAX_SHARD_BYTES {
+                return Err(RuntimeError::field(at("bytes"), format!("{} exceeds the shard limit {MAX_SHARD_BYTES}", shard.file.bytes)));
+            }
+            next += shard.rows;
+        }
+        if next != self.item_count {
+            return Err(RuntimeError::field(field, format!("shards cover {next} rows, item_count is {}", self.item_count)));
+        }
+        Ok(())
+    }
+}
+
+fn check_file_entry(field: &str, file: &FileEntry) -> Result<(), RuntimeError> {
+    let plain = !file.path.is_empty()
+        && !file.path.starts_with('.')
+        && file.path.len() <= 128
+        && file.path.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !plain {
+        return Err(RuntimeError::field(format!("{field}.path"), format!("{:?} is not a plain file name ([A-Za-z0-9._-], no leading dot)", file.path)));
+    }
+    if file.bytes > MAX_FILE_BYTES {
+        return Err(RuntimeError::field(format!("{field}.bytes"), format!("{} exceeds the file limit {MAX_FILE_BYTES}", file.bytes)));
+    }
+    if file.sha256.len() != 64 || !file.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(RuntimeError::field(format!("{field}.sha256"), format!("{:?} is not 64 lower-case hex digits", file.sha256)));
+    }
+    Ok(())
+}
+
+/// Lower-case hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn shard_files<'a>(name: &str, list: &'a [ShardEntry]) -> Vec<(String, &'a FileEntry)> {
+    list.iter().enumerate().map(|(i, s)| (format!("{name}[{i}]"), &s.file)).collect()
+}
