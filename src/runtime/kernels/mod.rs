@@ -21,9 +21,13 @@
 //! Shape mismatches between arguments are programming errors and panic (the runtime validates bundle
 //! shapes before calling these).
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 mod q8_0;
 mod query;
 pub mod scalar;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128;
 mod topk;
 
 use half::f16;
@@ -31,6 +35,42 @@ use half::f16;
 pub use q8_0::{dequantize_q8_0, q8_0_bytes, BLOCK_Q8_0_BYTES, QK8_0};
 pub use query::QuantizedQuery;
 pub use topk::{Hit, TopK};
+
+/// Calls `$name($args)` on the fastest path this CPU / build has: AVX2 when detected at run time,
+/// simd128 when compiled in, the scalar reference otherwise.
+macro_rules! dispatch {
+    ($name:ident($($arg:expr),* $(,)?)) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            if avx2::available() {
+                // SAFETY: the CPU has AVX2 and F16C, checked just above.
+                return unsafe { avx2::$name($($arg),*) };
+            }
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            return simd128::$name($($arg),*);
+        }
+        #[allow(unreachable_code)]
+        scalar::$name($($arg),*)
+    }};
+}
+
+/// Which kernel path [`score_int8`] and the others take here: `"avx2"`, `"simd128"` or `"scalar"`.
+pub fn path() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if avx2::available() {
+            return "avx2";
+        }
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        return "simd128";
+    }
+    #[allow(unreachable_code)]
+    "scalar"
+}
 
 fn check_rows(what: &str, rows: usize, dim: usize, n: usize) {
     assert!(dim > 0, "{what}: dim is 0");
@@ -45,14 +85,14 @@ pub fn score_int8(rows: &[i8], scales: &[f32], dim: usize, query: &[f32], out: &
     assert_eq!(out.len(), scales.len(), "score_int8: output length");
     assert_eq!(query.len(), dim, "score_int8: query length");
     let q = QuantizedQuery::new(query);
-    scalar::score_int8_quantized(rows, scales, dim, &q, out);
+    dispatch!(score_int8_quantized(rows, scales, dim, &q, out))
 }
 
 /// Scores of f16 rows: `out[i] = Σ_j f32(rows[i·dim + j]) · query[j]`. `rows` `[n, dim]`, `out` `[n]`.
 pub fn score_f16(rows: &[f16], dim: usize, query: &[f32], out: &mut [f32]) {
     check_rows("score_f16", rows.len(), dim, out.len());
     assert_eq!(query.len(), dim, "score_f16: query length");
-    scalar::score_f16(rows, dim, query, out);
+    dispatch!(score_f16(rows, dim, query, out))
 }
 
 /// Scans int8 rows (`[n, dim]`, scales `[n]`) into `top`, row i as index `first_index + i`; call once per
@@ -61,14 +101,14 @@ pub fn scan_int8(rows: &[i8], scales: &[f32], dim: usize, query: &[f32], first_i
     check_rows("scan_int8", rows.len(), dim, scales.len());
     assert_eq!(query.len(), dim, "scan_int8: query length");
     let q = QuantizedQuery::new(query);
-    scalar::scan_int8_quantized(rows, scales, dim, &q, first_index, top);
+    dispatch!(scan_int8_quantized(rows, scales, dim, &q, first_index, top))
 }
 
 /// Scans f16 rows (`[n, dim]`) into `top`, row i as index `first_index + i`. Scores as [`score_f16`].
 pub fn scan_f16(rows: &[f16], dim: usize, query: &[f32], first_index: usize, top: &mut TopK) {
     check_rows("scan_f16", rows.len(), dim, rows.len() / dim.max(1));
     assert_eq!(query.len(), dim, "scan_f16: query length");
-    scalar::scan_f16(rows, dim, query, first_index, top);
+    dispatch!(scan_f16(rows, dim, query, first_index, top))
 }
 
 /// The `k` best int8 rows for `query`, never one of `exclude`, best first (fused scan + selection).
@@ -90,7 +130,7 @@ pub fn matmul_f32(x: &[f32], t: usize, w: &[f32], n: usize, k: usize, out: &mut 
     assert_eq!(x.len(), t * k, "matmul_f32: x is not [t, k]");
     assert_eq!(w.len(), n * k, "matmul_f32: w is not [n, k]");
     assert_eq!(out.len(), t * n, "matmul_f32: out is not [t, n]");
-    scalar::matmul_f32(x, t, w, n, k, out);
+    dispatch!(matmul_f32(x, t, w, n, k, out))
 }
 
 /// `out = x · Wᵀ` with W `[n, k]` as Q8_0 blocks along k (`q8_0_bytes(n, k)` bytes, k a multiple of 32):
@@ -100,14 +140,19 @@ pub fn matmul_q8_0(x: &[f32], t: usize, w: &[u8], n: usize, k: usize, out: &mut 
     assert_eq!(w.len(), q8_0_bytes(n, k), "matmul_q8_0: w is not [n, k] in Q8_0 blocks");
     assert_eq!(x.len(), t * k, "matmul_q8_0: x is not [t, k]");
     assert_eq!(out.len(), t * n, "matmul_q8_0: out is not [t, n]");
+    // Eight weight rows at a time expanded to f32 (8 KiB at k = 256), multiplied by every position.
+    const ROWS: usize = 8;
     let row_bytes = q8_0_bytes(1, k);
-    let mut row = vec![0f32; k];
-    let mut column = vec![0f32; t];
-    for o in 0..n {
-        dequantize_q8_0(&w[o * row_bytes..(o + 1) * row_bytes], &mut row);
-        matmul_f32(x, t, &row, 1, k, &mut column);
-        for (r, v) in column.iter().enumerate() {
-            out[r * n + o] = *v;
+    let mut rows = vec![0f32; ROWS * k];
+    let mut columns = vec![0f32; t * ROWS];
+    for first in (0..n).step_by(ROWS) {
+        let count = ROWS.min(n - first);
+        let rows = &mut rows[..count * k];
+        let columns = &mut columns[..t * count];
+        dequantize_q8_0(&w[first * row_bytes..(first + count) * row_bytes], rows);
+        matmul_f32(x, t, rows, count, k, columns);
+        for r in 0..t {
+            out[r * n + first..r * n + first + count].copy_from_slice(&columns[r * count..(r + 1) * count]);
         }
     }
 }
