@@ -1,0 +1,23 @@
+//! The WebGPU backend (DESIGN §7): WGSL compute kernels run through wgpu, the same code natively
+//! (Vulkan; Mesa lavapipe in CI) and in the browser (WebGPU).
+//!
+//! - [`context`]: [`GpuContext`], a device with its compiled kernels; adapter detection and device
+//!   request (`shader-f16` and larger buffer limits when the adapter has them); device-lost state;
+//!   asynchronous readback (no blocking in the browser).
+//! - [`scoring`]: [`GpuItemTable`], item vectors (int8 + per-row scale, or f16) in GPU buffers, scored
+//!   against a user vector, with a two-stage top-K (per-workgroup candidates, then merges).
+//! - [`layers`]: the sequence tower's layers (Q8_0 / f32 linear, LayerNorm, causal attention, GELU,
+//!   softmax).
+//!
+//! Numerics follow the CPU kernels' contract (`runtime::kernels`), which the tests check kernel by
+//! kernel (tests/gpu_kernels.rs). Every operation is async and returns [`GpuError`] instead of
+//! panicking; on any error (device lost included) the caller finishes on the CPU backend.
+
+pub mod context;
+mod error;
+pub mod layers;
+pub mod scoring;
+
+pub use context::{GpuContext, GpuOptions};
+pub use error::GpuError;
+pub use scoring::{GpuItemTable, GpuRowFormat, MAX_K};

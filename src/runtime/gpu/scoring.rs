@@ -1,0 +1,446 @@
+//! Scoring an item table against a user vector on the GPU, and a two-stage top-K.
+//!
+//! ```text
+//! user vector ─► query (int8: kernels::QuantizedQuery as i32 | f16: f32)
+//! every binding of the table ─► score_top_k: per workgroup of 2048 rows, its K best (excluded left out)
+//! candidates ─► merge (repeated: 2048 candidates → K) until one workgroup remains ─► K hits read back
+//! ```
+//!
+//! The table lives in GPU buffers, split into bindings of at most [`GpuContext::max_binding_bytes`]
+//! (the device's limit, raised to the adapter's at device request). Scores follow the CPU kernels'
+//! contract (`runtime::kernels` module docs): int8 scores are the same integer dot product and the same
+//! two f32 products; f16 scores sum in the same eight lanes (a GPU may fuse a product and a sum, so
+//! they agree to rounding). Ranking is the CPU `TopK`'s: higher score, then lower index.
+
+use half::f16;
+use wgpu::util::DeviceExt;
+
+use super::context::GpuContext;
+use super::error::GpuError;
+use crate::runtime::kernels::{Hit, QuantizedQuery};
+
+/// Largest k [`GpuItemTable::top_k`] serves (each of the K selection rounds costs a reduction).
+pub const MAX_K: usize = 512;
+
+/// Rows per invocation and invocations per workgroup (select.wgsl's IPT and WG).
+const WORKGROUP: u32 = 256;
+const ROWS_PER_GROUP: u32 = WORKGROUP * 8;
+/// WebGPU's limit on workgroups along one dimension of a dispatch.
+const MAX_GROUPS_X: u32 = 65535;
+/// The index marking "no candidate" in the shaders.
+const EMPTY: u32 = u32::MAX;
+
+/// The compiled scoring kernels.
+#[derive(Debug)]
+pub(crate) struct ScoringPipelines {
+    int8_score: wgpu::ComputePipeline,
+    int8_top_k: wgpu::ComputePipeline,
+    f16_score: wgpu::ComputePipeline,
+    f16_top_k: wgpu::ComputePipeline,
+    merge: wgpu::ComputePipeline,
+}
+
+impl ScoringPipelines {
+    pub(crate) fn new(device: &wgpu::Device, f16: bool) -> ScoringPipelines {
+        let select = include_str!("select.wgsl");
+        let score = include_str!("score.wgsl");
+        let int8 = [select, include_str!("rows_int8.wgsl"), score].concat();
+        // `enable f16;` must open the module, so the half reader goes first (its `rows` binding only
+        // refers to select.wgsl's declarations from inside functions, which WGSL allows).
+        let halves = if f16 { include_str!("halves_f16.wgsl") } else { include_str!("halves_unpack.wgsl") };
+        let f16_source = [halves, select, include_str!("rows_f16.wgsl"), score].concat();
+        let int8_module = module(device, "scoring int8", &int8);
+        let f16_module = module(device, "scoring f16", &f16_source);
+        ScoringPipelines {
+            int8_score: pipeline(device, &int8_module, "score"),
+            int8_top_k: pipeline(device, &int8_module, "score_top_k"),
+            f16_score: pipeline(device, &f16_module, "score"),
+            f16_top_k: pipeline(device, &f16_module, "score_top_k"),
+            merge: pipeline(device, &int8_module, "merge"),
+        }
+    }
+}
+
+pub(crate) fn module(device: &wgpu::Device, label: &str, source: &str) -> wgpu::ShaderModule {
+    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    })
+}
+
+pub(crate) fn pipeline(device: &wgpu::Device, module: &wgpu::ShaderModule, entry: &str) -> wgpu::ComputePipeline {
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(entry),
+        layout: None,
+        module,
+        entry_point: Some(entry),
+        compilation_options: Default::default(),
+        cache: None,
+    })
+}
+
+/// select.wgsl's `Params` (uniform; 32 bytes).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    count: u32,
+    row_words: u32,
+    first_index: u32,
+    k: u32,
+    excluded: u32,
+    out_offset: u32,
+    query_scale: f32,
+    groups_x: u32,
+}
+
+/// How the table's rows are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuRowFormat {
+    /// int8 codes with one f32 scale per row: row r is `codes[r] · scales[r]`.
+    Int8,
+    /// f16 values.
+    F16,
+}
+
+/// Item vectors in GPU memory, appended shard by shard; row i of the table is item index i.
+#[derive(Debug)]
+pub struct GpuItemTable {
+    format: GpuRowFormat,
+    dim: usize,
+    /// vec4<u32> words per stored row (rows are zero-padded to whole words).
+    row_words: usize,
+    len: usize,
+    parts: Vec<Part>,
+}
+
+/// One binding's worth of rows.
+#[derive(Debug)]
+struct Part {
+    rows: wgpu::Buffer,
+    scales: Option<wgpu::Buffer>,
+    first_index: u32,
+    len: u32,
+}
+
+impl GpuItemTable {
+    /// An empty table of `dim`-wide rows.
+    pub fn new(format: GpuRowFormat, dim: usize) -> Result<GpuItemTable, GpuError> {
+        if dim == 0 {
+            return Err(GpuError::shape("item table", "dim is 0"));
+        }
+        let values_per_word = match format {
+            GpuRowFormat::Int8 => 16,
+            GpuRowFormat::F16 => 8,
+        };
+        Ok(GpuItemTable { format, dim, row_words: dim.div_ceil(values_per_word), len: 0, parts: Vec::new() })
+    }
+
+    pub fn format(&self) -> GpuRowFormat {
+        self.format
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of GPU bindings the rows occupy (one per shard, more when a shard exceeds the device's
+    /// binding size).
+    pub fn bindings(&self) -> usize {
+        self.parts.len()
+    }
+
+    fn row_bytes(&self) -> usize {
+        self.row_words * 16
+    }
+
+    /// Appends int8 rows `codes` `[n, dim]` (row-major) with `scales` `[n]`.
+    pub async fn append_int8(&mut self, ctx: &GpuContext, codes: &[i8], scales: &[f32]) -> Result<(), GpuError> {
+        self.expect_format(GpuRowFormat::Int8)?;
+        let n = scales.len();
+        if codes.len() != n * self.dim {
+            return Err(GpuError::shape("append_int8", format!("{} codes are not {n} rows of {}", codes.len(), self.dim)));
+        }
+        let bytes: &[u8] = bytemuck::cast_slice(codes);
+        self.append(ctx, bytes, self.dim, Some(scales)).await
+    }
+
+    /// Appends f16 rows `[n, dim]` (row-major).
+    pub async fn append_f16(&mut self, ctx: &GpuContext, rows: &[f16]) -> Result<(), GpuError> {
+        self.expect_format(GpuRowFormat::F16)?;
+        if rows.len() % self.dim != 0 {
+            return Err(GpuError::shape("append_f16", format!("{} values are not whole rows of {}", rows.len(), self.dim)));
+        }
+        let bytes: Vec<u8> = rows.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.append(ctx, &bytes, 2 * self.dim, None).await
+    }
+
+    fn expect_format(&self, format: GpuRowFormat) -> Result<(), GpuError> {
+        if self.format == format {
+            Ok(())
+        } else {
+            Err(GpuError::shape("item table", format!("{:?} rows appended to a {:?} table", format, self.format)))
+        }
+    }
+
+    /// Uploads `bytes` (whole rows of `packed_row` bytes) in bindings no larger than the device allows.
+    async fn append(&mut self, ctx: &GpuContext, bytes: &[u8], packed_row: usize, scales: Option<&[f32]>) -> Result<(), GpuError> {
+        let n = bytes.len() / packed_row;
+        if self.len + n >= EMPTY as usize {
+            return Err(GpuError::Unsupported(format!("{} items (at most {})", self.len + n, EMPTY - 1)));
+        }
+        let row_bytes = self.row_bytes();
+        let max_rows = (ctx.max_binding_bytes() as usize / row_bytes).max(1);
+        let scope = ctx.scope("item table upload")?;
+        for start in (0..n).step_by(max_rows) {
+            let end = (start + max_rows).min(n);
+            let rows = padded_rows(&bytes[start * packed_row..end * packed_row], packed_row, row_bytes);
+            let rows = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("item rows"),
+                contents: &rows,
+                usage: wgpu::BufferUsages::STORAGE,
+            });
+            let scales = scales.map(|s| {
+                ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("item scales"),
+                    contents: bytemuck::cast_slice(&s[start..end]),
+                    usage: wgpu::BufferUsages::STORAGE,
+                })
+            });
+            self.parts.push(Part { rows, scales, first_index: (self.len + start) as u32, len: (end - start) as u32 });
+        }
+        scope.finish().await?;
+        self.len += n;
+        Ok(())
+    }
+
+    /// The query buffer of `query` (`[dim]`, finite) and the int8 query scale.
+    fn query_buffer(&self, ctx: &GpuContext, query: &[f32]) -> (wgpu::Buffer, f32) {
+        let padded = self.row_words * 16 / self.values_per_query_word();
+        let (bytes, scale) = match self.format {
+            GpuRowFormat::Int8 => {
+                let q = QuantizedQuery::new(query);
+                let mut values: Vec<i32> = q.values.iter().map(|&v| v as i32).collect();
+                values.resize(padded, 0);
+                (bytemuck::cast_slice(&values).to_vec(), q.scale)
+            }
+            GpuRowFormat::F16 => {
+                let mut values = query.to_vec();
+                values.resize(padded, 0.0);
+                (bytemuck::cast_slice(&values).to_vec(), 1.0)
+            }
+        };
+        let buffer = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("query"),
+            contents: &bytes,
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        (buffer, scale)
+    }
+
+    /// Bytes of a stored row's word per query value (int8: 1 code per i32 query value).
+    fn values_per_query_word(&self) -> usize {
+        match self.format {
+            GpuRowFormat::Int8 => 1,
+            GpuRowFormat::F16 => 2,
+        }
+    }
+
+    fn check_query(&self, query: &[f32]) -> Result<(), GpuError> {
+        if query.len() != self.dim {
+            return Err(GpuError::shape("query", format!("{} values for a table of dim {}", query.len(), self.dim)));
+        }
+        Ok(())
+    }
+
+    /// Every item's score `[len]` (the CPU `score_int8` / `score_f16` on the GPU). A query with a
+    /// NaN or infinity gives NaN scores, as on the CPU.
+    pub async fn scores(&self, ctx: &GpuContext, query: &[f32]) -> Result<Vec<f32>, GpuError> {
+        self.check_query(query)?;
+        if self.len == 0 {
+            return Ok(Vec::new());
+        }
+        if query.iter().any(|v| !v.is_finite()) {
+            return Ok(vec![f32::NAN; self.len]);
+        }
+        let scope = ctx.scope("scoring")?;
+        let (query_buffer, query_scale) = self.query_buffer(ctx, query);
+        let out = storage_buffer(ctx, "scores", 4 * self.len as u64);
+        let pipeline = match self.format {
+            GpuRowFormat::Int8 => &ctx.scoring.int8_score,
+            GpuRowFormat::F16 => &ctx.scoring.f16_score,
+        };
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        for part in &self.parts {
+            let groups = part.len.div_ceil(WORKGROUP);
+            let params = self.params(part, groups, 0, 0, query_scale, part.first_index);
+            let params = uniform_buffer(ctx, &params);
+            let mut entries = vec![
+                entry(0, &params),
+                entry(1, &part.rows),
+                entry(2, &query_buffer),
+                entry(6, &out),
+            ];
+            if let Some(scales) = &part.scales {
+                entries.push(entry(3, scales));
+            }
+            dispatch(ctx, &mut encoder, pipeline, &entries, groups);
+        }
+        let bytes = ctx.submit_and_read(encoder, &out, 4 * self.len as u64);
+        let (bytes, scoped) = (bytes.await, scope.finish().await);
+        scoped?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes?))
+    }
+
+    /// The `k` best items for `query`, never one of `exclude`, best first (higher score, then lower
+    /// index), as the CPU `top_k_int8` / `top_k_f16`. A query with a NaN or infinity gives no hits.
+    pub async fn top_k(&self, ctx: &GpuContext, query: &[f32], k: usize, exclude: &[usize]) -> Result<Vec<Hit>, GpuError> {
+        self.check_query(query)?;
+        if k > MAX_K {
+            return Err(GpuError::Unsupported(format!("k = {k} (at most {MAX_K})")));
+        }
+        if self.len == 0 || k == 0 || query.iter().any(|v| !v.is_finite()) {
+            return Ok(Vec::new());
+        }
+        let k32 = k as u32;
+        let scope = ctx.scope("top-k")?;
+        let (query_buffer, query_scale) = self.query_buffer(ctx, query);
+        let mut excluded: Vec<u32> = exclude.iter().filter(|&&i| i < self.len).map(|&i| i as u32).collect();
+        excluded.sort_unstable();
+        excluded.dedup();
+        let excluded_count = excluded.len() as u32;
+        excluded.push(EMPTY); // a binding is never empty
+        let excluded_buffer = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("excluded"),
+            contents: bytemuck::cast_slice(&excluded),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let groups: Vec<u32> = self.parts.iter().map(|p| p.len.div_ceil(ROWS_PER_GROUP)).collect();
+        let mut count: u32 = groups.iter().sum::<u32>() * k32;
+        let mut current = storage_buffer(ctx, "candidates", 8 * count as u64);
+        let pipeline = match self.format {
+            GpuRowFormat::Int8 => &ctx.scoring.int8_top_k,
+            GpuRowFormat::F16 => &ctx.scoring.f16_top_k,
+        };
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        let mut offset = 0;
+        for (part, &groups) in self.parts.iter().zip(&groups) {
+            let params = self.params(part, groups, k32, excluded_count, query_scale, offset);
+            let params = uniform_buffer(ctx, &params);
+            let mut entries = vec![
+                entry(0, &params),
+                entry(1, &part.rows),
+                entry(2, &query_buffer),
+                entry(4, &excluded_buffer),
+                entry(5, &current),
+            ];
+            if let Some(scales) = &part.scales {
+                entries.push(entry(3, scales));
+            }
+            dispatch(ctx, &mut encoder, pipeline, &entries, groups);
+            offset += groups * k32;
+        }
+        // Merge rounds: every ROWS_PER_GROUP candidates become k, until one group is left.
+        while count > k32 {
+            let groups = count.div_ceil(ROWS_PER_GROUP);
+            let next = storage_buffer(ctx, "candidates", 8 * (groups * k32) as u64);
+            let params = Params {
+                count,
+                row_words: 0,
+                first_index: 0,
+                k: k32,
+                excluded: 0,
+                out_offset: 0,
+                query_scale: 0.0,
+                groups_x: groups.min(MAX_GROUPS_X),
+            };
+            let params = uniform_buffer(ctx, &params);
+            let entries = [entry(0, &params), entry(5, &next), entry(7, &current)];
+            dispatch(ctx, &mut encoder, &ctx.scoring.merge, &entries, groups);
+            count = groups * k32;
+            current = next;
+        }
+        let bytes = ctx.submit_and_read(encoder, &current, 8 * k as u64);
+        let (bytes, scoped) = (bytes.await, scope.finish().await);
+        scoped?;
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes?);
+        Ok(words
+            .chunks_exact(2)
+            .filter(|c| c[1] != EMPTY)
+            .map(|c| Hit { index: c[1] as usize, score: f32::from_bits(c[0]) })
+            .collect())
+    }
+
+    fn params(&self, part: &Part, groups: u32, k: u32, excluded: u32, query_scale: f32, out_offset: u32) -> Params {
+        Params {
+            count: part.len,
+            row_words: self.row_words as u32,
+            first_index: part.first_index,
+            k,
+            excluded,
+            out_offset,
+            query_scale,
+            groups_x: groups.min(MAX_GROUPS_X),
+        }
+    }
+}
+
+/// Rows of `packed_row` bytes copied into rows of `row_bytes` (zero padding at the end of each row);
+/// no copy when the two agree.
+fn padded_rows(bytes: &[u8], packed_row: usize, row_bytes: usize) -> std::borrow::Cow<'_, [u8]> {
+    if packed_row == row_bytes {
+        return bytes.into();
+    }
+    let mut out = vec![0u8; bytes.len() / packed_row * row_bytes];
+    for (src, dst) in bytes.chunks_exact(packed_row).zip(out.chunks_exact_mut(row_bytes)) {
+        dst[..packed_row].copy_from_slice(src);
+    }
+    out.into()
+}
+
+pub(crate) fn storage_buffer(ctx: &GpuContext, label: &str, size: u64) -> wgpu::Buffer {
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: size.max(4),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+pub(crate) fn uniform_buffer<T: bytemuck::Pod>(ctx: &GpuContext, value: &T) -> wgpu::Buffer {
+    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("params"),
+        contents: bytemuck::bytes_of(value),
+        usage: wgpu::BufferUsages::UNIFORM,
+    })
+}
+
+pub(crate) fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
+    wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() }
+}
+
+/// Records one dispatch of `groups` workgroups (a 2-D grid beyond 65535, the shaders flatten it).
+pub(crate) fn dispatch(
+    ctx: &GpuContext,
+    encoder: &mut wgpu::CommandEncoder,
+    pipeline: &wgpu::ComputePipeline,
+    entries: &[wgpu::BindGroupEntry<'_>],
+    groups: u32,
+) {
+    let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &pipeline.get_bind_group_layout(0),
+        entries,
+    });
+    let mut pass = encoder.begin_compute_pass(&Default::default());
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, &bind_group, &[]);
+    pass.dispatch_workgroups(groups.min(MAX_GROUPS_X), groups.div_ceil(MAX_GROUPS_X), 1);
+}
