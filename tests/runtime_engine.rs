@@ -164,3 +164,25 @@ fn from_parts_builds_a_runtime_from_memory() {
     let result = runtime.recommend(&["s1", "s2"], 10).unwrap();
     assert_eq!(result.items.len(), 10);
 }
+
+/// Writes the fuzz targets' seed inputs (fuzz/fuzz_targets/*.rs): `OMAKASE_FUZZ_SEED=fuzz/corpus
+/// cargo test --test runtime_engine -- --ignored write_fuzz_seeds`.
+#[test]
+#[ignore = "writes files: set OMAKASE_FUZZ_SEED"]
+fn write_fuzz_seeds() {
+    let dir = std::path::PathBuf::from(std::env::var("OMAKASE_FUZZ_SEED").expect("OMAKASE_FUZZ_SEED=DIR"));
+    for (name, shard) in [("int8", EmbeddingDtype::Int8), ("f16", EmbeddingDtype::F16)] {
+        let bundle = fixture().bundle(WeightsDtype::Q8_0, shard, 20 * 36);
+        let files = file_map(&bundle);
+        let mut seed = files["manifest.json"].clone();
+        for (_, entry) in bundle.manifest.files() {
+            seed.extend_from_slice(b"\n--\n");
+            seed.extend_from_slice(&files[&entry.path]);
+        }
+        std::fs::create_dir_all(dir.join("bundle")).unwrap();
+        std::fs::write(dir.join("bundle").join(name), seed).unwrap();
+        std::fs::create_dir_all(dir.join("gguf")).unwrap();
+        std::fs::write(dir.join("gguf").join(format!("sequence-{name}")), &files["sequence_tower.gguf"]).unwrap();
+        std::fs::write(dir.join("gguf").join(format!("item-{name}")), &files["item_tower.gguf"]).unwrap();
+    }
+}
