@@ -1,0 +1,110 @@
+//! `omakase recommend` and `omakase export` as a user runs them: JSON output, exit 2 on bad input
+//! naming the file. The bundle is the synthetic one of tests/bundle_fixture, written to a temp dir.
+
+mod bundle_fixture;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use bundle_fixture::fixture;
+use omakase::export::write_atomic_dir;
+use omakase::runtime::manifest::MAX_SHARD_BYTES;
+use omakase::runtime::{EmbeddingDtype, WeightsDtype};
+use serde_json::Value;
+
+fn omakase(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_omakase")).args(args).output().unwrap()
+}
+
+fn write_bundle(dir: &Path) {
+    let bundle = fixture().bundle(WeightsDtype::Q8_0, EmbeddingDtype::Int8, MAX_SHARD_BYTES);
+    write_atomic_dir(dir, &bundle.files).unwrap();
+}
+
+#[test]
+fn recommend_prints_k_explained_items_outside_the_session() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    write_bundle(&dir);
+    // Written again over itself: the swap leaves one complete bundle, no temp dirs.
+    write_bundle(&dir);
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers, vec![std::ffi::OsString::from("bundle")]);
+
+    let out = omakase(&["recommend", "--bundle", dir.to_str().unwrap(), "--session", "p1,p7,ghost,p4", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let recs = json["recommendations"].as_array().unwrap();
+    assert_eq!(recs.len(), 10);
+    for rec in recs {
+        let id = rec["id"].as_str().unwrap();
+        assert!(!["p1", "p7", "p4"].contains(&id), "{id} is in the session");
+        assert!(["p1", "p7", "p4"].contains(&rec["because"]["session_item"].as_str().unwrap()));
+        assert!(rec["because"]["similarity"].as_f64().unwrap() <= 1.0 + 1e-5);
+        assert!(rec["title"].is_string());
+    }
+    assert_eq!(json["unknown"], serde_json::json!(["ghost"]));
+    // Item p4's title is hostile markup: it stays data (JSON-escaped text), never interpreted here.
+    let out = omakase(&["recommend", "--bundle", dir.to_str().unwrap(), "--session", "p1", "--k", "59", "--json"]);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let titles: Vec<&str> = json["recommendations"].as_array().unwrap().iter().map(|r| r["title"].as_str().unwrap()).collect();
+    assert!(titles.contains(&"<script>alert(1)</script>"));
+}
+
+#[test]
+fn recommend_exits_2_naming_the_bad_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    write_bundle(&dir);
+    let bundle = dir.to_str().unwrap();
+
+    let out = omakase(&["recommend", "--bundle", bundle, "--session", "", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("empty session"));
+
+    let out = omakase(&["recommend", "--bundle", bundle, "--session", "nope", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+
+    let shard = dir.join("items-00000.bin");
+    let mut bytes = std::fs::read(&shard).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&shard, bytes).unwrap();
+    let out = omakase(&["recommend", "--bundle", bundle, "--session", "p1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("items-00000.bin") && stderr.contains("sha256"), "{stderr}");
+
+    std::fs::remove_file(&shard).unwrap();
+    let out = omakase(&["recommend", "--bundle", bundle, "--session", "p1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("items-00000.bin"));
+
+    let out = omakase(&["recommend", "--bundle", tmp.path().join("none").to_str().unwrap(), "--session", "p1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("manifest.json"));
+}
+
+#[test]
+fn export_exits_2_naming_a_missing_run_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("items.jsonl"), "{\"item_id\": \"a\", \"title\": \"A\"}\n").unwrap();
+    std::fs::write(data.join("interactions.csv"), "user_id,item_id,timestamp\nu,a,1\n").unwrap();
+    let run = tmp.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    let out_dir = tmp.path().join("bundle");
+    let out = omakase(&[
+        "export",
+        "--model",
+        run.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("run.json"));
+    assert!(!out_dir.exists(), "nothing written on failure");
+}
