@@ -276,3 +276,183 @@ fn top_k_edge_cases() {
     assert!(pollster::block_on(table.append_f16(ctx, &[f16::ZERO; 16])).is_err());
     assert!(GpuItemTable::new(GpuRowFormat::Int8, 0).is_err());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sequence tower layers.
+
+use omakase::runtime::gpu::{GpuLayerNorm, GpuLinear, GpuPass, GpuTensor};
+
+/// Runs one kernel through a fresh pass and reads its output back.
+fn run_pass(ctx: &GpuContext, record: impl FnOnce(&mut GpuPass<'_>) -> GpuTensor) -> Vec<f32> {
+    let mut pass = GpuPass::new(ctx).unwrap();
+    let out = record(&mut pass);
+    pollster::block_on(pass.read_all(&out)).unwrap()
+}
+
+fn add_bias(out: &mut [f32], bias: &[f32]) {
+    for row in out.chunks_exact_mut(bias.len()) {
+        row.iter_mut().zip(bias).for_each(|(y, b)| *y += b);
+    }
+}
+
+/// Random GGML Q8_0 blocks for `[n, k]`: an f16 scale then 32 i8 per block.
+fn random_q8_0(rng: &mut Rng, n: usize, k: usize) -> Vec<u8> {
+    let mut blocks = Vec::with_capacity(kernels::q8_0_bytes(n, k));
+    for _ in 0..n * k / kernels::QK8_0 {
+        blocks.extend_from_slice(&f16::from_f32(rng.f32() * 0.02).to_le_bytes());
+        blocks.extend(rng.codes(kernels::QK8_0).iter().map(|&c| c as u8));
+    }
+    blocks
+}
+
+#[test]
+fn linear_f32_matches_cpu() {
+    let ctx = gpu_or_skip!();
+    let mut rng = Rng::new(10);
+    for &(t, n, k) in &[(1, 1, 1), (3, 5, 7), (50, 64, 64), (7, 256, 64), (50, 64, 256), (2, 9, 17)] {
+        let (x, w, bias) = (rng.vec(t * k), rng.vec(n * k), rng.vec(n));
+        let mut want = vec![0f32; t * n];
+        kernels::matmul_f32(&x, t, &w, n, k, &mut want);
+        add_bias(&mut want, &bias);
+        let layer = GpuLinear::from_f32(ctx, &w, &bias, n, k).unwrap();
+        let got = run_pass(ctx, |p| p.linear(&layer, &GpuTensor::from_slice(ctx, &x), t).unwrap());
+        assert_close(&format!("linear_f32 t={t} n={n} k={k}"), &got, &want, 1e-5);
+    }
+}
+
+#[test]
+fn linear_q8_0_matches_cpu() {
+    let ctx = gpu_or_skip!();
+    let mut rng = Rng::new(11);
+    for &(t, n, k) in &[(1, 1, 32), (3, 5, 96), (50, 64, 64), (50, 256, 64), (50, 64, 256)] {
+        let (x, w, bias) = (rng.vec(t * k), random_q8_0(&mut rng, n, k), rng.vec(n));
+        let mut want = vec![0f32; t * n];
+        kernels::matmul_q8_0(&x, t, &w, n, k, &mut want);
+        add_bias(&mut want, &bias);
+        let layer = GpuLinear::from_q8_0(ctx, &w, &bias, n, k).unwrap();
+        let got = run_pass(ctx, |p| p.linear(&layer, &GpuTensor::from_slice(ctx, &x), t).unwrap());
+        assert_close(&format!("linear_q8_0 t={t} n={n} k={k}"), &got, &want, 1e-5);
+    }
+    assert!(GpuLinear::from_q8_0(ctx, &[0; 34], &[0.0], 1, 31).is_err());
+    assert!(GpuLinear::from_q8_0(ctx, &[0; 33], &[0.0], 1, 32).is_err());
+}
+
+/// The tower's LayerNorm (two passes in f32).
+fn layer_norm_reference(x: &[f32], weight: &[f32], bias: &[f32], eps: f32) -> Vec<f32> {
+    let d = weight.len();
+    let mut out = x.to_vec();
+    for row in out.chunks_exact_mut(d) {
+        let mean = row.iter().sum::<f32>() / d as f32;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+        let inv = 1.0 / (var + eps).sqrt();
+        for ((v, w), b) in row.iter_mut().zip(weight).zip(bias) {
+            *v = (*v - mean) * inv * w + b;
+        }
+    }
+    out
+}
+
+#[test]
+fn layer_norm_matches_cpu() {
+    let ctx = gpu_or_skip!();
+    let mut rng = Rng::new(12);
+    for &(t, d) in &[(1, 1), (1, 64), (50, 64), (3, 17), (9, 256)] {
+        let (x, weight, bias) = (rng.vec(t * d).iter().map(|v| v * 3.0 + 0.5).collect::<Vec<_>>(), rng.vec(d), rng.vec(d));
+        let want = layer_norm_reference(&x, &weight, &bias, 1e-5);
+        let norm = GpuLayerNorm::new(ctx, &weight, &bias, 1e-5).unwrap();
+        let got = run_pass(ctx, |p| p.layer_norm(&norm, &GpuTensor::from_slice(ctx, &x), t).unwrap());
+        assert_close(&format!("layer_norm t={t} d={d}"), &got, &want, 1e-5);
+    }
+}
+
+fn softmax_reference(xs: &mut [f32]) {
+    let max = xs.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let mut sum = 0.0;
+    for v in xs.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    xs.iter_mut().for_each(|v| *v /= sum);
+}
+
+/// The tower's multi-head attention (heads side by side).
+fn attention_reference(q: &[f32], k: &[f32], v: &[f32], t: usize, d: usize, heads: usize, causal: bool) -> Vec<f32> {
+    let hd = d / heads;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let mut mixed = vec![0f32; t * d];
+    for h in 0..heads {
+        let cols = h * hd..(h + 1) * hd;
+        for i in 0..t {
+            let visible = if causal { i + 1 } else { t };
+            let qi = &q[i * d..][cols.clone()];
+            let mut weights: Vec<f32> =
+                (0..visible).map(|j| qi.iter().zip(&k[j * d..][cols.clone()]).map(|(a, b)| a * b).sum::<f32>() * scale).collect();
+            softmax_reference(&mut weights);
+            let out = &mut mixed[i * d..][cols.clone()];
+            for (j, w) in weights.iter().enumerate() {
+                out.iter_mut().zip(&v[j * d..][cols.clone()]).for_each(|(o, v)| *o += w * v);
+            }
+        }
+    }
+    mixed
+}
+
+#[test]
+fn attention_matches_cpu() {
+    let ctx = gpu_or_skip!();
+    let mut rng = Rng::new(13);
+    for &(t, d, heads) in &[(1, 64, 2), (2, 8, 1), (50, 64, 2), (13, 64, 4), (5, 12, 3)] {
+        for causal in [true, false] {
+            let scale = |v: Vec<f32>| v.iter().map(|x| x * 2.0).collect::<Vec<_>>();
+            let (q, k, v) = (scale(rng.vec(t * d)), scale(rng.vec(t * d)), rng.vec(t * d));
+            let want = attention_reference(&q, &k, &v, t, d, heads, causal);
+            let got = run_pass(ctx, |p| {
+                let (q, k, v) = (GpuTensor::from_slice(ctx, &q), GpuTensor::from_slice(ctx, &k), GpuTensor::from_slice(ctx, &v));
+                p.attention(&q, &k, &v, t, d, heads, causal).unwrap()
+            });
+            assert_close(&format!("attention t={t} d={d} heads={heads} causal={causal}"), &got, &want, 1e-5);
+        }
+    }
+    let mut pass = GpuPass::new(ctx).unwrap();
+    let x = GpuTensor::from_slice(ctx, &[0.0; 12]);
+    assert!(matches!(pass.attention(&x, &x, &x, 2, 6, 4, true), Err(GpuError::Shape { .. })));
+}
+
+#[test]
+fn gelu_softmax_and_add_match_cpu() {
+    let ctx = gpu_or_skip!();
+    let mut rng = Rng::new(14);
+    // GELU over a wide range, both tails included.
+    let x: Vec<f32> = (0..1001).map(|i| (i as f32 - 500.0) / 50.0).chain(rng.vec(333).iter().map(|v| v * 4.0)).collect();
+    let want: Vec<f32> = x.iter().map(|&v| 0.5 * v * (1.0 + libm::erff(v * std::f32::consts::FRAC_1_SQRT_2))).collect();
+    let got = run_pass(ctx, |p| {
+        let t = GpuTensor::from_slice(ctx, &x);
+        p.gelu(&t).unwrap();
+        t
+    });
+    assert_close("gelu", &got, &want, 1e-6);
+    // Softmax over rows of awkward widths.
+    for &(rows, cols) in &[(1, 1), (3, 50), (50, 7)] {
+        let x: Vec<f32> = rng.vec(rows * cols).iter().map(|v| v * 10.0).collect();
+        let mut want = x.clone();
+        want.chunks_exact_mut(cols).for_each(softmax_reference);
+        let got = run_pass(ctx, |p| {
+            let t = GpuTensor::from_slice(ctx, &x);
+            p.softmax(&t, rows, cols).unwrap();
+            t
+        });
+        assert_close(&format!("softmax {rows}x{cols}"), &got, &want, 1e-6);
+        for row in got.chunks_exact(cols) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        }
+    }
+    // x += y with y longer than x (position embeddings).
+    let (x, y) = (rng.vec(130), rng.vec(200));
+    let want: Vec<f32> = x.iter().zip(&y).map(|(a, b)| a + b).collect();
+    let got = run_pass(ctx, |p| {
+        let (tx, ty) = (GpuTensor::from_slice(ctx, &x), GpuTensor::from_slice(ctx, &y));
+        p.add(&tx, &ty).unwrap();
+        tx
+    });
+    assert_eq!(got, want);
+}

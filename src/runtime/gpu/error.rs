@@ -23,6 +23,9 @@ pub enum GpuError {
     /// Arguments that do not fit together (a programming error of the caller, reported, not panicked).
     #[error("GPU {what}: {message}")]
     Shape { what: &'static str, message: String },
+    /// A tower file of the bundle is malformed (the CPU loader reports the same).
+    #[error(transparent)]
+    Bundle(#[from] crate::runtime::RuntimeError),
     /// A request this backend does not serve (e.g. k above [`super::MAX_K`]).
     #[error("GPU backend does not support {0}")]
     Unsupported(String),

@@ -7,7 +7,8 @@
 //! - [`scoring`]: [`GpuItemTable`], item vectors (int8 + per-row scale, or f16) in GPU buffers, scored
 //!   against a user vector, with a two-stage top-K (per-workgroup candidates, then merges).
 //! - [`layers`]: the sequence tower's layers (Q8_0 / f32 linear, LayerNorm, causal attention, GELU,
-//!   softmax).
+//!   softmax), recorded into one [`GpuPass`] per forward.
+//! - [`tower`]: [`GpuSequenceTower`], the sequence tower (session → user vector) from the bundle's GGUF.
 //!
 //! Numerics follow the CPU kernels' contract (`runtime::kernels`), which the tests check kernel by
 //! kernel (tests/gpu_kernels.rs). Every operation is async and returns [`GpuError`] instead of
@@ -17,7 +18,10 @@ pub mod context;
 mod error;
 pub mod layers;
 pub mod scoring;
+pub mod tower;
 
 pub use context::{GpuContext, GpuOptions};
 pub use error::GpuError;
+pub use layers::{GpuLayerNorm, GpuLinear, GpuPass, GpuTensor};
 pub use scoring::{GpuItemTable, GpuRowFormat, MAX_K};
+pub use tower::GpuSequenceTower;
