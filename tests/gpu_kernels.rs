@@ -456,3 +456,74 @@ fn gelu_softmax_and_add_match_cpu() {
     });
     assert_eq!(got, want);
 }
+
+/// The whole sequence tower: GPU user vectors equal the CPU runtime's for the same GGUF file, with
+/// Q8_0 and F16 matrices, for sessions of 1 to max_len items.
+#[cfg(feature = "native")]
+#[test]
+fn sequence_tower_matches_cpu_runtime() {
+    use omakase::export::{tower_gguf, TowerPart};
+    use omakase::model::ModelConfig;
+    use omakase::runtime::gguf::Gguf;
+    use omakase::runtime::gpu::GpuSequenceTower;
+    use omakase::runtime::tower::SequenceTower;
+    use omakase::runtime::WeightsDtype;
+
+    let ctx = gpu_or_skip!();
+    let mut rng = Rng::new(15);
+    let config = ModelConfig { dim: 64, num_heads: 2, num_layers: 2, ffn_dim: 256, max_len: 50, ..Default::default() };
+    let (d, f) = (config.dim, config.ffn_dim);
+    let mut shapes: Vec<(String, Vec<usize>)> = vec![("sequence_tower.position_embedding".into(), vec![config.max_len, d])];
+    for i in 0..config.num_layers {
+        let l = format!("sequence_tower.layers.{i}");
+        for norm in ["attention_norm", "ffn_norm"] {
+            shapes.push((format!("{l}.{norm}.weight"), vec![d]));
+            shapes.push((format!("{l}.{norm}.bias"), vec![d]));
+        }
+        for name in ["query", "key", "value", "output"] {
+            shapes.push((format!("{l}.attention.{name}.weight"), vec![d, d]));
+            shapes.push((format!("{l}.attention.{name}.bias"), vec![d]));
+        }
+        shapes.push((format!("{l}.ffn.up.weight"), vec![f, d]));
+        shapes.push((format!("{l}.ffn.up.bias"), vec![f]));
+        shapes.push((format!("{l}.ffn.down.weight"), vec![d, f]));
+        shapes.push((format!("{l}.ffn.down.bias"), vec![d]));
+    }
+    shapes.push(("sequence_tower.final_norm.weight".into(), vec![d]));
+    shapes.push(("sequence_tower.final_norm.bias".into(), vec![d]));
+    let tensors: std::collections::HashMap<String, candle_core::Tensor> = shapes
+        .into_iter()
+        .map(|(name, shape)| {
+            let n: usize = shape.iter().product();
+            let values: Vec<f32> = if name.ends_with("norm.weight") {
+                rng.vec(n).iter().map(|v| 1.0 + 0.1 * v).collect()
+            } else {
+                rng.vec(n).iter().map(|v| v * 0.2).collect()
+            };
+            (name, candle_core::Tensor::from_vec(values, shape, &candle_core::Device::Cpu).unwrap())
+        })
+        .collect();
+    let file = "sequence_tower.gguf";
+    for weights in [WeightsDtype::Q8_0, WeightsDtype::F16] {
+        let bytes = tower_gguf(&tensors, TowerPart::Sequence, &config, weights).unwrap();
+        let gguf = Gguf::parse(&bytes, file).unwrap();
+        let cpu = SequenceTower::load(&gguf, file, &config).unwrap();
+        let gpu = GpuSequenceTower::load(ctx, &gguf, file, &config).unwrap();
+        for t in [1, 2, 17, config.max_len] {
+            let items = rng.vec(t * d);
+            let want = cpu.user_vector(&items);
+            let got = pollster::block_on(gpu.user_vector(ctx, &items)).unwrap();
+            assert_close(&format!("user vector {weights:?} t={t}"), &got, &want, 1e-4);
+        }
+        assert!(matches!(pollster::block_on(gpu.user_vector(ctx, &[])), Err(GpuError::Shape { .. })));
+        let too_long = rng.vec((config.max_len + 1) * d);
+        assert!(matches!(pollster::block_on(gpu.user_vector(ctx, &too_long)), Err(GpuError::Shape { .. })));
+    }
+    // A tower file missing a tensor is refused with the file and tensor named.
+    let mut partial = tensors.clone();
+    partial.remove("sequence_tower.final_norm.bias");
+    let bytes = tower_gguf(&partial, TowerPart::Sequence, &config, WeightsDtype::Q8_0).unwrap();
+    let gguf = Gguf::parse(&bytes, file).unwrap();
+    let error = GpuSequenceTower::load(ctx, &gguf, file, &config).unwrap_err().to_string();
+    assert!(error.contains(file) && error.contains("final_norm.bias"), "{error}");
+}
