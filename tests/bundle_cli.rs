@@ -47,7 +47,8 @@ fn recommend_prints_k_explained_items_outside_the_session() {
     // Item p4's title is hostile markup: it stays data (JSON-escaped text), never interpreted here.
     let out = omakase(&["recommend", "--bundle", dir.to_str().unwrap(), "--session", "p1", "--k", "59", "--json"]);
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let titles: Vec<&str> = json["recommendations"].as_array().unwrap().iter().map(|r| r["title"].as_str().unwrap()).collect();
+    let titles: Vec<&str> =
+        json["recommendations"].as_array().unwrap().iter().map(|r| r["title"].as_str().unwrap()).collect();
     assert!(titles.contains(&"<script>alert(1)</script>"));
 }
 

@@ -145,11 +145,9 @@ fn shards_must_cover_the_catalogue_contiguously() {
 
 #[test]
 fn absurd_dimensions_are_refused_before_allocating() {
-    for (field, value) in [
-        ("dim", Value::from(1u64 << 40)),
-        ("item_count", Value::from(1u64 << 40)),
-        ("item_count", Value::from(0)),
-    ] {
+    for (field, value) in
+        [("dim", Value::from(1u64 << 40)), ("item_count", Value::from(1u64 << 40)), ("item_count", Value::from(0))]
+    {
         let mut files = valid();
         let mut m = manifest(&files);
         m[field] = value;

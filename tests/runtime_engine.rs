@@ -52,7 +52,8 @@ fn sequence_tower_matches_candle() {
 fn item_tower_matches_candle_for_every_modality_combination() {
     let f = fixture();
     let runtime = runtime(WeightsDtype::Q8_0, EmbeddingDtype::Int8, MAX_SHARD_BYTES);
-    let fused = f.model.item_tower().forward(&f.catalogue, ItemView::Both, Mode::Eval).unwrap().to_vec2::<f32>().unwrap();
+    let fused =
+        f.model.item_tower().forward(&f.catalogue, ItemView::Both, Mode::Eval).unwrap().to_vec2::<f32>().unwrap();
     for i in [0usize, 3, 5, 12, 47] {
         let text = has_text(i).then(|| f.features.text.row(i).to_vec());
         let image = has_image(i).then(|| f.features.image.row(i).to_vec());
@@ -133,7 +134,8 @@ fn an_added_item_is_recommended_like_a_bundle_item() {
     let before = runtime.recommend(&session, 1).unwrap();
     let top = before.items[0].row as usize;
     // A "new" product with the same features as the current best: it must land at the top too.
-    let vectors = runtime.embed_item(Some(f.features.text.row(top)), has_image(top).then(|| f.features.image.row(top))).unwrap();
+    let vectors =
+        runtime.embed_item(Some(f.features.text.row(top)), has_image(top).then(|| f.features.image.row(top))).unwrap();
     let meta = ItemMeta { id: "new".into(), title: "New product".into(), image: None, link: None };
     let row = runtime.add_item(meta, &vectors).unwrap();
     assert_eq!(row as usize, N_ITEMS);

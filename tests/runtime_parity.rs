@@ -52,8 +52,11 @@ fn hit(top: &[u32], target: u32) -> (f64, f64) {
 
 fn load_bundle(dir: &Path) -> Runtime {
     let manifest = Manifest::from_json(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
-    let files: HashMap<String, Vec<u8>> =
-        manifest.files().into_iter().map(|(_, e)| (e.path.clone(), std::fs::read(dir.join(&e.path)).unwrap())).collect();
+    let files: HashMap<String, Vec<u8>> = manifest
+        .files()
+        .into_iter()
+        .map(|(_, e)| (e.path.clone(), std::fs::read(dir.join(&e.path)).unwrap()))
+        .collect();
     Runtime::from_manifest(&manifest, &files).unwrap()
 }
 

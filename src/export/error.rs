@@ -18,14 +18,27 @@ pub enum ExportError {
     /// The bundle built fails the runtime's own manifest checks (a bug, or limits exceeded).
     #[error("the bundle would be invalid: {reason}")]
     Invalid { reason: String },
+    /// Boxed (as `Features`): large errors, and every export function returns this type.
     #[error(transparent)]
-    Train(#[from] TrainError),
+    Train(Box<TrainError>),
     #[error("features: {0}")]
-    Features(#[from] FeaturesError),
+    Features(Box<FeaturesError>),
     #[error("model: {0}")]
     Model(#[from] ModelError),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+}
+
+impl From<TrainError> for ExportError {
+    fn from(e: TrainError) -> Self {
+        ExportError::Train(Box::new(e))
+    }
+}
+
+impl From<FeaturesError> for ExportError {
+    fn from(e: FeaturesError) -> Self {
+        ExportError::Features(Box::new(e))
+    }
 }
 
 impl ExportError {
@@ -39,6 +52,13 @@ impl ExportError {
 
     /// Whether the user can fix this by changing the input (the CLI exits 2).
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, ExportError::Input { .. } | ExportError::Features(_) | ExportError::Train(TrainError::Run { .. } | TrainError::Io { .. } | TrainError::Config { .. } | TrainError::Features(_)))
+        match self {
+            ExportError::Input { .. } | ExportError::Features(_) => true,
+            ExportError::Train(e) => matches!(
+                **e,
+                TrainError::Run { .. } | TrainError::Io { .. } | TrainError::Config { .. } | TrainError::Features(_)
+            ),
+            _ => false,
+        }
     }
 }

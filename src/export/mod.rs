@@ -30,7 +30,7 @@ use crate::runtime::manifest::{
 };
 use crate::runtime::store::encode_shard;
 use crate::runtime::{EmbeddingDtype, ItemMeta, WeightsDtype};
-use crate::train::run::{TrainedModel};
+use crate::train::run::TrainedModel;
 
 /// What to export and how.
 #[derive(Debug, Clone)]
@@ -89,7 +89,10 @@ pub fn export(job: &ExportJob) -> Result<Manifest, ExportError> {
     }
     let (config, info, model) = TrainedModel::load(&job.run, &features)?;
     let TrainedModel::Multimodal { model, catalogue } = model else {
-        return Err(ExportError::input(&job.run, "an ID-based model cannot be exported (a bundle needs the item tower)"));
+        return Err(ExportError::input(
+            &job.run,
+            "an ID-based model cannot be exported (a bundle needs the item tower)",
+        ));
     };
     let vectors = catalogue_vectors(&model, &catalogue, &features, job.explain)?;
     let weights_path = job.run.join("model.safetensors");
@@ -174,7 +177,11 @@ pub fn build_bundle(
                 let owned: Vec<Option<Vec<f32>>> = range.clone().map(rows).collect();
                 let borrowed: Vec<Option<&[f32]>> = owned.iter().map(|r| r.as_deref()).collect();
                 let path = format!("{prefix}-{s:05}.bin");
-                ShardEntry { file: entry(&path, encode_shard(job.shard, d, &borrowed)), first_row: range.start, rows: range.len() }
+                ShardEntry {
+                    file: entry(&path, encode_shard(job.shard, d, &borrowed)),
+                    first_row: range.start,
+                    rows: range.len(),
+                }
             })
             .collect()
     };

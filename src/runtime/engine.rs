@@ -116,8 +116,11 @@ impl Runtime {
     pub fn from_manifest(manifest: &Manifest, files: &dyn FileSource) -> Result<Runtime, RuntimeError> {
         let config = &manifest.model;
         let seq_bytes = checked(files, &manifest.sequence_tower)?;
-        let sequence =
-            SequenceTower::load(&Gguf::parse(seq_bytes, &manifest.sequence_tower.path)?, &manifest.sequence_tower.path, config)?;
+        let sequence = SequenceTower::load(
+            &Gguf::parse(seq_bytes, &manifest.sequence_tower.path)?,
+            &manifest.sequence_tower.path,
+            config,
+        )?;
         let item_tower = match &manifest.item_tower {
             Some(entry) if files.get(&entry.path).is_some() => {
                 let bytes = checked(files, entry)?;
@@ -150,9 +153,13 @@ impl Runtime {
         config.validate().map_err(|e| RuntimeError::field("model", e.to_string()))?;
         let d = config.dim;
         if vectors.len() != ids.len() * d {
-            return Err(RuntimeError::argument("vectors", format!("{} values are not {} rows of {d}", vectors.len(), ids.len())));
+            return Err(RuntimeError::argument(
+                "vectors",
+                format!("{} values are not {} rows of {d}", vectors.len(), ids.len()),
+            ));
         }
-        let sequence = SequenceTower::load(&Gguf::parse(sequence_tower_gguf, "sequence tower")?, "sequence tower", &config)?;
+        let sequence =
+            SequenceTower::load(&Gguf::parse(sequence_tower_gguf, "sequence tower")?, "sequence tower", &config)?;
         let mut items = ItemStore::new(dtype, d);
         vectors.chunks_exact(d).for_each(|v| items.push(v));
         let meta: Vec<ItemMeta> =
@@ -233,7 +240,10 @@ impl Runtime {
     pub fn score_all(&self, user: &[f32], out: &mut [f32]) -> Result<(), RuntimeError> {
         let query = self.query(user)?;
         if out.len() != self.items.len() {
-            return Err(RuntimeError::argument("scores", format!("buffer of {} for {} items", out.len(), self.items.len())));
+            return Err(RuntimeError::argument(
+                "scores",
+                format!("buffer of {} for {} items", out.len(), self.items.len()),
+            ));
         }
         self.items.score_all(&query, out);
         Ok(())
@@ -322,7 +332,9 @@ impl Runtime {
             what: "the item tower".into(),
             reason: "load item_tower.gguf first".into(),
         })?;
-        for (what, feature, width) in [("text feature", text, tower.text_dim()), ("image feature", image, tower.image_dim())] {
+        for (what, feature, width) in
+            [("text feature", text, tower.text_dim()), ("image feature", image, tower.image_dim())]
+        {
             if let Some(f) = feature {
                 if f.len() != width || f.iter().any(|v| !v.is_finite()) {
                     return Err(RuntimeError::argument(what, format!("need {width} finite values, got {}", f.len())));
@@ -350,7 +362,8 @@ impl Runtime {
         if self.rows_by_id.contains_key(&meta.id) {
             return Err(RuntimeError::argument("item id", format!("{:?} is already in the catalogue", meta.id)));
         }
-        let all = std::iter::once(Some(&vectors.fused)).chain([vectors.text_only.as_ref(), vectors.image_only.as_ref()]);
+        let all =
+            std::iter::once(Some(&vectors.fused)).chain([vectors.text_only.as_ref(), vectors.image_only.as_ref()]);
         for v in all.flatten() {
             if v.len() != d || v.iter().any(|x| !x.is_finite()) {
                 return Err(RuntimeError::argument("item vector", format!("need {d} finite values, got {}", v.len())));
@@ -383,7 +396,10 @@ impl Runtime {
     /// `user` at unit length (refusing a wrong width or non-finite values).
     fn query(&self, user: &[f32]) -> Result<Vec<f32>, RuntimeError> {
         if user.len() != self.dim() || user.iter().any(|v| !v.is_finite()) {
-            return Err(RuntimeError::argument("user vector", format!("need {} finite values, got {}", self.dim(), user.len())));
+            return Err(RuntimeError::argument(
+                "user vector",
+                format!("need {} finite values, got {}", self.dim(), user.len()),
+            ));
         }
         let norm = dot(user, user).sqrt();
         let inv = if norm > 0.0 { 1.0 / norm } else { 0.0 };
@@ -398,7 +414,11 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Size then sha256 of a supplied file against its manifest entry.
 fn check(entry: &FileEntry, bytes: &[u8]) -> Result<(), RuntimeError> {
     if bytes.len() as u64 != entry.bytes {
-        return Err(RuntimeError::FileSize { file: entry.path.clone(), expected: entry.bytes, found: bytes.len() as u64 });
+        return Err(RuntimeError::FileSize {
+            file: entry.path.clone(),
+            expected: entry.bytes,
+            found: bytes.len() as u64,
+        });
     }
     let found = sha256_hex(bytes);
     if found != entry.sha256 {
@@ -432,7 +452,10 @@ fn load_store(
 fn parse_items(bytes: &[u8], file: &str, item_count: usize) -> Result<Vec<ItemMeta>, RuntimeError> {
     let meta: Vec<ItemMeta> = serde_json::from_slice(bytes).map_err(|e| RuntimeError::format(file, e.to_string()))?;
     if meta.len() != item_count {
-        return Err(RuntimeError::format(file, format!("{} entries, manifest.json's item_count is {item_count}", meta.len())));
+        return Err(RuntimeError::format(
+            file,
+            format!("{} entries, manifest.json's item_count is {item_count}", meta.len()),
+        ));
     }
     let mut seen = std::collections::HashSet::with_capacity(meta.len());
     if let Some((i, m)) = meta.iter().enumerate().find(|(_, m)| !seen.insert(m.id.as_str())) {

@@ -157,11 +157,13 @@ impl<'a> Reader<'a> {
 
     /// One metadata value of GGUF type `kind`.
     fn value(&mut self, kind: u32, depth: usize) -> Result<MetaValue, RuntimeError> {
-        let fixed = |r: &mut Self, n: u64| r.take(n, "metadata value").map(|b| {
-            let mut word = [0u8; 8];
-            word[..b.len()].copy_from_slice(b);
-            u64::from_le_bytes(word)
-        });
+        let fixed = |r: &mut Self, n: u64| {
+            r.take(n, "metadata value").map(|b| {
+                let mut word = [0u8; 8];
+                word[..b.len()].copy_from_slice(b);
+                u64::from_le_bytes(word)
+            })
+        };
         Ok(match kind {
             0 | 1 => MetaValue::U64(fixed(self, 1)?),
             2 | 3 => MetaValue::U64(fixed(self, 2)?),
@@ -207,7 +209,10 @@ impl<'a> Gguf<'a> {
         let tensor_count = r.u64("tensor count")?;
         let kv_count = r.u64("metadata count")?;
         if tensor_count > MAX_ENTRIES || kv_count > MAX_ENTRIES {
-            return Err(RuntimeError::format(file, format!("GGUF: {tensor_count} tensors / {kv_count} keys is absurd")));
+            return Err(RuntimeError::format(
+                file,
+                format!("GGUF: {tensor_count} tensors / {kv_count} keys is absurd"),
+            ));
         }
         let mut metadata = HashMap::new();
         for _ in 0..kv_count {

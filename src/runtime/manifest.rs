@@ -162,7 +162,10 @@ impl Manifest {
             serde_json::from_slice(bytes).map_err(|e| RuntimeError::ManifestJson { reason: e.to_string() })?;
         let format = value.get("format").and_then(|f| f.as_str());
         if format != Some(FORMAT) {
-            return Err(RuntimeError::field("format", format!("{:?}, expected \"{FORMAT}\"", format.unwrap_or("missing"))));
+            return Err(RuntimeError::field(
+                "format",
+                format!("{:?}, expected \"{FORMAT}\"", format.unwrap_or("missing")),
+            ));
         }
         match value.get("format_version").and_then(|v| v.as_u64()) {
             Some(FORMAT_VERSION) => {}
@@ -227,7 +230,10 @@ impl Manifest {
             ));
         }
         if !(self.scoring_temperature.is_finite() && self.scoring_temperature > 0.0) {
-            return Err(RuntimeError::field("scoring_temperature", format!("{} must be positive", self.scoring_temperature)));
+            return Err(RuntimeError::field(
+                "scoring_temperature",
+                format!("{} must be positive", self.scoring_temperature),
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for (field, file) in self.files() {
@@ -250,25 +256,44 @@ impl Manifest {
         for (i, shard) in shards.iter().enumerate() {
             let at = |name: &str| format!("{field}[{i}].{name}");
             if shard.first_row != next {
-                return Err(RuntimeError::field(at("first_row"), format!("{}, expected {next} (shards must be contiguous, in order)", shard.first_row)));
+                return Err(RuntimeError::field(
+                    at("first_row"),
+                    format!("{}, expected {next} (shards must be contiguous, in order)", shard.first_row),
+                ));
             }
             if shard.rows == 0 || shard.rows > self.item_count - next {
-                return Err(RuntimeError::field(at("rows"), format!("{} rows from row {next} do not fit {} items", shard.rows, self.item_count)));
+                return Err(RuntimeError::field(
+                    at("rows"),
+                    format!("{} rows from row {next} do not fit {} items", shard.rows, self.item_count),
+                ));
             }
             let expected = self.embedding_dtype.shard_bytes(shard.rows, self.dim);
             if expected != Some(shard.file.bytes) {
                 return Err(RuntimeError::field(
                     at("bytes"),
-                    format!("{}, but {} {} rows of dim {} take {}", shard.file.bytes, shard.rows, self.embedding_dtype.as_str(), self.dim, expected.map_or("overflow".into(), |b| b.to_string())),
+                    format!(
+                        "{}, but {} {} rows of dim {} take {}",
+                        shard.file.bytes,
+                        shard.rows,
+                        self.embedding_dtype.as_str(),
+                        self.dim,
+                        expected.map_or("overflow".into(), |b| b.to_string())
+                    ),
                 ));
             }
             if shard.file.bytes > MAX_SHARD_BYTES {
-                return Err(RuntimeError::field(at("bytes"), format!("{} exceeds the shard limit {MAX_SHARD_BYTES}", shard.file.bytes)));
+                return Err(RuntimeError::field(
+                    at("bytes"),
+                    format!("{} exceeds the shard limit {MAX_SHARD_BYTES}", shard.file.bytes),
+                ));
             }
             next += shard.rows;
         }
         if next != self.item_count {
-            return Err(RuntimeError::field(field, format!("shards cover {next} rows, item_count is {}", self.item_count)));
+            return Err(RuntimeError::field(
+                field,
+                format!("shards cover {next} rows, item_count is {}", self.item_count),
+            ));
         }
         Ok(())
     }
@@ -280,13 +305,22 @@ fn check_file_entry(field: &str, file: &FileEntry) -> Result<(), RuntimeError> {
         && file.path.len() <= 128
         && file.path.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if !plain {
-        return Err(RuntimeError::field(format!("{field}.path"), format!("{:?} is not a plain file name ([A-Za-z0-9._-], no leading dot)", file.path)));
+        return Err(RuntimeError::field(
+            format!("{field}.path"),
+            format!("{:?} is not a plain file name ([A-Za-z0-9._-], no leading dot)", file.path),
+        ));
     }
     if file.bytes > MAX_FILE_BYTES {
-        return Err(RuntimeError::field(format!("{field}.bytes"), format!("{} exceeds the file limit {MAX_FILE_BYTES}", file.bytes)));
+        return Err(RuntimeError::field(
+            format!("{field}.bytes"),
+            format!("{} exceeds the file limit {MAX_FILE_BYTES}", file.bytes),
+        ));
     }
     if file.sha256.len() != 64 || !file.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        return Err(RuntimeError::field(format!("{field}.sha256"), format!("{:?} is not 64 lower-case hex digits", file.sha256)));
+        return Err(RuntimeError::field(
+            format!("{field}.sha256"),
+            format!("{:?} is not 64 lower-case hex digits", file.sha256),
+        ));
     }
     Ok(())
 }

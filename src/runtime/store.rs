@@ -72,7 +72,8 @@ impl ItemStore {
             }
             Rows::F16 { unit, norm } => {
                 for (r, row) in bytes.chunks_exact(2 * dim).enumerate() {
-                    let values: Vec<f32> = row.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect();
+                    let values: Vec<f32> =
+                        row.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect();
                     if values.iter().any(|v| !v.is_finite()) {
                         return Err(bad_row(r, "a value is not finite"));
                     }

@@ -312,7 +312,11 @@ impl ItemTower {
 
 fn expect_shape(file: &str, name: &str, tensor: &GgufTensor, dims: &[usize]) -> Result<(), RuntimeError> {
     if tensor.dims != dims {
-        return Err(RuntimeError::tensor(file, name, format!("shape {:?}, the manifest's model needs {dims:?}", tensor.dims)));
+        return Err(RuntimeError::tensor(
+            file,
+            name,
+            format!("shape {:?}, the manifest's model needs {dims:?}", tensor.dims),
+        ));
     }
     Ok(())
 }

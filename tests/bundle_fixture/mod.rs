@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use omakase::data::Item;
-use omakase::export::{build_bundle, catalogue_vectors, Bundle, ExportJob};
 use omakase::encoders::features::{Features, ModalityFeatures};
+use omakase::export::{build_bundle, catalogue_vectors, Bundle, ExportJob};
 use omakase::model::{seeded_var_builder, ItemFeatures, ModelConfig, MultimodalRecommender};
 use omakase::runtime::manifest::Provenance;
 use omakase::runtime::{EmbeddingDtype, WeightsDtype};
@@ -79,7 +79,9 @@ pub fn fixture() -> Fixture {
             image.present[i] = true;
         }
     }
-    let mask = |m: &ModalityFeatures| Tensor::new(m.present.iter().map(|&p| p as u8).collect::<Vec<_>>(), &Device::Cpu).unwrap();
+    let mask = |m: &ModalityFeatures| {
+        Tensor::new(m.present.iter().map(|&p| p as u8).collect::<Vec<_>>(), &Device::Cpu).unwrap()
+    };
     let catalogue = ItemFeatures::new(
         Tensor::from_vec(text.values.clone(), (N_ITEMS, TEXT_DIM), &Device::Cpu).unwrap(),
         Tensor::from_vec(image.values.clone(), (N_ITEMS, IMAGE_DIM), &Device::Cpu).unwrap(),
@@ -87,12 +89,8 @@ pub fn fixture() -> Fixture {
         &mask(&image),
     )
     .unwrap();
-    let features = Features {
-        item_ids: (0..N_ITEMS).map(|i| format!("p{i}")).collect(),
-        text,
-        image,
-        text_template: None,
-    };
+    let features =
+        Features { item_ids: (0..N_ITEMS).map(|i| format!("p{i}")).collect(), text, image, text_template: None };
     Fixture { model, features, catalogue, varmap }
 }
 
