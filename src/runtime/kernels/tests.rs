@@ -23,7 +23,7 @@ fn random_scales(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| (uniform(rng) + 1.5) / 127.0).collect()
 }
 
-const DIMS: [usize; 10] = [1, 3, 7, 8, 15, 16, 17, 33, 64, 100];
+const DIMS: [usize; 12] = [1, 3, 7, 8, 15, 16, 17, 33, 64, 100, 128, 256];
 const COUNTS: [usize; 7] = [0, 1, 2, 7, 8, 9, 37];
 
 /// The expected top-K by sorting every (index, score) pair.
@@ -202,5 +202,60 @@ fn matmuls_match_the_reference_and_the_dequantized_product() {
             matvec_q8_0(&blocks, n, k, &x, &mut v);
             assert_eq!(v, reference);
         }
+    }
+}
+
+#[test]
+fn two_pass_int8_scan_keeps_exactly_the_exact_top_k() {
+    // The bundle dims take a coarse first pass that skips blocks by an upper bound; whatever the
+    // query looks like, the hits must be those of the exact scores (long shards, so the top-K fills
+    // and the filter works; rows over the full i8 range, -128 included).
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    for dim in [64, 128, 256] {
+        let n = 3001;
+        let rows = random_i8(&mut rng, n * dim);
+        let scales = random_scales(&mut rng, n);
+        let mut queries = vec![random_f32(&mut rng, dim)];
+        // One dominant value: the coarse query rounds every other one to 0.
+        let mut spiky = random_f32(&mut rng, dim);
+        spiky.iter_mut().for_each(|v| *v *= 0.01);
+        spiky[dim / 3] = 5.0;
+        queries.push(spiky);
+        // Magnitudes over many octaves.
+        queries.push((0..dim).map(|j| (uniform(&mut rng)) * 2f32.powi(-((j % 12) as i32))).collect());
+        for query in &queries {
+            let mut scores = vec![0f32; n];
+            scalar::score_int8_quantized(&rows, &scales, dim, &QuantizedQuery::new(query), &mut scores);
+            let exclude = [5, 77, 2999];
+            for k in [1, 10, 100, 1000] {
+                assert_eq!(top_k_int8(&rows, &scales, dim, query, k, &exclude), sorted_reference(&scores, k, &exclude), "dim {dim} k {k}");
+            }
+        }
+        // Identical rows: every block reaches the threshold; ties go to the lower index.
+        let same: Vec<i8> = rows[..dim].iter().copied().cycle().take(n * dim).collect();
+        let ones = vec![0.5f32; n];
+        let hits = top_k_int8(&same, &ones, dim, &queries[0], 10, &[0, 3]);
+        assert_eq!(hits.iter().map(|h| h.index).collect::<Vec<_>>(), vec![1, 2, 4, 5, 6, 7, 8, 9, 10, 11]);
+    }
+}
+
+#[test]
+fn the_coarse_pass_never_hides_a_row_it_underestimates() {
+    // A query whose values all lose magnitude in the coarse copy, and a row aligned with it: the
+    // coarse score falls short of the exact one. Row 8 (second block) beats row 0 by 0.1% exactly,
+    // less than the coarse shortfall; the first pass must still let its block through.
+    for dim in [64, 128, 256] {
+        let query: Vec<f32> = (0..dim)
+            .map(|j| if j == 0 { 1.0 } else { (1 + j % 29) as f32 + 0.4 } / if j == 0 { 1.0 } else { 31.0 } * if j % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let aligned: Vec<i8> = query.iter().map(|&v| if v > 0.0 { 127 } else { -127 }).collect();
+        let n = 16;
+        let mut rows = vec![0i8; n * dim];
+        rows[..dim].copy_from_slice(&aligned);
+        rows[8 * dim..9 * dim].copy_from_slice(&aligned);
+        let mut scales = vec![1.0f32; n];
+        scales[0] = 0.999;
+        let hits = top_k_int8(&rows, &scales, dim, &query, 1, &[]);
+        assert_eq!(hits[0].index, 8, "dim {dim}");
     }
 }
