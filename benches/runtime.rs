@@ -1,0 +1,171 @@
+//! Session → top-10 on the CPU: the runtime's scan + streaming top-K (`kernels::top_k_int8`,
+//! `kernels::top_k_f16`) over synthetic item shards of 10k, 100k and 1M items at the bundle's
+//! dimension (64; 256 up to 100k), next to, in the same run and on the very same bytes:
+//! - `bound`: the memory-bandwidth bound, every byte of the shard (rows and scales) summed by the
+//!   fastest loop we could write (AVX2 `vpsadbw`, four accumulators, 128 bytes per iteration);
+//! - `scalar`: a straightforward loop (f32 dot per row, accumulated in order, pushed into the same
+//!   top-K), what one writes without thinking about speed.
+//!
+//! One iteration = one whole shard; criterion reports items/s (`Throughput::Elements`).
+//! `bench/runtime-table.py` turns the medians into ns/item and the two ratios (bench/README.md).
+//! `OMAKASE_BENCH_CLOCK=cpu` times by the process's CPU time instead of wall time (loaded machines).
+//! `OMAKASE_BENCH_SIZES=10000,100000` picks the shard sizes.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use half::f16;
+use omakase::runtime::kernels::{self, Hit, TopK};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const K: usize = 10;
+
+/// CPU time of this process so far (user + system), from `/proc/self/stat` (ticks of 1/100 s).
+fn process_cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat (OMAKASE_BENCH_CLOCK=cpu is Linux only)");
+    let fields: Vec<&str> = stat.rsplit_once(')').expect("/proc/self/stat").1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+/// Times `pass` by the clock `OMAKASE_BENCH_CLOCK` picks (wall by default, or `cpu`).
+fn measure<R>(b: &mut criterion::Bencher<'_, WallTime>, mut pass: impl FnMut() -> R) {
+    if std::env::var("OMAKASE_BENCH_CLOCK").is_ok_and(|c| c == "cpu") {
+        b.iter_custom(|iters| {
+            let start = process_cpu_time();
+            for _ in 0..iters {
+                black_box(pass());
+            }
+            process_cpu_time() - start
+        })
+    } else {
+        b.iter(|| black_box(pass()))
+    }
+}
+
+/// Sum of all bytes, as fast as this CPU reads them: the bandwidth bound of one scan.
+fn sum_bytes(bytes: &[u8]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 checked just above.
+            return unsafe { sum_bytes_avx2(bytes) };
+        }
+    }
+    bytes.iter().map(|&b| b as u64).sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn sum_bytes_avx2(bytes: &[u8]) -> u64 {
+    use std::arch::x86_64::*;
+    let zero = _mm256_setzero_si256();
+    let mut acc = [zero; 4];
+    let chunks = bytes.chunks_exact(128);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        let p = chunk.as_ptr() as *const __m256i;
+        for (i, acc) in acc.iter_mut().enumerate() {
+            *acc = _mm256_add_epi64(*acc, _mm256_sad_epu8(_mm256_loadu_si256(p.add(i)), zero));
+        }
+    }
+    let total = _mm256_add_epi64(_mm256_add_epi64(acc[0], acc[1]), _mm256_add_epi64(acc[2], acc[3]));
+    let mut lanes = [0u64; 4];
+    _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, total);
+    lanes.iter().sum::<u64>() + tail.iter().map(|&b| b as u64).sum::<u64>()
+}
+
+fn as_bytes<T>(values: &[T]) -> &[u8] {
+    // SAFETY: plain numbers (i8, f32, f16), any byte pattern is a valid u8.
+    unsafe { std::slice::from_raw_parts(values.as_ptr() as *const u8, std::mem::size_of_val(values)) }
+}
+
+/// The straightforward int8 loop: an f32 dot per row, summed in order, then the top-K.
+fn scalar_top_k_int8(rows: &[i8], scales: &[f32], dim: usize, query: &[f32], exclude: &[usize]) -> Vec<Hit> {
+    let mut top = TopK::with_excluded(K, exclude);
+    for (i, (row, &scale)) in rows.chunks_exact(dim).zip(scales).enumerate() {
+        let mut dot = 0f32;
+        for j in 0..dim {
+            dot += row[j] as f32 * query[j];
+        }
+        top.push(i, scale * dot);
+    }
+    top.into_sorted()
+}
+
+/// The straightforward f16 loop.
+fn scalar_top_k_f16(rows: &[f16], dim: usize, query: &[f32], exclude: &[usize]) -> Vec<Hit> {
+    let mut top = TopK::with_excluded(K, exclude);
+    for (i, row) in rows.chunks_exact(dim).enumerate() {
+        let mut dot = 0f32;
+        for j in 0..dim {
+            dot += row[j].to_f32() * query[j];
+        }
+        top.push(i, dot);
+    }
+    top.into_sorted()
+}
+
+fn sizes() -> Vec<usize> {
+    std::env::var("OMAKASE_BENCH_SIZES")
+        .ok()
+        .map(|s| s.split(',').map(|n| n.trim().parse().expect("OMAKASE_BENCH_SIZES: numbers")).collect())
+        .unwrap_or_else(|| vec![10_000, 100_000, 1_000_000])
+}
+
+/// A session's worth of excluded items (its own items), spread over the shard.
+fn session(n: usize) -> Vec<usize> {
+    (0..20).map(|i| i * n / 20).collect()
+}
+
+fn scan(c: &mut Criterion) {
+    eprintln!("kernel path: {}; load: {}", kernels::path(), std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for dim in [64, 256] {
+        for n in sizes() {
+            if dim == 256 && n > 100_000 {
+                continue;
+            }
+            let rows: Vec<i8> = (0..n * dim).map(|_| rng.next_u32() as u8 as i8).collect();
+            let scales: Vec<f32> = (0..n).map(|_| 0.5 + (rng.next_u32() % 1000) as f32 / 1000.0).collect();
+            let query: Vec<f32> = (0..dim).map(|_| (rng.next_u32() % 2001) as f32 / 1000.0 - 1.0).collect();
+            let exclude = session(n);
+
+            let mut group = c.benchmark_group(format!("int8-d{dim}"));
+            group.throughput(Throughput::Elements(n as u64));
+            group.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3)).sample_size(20);
+            group.bench_function(BenchmarkId::new("top10", n), |b| {
+                measure(b, || kernels::top_k_int8(&rows, &scales, dim, &query, K, &exclude))
+            });
+            group.bench_function(BenchmarkId::new("bound", n), |b| {
+                measure(b, || sum_bytes(as_bytes(&rows)) + sum_bytes(as_bytes(&scales)))
+            });
+            group.bench_function(BenchmarkId::new("scalar", n), |b| {
+                measure(b, || scalar_top_k_int8(&rows, &scales, dim, &query, &exclude))
+            });
+            group.finish();
+            drop(rows);
+
+            if dim == 64 {
+                let halves: Vec<f16> = (0..n * dim).map(|_| f16::from_f32((rng.next_u32() % 2001) as f32 / 4000.0 - 0.25)).collect();
+                let mut group = c.benchmark_group(format!("f16-d{dim}"));
+                group.throughput(Throughput::Elements(n as u64));
+                group.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3)).sample_size(20);
+                group.bench_function(BenchmarkId::new("top10", n), |b| {
+                    measure(b, || kernels::top_k_f16(&halves, dim, &query, K, &exclude))
+                });
+                group.bench_function(BenchmarkId::new("bound", n), |b| measure(b, || sum_bytes(as_bytes(&halves))));
+                group.bench_function(BenchmarkId::new("scalar", n), |b| {
+                    measure(b, || scalar_top_k_f16(&halves, dim, &query, &exclude))
+                });
+                group.finish();
+            }
+        }
+    }
+}
+
+criterion_group!(benches, scan);
+criterion_main!(benches);
