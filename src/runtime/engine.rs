@@ -281,19 +281,23 @@ impl Runtime {
         let used = session[session.len().saturating_sub(self.sequence.max_len())..].to_vec();
         let items = top
             .into_iter()
-            .map(|(row, score)| Recommendation {
-                row,
-                id: self.meta[row as usize].id.clone(),
-                score,
-                explanation: self.explain(row, session),
+            .map(|(row, score)| {
+                let explanation = self.explain(row, session)?;
+                Ok(Recommendation { row, id: self.meta[row as usize].id.clone(), score, explanation })
             })
-            .collect();
+            .collect::<Result<_, RuntimeError>>()?;
         Ok(Recommendations { items, unknown: Vec::new(), used })
     }
 
-    /// Why `row` fits `session` (non-empty, valid rows): the most similar session item, and the
-    /// text / image similarity of the pair when both items have both explain vectors.
-    pub fn explain(&self, row: u32, session: &[u32]) -> Explanation {
+    /// Why `row` fits `session`: the most similar session item (cosine of item vectors; the first
+    /// on ties), and the text / image similarity of the pair when both items have both explain
+    /// vectors. Refuses an empty session or a row out of range.
+    pub fn explain(&self, row: u32, session: &[u32]) -> Result<Explanation, RuntimeError> {
+        self.check_rows(session)?;
+        self.check_rows(&[row])?;
+        if session.is_empty() {
+            return Err(RuntimeError::EmptySession { unknown: Vec::new() });
+        }
         let target = self.items.unit_vector(row as usize);
         let (anchor, similarity) = session
             .iter()
@@ -314,14 +318,14 @@ impl Runtime {
             }
             _ => None,
         };
-        Explanation {
+        Ok(Explanation {
             session_row: anchor,
             session_id: self.meta[anchor as usize].id.clone(),
             similarity,
             text_similarity,
             image_similarity,
             text_share,
-        }
+        })
     }
 
     /// Runs the item tower on one product's frozen features (MiniLM text `[text_dim]`, EfficientNet
