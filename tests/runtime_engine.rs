@@ -188,3 +188,16 @@ fn write_fuzz_seeds() {
         std::fs::write(dir.join("gguf").join(format!("item-{name}")), &files["item_tower.gguf"]).unwrap();
     }
 }
+
+#[test]
+fn synthetic_runtime_for_benchmarks() {
+    let config = bundle_fixture::config();
+    for shard in [EmbeddingDtype::Int8, EmbeddingDtype::F16] {
+        let runtime = omakase::export::synthetic_runtime(&config, 5000, shard, 1).unwrap();
+        assert_eq!(runtime.item_count(), 5000);
+        let result = runtime.recommend(&["1", "17", "4999"], 10).unwrap();
+        assert_eq!(result.items.len(), 10);
+        assert!(result.items.iter().all(|r| !["1", "17", "4999"].contains(&r.id.as_str())));
+        assert_eq!(runtime.items().int8_rows().is_some(), shard == EmbeddingDtype::Int8);
+    }
+}

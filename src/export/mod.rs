@@ -244,3 +244,34 @@ pub fn write_atomic_dir(out: &Path, files: &[(String, Vec<u8>)]) -> Result<(), E
     }
     Ok(())
 }
+
+/// A runtime over a synthetic catalogue, for benchmarks: a seeded, untrained model of `config`
+/// (sequence tower exported as a bundle would be, Q8_0), and `n_items` pseudo-random item vectors
+/// stored as `shard`, ids `"0"`, `"1"`, …. Timing `recommend` on it times exactly the bundle path.
+pub fn synthetic_runtime(
+    config: &crate::model::ModelConfig,
+    n_items: usize,
+    shard: EmbeddingDtype,
+    seed: u64,
+) -> Result<crate::runtime::Runtime, ExportError> {
+    let varmap = candle_nn::VarMap::new();
+    let vb = crate::model::seeded_var_builder(&varmap, seed, &candle_core::Device::Cpu);
+    MultimodalRecommender::new(config, vb)?;
+    let tensors: HashMap<String, Tensor> =
+        varmap.data().lock().expect("fresh VarMap").iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+    let gguf = tower_gguf(&tensors, TowerPart::Sequence, config, WeightsDtype::Q8_0)?;
+    // A splitmix64 stream mapped to [-1, 1): reproducible without another dependency.
+    let mut state = seed;
+    let vectors: Vec<f32> = (0..n_items * config.dim)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect();
+    let ids = (0..n_items).map(|i| i.to_string()).collect();
+    crate::runtime::Runtime::from_parts(config.clone(), &gguf, &vectors, ids, shard)
+        .map_err(|e| ExportError::Invalid { reason: e.to_string() })
+}

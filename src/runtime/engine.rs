@@ -192,6 +192,11 @@ impl Runtime {
         self.explain.is_some()
     }
 
+    /// The item vectors as scanned (for another backend, e.g. the GPU, to upload).
+    pub fn items(&self) -> &ItemStore {
+        &self.items
+    }
+
     pub fn row_of(&self, id: &str) -> Option<u32> {
         self.rows_by_id.get(id).copied()
     }

@@ -146,6 +146,25 @@ impl ItemStore {
         }
     }
 
+    /// The int8 rows as scanned: codes `[n, dim]` and the cosine scales `[n]` (`1 / ‖codes_r‖`), so
+    /// `cosine_r = score_scale[r] · Σ_j codes[r, j] · q_j` for a unit query (a GPU backend uploads
+    /// exactly these). `None` for f16 rows.
+    pub fn int8_rows(&self) -> Option<(&[i8], &[f32])> {
+        match &self.rows {
+            Rows::Int8 { codes, score_scale, .. } => Some((codes, score_scale)),
+            Rows::F16 { .. } => None,
+        }
+    }
+
+    /// The f16 rows as scanned: unit-length rows `[n, dim]` (`cosine_r = Σ_j rows[r, j] · q_j`).
+    /// `None` for int8 rows.
+    pub fn f16_rows(&self) -> Option<&[f16]> {
+        match &self.rows {
+            Rows::F16 { unit, .. } => Some(unit),
+            Rows::Int8 { .. } => None,
+        }
+    }
+
     /// Bytes of the rows in memory.
     pub fn memory_bytes(&self) -> usize {
         match &self.rows {
