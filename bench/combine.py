@@ -77,7 +77,8 @@ def main():
     print(table(criterion_dir, torch, "fastest"))
     clock = "CPU time of the process (items per CPU-second)" if torch.get("clock") == "cpu" else "wall clock"
     print(f"\nClock: {clock}. PyTorch {torch.get('torch')}, {torch.get('reps')} passes per thread count, at the "
-          f"better of {torch.get('threads_tried')} threads (thr); ours: criterion's samples, all cores. "
+          f"better of {torch.get('threads_tried')} threads (thr); ours: criterion's samples, "
+          f"{os.environ.get('BENCH_THREADS', 'all')} threads. "
           "Ratio > 1: ours is faster.")
 
 

@@ -54,4 +54,4 @@ for e in encoders:
     merged.update({k: v for k, v in part.items()})
 json.dump(merged, open(f"{out}/torch.json", "w"), indent=1)
 PY
-python3 bench/combine.py target/criterion "$OUT/torch.json" | tee "$OUT/table-$CLOCK.md"
+BENCH_THREADS="$THREADS" python3 bench/combine.py target/criterion "$OUT/torch.json" | tee "$OUT/table-$CLOCK.md"
