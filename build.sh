@@ -2,7 +2,8 @@
 # Omakase's one entry point. On a fresh machine:
 #   ./build.sh          the main job: the demo on the default dataset (today: validate it)
 #   ./build.sh test     everything CI checks: weights, the wasm32 build, the test suite
-# Other steps: models (fetch + convert weights), data (print the default dataset dir), wasm (library for wasm32).
+# Other steps: models (fetch + convert weights), data (print the default dataset dir), wasm (the browser
+# package pkg/), browser-test (headless Chromium tests of pkg/), bench-browser (www/bench/ headless).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -33,6 +34,92 @@ cmd_wasm() {
   ensure_wasm_target
   step "building the library for wasm32-unknown-unknown"
   cargo build --target wasm32-unknown-unknown --lib
+  build_pkg
+}
+
+target_dir() {
+  cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'
+}
+
+# pkg/: the browser package (src/wasm), plain ESM for `--target web` + .d.ts + package.json.
+# Driven here rather than by wasm-pack: wasm-pack costs another install (~6 min on 2 cores) and fetches
+# wasm-opt from GitHub (unreachable here); it would only run these same two commands. The wasm-bindgen
+# CLI must equal the crate version in Cargo.lock (DESIGN §12); it is installed once when missing.
+build_pkg() {
+  local version wasm
+  version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$version" ]; then
+    step "installing wasm-bindgen-cli $version (about 10 min, once)"
+    cargo install wasm-bindgen-cli --version "$version"
+  fi
+  step "building the browser package (pkg/)"
+  # The browser build leaves the native feature out (CLI, image decoding, training).
+  cargo build --target wasm32-unknown-unknown --release --lib --no-default-features --features gpu
+  wasm="$(target_dir)/wasm32-unknown-unknown/release/omakase.wasm"
+  rm -rf pkg
+  wasm-bindgen --target web --out-dir pkg --out-name omakase "$wasm"
+  write_pkg_json
+  printf 'pkg/omakase_bg.wasm: %s bytes, %s gzipped\n' "$(wc -c < pkg/omakase_bg.wasm)" "$(gzip -9c pkg/omakase_bg.wasm | wc -c)" >&2
+}
+
+write_pkg_json() {
+  local version
+  version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+  cat > pkg/package.json <<EOF
+{
+  "name": "omakase",
+  "version": "$version",
+  "description": "A multimodal sequential recommender that runs in the shopper's browser (wasm runtime)",
+  "license": "Apache-2.0",
+  "type": "module",
+  "main": "omakase.js",
+  "module": "omakase.js",
+  "types": "omakase.d.ts",
+  "files": ["omakase.js", "omakase.d.ts", "omakase_bg.wasm", "omakase_bg.wasm.d.ts", "snippets/"],
+  "sideEffects": ["./snippets/*"]
+}
+EOF
+}
+
+# node_modules of tests/browser (playwright-core), installed from its lock file when missing.
+ensure_node_tools() {
+  if [ ! -d tests/browser/node_modules/playwright-core ]; then
+    step "installing the browser-test tools (npm ci in tests/browser)"
+    (cd tests/browser && npm ci --no-audit --no-fund)
+  fi
+}
+
+# A bundle of ml100k-mm for the browser tests: a small model trained here (CI has no pre-trained
+# run), exported; kept under out/browser-test and reused while it exists.
+browser_test_bundle() {
+  local data run="out/browser-test/run" bundle="out/browser-test/bundle"
+  data=$(default_dataset)
+  if [ ! -f "$run/model.safetensors" ]; then
+    step "training a small model on $data for the browser tests"
+    cargo run --quiet --release --bin omakase -- train --data "$data" --out "$run" --config tests/browser/small-run.toml --quiet >&2
+  fi
+  if [ ! -f "$bundle/manifest.json" ]; then
+    cargo run --quiet --release --bin omakase -- export --model "$run" --data "$data" --out "$bundle" >&2
+  fi
+  echo "$bundle"
+}
+
+cmd_browser_test() {
+  local bundle
+  [ -f pkg/omakase_bg.wasm ] || build_pkg
+  ensure_node_tools
+  bundle=$(browser_test_bundle)
+  cargo build --quiet --release --bin omakase
+  step "browser tests (headless Chromium: WebGPU and wasm-simd against native omakase recommend)"
+  node tests/browser/run.mjs --bundle "$bundle" --omakase "$(target_dir)/release/omakase"
+}
+
+cmd_bench_browser() {
+  local bundle
+  [ -f pkg/omakase_bg.wasm ] || build_pkg
+  ensure_node_tools
+  bundle=${OMAKASE_BENCH_BUNDLE:-$(browser_test_bundle)}
+  node tests/browser/bench.mjs --bundle "$bundle" "$@"
 }
 
 cmd_demo() {
@@ -46,7 +133,10 @@ cmd_test() {
   cmd_models
   cmd_wasm
   step "running the test suite"
-  cargo test --no-fail-fast
+  local status=0
+  cargo test --no-fail-fast || status=$?
+  cmd_browser_test || status=$?
+  return $status
 }
 
 case "${1:-demo}" in
@@ -54,6 +144,8 @@ case "${1:-demo}" in
   test) cmd_test ;;
   models) cmd_models ;;
   wasm) cmd_wasm ;;
+  browser-test) cmd_browser_test ;;
+  bench-browser) shift; cmd_bench_browser "$@" ;;
   data) default_dataset ;;
-  *) echo "usage: $0 [demo|test|models|wasm|data]" >&2; exit 2 ;;
+  *) echo "usage: $0 [demo|test|models|wasm|browser-test|bench-browser|data]" >&2; exit 2 ;;
 esac

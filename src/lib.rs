@@ -17,3 +17,5 @@ pub mod runtime;
 #[cfg(feature = "native")]
 pub mod train;
 pub mod weights;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;

@@ -1,0 +1,604 @@
+//! The browser facade (DESIGN §7): a thin wasm-bindgen layer over [`crate::runtime`]. It fetches a
+//! bundle (Cache API, every file size- and sha256-checked before use, progress in bytes), picks a
+//! backend (`"webgpu-f16"` / `"webgpu-f32"` when `requestAdapter()` gives an adapter and the options
+//! allow it, else `"wasm-simd"`), and answers sessions with flat typed arrays. Single-threaded (a shop
+//! page cannot set COOP/COEP, so no wasm threads); meant to live in a Web Worker (`www/runtime/`).
+//!
+//! Every call that can fail rejects with a typed `OmakaseError` ([`error`]). On a GPU failure
+//! (device lost included) the call finishes on the CPU runtime and the recommender stays there.
+//!
+//! Native tests exercise the runtime this wraps; the facade itself is tested in headless Chromium
+//! (`tests/browser/`).
+
+mod error;
+mod fetch;
+#[cfg(feature = "gpu")]
+mod gpu;
+mod rows;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use js_sys::{Float32Array, Object, Reflect, Uint32Array};
+use wasm_bindgen::prelude::*;
+
+use error::{argument, busy, js_error, JsError};
+use fetch::Fetcher;
+use rows::ScoringRows;
+
+use crate::runtime::{EmbeddingDtype, ItemMeta, ItemVectors, Manifest, Recommendation, Recommendations, Runtime};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** Options of `Recommender.load` (every field optional). */
+export interface LoadOptions {
+  /** "auto" (WebGPU when an adapter is given, else WASM SIMD), "webgpu" (same, but say why not), "wasm". Default "auto". */
+  backend?: "auto" | "webgpu" | "wasm";
+  /** Use f16 shaders when the adapter offers `shader-f16`. Default true. */
+  allowF16?: boolean;
+  /** Run the sequence tower on the GPU too (else only the scan and top-K). Default true. */
+  towerOnGpu?: boolean;
+  /** Keep downloaded files in the Cache API (keyed by sha256). Default true. */
+  cache?: boolean;
+  /** Download the explanation shards (text/image shares). Default true. */
+  explain?: boolean;
+  /** Download the item tower now (else at the first `addItemFeatures`). Default false. */
+  itemTower?: boolean;
+  /** Called after every downloaded chunk and cache hit. */
+  onProgress?: (event: { file: string; loaded: number; total: number }) => void;
+}
+
+/** One item's metadata (text is data: render it as text). */
+export interface ItemMeta { id: string; title: string; image?: string | null; link?: string | null; }
+
+/** The answer to a session, as flat arrays (index i is the i-th recommendation). */
+export interface Recommendations {
+  rows: Uint32Array;
+  ids: string[];
+  scores: Float32Array;
+  items: ItemMeta[];
+  explanations: {
+    sessionRows: Uint32Array;
+    sessionIds: string[];
+    similarity: Float32Array;
+    /** NaN where the bundle has no text (image) vector for the pair. */
+    textSimilarity: Float32Array;
+    imageSimilarity: Float32Array;
+    textShare: Float32Array;
+  };
+  /** Session ids the bundle does not know (ignored). */
+  unknown: string[];
+  /** Rows the sequence tower read (oldest first). */
+  used: Uint32Array;
+  /** The backend that answered this call. */
+  backend: string;
+}
+
+/** Every rejection: `name` is "OmakaseError"; `kind` the cause; `file` the bundle file at fault. */
+export interface OmakaseError extends Error { kind: string; file?: string; }
+"#;
+
+/// A loaded bundle with its backend.
+#[wasm_bindgen]
+pub struct Recommender {
+    state: Rc<RefCell<State>>,
+}
+
+struct State {
+    runtime: Runtime,
+    manifest: Option<Manifest>,
+    fetcher: Option<Fetcher>,
+    #[cfg(feature = "gpu")]
+    gpu: Option<gpu::GpuBackend>,
+    /// Why the backend is what it is (adapter name, or why not WebGPU).
+    note: String,
+    /// The synthetic catalogue's rows (benchmark: the plain-JS loop scans the same int8 data).
+    bench_rows: Option<ScoringRows>,
+    downloaded: u64,
+    bundle_bytes: u64,
+}
+
+/// What `LoadOptions` said.
+struct Options {
+    backend: String,
+    allow_f16: bool,
+    tower_on_gpu: bool,
+    cache: bool,
+    explain: bool,
+    item_tower: bool,
+    on_progress: JsValue,
+}
+
+impl Options {
+    fn parse(options: &JsValue) -> Result<Options, JsError> {
+        let get = |key: &str| {
+            if options.is_object() {
+                Reflect::get(options, &key.into()).unwrap_or(JsValue::UNDEFINED)
+            } else {
+                JsValue::UNDEFINED
+            }
+        };
+        let flag = |key: &str, default: bool| -> Result<bool, JsError> {
+            let v = get(key);
+            if v.is_undefined() || v.is_null() {
+                return Ok(default);
+            }
+            v.as_bool().ok_or_else(|| argument(&format!("options.{key}"), "must be a boolean"))
+        };
+        let backend = match get("backend") {
+            v if v.is_undefined() || v.is_null() => "auto".to_string(),
+            v => v.as_string().unwrap_or_default(),
+        };
+        if !["auto", "webgpu", "wasm"].contains(&backend.as_str()) {
+            return Err(argument("options.backend", format!("{backend:?} is not \"auto\", \"webgpu\" or \"wasm\"")));
+        }
+        let on_progress = get("onProgress");
+        if !on_progress.is_undefined() && !on_progress.is_null() && !on_progress.is_function() {
+            return Err(argument("options.onProgress", "must be a function"));
+        }
+        Ok(Options {
+            backend,
+            allow_f16: flag("allowF16", true)?,
+            tower_on_gpu: flag("towerOnGpu", true)?,
+            cache: flag("cache", true)?,
+            explain: flag("explain", true)?,
+            item_tower: flag("itemTower", false)?,
+            on_progress,
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl Recommender {
+    /// Fetches the bundle at `manifestUrl` (relative to the page or worker) and picks a backend.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Recommender>")]
+    pub async fn load(
+        #[wasm_bindgen(js_name = manifestUrl)] manifest_url: String,
+        #[wasm_bindgen(unchecked_param_type = "LoadOptions | undefined")] options: JsValue,
+    ) -> Result<Recommender, JsValue> {
+        console_error_panic_hook::set_once();
+        Ok(Self::load_inner(&manifest_url, &options).await?)
+    }
+
+    /// A benchmark catalogue: the bundle's model with `count` random int8 items (ids `syn-0` …),
+    /// quantized as bundle shards are; the backend is chosen as in [`Recommender::load`].
+    #[wasm_bindgen(unchecked_return_type = "Promise<Recommender>")]
+    pub async fn synthetic(
+        #[wasm_bindgen(js_name = manifestUrl)] manifest_url: String,
+        count: u32,
+        seed: u32,
+        #[wasm_bindgen(unchecked_param_type = "LoadOptions | undefined")] options: JsValue,
+    ) -> Result<Recommender, JsValue> {
+        console_error_panic_hook::set_once();
+        Ok(Self::synthetic_inner(&manifest_url, count as usize, seed, &options).await?)
+    }
+
+    /// `"webgpu-f16"`, `"webgpu-f32"` or `"wasm-simd"` (the CPU kernels; `"wasm-scalar"` in a build
+    /// without simd128).
+    pub fn backend(&self) -> String {
+        backend_name(&self.state.borrow())
+    }
+
+    /// The adapter in use, or why the backend is the CPU.
+    #[wasm_bindgen(js_name = backendNote)]
+    pub fn backend_note(&self) -> String {
+        self.state.borrow().note.clone()
+    }
+
+    #[wasm_bindgen(js_name = itemCount)]
+    pub fn item_count(&self) -> u32 {
+        self.state.borrow().runtime.item_count() as u32
+    }
+
+    pub fn dim(&self) -> u32 {
+        self.state.borrow().runtime.dim() as u32
+    }
+
+    /// The metadata of `row`, or undefined.
+    #[wasm_bindgen(unchecked_return_type = "ItemMeta | undefined")]
+    pub fn item(&self, row: u32) -> JsValue {
+        self.state.borrow().runtime.item(row).map(meta_to_js).unwrap_or(JsValue::UNDEFINED)
+    }
+
+    /// The row of `id`, or undefined.
+    #[wasm_bindgen(js_name = rowOf)]
+    pub fn row_of(&self, id: &str) -> Option<u32> {
+        self.state.borrow().runtime.row_of(id)
+    }
+
+    /// Bytes this load took from the network (`downloaded`) and the bundle files' size (`bundle`).
+    #[wasm_bindgen(js_name = loadStats, unchecked_return_type = "{ downloaded: number; bundle: number }")]
+    pub fn load_stats(&self) -> JsValue {
+        let state = self.state.borrow();
+        let out = Object::new();
+        set(&out, "downloaded", &(state.downloaded as f64).into());
+        set(&out, "bundle", &(state.bundle_bytes as f64).into());
+        out.into()
+    }
+
+    /// Top-`k` recommendations for `session` (item ids, oldest first), never a session item.
+    /// Unknown ids are reported in `unknown`; a session with no known id rejects with `EmptySession`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Recommendations>")]
+    pub fn recommend(&self, session: Vec<String>, k: u32) -> js_sys::Promise {
+        let state = self.state.clone();
+        wasm_bindgen_futures::future_to_promise(async move { Ok(recommend(&state, &session, k as usize).await?) })
+    }
+
+    /// The user vector `[dim]` of a session (CPU runtime; unknown ids skipped).
+    #[wasm_bindgen(js_name = userVector)]
+    pub fn user_vector(&self, session: Vec<String>) -> Result<Float32Array, JsValue> {
+        let state = self.state.try_borrow().map_err(|_| busy())?;
+        let (rows, unknown) = state.runtime.resolve(&session);
+        if rows.is_empty() {
+            return Err(JsError::from(crate::runtime::RuntimeError::EmptySession { unknown }).into());
+        }
+        let user = state.runtime.user_vector(&rows).map_err(JsError::from)?;
+        Ok(Float32Array::from(user.as_slice()))
+    }
+
+    /// Adds a product by its item vector `[dim]` (e.g. computed server-side); recommended from now
+    /// on. `meta` may carry `title`, `image`, `link`. Resolves to its row.
+    #[wasm_bindgen(js_name = addItem, unchecked_return_type = "Promise<number>")]
+    pub fn add_item(
+        &self,
+        id: String,
+        vector: Vec<f32>,
+        #[wasm_bindgen(unchecked_param_type = "Partial<ItemMeta> | undefined")] meta: JsValue,
+    ) -> js_sys::Promise {
+        let state = self.state.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let meta = meta_from_js(id, &meta)?;
+            let vectors = ItemVectors { fused: vector, text_only: None, image_only: None };
+            Ok(add_item(&state, meta, vectors).await?)
+        })
+    }
+
+    /// Adds a product by its frozen encoder features (MiniLM text `[text_dim]`, EfficientNet image
+    /// `[image_dim]`; at least one) through the bundle's item tower, downloaded on first use.
+    #[wasm_bindgen(js_name = addItemFeatures, unchecked_return_type = "Promise<number>")]
+    pub fn add_item_features(
+        &self,
+        id: String,
+        text: Option<Vec<f32>>,
+        image: Option<Vec<f32>>,
+        #[wasm_bindgen(unchecked_param_type = "Partial<ItemMeta> | undefined")] meta: JsValue,
+    ) -> js_sys::Promise {
+        let state = self.state.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let meta = meta_from_js(id, &meta)?;
+            ensure_item_tower(&state).await?;
+            let vectors = {
+                let st = state.try_borrow().map_err(|_| busy())?;
+                st.runtime.embed_item(text.as_deref(), image.as_deref()).map_err(JsError::from)?
+            };
+            Ok(add_item(&state, meta, vectors).await?)
+        })
+    }
+
+    /// The synthetic catalogue's int8 rows (`codes` `[n·dim]`, `scales` `[n]` with the cosine folded
+    /// in: score = Σ codes·q × scale): the benchmark's plain-JS loop scans exactly these. Undefined
+    /// for a bundle.
+    #[wasm_bindgen(js_name = int8Table, unchecked_return_type = "{ codes: Int8Array; scales: Float32Array; dim: number } | undefined")]
+    pub fn int8_table(&self) -> JsValue {
+        let state = self.state.borrow();
+        match &state.bench_rows {
+            Some(ScoringRows::Int8 { codes, score_scales }) => {
+                let out = Object::new();
+                set(&out, "codes", &js_sys::Int8Array::from(codes.as_slice()).into());
+                set(&out, "scales", &Float32Array::from(score_scales.as_slice()).into());
+                set(&out, "dim", &(state.runtime.dim() as u32).into());
+                out.into()
+            }
+            _ => JsValue::UNDEFINED,
+        }
+    }
+
+    /// Destroys the GPU device, as a driver reset would (tests the CPU fallback). No-op on the CPU.
+    #[wasm_bindgen(js_name = simulateDeviceLoss)]
+    pub fn simulate_device_loss(&self) {
+        #[cfg(feature = "gpu")]
+        if let Some(gpu) = &self.state.borrow().gpu {
+            gpu.destroy();
+        }
+    }
+}
+
+impl Recommender {
+    async fn load_inner(manifest_url: &str, options: &JsValue) -> Result<Recommender, JsError> {
+        let options = Options::parse(options)?;
+        let mut fetcher = Fetcher::new(manifest_url, options.cache, options.on_progress.clone())?;
+        let manifest = Manifest::from_json(&fetcher.manifest().await?)?;
+        let mut wanted = vec![&manifest.sequence_tower, &manifest.items];
+        wanted.extend(manifest.shards.iter().map(|s| &s.file));
+        if let (true, Some(explain)) = (options.explain, &manifest.explain) {
+            wanted.extend(explain.text.iter().chain(&explain.image).map(|s| &s.file));
+        }
+        if let (true, Some(tower)) = (options.item_tower, &manifest.item_tower) {
+            wanted.push(tower);
+        }
+        fetcher.total = wanted.iter().map(|e| e.bytes).sum();
+        let mut files: HashMap<String, Vec<u8>> = HashMap::new();
+        for entry in wanted {
+            let bytes = fetcher.file(entry).await?;
+            files.insert(entry.path.clone(), bytes);
+        }
+        let runtime = Runtime::from_manifest(&manifest, &files)?;
+        let mut rows = ScoringRows::new(manifest.embedding_dtype);
+        for shard in &manifest.shards {
+            rows.push_shard(&files[&shard.file.path], shard.rows, manifest.dim);
+        }
+        let tower = Some((files[&manifest.sequence_tower.path].as_slice(), manifest.sequence_tower.path.as_str()));
+        let (downloaded, bundle_bytes) = (fetcher.downloaded, fetcher.total);
+        let mut state = State {
+            runtime,
+            manifest: None,
+            fetcher: None,
+            #[cfg(feature = "gpu")]
+            gpu: None,
+            note: String::new(),
+            bench_rows: None,
+            downloaded,
+            bundle_bytes,
+        };
+        choose_backend(&mut state, &options, &rows, tower).await;
+        drop(files);
+        state.manifest = Some(manifest);
+        state.fetcher = Some(fetcher);
+        Ok(Recommender { state: Rc::new(RefCell::new(state)) })
+    }
+
+    async fn synthetic_inner(manifest_url: &str, count: usize, seed: u32, options: &JsValue) -> Result<Recommender, JsError> {
+        let options = Options::parse(options)?;
+        if count == 0 {
+            return Err(argument("count", "must be at least 1"));
+        }
+        let mut fetcher = Fetcher::new(manifest_url, options.cache, options.on_progress.clone())?;
+        let manifest = Manifest::from_json(&fetcher.manifest().await?)?;
+        fetcher.total = manifest.sequence_tower.bytes;
+        let tower_bytes = fetcher.file(&manifest.sequence_tower).await?;
+        let d = manifest.dim;
+        let mut lcg = (seed as u64) ^ 0x9E37_79B9_7F4A_7C15;
+        let mut vectors = Vec::with_capacity(count * d);
+        for _ in 0..count * d {
+            lcg = lcg.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            vectors.push(((lcg >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0);
+        }
+        let mut rows = ScoringRows::new(EmbeddingDtype::Int8);
+        vectors.chunks_exact(d).for_each(|v| rows.push_vector(v));
+        let ids = (0..count).map(|i| format!("syn-{i}")).collect();
+        let runtime = Runtime::from_parts(manifest.model.clone(), &tower_bytes, &vectors, ids, EmbeddingDtype::Int8)?;
+        drop(vectors);
+        let mut state = State {
+            runtime,
+            manifest: None,
+            fetcher: None,
+            #[cfg(feature = "gpu")]
+            gpu: None,
+            note: String::new(),
+            bench_rows: None,
+            downloaded: fetcher.downloaded,
+            bundle_bytes: fetcher.total,
+        };
+        let tower = Some((tower_bytes.as_slice(), manifest.sequence_tower.path.as_str()));
+        choose_backend(&mut state, &options, &rows, tower).await;
+        state.bench_rows = Some(rows);
+        Ok(Recommender { state: Rc::new(RefCell::new(state)) })
+    }
+}
+
+/// WebGPU when allowed and an adapter and device come (the catalogue uploaded), else the CPU.
+#[allow(unused_variables)]
+async fn choose_backend(state: &mut State, options: &Options, rows: &ScoringRows, tower: Option<(&[u8], &str)>) {
+    if options.backend == "wasm" {
+        state.note = "WebGPU disabled by options.backend = \"wasm\"".into();
+        return;
+    }
+    #[cfg(feature = "gpu")]
+    {
+        let tower = tower.filter(|_| options.tower_on_gpu);
+        match gpu::GpuBackend::new(options.allow_f16, &state.runtime, rows, tower).await {
+            Ok(backend) => {
+                state.note = format!(
+                    "{} on {}{}",
+                    backend.name(),
+                    backend.adapter(),
+                    if backend.tower_on_gpu() { "; sequence tower on the GPU" } else { "" }
+                );
+                state.gpu = Some(backend);
+            }
+            Err(e) => {
+                state.note = format!("WebGPU unavailable, using the CPU: {e}");
+                web_sys::console::warn_1(&format!("omakase: {}", state.note).into());
+            }
+        }
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        state.note = "built without the gpu feature".into();
+    }
+}
+
+fn backend_name(state: &State) -> String {
+    #[cfg(feature = "gpu")]
+    if let Some(gpu) = &state.gpu {
+        return gpu.name().into();
+    }
+    match crate::runtime::kernels::path() {
+        "simd128" => "wasm-simd".into(),
+        other => format!("wasm-{other}"),
+    }
+}
+
+async fn recommend(state: &Rc<RefCell<State>>, session: &[String], k: usize) -> Result<JsValue, JsError> {
+    if k == 0 {
+        return Err(JsError::from(crate::runtime::RuntimeError::BadArgument {
+            what: "k".into(),
+            reason: "must be at least 1".into(),
+        }));
+    }
+    #[cfg(feature = "gpu")]
+    {
+        let answer = {
+            let st = state.try_borrow().map_err(|_| busy())?;
+            match &st.gpu {
+                Some(gpu) => {
+                    let (rows, unknown) = st.runtime.resolve(session);
+                    if rows.is_empty() {
+                        return Err(JsError::from(crate::runtime::RuntimeError::EmptySession { unknown }));
+                    }
+                    match gpu.top_k(&st.runtime, &rows, k).await {
+                        Ok(top) => {
+                            let result = explained(&st.runtime, top, &rows, unknown)?;
+                            Some(Ok(to_js(&st.runtime, &result, gpu.name())))
+                        }
+                        Err(e) => Some(Err(e)),
+                    }
+                }
+                None => None,
+            }
+        };
+        match answer {
+            Some(Ok(value)) => return Ok(value),
+            Some(Err(crate::runtime::gpu::GpuError::Unsupported(why))) => {
+                web_sys::console::warn_1(&format!("omakase: this call runs on the CPU: {why}").into());
+            }
+            Some(Err(e)) => {
+                let mut st = state.try_borrow_mut().map_err(|_| busy())?;
+                st.gpu = None;
+                st.note = format!("WebGPU failed, finishing on the CPU: {e}");
+                web_sys::console::warn_1(&format!("omakase: {}", st.note).into());
+            }
+            None => {}
+        }
+    }
+    let st = state.try_borrow().map_err(|_| busy())?;
+    let result = st.runtime.recommend(session, k)?;
+    Ok(to_js(&st.runtime, &result, &backend_name(&st)))
+}
+
+/// GPU hits with the CPU runtime's explanations, as `Runtime::recommend_rows` builds them.
+#[cfg(feature = "gpu")]
+fn explained(
+    runtime: &Runtime,
+    top: Vec<(u32, f32)>,
+    session: &[u32],
+    unknown: Vec<String>,
+) -> Result<Recommendations, crate::runtime::RuntimeError> {
+    let max_len = runtime.config().max_len;
+    let items = top
+        .into_iter()
+        .filter_map(|(row, score)| {
+            let id = runtime.item(row)?.id.clone();
+            Some(runtime.explain(row, session).map(|explanation| Recommendation { row, id, score, explanation }))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Recommendations { items, unknown, used: session[session.len().saturating_sub(max_len)..].to_vec() })
+}
+
+async fn add_item(state: &Rc<RefCell<State>>, meta: ItemMeta, vectors: ItemVectors) -> Result<JsValue, JsError> {
+    let (row, fused) = {
+        let mut st = state.try_borrow_mut().map_err(|_| busy())?;
+        let row = st.runtime.add_item(meta, &vectors)?;
+        (row, vectors.fused)
+    };
+    #[cfg(feature = "gpu")]
+    {
+        let failed = {
+            let mut st = state.try_borrow_mut().map_err(|_| busy())?;
+            let dtype = st.manifest.as_ref().map_or(EmbeddingDtype::Int8, |m| m.embedding_dtype);
+            let mut rows = ScoringRows::new(dtype);
+            // The stored vector (what the CPU scans), re-quantized exactly as the store did.
+            rows.push_vector(&fused);
+            match &mut st.gpu {
+                Some(gpu) => gpu.append(&rows).await.err(),
+                None => None,
+            }
+        };
+        if let Some(e) = failed {
+            let mut st = state.try_borrow_mut().map_err(|_| busy())?;
+            st.gpu = None;
+            st.note = format!("WebGPU failed adding an item, finishing on the CPU: {e}");
+        }
+    }
+    let _ = fused;
+    Ok(row.into())
+}
+
+async fn ensure_item_tower(state: &Rc<RefCell<State>>) -> Result<(), JsError> {
+    let (entry, mut fetcher) = {
+        let mut st = state.try_borrow_mut().map_err(|_| busy())?;
+        if st.runtime.has_item_tower() {
+            return Ok(());
+        }
+        let entry = st.manifest.as_ref().and_then(|m| m.item_tower.clone()).ok_or_else(|| {
+            JsError(js_error("NotInBundle", "the item tower is not in this bundle (re-export it with one)", None))
+        })?;
+        let fetcher = st.fetcher.take().ok_or_else(|| argument("addItemFeatures", "no bundle to fetch from"))?;
+        (entry, fetcher)
+    };
+    fetcher.total = entry.bytes;
+    fetcher.loaded = 0;
+    let bytes = fetcher.file(&entry).await;
+    let mut st = state.try_borrow_mut().map_err(|_| busy())?;
+    st.fetcher = Some(fetcher);
+    st.runtime.load_item_tower(&entry, &bytes?)?;
+    Ok(())
+}
+
+fn set(object: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(object, &key.into(), value);
+}
+
+fn meta_to_js(meta: &ItemMeta) -> JsValue {
+    let out = Object::new();
+    set(&out, "id", &meta.id.as_str().into());
+    set(&out, "title", &meta.title.as_str().into());
+    set(&out, "image", &meta.image.as_deref().map_or(JsValue::NULL, JsValue::from));
+    set(&out, "link", &meta.link.as_deref().map_or(JsValue::NULL, JsValue::from));
+    out.into()
+}
+
+fn meta_from_js(id: String, meta: &JsValue) -> Result<ItemMeta, JsError> {
+    let text = |key: &str| -> Result<Option<String>, JsError> {
+        if !meta.is_object() {
+            return Ok(None);
+        }
+        match Reflect::get(meta, &key.into()).unwrap_or(JsValue::UNDEFINED) {
+            v if v.is_undefined() || v.is_null() => Ok(None),
+            v => v.as_string().map(Some).ok_or_else(|| argument(&format!("meta.{key}"), "must be a string")),
+        }
+    };
+    Ok(ItemMeta { id, title: text("title")?.unwrap_or_default(), image: text("image")?, link: text("link")? })
+}
+
+fn strings<'a>(values: impl Iterator<Item = &'a str>) -> js_sys::Array {
+    values.map(JsValue::from).collect()
+}
+
+/// `Recommendations` as flat typed arrays (see the `Recommendations` TypeScript interface).
+fn to_js(runtime: &Runtime, result: &Recommendations, backend: &str) -> JsValue {
+    let items = &result.items;
+    let option = |v: Option<f32>| v.unwrap_or(f32::NAN);
+    let floats = |f: &dyn Fn(&Recommendation) -> f32| Float32Array::from(items.iter().map(f).collect::<Vec<_>>().as_slice());
+    let explanations = Object::new();
+    let session_rows: Vec<u32> = items.iter().map(|r| r.explanation.session_row).collect();
+    set(&explanations, "sessionRows", &Uint32Array::from(session_rows.as_slice()).into());
+    set(&explanations, "sessionIds", &strings(items.iter().map(|r| r.explanation.session_id.as_str())).into());
+    set(&explanations, "similarity", &floats(&|r| r.explanation.similarity).into());
+    set(&explanations, "textSimilarity", &floats(&|r| option(r.explanation.text_similarity)).into());
+    set(&explanations, "imageSimilarity", &floats(&|r| option(r.explanation.image_similarity)).into());
+    set(&explanations, "textShare", &floats(&|r| option(r.explanation.text_share)).into());
+    let out = Object::new();
+    let rows: Vec<u32> = items.iter().map(|r| r.row).collect();
+    set(&out, "rows", &Uint32Array::from(rows.as_slice()).into());
+    set(&out, "ids", &strings(items.iter().map(|r| r.id.as_str())).into());
+    set(&out, "scores", &floats(&|r| r.score).into());
+    let metas: js_sys::Array = items.iter().filter_map(|r| runtime.item(r.row)).map(meta_to_js).collect();
+    set(&out, "items", &metas.into());
+    set(&out, "explanations", &explanations.into());
+    set(&out, "unknown", &strings(result.unknown.iter().map(String::as_str)).into());
+    set(&out, "used", &Uint32Array::from(result.used.as_slice()).into());
+    set(&out, "backend", &backend.into());
+    out.into()
+}

@@ -1,0 +1,31 @@
+// Headless Chromium through playwright-core (DESIGN §12): the system /usr/bin/chromium (or
+// $CHROMIUM), with the one flag that matters for WebGPU (--enable-unsafe-webgpu: SwiftShader here).
+
+import { chromium } from 'playwright-core';
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--enable-unsafe-webgpu',
+];
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+}
+
+// A page at `url` that forwards its console to ours (prefixed), failing loudly on page errors.
+export async function openPage(browser, url, log = () => {}) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on('console', (m) => log(`[page ${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => log(`[page error] ${e.message}`));
+  await page.goto(url);
+  return { page, context };
+}

@@ -1,0 +1,209 @@
+// Browser tests of the wasm runtime (issue 6, 3(b)(c)), in headless Chromium:
+//   node tests/browser/run.mjs --bundle DIR --omakase BIN
+// - recommendations for a fixed set of sessions equal `omakase recommend --json` (same ids, scores
+//   within tolerance), once on WebGPU (SwiftShader here) and once with WebGPU disabled (wasm-simd);
+// - a session of unknown items, a tampered shard (refused), a missing shard (a clear error);
+// - the CPU fallback after a lost GPU device; a product added at run time; Cache API reuse;
+//   progress events; no request carrying the session.
+// Exit status 0 when every check passes, 1 otherwise (each failure printed).
+
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serve } from './server.mjs';
+import { launch, openPage } from './chromium.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../..');
+
+function arg(name) {
+  const i = process.argv.indexOf(name);
+  if (i < 0 || !process.argv[i + 1]) throw new Error(`usage: node run.mjs --bundle DIR --omakase BIN (missing ${name})`);
+  return process.argv[i + 1];
+}
+
+const bundle = path.resolve(arg('--bundle'));
+const omakase = path.resolve(arg('--omakase'));
+const verbose = process.argv.includes('--verbose');
+const K = 10;
+// Scores: wasm-simd runs the same kernels as native (bit-identical by the kernels' contract; the
+// tower's f32 math may round differently); the GPU sums in another order and may run the tower.
+const TOLERANCE = { 'wasm-simd': 1e-4, 'webgpu-f32': 2e-3, 'webgpu-f16': 2e-3 };
+
+let failures = 0;
+function check(name, ok, detail = '') {
+  if (ok) console.log(`ok    ${name}`);
+  else {
+    failures++;
+    console.log(`FAIL  ${name}${detail ? `: ${detail}` : ''}`);
+  }
+}
+
+// The fixed sessions: item ids picked by position in items.json (any bundle works).
+const ids = JSON.parse(fs.readFileSync(path.join(bundle, 'items.json'), 'utf8')).map((m) => m.id);
+const at = (i) => ids[Math.min(ids.length - 1, Math.floor(i))];
+const n = ids.length;
+const sessions = [
+  [at(0)],
+  [at(1), at(2), at(3)],
+  [at(n / 2), at(n / 3), at(n / 4), at(n / 5), at(n / 6)],
+  Array.from({ length: 30 }, (_, i) => at((i * 37) % n)), // longer than max_len: the last ones count
+  [at(n - 1), at(n - 2)],
+];
+const mixedSession = ['no-such-item-a', at(7), 'no-such-item-b', at(11)];
+
+function native(session) {
+  const out = execFileSync(omakase, ['recommend', '--bundle', bundle, '--session', session.join(','), '--k', String(K), '--json'], { encoding: 'utf8' });
+  const json = JSON.parse(out);
+  return { ids: json.recommendations.map((r) => r.id), scores: json.recommendations.map((r) => r.score), unknown: json.unknown };
+}
+
+function compare(label, got, want, tolerance) {
+  const sameIds = JSON.stringify(got.ids) === JSON.stringify(want.ids);
+  check(`${label}: same ids as native`, sameIds, sameIds ? '' : `\n      got  ${got.ids.join(' ')}\n      want ${want.ids.join(' ')}`);
+  const worst = Math.max(...want.scores.map((s, i) => Math.abs(s - got.scores[i])));
+  check(`${label}: scores within ${tolerance}`, sameIds && worst <= tolerance, `largest difference ${worst}`);
+}
+
+// Bundles the server offers: the real one, one with a flipped byte in a shard, one without a shard.
+function brokenBundles() {
+  const manifest = JSON.parse(fs.readFileSync(path.join(bundle, 'manifest.json'), 'utf8'));
+  const shard = manifest.shards[0].file.path;
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'omakase-browser-'));
+  for (const name of ['tampered', 'missing']) {
+    fs.mkdirSync(path.join(root, name));
+    for (const f of fs.readdirSync(bundle)) fs.copyFileSync(path.join(bundle, f), path.join(root, name, f));
+  }
+  const tampered = path.join(root, 'tampered', shard);
+  const bytes = fs.readFileSync(tampered);
+  bytes[bytes.length - 1] ^= 0x01;
+  fs.writeFileSync(tampered, bytes);
+  fs.rmSync(path.join(root, 'missing', shard));
+  return { root, shard };
+}
+
+async function main() {
+  const expected = sessions.map(native);
+  const expectedMixed = native(mixedSession);
+  check('native: mixed session reports its unknown ids', expectedMixed.unknown.length === 2);
+  const broken = brokenBundles();
+  const server = await serve([
+    ['/', path.join(repo, 'www')],
+    ['/pkg/', path.join(repo, 'pkg')],
+    ['/test/', path.join(here, 'pages')],
+    ['/bundle/', bundle],
+    ['/bundles/', broken.root],
+  ]);
+  const browser = await launch();
+  try {
+    const { page } = await openPage(browser, `${server.url}/test/harness.html`, verbose ? console.log : () => {});
+    await page.waitForFunction(() => window.harnessReady === true);
+    await page.evaluate(async () => {
+      window.client = await window.Omakase.start();
+    });
+
+    for (const backend of ['webgpu', 'wasm']) {
+      const info = await page.evaluate(async (backend) => {
+        const events = [];
+        const info = await window.client.load('/bundle/manifest.json', { backend, onProgress: (p) => events.push(p) });
+        return { ...info, events };
+      }, backend);
+      console.log(`      ${backend}: ${info.backend} (${info.note}); ${info.itemCount} items, load ${info.loadMs.toFixed(0)} ms, ${info.stats.downloaded} B downloaded of ${info.stats.bundle} B`);
+      const expectedName = backend === 'wasm' ? /^wasm-simd$/ : /^webgpu-f(16|32)$/;
+      check(`${backend}: backend is ${expectedName}`, expectedName.test(info.backend), info.note);
+      if (backend === 'webgpu') {
+        const last = info.events[info.events.length - 1];
+        check('progress: events reach the total bundle bytes', info.events.length > 0 && last.loaded === last.total && last.total === info.stats.bundle,
+          JSON.stringify(last));
+        check('progress: loaded never decreases', info.events.every((e, i) => i === 0 || e.loaded >= info.events[i - 1].loaded));
+      } else {
+        check('cache: a second load downloads only the manifest', info.stats.downloaded < 4096, `${info.stats.downloaded} B`);
+      }
+      const tolerance = TOLERANCE[info.backend] ?? 2e-3;
+      for (const [i, session] of sessions.entries()) {
+        const got = await page.evaluate(async ([s, k]) => {
+          const r = await window.client.recommend(s, k);
+          return { ids: r.ids, scores: Array.from(r.scores), backend: r.backend, explained: r.explanations.sessionIds.every((id) => s.includes(id)) };
+        }, [session, K]);
+        compare(`${backend}: session ${i} (${session.length} items)`, got, expected[i], tolerance);
+        check(`${backend}: session ${i} explanations name session items`, got.explained);
+      }
+      const mixed = await page.evaluate(async ([s, k]) => {
+        const r = await window.client.recommend(s, k);
+        return { ids: r.ids, scores: Array.from(r.scores), unknown: r.unknown };
+      }, [mixedSession, K]);
+      compare(`${backend}: session with unknown ids`, mixed, expectedMixed, tolerance);
+      check(`${backend}: unknown ids reported`, JSON.stringify(mixed.unknown) === JSON.stringify(['no-such-item-a', 'no-such-item-b']), JSON.stringify(mixed.unknown));
+      const unknownOnly = await page.evaluate(async () => {
+        try {
+          await window.client.recommend(['no-such-item-a', 'no-such-item-b'], 10);
+          return null;
+        } catch (e) {
+          return { name: e.name, kind: e.kind, message: e.message };
+        }
+      });
+      check(`${backend}: a session of unknown items is refused (EmptySession)`, unknownOnly && unknownOnly.name === 'OmakaseError' && unknownOnly.kind === 'EmptySession' && unknownOnly.message.includes('no-such-item-a'),
+        JSON.stringify(unknownOnly));
+      // A product added at run time, with the session's own user vector: it must come first.
+      const added = await page.evaluate(async (s) => {
+        const v = await window.client.userVector(s);
+        const row = await window.client.addItem('new-product', v, { title: '<script>x</script>' });
+        const r = await window.client.recommend(s, 3);
+        return { row, first: r.ids[0], title: r.items[0].title, backend: r.backend };
+      }, sessions[1]);
+      check(`${backend}: an added product is recommended (${added.backend})`, added.row === n && added.first === 'new-product' && added.title === '<script>x</script>', JSON.stringify(added));
+      if (backend === 'webgpu' && info.backend.startsWith('webgpu')) {
+        const fallback = await page.evaluate(async ([s, k]) => {
+          await window.client.load('/bundle/manifest.json', { backend: 'webgpu' });
+          await window.client.simulateDeviceLoss();
+          const r = await window.client.recommend(s, k);
+          const after = await window.client.describe();
+          return { ids: r.ids, scores: Array.from(r.scores), backend: r.backend, note: after.note };
+        }, [sessions[2], K]);
+        check('device lost: the call finishes on wasm-simd', fallback.backend === 'wasm-simd', `${fallback.backend}: ${fallback.note}`);
+        compare('device lost: CPU answer', fallback, expected[2], TOLERANCE['wasm-simd']);
+      }
+    }
+
+    for (const [name, kind] of [['tampered', 'Checksum'], ['missing', 'MissingFile']]) {
+      const error = await page.evaluate(async (name) => {
+        try {
+          await window.client.load(`/bundles/${name}/manifest.json`, { backend: 'wasm', cache: false });
+          return null;
+        } catch (e) {
+          return { name: e.name, kind: e.kind, file: e.file, message: e.message };
+        }
+      }, name);
+      console.log(`      ${name}: ${error && error.message}`);
+      check(`${name} shard: refused with ${kind} naming ${broken.shard}`,
+        error && error.name === 'OmakaseError' && error.kind === kind && error.file === broken.shard && error.message.includes(broken.shard), JSON.stringify(error));
+    }
+
+    const badOptions = await page.evaluate(async () => {
+      try {
+        await window.client.load('/bundle/manifest.json', { backend: 'cuda' });
+        return null;
+      } catch (e) {
+        return { kind: e.kind, message: e.message };
+      }
+    });
+    check('options: an unknown backend is refused (BadArgument)', badOptions && badOptions.kind === 'BadArgument', JSON.stringify(badOptions));
+
+    // Every request is a plain file path (bundle files, the module, pages): nothing to carry a session in.
+    const leaks = server.requests.filter((u) => u.includes('?') || u.includes('#'));
+    check(`privacy: none of ${server.requests.length} requests carries a query`, leaks.length === 0, leaks.join(' '));
+  } finally {
+    await browser.close();
+    await server.close();
+    fs.rmSync(broken.root, { recursive: true, force: true });
+  }
+  console.log(failures === 0 ? 'browser tests: all passed' : `browser tests: ${failures} failed`);
+  process.exit(failures === 0 ? 0 : 1);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
