@@ -39,19 +39,28 @@ try {
   });
   console.log(`\nChromium ${browser.version()}, WebGPU adapter: ${gpu}`);
   console.log('session (5 items) -> top-10, ms per call (median / min / p90); setup = building the synthetic catalogue\n');
-  console.log('| items | path | median ms | min ms | p90 ms | setup ms |');
-  console.log('|---:|---|---:|---:|---:|---:|');
+  console.log('| items | path | median ms | min ms | p90 ms | GB/s (int8 rows + scales, median) | setup ms |');
+  console.log('|---:|---|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     const f = (v) => (Number.isFinite(v) ? v.toFixed(2) : '-');
-    console.log(`| ${r.items} | ${r.path}${r.sameTop === false ? ' (top-10 differs!)' : ''} | ${f(r.median)} | ${f(r.min)} | ${f(r.p90)} | ${f(r.setupMs)} |`);
+    const gbs = r.dim ? (r.items * (r.dim + 4)) / (r.median * 1e6) : NaN;
+    console.log(`| ${r.items} | ${r.path}${r.sameTop === false ? ' (top-10 differs!)' : ''} | ${f(r.median)} | ${f(r.min)} | ${f(r.p90)} | ${f(gbs)} | ${f(r.setupMs)} |`);
   }
+  const speedup = (n) => {
+    const by = (p) => rows.find((r) => r.items === n && r.path === p);
+    const simd = by('wasm-simd'), js = by('plain-js');
+    return simd && js ? (js.median / simd.median).toFixed(1) : '-';
+  };
+  console.log(`\nwasm-simd vs plain JS (median): ${[...new Set(rows.map((r) => r.items))].map((n) => `${n}: ${speedup(n)}x`).join(', ')}`);
   const firstLoad = server.served.filter((s) => !s.url.startsWith('/bench/'));
   const wasmFiles = firstLoad.filter((s) => !s.url.startsWith('/bundle/'));
   const unique = (list) => [...new Map(list.map((s) => [s.file, s])).values()];
   const gz = (list) => unique(list).reduce((sum, s) => sum + zlib.gzipSync(fs.readFileSync(s.file), { level: 9 }).length, 0);
   const raw = (list) => unique(list).reduce((sum, s) => sum + s.bytes, 0);
   const bundleFiles = unique(firstLoad.filter((s) => s.url.startsWith('/bundle/')));
-  console.log(`\nfirst load (${load.backend}; cold worker, no cache): ${load.totalMs.toFixed(0)} ms total = worker + wasm init ${load.initMs.toFixed(0)} ms + bundle ${load.loadMs.toFixed(0)} ms`);
+  for (const l of load) {
+    console.log(`first load on ${l.backend} (cold worker, no cache): ${l.totalMs.toFixed(0)} ms = worker + wasm init ${l.initMs.toFixed(0)} ms + bundle and backend ${l.loadMs.toFixed(0)} ms`);
+  }
   console.log(`  runtime JS + wasm: ${raw(wasmFiles)} B (${gz(wasmFiles)} B gzipped); bundle: ${raw(bundleFiles)} B (${gz(bundleFiles)} B gzipped)`);
 } finally {
   await browser.close();
