@@ -43,6 +43,7 @@ function check(name, ok, detail = '') {
 
 // The fixed sessions: item ids picked by position in items.json (any bundle works).
 const ids = JSON.parse(fs.readFileSync(path.join(bundle, 'items.json'), 'utf8')).map((m) => m.id);
+const manifest = JSON.parse(fs.readFileSync(path.join(bundle, 'manifest.json'), 'utf8'));
 const at = (i) => ids[Math.min(ids.length - 1, Math.floor(i))];
 const n = ids.length;
 const sessions = [
@@ -69,7 +70,6 @@ function compare(label, got, want, tolerance) {
 
 // Bundles the server offers: the real one, one with a flipped byte in a shard, one without a shard.
 function brokenBundles() {
-  const manifest = JSON.parse(fs.readFileSync(path.join(bundle, 'manifest.json'), 'utf8'));
   const shard = manifest.shards[0].file.path;
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'omakase-browser-'));
   for (const name of ['tampered', 'missing']) {
@@ -154,6 +154,27 @@ async function main() {
         return { row, first: r.ids[0], title: r.items[0].title, backend: r.backend };
       }, sessions[1]);
       check(`${backend}: an added product is recommended (${added.backend})`, added.row === n && added.first === 'new-product' && added.title === '<script>x</script>', JSON.stringify(added));
+      // A product known only by its frozen features: the item tower is downloaded on first use.
+      const towerBefore = server.requests.filter((u) => u.endsWith('/item_tower.gguf')).length;
+      const featured = await page.evaluate(async ([textDim, imageDim]) => {
+        const text = new Float32Array(textDim).map((_, i) => Math.sin(i));
+        const image = new Float32Array(imageDim).map((_, i) => 0.5 * Math.cos(i));
+        const row = await window.client.addItemFeatures('new-by-features', { text, image }, { title: 'made in the browser' });
+        let again = null;
+        try {
+          await window.client.addItemFeatures('new-by-features', { text: new Float32Array(textDim) });
+        } catch (e) {
+          again = e.kind;
+        }
+        const r = await window.client.recommend(['new-by-features'], 5);
+        return { row, again, meta: await window.client.item(row), ids: r.ids, because: r.explanations.sessionIds };
+      }, [manifest.model.text_dim, manifest.model.image_dim]);
+      const towerAfter = server.requests.filter((u) => u.endsWith('/item_tower.gguf')).length;
+      check(`${backend}: a product added by its features gets the next row and is recommendable`,
+        featured.row === n + 1 && featured.meta.title === 'made in the browser' && featured.ids.length === 5 && featured.because.every((id) => id === 'new-by-features'),
+        JSON.stringify(featured));
+      check(`${backend}: adding the same id twice is refused (BadArgument)`, featured.again === 'BadArgument', String(featured.again));
+      if (backend === 'webgpu') check('item tower: downloaded only when a product is added by features', towerBefore === 0 && towerAfter === 1, `${towerBefore} then ${towerAfter}`);
       if (backend === 'webgpu' && info.backend.startsWith('webgpu')) {
         const fallback = await page.evaluate(async ([s, k]) => {
           await window.client.load('/bundle/manifest.json', { backend: 'webgpu' });
