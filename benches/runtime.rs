@@ -6,6 +6,11 @@
 //! - `scalar`: a straightforward loop (f32 dot per row, accumulated in order, pushed into the same
 //!   top-K), what one writes without thinking about speed.
 //!
+//! `session/*`: the sequence tower's latency per session update (`Runtime::user_vector`, sessions of 1,
+//! 10 and 50 items, d = 64, ffn 256, 1 and 2 layers, Q8_0 weights, as `export::synthetic_runtime`
+//! builds them) and the whole update → top-10 with explanations (`Runtime::recommend_rows`) over
+//! 100k int8 items.
+//!
 //! One iteration = one whole shard; criterion reports items/s (`Throughput::Elements`).
 //! `bench/runtime-table.py` turns the medians into ns/item and the two ratios (bench/README.md).
 //! `OMAKASE_BENCH_CLOCK=cpu` times by the process's CPU time instead of wall time (loaded machines).
@@ -167,5 +172,34 @@ fn scan(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, scan);
+/// Sequence tower latency per session update, and the whole update → top-10 with explanations.
+#[cfg(feature = "native")]
+fn session_update(c: &mut Criterion) {
+    use omakase::model::ModelConfig;
+    use omakase::runtime::EmbeddingDtype;
+    let mut group = c.benchmark_group("session");
+    group.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2)).sample_size(30);
+    for layers in [1, 2] {
+        let config = ModelConfig { dim: 64, num_heads: 2, num_layers: layers, ffn_dim: 256, max_len: 50, ..ModelConfig::default() };
+        let items = if layers == 1 { 100_000 } else { 1_000 };
+        let runtime = omakase::export::synthetic_runtime(&config, items, EmbeddingDtype::Int8, 3).expect("synthetic runtime");
+        for length in [1u32, 10, 50] {
+            let session: Vec<u32> = (0..length).map(|i| i * 7 % items as u32).collect();
+            group.bench_function(BenchmarkId::new(format!("tower-d64-l{layers}"), length), |b| {
+                measure(b, || runtime.user_vector(&session).expect("user vector"))
+            });
+            if layers == 1 {
+                group.bench_function(BenchmarkId::new("recommend-100k-d64-l1", length), |b| {
+                    measure(b, || runtime.recommend_rows(&session, K).expect("recommend"))
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
+#[cfg(not(feature = "native"))]
+fn session_update(_: &mut Criterion) {}
+
+criterion_group!(benches, scan, session_update);
 criterion_main!(benches);
