@@ -152,10 +152,9 @@ impl Options {
 #[wasm_bindgen]
 impl Recommender {
     /// Fetches the bundle at `manifestUrl` (relative to the page or worker) and picks a backend.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Recommender>")]
     pub async fn load(
         #[wasm_bindgen(js_name = manifestUrl)] manifest_url: String,
-        #[wasm_bindgen(unchecked_param_type = "LoadOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: JsValue,
     ) -> Result<Recommender, JsValue> {
         console_error_panic_hook::set_once();
         Ok(Self::load_inner(&manifest_url, &options).await?)
@@ -163,12 +162,11 @@ impl Recommender {
 
     /// A benchmark catalogue: the bundle's model with `count` random int8 items (ids `syn-0` …),
     /// quantized as bundle shards are; the backend is chosen as in [`Recommender::load`].
-    #[wasm_bindgen(unchecked_return_type = "Promise<Recommender>")]
     pub async fn synthetic(
         #[wasm_bindgen(js_name = manifestUrl)] manifest_url: String,
         count: u32,
         seed: u32,
-        #[wasm_bindgen(unchecked_param_type = "LoadOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: JsValue,
     ) -> Result<Recommender, JsValue> {
         console_error_panic_hook::set_once();
         Ok(Self::synthetic_inner(&manifest_url, count as usize, seed, &options).await?)
@@ -244,7 +242,7 @@ impl Recommender {
         &self,
         id: String,
         vector: Vec<f32>,
-        #[wasm_bindgen(unchecked_param_type = "Partial<ItemMeta> | undefined")] meta: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "Partial<ItemMeta>")] meta: JsValue,
     ) -> js_sys::Promise {
         let state = self.state.clone();
         wasm_bindgen_futures::future_to_promise(async move {
@@ -262,7 +260,7 @@ impl Recommender {
         id: String,
         text: Option<Vec<f32>>,
         image: Option<Vec<f32>>,
-        #[wasm_bindgen(unchecked_param_type = "Partial<ItemMeta> | undefined")] meta: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "Partial<ItemMeta>")] meta: JsValue,
     ) -> js_sys::Promise {
         let state = self.state.clone();
         wasm_bindgen_futures::future_to_promise(async move {
