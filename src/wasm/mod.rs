@@ -532,7 +532,8 @@ async fn ensure_item_tower(state: &Rc<RefCell<State>>) -> Result<(), JsError> {
         let entry = st.manifest.as_ref().and_then(|m| m.item_tower.clone()).ok_or_else(|| {
             JsError(js_error("NotInBundle", "the item tower is not in this bundle (re-export it with one)", None))
         })?;
-        let fetcher = st.fetcher.take().ok_or_else(|| argument("addItemFeatures", "no bundle to fetch from"))?;
+        // Taken while the download runs (the worker queues calls; a concurrent caller gets Busy).
+        let fetcher = st.fetcher.take().ok_or_else(busy)?;
         (entry, fetcher)
     };
     fetcher.total = entry.bytes;
