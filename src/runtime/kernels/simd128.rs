@@ -10,14 +10,16 @@ use super::query::QuantizedQuery;
 use super::scalar::{dot_lanes8, int8_row_score};
 use super::topk::TopK;
 
-/// Σ_j rows[r·dim + j] · q[j] for the 4 rows at `rows` (exact i32 sums), in row order.
+/// Σ_j rows[r·dim + j] · q[j] for the 4 rows at `rows` (exact i32 sums), in row order, as one vector
+/// (built from lanes only for the tail of a dim that is not a multiple of 16).
 #[inline(always)]
-fn int8_sums4(rows: &[i8], dim: usize, q: &[i16]) -> [i32; 4] {
+fn int8_sums4(rows: &[i8], dim: usize, q: &[i16]) -> v128 {
+    assert!(rows.len() >= 4 * dim && q.len() == dim);
     let whole = dim / 16 * 16;
     let mut acc = [i32x4_splat(0); 4];
     let mut j = 0;
     while j < whole {
-        // SAFETY: j + 16 ≤ dim, so the loads stay inside row r and inside q.
+        // SAFETY: j + 16 ≤ dim, so the loads stay inside row r (asserted above) and inside q.
         let (q_lo, q_hi) = unsafe { (v128_load(q.as_ptr().add(j) as *const v128), v128_load(q.as_ptr().add(j + 8) as *const v128)) };
         for (r, acc) in acc.iter_mut().enumerate() {
             let x = unsafe { v128_load(rows.as_ptr().add(r * dim + j) as *const v128) };
@@ -30,21 +32,23 @@ fn int8_sums4(rows: &[i8], dim: usize, q: &[i16]) -> [i32; 4] {
     let ab = i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(acc[0], acc[1]), i32x4_shuffle::<1, 3, 5, 7>(acc[0], acc[1]));
     let cd = i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(acc[2], acc[3]), i32x4_shuffle::<1, 3, 5, 7>(acc[2], acc[3]));
     let totals = i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(ab, cd), i32x4_shuffle::<1, 3, 5, 7>(ab, cd));
-    let mut sums = [i32x4_extract_lane::<0>(totals), i32x4_extract_lane::<1>(totals), i32x4_extract_lane::<2>(totals), i32x4_extract_lane::<3>(totals)];
-    if whole < dim {
-        for (r, sum) in sums.iter_mut().enumerate() {
-            let row = &rows[r * dim..(r + 1) * dim];
-            *sum += row[whole..].iter().zip(&q[whole..]).map(|(&a, &b)| a as i32 * b as i32).sum::<i32>();
-        }
+    if whole == dim {
+        return totals;
     }
-    sums
+    let tail = |r: usize| -> i32 {
+        let row = &rows[r * dim..(r + 1) * dim];
+        row[whole..].iter().zip(&q[whole..]).map(|(&a, &b)| a as i32 * b as i32).sum()
+    };
+    i32x4_add(totals, i32x4(tail(0), tail(1), tail(2), tail(3)))
 }
 
 #[inline(always)]
 fn int8_scores4(rows: &[i8], scales: &[f32], dim: usize, q: &QuantizedQuery) -> v128 {
-    let [a, b, c, d] = int8_sums4(rows, dim, &q.values);
-    let sums = f32x4_convert_i32x4(i32x4(a, b, c, d));
-    f32x4_mul(f32x4_mul(sums, f32x4_splat(q.scale)), f32x4(scales[0], scales[1], scales[2], scales[3]))
+    let sums = f32x4_convert_i32x4(int8_sums4(rows, dim, &q.values));
+    assert!(scales.len() >= 4);
+    // SAFETY: four scales, asserted just above.
+    let scales = unsafe { v128_load(scales.as_ptr() as *const v128) };
+    f32x4_mul(f32x4_mul(sums, f32x4_splat(q.scale)), scales)
 }
 
 /// Four f16 values (the low or high half of 8 loaded as u16) to f32, exactly: the exponent and
