@@ -183,6 +183,14 @@ fn report_json_follows_the_contract() {
     eprintln!("{table}");
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 4, "title, header, model, one baseline");
+
+    // The paired comparison: a baseline identical to the model differs by exactly 0, not clearly.
+    let mut compared = Report::new(EvalProtocol::Warm, "tiny", 60, &plan_result(&scorer));
+    compared.add_baseline_compared(&plan_result(&scorer), &plan_result(&scorer));
+    let json: serde_json::Value = serde_json::from_str(&compared.to_json()).unwrap();
+    assert_eq!(json["ndcg10_vs_baselines"]["fixed"]["difference"], 0.0);
+    assert_eq!(json["ndcg10_vs_baselines"]["fixed"]["ci95"], serde_json::json!([0.0, 0.0]));
+    assert!(compared.to_table().contains("vs fixed") && compared.to_table().contains("not distinguishable"));
     assert!(lines[2].starts_with("model") && lines[3].starts_with("fixed"), "{table}");
     assert!(lines[2].contains("0.3333"), "MRR@10 of rank 3 shown: {table}");
 }

@@ -17,6 +17,7 @@ mod report;
 #[cfg(feature = "native")]
 pub mod report_html;
 mod scorer;
+pub mod significance;
 
 pub use baselines::{ContentKnn, Modality, Popularity};
 pub use error::EvalError;

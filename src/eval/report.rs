@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::metrics::{MetricRatios, Metrics};
 use super::protocol::{EvalProtocol, ProtocolResult};
 use super::scorer::Evaluation;
+use super::significance::{paired_ndcg10_difference, PairedDifference};
 
 /// Figures over one set of cases.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -69,6 +70,10 @@ pub struct Report {
     pub finetuned: Option<CaseFigures>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub baselines_unavailable: BTreeMap<String, String>,
+    /// Per baseline: the model's unmasked NDCG@10 minus the baseline's on the same cases, with a
+    /// 95 % paired bootstrap interval (`eval::significance`): is the gap more than noise?
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ndcg10_vs_baselines: BTreeMap<String, PairedDifference>,
 }
 
 impl Report {
@@ -91,6 +96,7 @@ impl Report {
             baselines_warm: BTreeMap::new(),
             finetuned: None,
             baselines_unavailable: BTreeMap::new(),
+            ndcg10_vs_baselines: BTreeMap::new(),
         }
     }
 
@@ -102,6 +108,15 @@ impl Report {
             self.baselines_warm.insert(name.clone(), warm.metrics());
         }
         self.baselines_masked.insert(name, result.primary.metrics_masked());
+    }
+
+    /// [`Report::add_baseline`], plus the paired comparison of `model` (the result this report was
+    /// made from) with the baseline on the same cases.
+    pub fn add_baseline_compared(&mut self, model: &ProtocolResult, result: &ProtocolResult) {
+        self.add_baseline(result);
+        if let Some(d) = paired_ndcg10_difference(&model.primary.ranks, &result.primary.ranks) {
+            self.ndcg10_vs_baselines.insert(result.primary.scorer.clone(), d);
+        }
     }
 
     pub fn to_json(&self) -> String {
@@ -133,6 +148,14 @@ impl Report {
         }
         if let Some(tuned) = &self.finetuned {
             row("model, fine-tuned", &tuned.metrics, Some(&tuned.metrics_masked));
+        }
+        if !self.ndcg10_vs_baselines.is_empty() {
+            let _ = writeln!(out, "model N@10 minus each baseline's, same cases (95% paired bootstrap interval):");
+            for (name, d) in &self.ndcg10_vs_baselines {
+                let verdict = if d.is_clear() { "" } else { "  (not distinguishable)" };
+                let [low, high] = d.ci95;
+                let _ = writeln!(out, "  vs {name:<19} {:+.4}  [{low:+.4}, {high:+.4}]{verdict}", d.difference);
+            }
         }
         for (name, why) in &self.baselines_unavailable {
             let _ = writeln!(out, "{name:<22} not evaluated: {why}");

@@ -146,7 +146,7 @@ fn evaluate(args: &Args) -> anyhow::Result<ExitCode> {
         };
         baselines = Baselines::load(&data, &plan, &features, source)?;
         for scorer in baselines.scorers()? {
-            report.add_baseline(&plan.run(scorer.as_ref(), n_items, EVAL_BATCH)?);
+            report.add_baseline_compared(&result, &plan.run(scorer.as_ref(), n_items, EVAL_BATCH)?);
         }
         report.baselines_unavailable = baselines.unavailable.clone();
     }
