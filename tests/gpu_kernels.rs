@@ -527,3 +527,25 @@ fn sequence_tower_matches_cpu_runtime() {
     let error = GpuSequenceTower::load(ctx, &gguf, file, &config).unwrap_err().to_string();
     assert!(error.contains(file) && error.contains("final_norm.bias"), "{error}");
 }
+
+/// After the device is lost (here: destroyed), calls return errors (the runtime then finishes on the
+/// CPU) and `lost()` says why; nothing panics.
+#[test]
+fn lost_device_gives_errors_not_panics() {
+    let Some(_) = gpu() else { return };
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap();
+    let ctx = pollster::block_on(GpuContext::from_adapter(&adapter, false)).unwrap();
+    let mut rng = Rng::new(16);
+    let (n, dim) = (100, 16);
+    let (codes, scales, query) = (rng.codes(n * dim), rng.scales(n), rng.vec(dim));
+    let table = pollster::block_on(int8_table(&ctx, dim, &[(&codes, &scales)]));
+    assert_eq!(pollster::block_on(table.top_k(&ctx, &query, 5, &[])).unwrap().len(), 5);
+    assert!(ctx.lost().is_none());
+    ctx.device().destroy();
+    let result = pollster::block_on(table.top_k(&ctx, &query, 5, &[]));
+    assert!(result.is_err(), "top-k on a destroyed device: {result:?}");
+    assert!(ctx.lost().is_some(), "lost() after destroy");
+    assert!(matches!(pollster::block_on(table.top_k(&ctx, &query, 5, &[])), Err(GpuError::DeviceLost(_))));
+    assert!(GpuPass::new(&ctx).is_err());
+}

@@ -5,8 +5,6 @@
 //!
 //! Shapes: activations are row-major `[rows, width]` f32 [`GpuTensor`]s.
 
-use wgpu::util::DeviceExt;
-
 use super::context::{ErrorScope, GpuContext};
 use super::error::GpuError;
 use super::scoring::{entry, module, pipeline, storage_buffer, uniform_buffer};
@@ -86,13 +84,7 @@ impl GpuTensor {
 }
 
 fn storage_init(ctx: &GpuContext, label: &str, bytes: &[u8]) -> wgpu::Buffer {
-    // A binding is never empty: one padding word for zero-length data.
-    let contents: &[u8] = if bytes.is_empty() { &[0; 4] } else { bytes };
-    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some(label),
-        contents,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-    })
+    ctx.buffer_with(label, bytes, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC)
 }
 
 /// A Linear layer `y = x Wᵀ + b`, W `[n, k]` (PyTorch's layout), on the GPU.

@@ -13,8 +13,6 @@
 //! they agree to rounding). Ranking is the CPU `TopK`'s: higher score, then lower index.
 
 use half::f16;
-use wgpu::util::DeviceExt;
-
 use super::context::GpuContext;
 use super::error::GpuError;
 use crate::runtime::kernels::{Hit, QuantizedQuery};
@@ -202,18 +200,8 @@ impl GpuItemTable {
         for start in (0..n).step_by(max_rows) {
             let end = (start + max_rows).min(n);
             let rows = padded_rows(&bytes[start * packed_row..end * packed_row], packed_row, row_bytes);
-            let rows = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("item rows"),
-                contents: &rows,
-                usage: wgpu::BufferUsages::STORAGE,
-            });
-            let scales = scales.map(|s| {
-                ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("item scales"),
-                    contents: bytemuck::cast_slice(&s[start..end]),
-                    usage: wgpu::BufferUsages::STORAGE,
-                })
-            });
+            let rows = ctx.buffer_with("item rows", &rows, wgpu::BufferUsages::STORAGE);
+            let scales = scales.map(|s| ctx.buffer_with("item scales", bytemuck::cast_slice(&s[start..end]), wgpu::BufferUsages::STORAGE));
             self.parts.push(Part { rows, scales, first_index: (self.len + start) as u32, len: (end - start) as u32 });
         }
         scope.finish().await?;
@@ -237,11 +225,7 @@ impl GpuItemTable {
                 (bytemuck::cast_slice(&values).to_vec(), 1.0)
             }
         };
-        let buffer = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("query"),
-            contents: &bytes,
-            usage: wgpu::BufferUsages::STORAGE,
-        });
+        let buffer = ctx.buffer_with("query", &bytes, wgpu::BufferUsages::STORAGE);
         (buffer, scale)
     }
 
@@ -317,11 +301,7 @@ impl GpuItemTable {
         excluded.dedup();
         let excluded_count = excluded.len() as u32;
         excluded.push(EMPTY); // a binding is never empty
-        let excluded_buffer = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("excluded"),
-            contents: bytemuck::cast_slice(&excluded),
-            usage: wgpu::BufferUsages::STORAGE,
-        });
+        let excluded_buffer = ctx.buffer_with("excluded", bytemuck::cast_slice(&excluded), wgpu::BufferUsages::STORAGE);
         let groups: Vec<u32> = self.parts.iter().map(|p| p.len.div_ceil(ROWS_PER_GROUP)).collect();
         let mut count: u32 = groups.iter().sum::<u32>() * k32;
         let mut current = storage_buffer(ctx, "candidates", 8 * count as u64);
@@ -415,11 +395,7 @@ pub(crate) fn storage_buffer(ctx: &GpuContext, label: &str, size: u64) -> wgpu::
 }
 
 pub(crate) fn uniform_buffer<T: bytemuck::Pod>(ctx: &GpuContext, value: &T) -> wgpu::Buffer {
-    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("params"),
-        contents: bytemuck::bytes_of(value),
-        usage: wgpu::BufferUsages::UNIFORM,
-    })
+    ctx.buffer_with("params", bytemuck::bytes_of(value), wgpu::BufferUsages::UNIFORM)
 }
 
 pub(crate) fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
