@@ -7,7 +7,8 @@ Per group (int8-d64, f16-d64, int8-d256) and shard size: ns per item of `top10` 
 `bound` (summing the same bytes) and `scalar` (the straightforward loop), by criterion's median
 (median over samples of the per-iteration time) and by the fastest sample (the least disturbed by
 other work on a shared machine), and the two ratios the targets name: top10 / bound (target ≤ 2) and
-scalar / top10 (target ≥ 5).
+scalar / top10 (target ≥ 5). Then the session group: the sequence tower per update and the
+whole update → top-10 with explanations, in µs.
 """
 import json
 import os
@@ -43,3 +44,17 @@ print("| shard | items | statistic | top-10 ns/item | bound ns/item | scalar ns/
 print("|---|---:|---|---:|---:|---:|---:|---:|")
 for group, size, which, top, bound, scalar, r1, r2 in rows:
     print(f"| {group} | {size:,} | {which} | {top:.3f} | {bound:.3f} | {scalar:.2f} | {r1:.2f} | {r2:.1f} |")
+
+# The session group: latency per update (µs), median and fastest sample.
+session = os.path.join(root, "session")
+if os.path.isdir(session):
+    print()
+    print("| what | session items | median µs | fastest µs |")
+    print("|---|---:|---:|---:|")
+    for bench in sorted(os.listdir(session)):
+        if bench == "report":
+            continue
+        for size in sorted((s for s in os.listdir(os.path.join(session, bench)) if s.isdigit()), key=int):
+            got = per_iteration("session", bench, size)
+            if got:
+                print(f"| {bench} | {size} | {got[0] / 1000:.1f} | {got[1] / 1000:.1f} |")

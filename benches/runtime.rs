@@ -11,6 +11,10 @@
 //! builds them) and the whole update → top-10 with explanations (`Runtime::recommend_rows`) over
 //! 100k int8 items.
 //!
+//! Before criterion's groups, each int8 shard is also timed in **pairs**: a top-10 pass and a bound
+//! pass back to back, 101 times, and the median of the per-pair ratios is printed (`paired:` lines):
+//! both sides of a ratio then see the same moment's load, which a shared machine needs.
+//!
 //! One iteration = one whole shard; criterion reports items/s (`Throughput::Elements`).
 //! `bench/runtime-table.py` turns the medians into ns/item and the two ratios (bench/README.md).
 //! `OMAKASE_BENCH_CLOCK=cpu` times by the process's CPU time instead of wall time (loaded machines).
@@ -30,7 +34,8 @@ const K: usize = 10;
 
 /// CPU time of this process so far (user + system), from `/proc/self/stat` (ticks of 1/100 s).
 fn process_cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat (OMAKASE_BENCH_CLOCK=cpu is Linux only)");
+    let stat =
+        std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat (OMAKASE_BENCH_CLOCK=cpu is Linux only)");
     let fields: Vec<&str> = stat.rsplit_once(')').expect("/proc/self/stat").1.split_whitespace().collect();
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     Duration::from_millis(ticks * 10)
@@ -114,6 +119,42 @@ fn scalar_top_k_f16(rows: &[f16], dim: usize, query: &[f32], exclude: &[usize]) 
     top.into_sorted()
 }
 
+/// Times `top` and `bound` alternately (101 pairs, after 3 warm-up pairs) and prints the median ns/item
+/// of each and the median of the per-pair ratios.
+fn paired_ratios<A, B>(name: &str, n: usize, mut top: impl FnMut() -> A, mut bound: impl FnMut() -> B) {
+    let time = |f: &mut dyn FnMut()| {
+        let start = std::time::Instant::now();
+        f();
+        start.elapsed().as_secs_f64()
+    };
+    let (mut tops, mut bounds, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for pass in 0..104 {
+        let t = time(&mut || {
+            black_box(top());
+        });
+        let b = time(&mut || {
+            black_box(bound());
+        });
+        if pass >= 3 {
+            tops.push(t);
+            bounds.push(b);
+            ratios.push(t / b);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    let per_item = |s: f64| s * 1e9 / n as f64;
+    eprintln!(
+        "paired: {name} {n} items: top-10 {:.3} ns/item, bound {:.3} ns/item, median ratio {:.2} (load {})",
+        per_item(median(&mut tops)),
+        per_item(median(&mut bounds)),
+        median(&mut ratios),
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().next().unwrap_or("?")
+    );
+}
+
 fn sizes() -> Vec<usize> {
     std::env::var("OMAKASE_BENCH_SIZES")
         .ok()
@@ -127,7 +168,11 @@ fn session(n: usize) -> Vec<usize> {
 }
 
 fn scan(c: &mut Criterion) {
-    eprintln!("kernel path: {}; load: {}", kernels::path(), std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
+    eprintln!(
+        "kernel path: {}; load: {}",
+        kernels::path(),
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+    );
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     for dim in [64, 256] {
         for n in sizes() {
@@ -139,6 +184,12 @@ fn scan(c: &mut Criterion) {
             let query: Vec<f32> = (0..dim).map(|_| (rng.next_u32() % 2001) as f32 / 1000.0 - 1.0).collect();
             let exclude = session(n);
 
+            paired_ratios(
+                &format!("int8-d{dim}"),
+                n,
+                || kernels::top_k_int8(&rows, &scales, dim, &query, K, &exclude),
+                || sum_bytes(as_bytes(&rows)) + sum_bytes(as_bytes(&scales)),
+            );
             let mut group = c.benchmark_group(format!("int8-d{dim}"));
             group.throughput(Throughput::Elements(n as u64));
             group.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3)).sample_size(20);
@@ -155,7 +206,8 @@ fn scan(c: &mut Criterion) {
             drop(rows);
 
             if dim == 64 {
-                let halves: Vec<f16> = (0..n * dim).map(|_| f16::from_f32((rng.next_u32() % 2001) as f32 / 4000.0 - 0.25)).collect();
+                let halves: Vec<f16> =
+                    (0..n * dim).map(|_| f16::from_f32((rng.next_u32() % 2001) as f32 / 4000.0 - 0.25)).collect();
                 let mut group = c.benchmark_group(format!("f16-d{dim}"));
                 group.throughput(Throughput::Elements(n as u64));
                 group.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3)).sample_size(20);
@@ -180,9 +232,17 @@ fn session_update(c: &mut Criterion) {
     let mut group = c.benchmark_group("session");
     group.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2)).sample_size(30);
     for layers in [1, 2] {
-        let config = ModelConfig { dim: 64, num_heads: 2, num_layers: layers, ffn_dim: 256, max_len: 50, ..ModelConfig::default() };
+        let config = ModelConfig {
+            dim: 64,
+            num_heads: 2,
+            num_layers: layers,
+            ffn_dim: 256,
+            max_len: 50,
+            ..ModelConfig::default()
+        };
         let items = if layers == 1 { 100_000 } else { 1_000 };
-        let runtime = omakase::export::synthetic_runtime(&config, items, EmbeddingDtype::Int8, 3).expect("synthetic runtime");
+        let runtime =
+            omakase::export::synthetic_runtime(&config, items, EmbeddingDtype::Int8, 3).expect("synthetic runtime");
         for length in [1u32, 10, 50] {
             let session: Vec<u32> = (0..length).map(|i| i * 7 % items as u32).collect();
             group.bench_function(BenchmarkId::new(format!("tower-d64-l{layers}"), length), |b| {

@@ -120,7 +120,12 @@ impl<const PAIRS: usize> CoarseQuery<PAIRS> {
         let coarse_scale = q.scale as f64 / ratio;
         // Largest gap between a value of the exact and of the coarse query, times Σ|row| ≤ 128 · dim;
         // plus 1e-6 of the largest possible score for the f32 roundings of both scores.
-        let gap = q.values.iter().zip(&coarse).map(|(&e, &c)| (e as f64 * q.scale as f64 - c as f64 * coarse_scale).abs()).fold(0.0, f64::max);
+        let gap = q
+            .values
+            .iter()
+            .zip(&coarse)
+            .map(|(&e, &c)| (e as f64 * q.scale as f64 - c as f64 * coarse_scale).abs())
+            .fold(0.0, f64::max);
         let largest = max16 as f64 * q.scale as f64;
         let margin = 128.0 * dim as f64 * (gap + 1e-6 * largest) * 1.001;
         let mut values = [_mm256_setzero_si256(); PAIRS];
@@ -148,7 +153,10 @@ impl<const PAIRS: usize> CoarseQuery<PAIRS> {
                 let at = rows.add(r * dim + p * 32);
                 let first = _mm256_xor_si256(_mm256_loadu_si256(at as *const __m256i), flip);
                 let second = _mm256_xor_si256(_mm256_loadu_si256(at.add(32) as *const __m256i), flip);
-                let pairs = _mm256_add_epi16(_mm256_maddubs_epi16(first, self.values[p]), _mm256_maddubs_epi16(second, self.values[p + 1]));
+                let pairs = _mm256_add_epi16(
+                    _mm256_maddubs_epi16(first, self.values[p]),
+                    _mm256_maddubs_epi16(second, self.values[p + 1]),
+                );
                 *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(pairs, ones));
             }
         }
@@ -186,7 +194,13 @@ unsafe fn query_registers<const CHUNKS: usize>(q: &QuantizedQuery) -> [__m256i; 
 /// from above, and only a block where a bound reaches the top-K threshold is scored exactly (rarely,
 /// once the top-K is full). The bound is rigorous, so the hits are exactly those of the exact pass.
 #[target_feature(enable = "avx2")]
-unsafe fn scan_int8_fixed<const CHUNKS: usize, const PAIRS: usize>(rows: &[i8], scales: &[f32], q: &QuantizedQuery, first_index: usize, top: &mut TopK) {
+unsafe fn scan_int8_fixed<const CHUNKS: usize, const PAIRS: usize>(
+    rows: &[i8],
+    scales: &[f32],
+    q: &QuantizedQuery,
+    first_index: usize,
+    top: &mut TopK,
+) {
     let dim = CHUNKS * 16;
     let n = scales.len();
     assert!(rows.len() == n * dim && PAIRS * 2 == CHUNKS);
@@ -239,7 +253,8 @@ unsafe fn score_int8_fixed<const CHUNKS: usize>(rows: &[i8], scales: &[f32], q: 
 /// Reduces 8 eight-lane accumulators to their 8 totals, each as ((l0+l4)+(l1+l5)) + ((l2+l6)+(l3+l7)).
 #[inline(always)]
 unsafe fn reduce8_ps(acc: &[__m256; 8]) -> __m256 {
-    let (ab, cd, ef, gh) = (halves(acc[0], acc[1]), halves(acc[2], acc[3]), halves(acc[4], acc[5]), halves(acc[6], acc[7]));
+    let (ab, cd, ef, gh) =
+        (halves(acc[0], acc[1]), halves(acc[2], acc[3]), halves(acc[4], acc[5]), halves(acc[6], acc[7]));
     // [a01 a23 c01 c23 | b01 b23 d01 d23], then [a c e g | b d f h].
     let abcd = _mm256_hadd_ps(ab, cd);
     let efgh = _mm256_hadd_ps(ef, gh);
@@ -332,7 +347,13 @@ unsafe fn push8(scores: __m256, first: usize, top: &mut TopK) {
 
 /// See [`super::scalar::score_int8_quantized`]. Safety: the CPU has AVX2 ([`available`]).
 #[target_feature(enable = "avx2")]
-pub(super) unsafe fn score_int8_quantized(rows: &[i8], scales: &[f32], dim: usize, q: &QuantizedQuery, out: &mut [f32]) {
+pub(super) unsafe fn score_int8_quantized(
+    rows: &[i8],
+    scales: &[f32],
+    dim: usize,
+    q: &QuantizedQuery,
+    out: &mut [f32],
+) {
     match dim {
         64 => return score_int8_fixed::<4>(rows, scales, q, out),
         128 => return score_int8_fixed::<8>(rows, scales, q, out),
@@ -352,7 +373,14 @@ pub(super) unsafe fn score_int8_quantized(rows: &[i8], scales: &[f32], dim: usiz
 
 /// See [`super::scalar::scan_int8_quantized`]. Safety: the CPU has AVX2.
 #[target_feature(enable = "avx2")]
-pub(super) unsafe fn scan_int8_quantized(rows: &[i8], scales: &[f32], dim: usize, q: &QuantizedQuery, first_index: usize, top: &mut TopK) {
+pub(super) unsafe fn scan_int8_quantized(
+    rows: &[i8],
+    scales: &[f32],
+    dim: usize,
+    q: &QuantizedQuery,
+    first_index: usize,
+    top: &mut TopK,
+) {
     match dim {
         64 => return scan_int8_fixed::<4, 2>(rows, scales, q, first_index, top),
         128 => return scan_int8_fixed::<8, 4>(rows, scales, q, first_index, top),

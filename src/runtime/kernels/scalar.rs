@@ -59,7 +59,14 @@ pub fn score_f16(rows: &[f16], dim: usize, query: &[f32], out: &mut [f32]) {
 }
 
 /// Pushes `first_index + i` with the int8 score of row i into `top`, for every row.
-pub fn scan_int8_quantized(rows: &[i8], scales: &[f32], dim: usize, q: &QuantizedQuery, first_index: usize, top: &mut TopK) {
+pub fn scan_int8_quantized(
+    rows: &[i8],
+    scales: &[f32],
+    dim: usize,
+    q: &QuantizedQuery,
+    first_index: usize,
+    top: &mut TopK,
+) {
     for (i, (row, &scale)) in rows.chunks_exact(dim).zip(scales).enumerate() {
         let score = int8_row_score(row, &q.values, q.scale, scale);
         if score >= top.threshold() {

@@ -20,10 +20,14 @@ fn int8_sums4(rows: &[i8], dim: usize, q: &[i16]) -> v128 {
     let mut j = 0;
     while j < whole {
         // SAFETY: j + 16 ≤ dim, so the loads stay inside row r (asserted above) and inside q.
-        let (q_lo, q_hi) = unsafe { (v128_load(q.as_ptr().add(j) as *const v128), v128_load(q.as_ptr().add(j + 8) as *const v128)) };
+        let (q_lo, q_hi) =
+            unsafe { (v128_load(q.as_ptr().add(j) as *const v128), v128_load(q.as_ptr().add(j + 8) as *const v128)) };
         for (r, acc) in acc.iter_mut().enumerate() {
             let x = unsafe { v128_load(rows.as_ptr().add(r * dim + j) as *const v128) };
-            let products = i32x4_add(i32x4_dot_i16x8(i16x8_extend_low_i8x16(x), q_lo), i32x4_dot_i16x8(i16x8_extend_high_i8x16(x), q_hi));
+            let products = i32x4_add(
+                i32x4_dot_i16x8(i16x8_extend_low_i8x16(x), q_lo),
+                i32x4_dot_i16x8(i16x8_extend_high_i8x16(x), q_hi),
+            );
             *acc = i32x4_add(*acc, products);
         }
         j += 16;
@@ -72,7 +76,12 @@ fn reduce4(acc: &[[v128; 2]; 4]) -> [f32; 4] {
     let ab = f32x4_add(i32x4_shuffle::<0, 2, 4, 6>(s[0], s[1]), i32x4_shuffle::<1, 3, 5, 7>(s[0], s[1]));
     let cd = f32x4_add(i32x4_shuffle::<0, 2, 4, 6>(s[2], s[3]), i32x4_shuffle::<1, 3, 5, 7>(s[2], s[3]));
     let totals = f32x4_add(i32x4_shuffle::<0, 2, 4, 6>(ab, cd), i32x4_shuffle::<1, 3, 5, 7>(ab, cd));
-    [f32x4_extract_lane::<0>(totals), f32x4_extract_lane::<1>(totals), f32x4_extract_lane::<2>(totals), f32x4_extract_lane::<3>(totals)]
+    [
+        f32x4_extract_lane::<0>(totals),
+        f32x4_extract_lane::<1>(totals),
+        f32x4_extract_lane::<2>(totals),
+        f32x4_extract_lane::<3>(totals),
+    ]
 }
 
 /// Σ_j f32(rows[r·dim + j]) · x[j] for 4 f16 rows, in the shared lane order.
@@ -84,7 +93,8 @@ fn f16_dots4(rows: &[f16], dim: usize, x: &[f32]) -> [f32; 4] {
     let mut j = 0;
     while j < whole {
         // SAFETY: j + 8 ≤ dim: inside row r and inside x.
-        let (x_lo, x_hi) = unsafe { (v128_load(x.as_ptr().add(j) as *const v128), v128_load(x.as_ptr().add(j + 4) as *const v128)) };
+        let (x_lo, x_hi) =
+            unsafe { (v128_load(x.as_ptr().add(j) as *const v128), v128_load(x.as_ptr().add(j + 4) as *const v128)) };
         for (r, acc) in acc.iter_mut().enumerate() {
             let halves = unsafe { v128_load(base.add(r * dim + j) as *const v128) };
             let lo = f16x4_to_f32(u32x4_extend_low_u16x8(halves));
@@ -111,9 +121,15 @@ fn f32_dots4(w: &[f32], k: usize, x: &[f32]) -> [f32; 4] {
     let mut j = 0;
     while j < whole {
         // SAFETY: j + 8 ≤ k: inside row r and inside x.
-        let (x_lo, x_hi) = unsafe { (v128_load(x.as_ptr().add(j) as *const v128), v128_load(x.as_ptr().add(j + 4) as *const v128)) };
+        let (x_lo, x_hi) =
+            unsafe { (v128_load(x.as_ptr().add(j) as *const v128), v128_load(x.as_ptr().add(j + 4) as *const v128)) };
         for (r, acc) in acc.iter_mut().enumerate() {
-            let (lo, hi) = unsafe { (v128_load(w.as_ptr().add(r * k + j) as *const v128), v128_load(w.as_ptr().add(r * k + j + 4) as *const v128)) };
+            let (lo, hi) = unsafe {
+                (
+                    v128_load(w.as_ptr().add(r * k + j) as *const v128),
+                    v128_load(w.as_ptr().add(r * k + j + 4) as *const v128),
+                )
+            };
             acc[0] = f32x4_add(acc[0], f32x4_mul(lo, x_lo));
             acc[1] = f32x4_add(acc[1], f32x4_mul(hi, x_hi));
         }
@@ -133,7 +149,12 @@ fn push4(scores: v128, first: usize, top: &mut TopK) {
     if !v128_any_true(f32x4_ge(scores, f32x4_splat(top.threshold()))) {
         return;
     }
-    let lanes = [f32x4_extract_lane::<0>(scores), f32x4_extract_lane::<1>(scores), f32x4_extract_lane::<2>(scores), f32x4_extract_lane::<3>(scores)];
+    let lanes = [
+        f32x4_extract_lane::<0>(scores),
+        f32x4_extract_lane::<1>(scores),
+        f32x4_extract_lane::<2>(scores),
+        f32x4_extract_lane::<3>(scores),
+    ];
     for (lane, score) in lanes.into_iter().enumerate() {
         if score >= top.threshold() {
             top.push(first + lane, score);
@@ -154,7 +175,14 @@ pub(super) fn score_int8_quantized(rows: &[i8], scales: &[f32], dim: usize, q: &
     }
 }
 
-pub(super) fn scan_int8_quantized(rows: &[i8], scales: &[f32], dim: usize, q: &QuantizedQuery, first_index: usize, top: &mut TopK) {
+pub(super) fn scan_int8_quantized(
+    rows: &[i8],
+    scales: &[f32],
+    dim: usize,
+    q: &QuantizedQuery,
+    first_index: usize,
+    top: &mut TopK,
+) {
     let n = scales.len();
     let blocks = n / 4;
     for b in 0..blocks {

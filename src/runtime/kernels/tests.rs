@@ -44,7 +44,8 @@ fn int8_scores_match_the_scalar_reference_and_the_real_product() {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     for dim in DIMS {
         for n in COUNTS {
-            let (rows, scales, query) = (random_i8(&mut rng, n * dim), random_scales(&mut rng, n), random_f32(&mut rng, dim));
+            let (rows, scales, query) =
+                (random_i8(&mut rng, n * dim), random_scales(&mut rng, n), random_f32(&mut rng, dim));
             let mut fast = vec![0f32; n];
             score_int8(&rows, &scales, dim, &query, &mut fast);
             let q = QuantizedQuery::new(&query);
@@ -53,10 +54,15 @@ fn int8_scores_match_the_scalar_reference_and_the_real_product() {
             assert_eq!(fast, reference, "dim {dim} n {n}");
             for i in 0..n {
                 let row = &rows[i * dim..(i + 1) * dim];
-                let exact: f64 = row.iter().zip(&query).map(|(&r, &v)| r as f64 * v as f64).sum::<f64>() * scales[i] as f64;
+                let exact: f64 =
+                    row.iter().zip(&query).map(|(&r, &v)| r as f64 * v as f64).sum::<f64>() * scales[i] as f64;
                 let abs_row: f64 = row.iter().map(|&r| (r as f64).abs()).sum();
                 let bound = scales[i] as f64 * abs_row * q.scale as f64 / 2.0 + 1e-6 * exact.abs() + 1e-12;
-                assert!((fast[i] as f64 - exact).abs() <= bound, "dim {dim} row {i}: {} vs {exact} (bound {bound})", fast[i]);
+                assert!(
+                    (fast[i] as f64 - exact).abs() <= bound,
+                    "dim {dim} row {i}: {} vs {exact} (bound {bound})",
+                    fast[i]
+                );
             }
         }
     }
@@ -90,7 +96,8 @@ fn f16_conversion_is_exact_for_every_bit_pattern() {
     // scored against a one-hot query: each score must be the value itself (−0 sums to +0).
     let values: Vec<f16> = (0..=u16::MAX).map(f16::from_bits).filter(|v| !v.is_nan()).collect();
     let dim = 8;
-    let rows: Vec<f16> = values.iter().flat_map(|&v| std::iter::once(v).chain(std::iter::repeat(f16::ZERO).take(dim - 1))).collect();
+    let rows: Vec<f16> =
+        values.iter().flat_map(|&v| std::iter::once(v).chain(std::iter::repeat(f16::ZERO).take(dim - 1))).collect();
     let mut query = vec![0f32; dim];
     query[0] = 1.0;
     let mut out = vec![0f32; values.len()];
@@ -114,7 +121,11 @@ fn top_k_matches_a_full_sort_with_exclusions_ties_and_awkward_k() {
             let exclude: Vec<usize> = (0..n).filter(|_| rng.next_u32() % 7 == 0).chain([n + 3, 0]).collect();
             for k in [0, 1, 3, 10, n, n + 5] {
                 let expected = sorted_reference(&scores, k, &exclude);
-                assert_eq!(top_k_int8(&rows, &scales, dim, &query, k, &exclude), expected, "int8 dim {dim} n {n} k {k}");
+                assert_eq!(
+                    top_k_int8(&rows, &scales, dim, &query, k, &exclude),
+                    expected,
+                    "int8 dim {dim} n {n} k {k}"
+                );
                 let halves: Vec<f16> = rows.iter().map(|&r| f16::from_f32(r as f32 * 0.25)).collect();
                 let mut f16_scores = vec![0f32; n];
                 score_f16(&halves, dim, &query, &mut f16_scores);
@@ -127,7 +138,8 @@ fn top_k_matches_a_full_sort_with_exclusions_ties_and_awkward_k() {
 #[test]
 fn top_k_is_independent_of_push_order_and_ignores_nan() {
     let mut rng = ChaCha8Rng::seed_from_u64(4);
-    let scores: Vec<f32> = (0..500).map(|i| if i % 50 == 0 { f32::NAN } else { (rng.next_u32() % 20) as f32 }).collect();
+    let scores: Vec<f32> =
+        (0..500).map(|i| if i % 50 == 0 { f32::NAN } else { (rng.next_u32() % 20) as f32 }).collect();
     let mut order: Vec<usize> = (0..scores.len()).collect();
     for i in (1..order.len()).rev() {
         order.swap(i, rng.next_u32() as usize % (i + 1));
@@ -228,7 +240,11 @@ fn two_pass_int8_scan_keeps_exactly_the_exact_top_k() {
             scalar::score_int8_quantized(&rows, &scales, dim, &QuantizedQuery::new(query), &mut scores);
             let exclude = [5, 77, 2999];
             for k in [1, 10, 100, 1000] {
-                assert_eq!(top_k_int8(&rows, &scales, dim, query, k, &exclude), sorted_reference(&scores, k, &exclude), "dim {dim} k {k}");
+                assert_eq!(
+                    top_k_int8(&rows, &scales, dim, query, k, &exclude),
+                    sorted_reference(&scores, k, &exclude),
+                    "dim {dim} k {k}"
+                );
             }
         }
         // Identical rows: every block reaches the threshold; ties go to the lower index.

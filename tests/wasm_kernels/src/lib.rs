@@ -48,8 +48,11 @@ pub extern "C" fn check() -> u32 {
             scalar::scan_int8_quantized(&rows, &scales, dim, &q, 0, &mut top);
             failures += (kernels::top_k_int8(&rows, &scales, dim, &query, 10, &[1, 4]) != top.into_sorted()) as u32;
 
-            let halves: Vec<f16> = (0..n * dim).map(|_| f16::from_bits(rng.next() as u16)).collect();
-            let halves: Vec<f16> = halves.into_iter().map(|h| if h.is_finite() { h } else { f16::ONE }).collect();
+            // Any bit pattern but Inf/NaN (whose sums would be NaN on both sides): subnormals included.
+            let halves: Vec<f16> = (0..n * dim)
+                .map(|_| f16::from_bits(rng.next() as u16))
+                .map(|h| if h.is_finite() { h } else { f16::ONE })
+                .collect();
             kernels::score_f16(&halves, dim, &query, &mut fast);
             scalar::score_f16(&halves, dim, &query, &mut reference);
             failures += (fast.iter().zip(&reference).any(|(a, b)| a.to_bits() != b.to_bits())) as u32;
@@ -68,7 +71,10 @@ pub extern "C" fn check() -> u32 {
     }
     // Every f16 bit pattern (NaNs aside) through the simd128 conversion.
     let values: Vec<f16> = (0..=u16::MAX).map(f16::from_bits).filter(|v| !v.is_nan()).collect();
-    let rows: Vec<f16> = values.iter().flat_map(|&v| [v, f16::ZERO, f16::ZERO, f16::ZERO, f16::ZERO, f16::ZERO, f16::ZERO, f16::ZERO]).collect();
+    let rows: Vec<f16> = values
+        .iter()
+        .flat_map(|&v| [v, f16::ZERO, f16::ZERO, f16::ZERO, f16::ZERO, f16::ZERO, f16::ZERO, f16::ZERO])
+        .collect();
     let mut out = vec![0f32; values.len()];
     kernels::score_f16(&rows, 8, &[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], &mut out);
     failures += values.iter().zip(&out).filter(|(v, s)| v.to_f32() != **s).count() as u32;
@@ -159,5 +165,12 @@ fn sum_bytes(bytes: &[u8]) -> u32 {
         }
     }
     let total = i32x4_add(i32x4_add(acc[0], acc[1]), i32x4_add(acc[2], acc[3]));
-    (0..4).map(|l| match l { 0 => u32x4_extract_lane::<0>(total), 1 => u32x4_extract_lane::<1>(total), 2 => u32x4_extract_lane::<2>(total), _ => u32x4_extract_lane::<3>(total) }).fold(tail, u32::wrapping_add)
+    (0..4)
+        .map(|l| match l {
+            0 => u32x4_extract_lane::<0>(total),
+            1 => u32x4_extract_lane::<1>(total),
+            2 => u32x4_extract_lane::<2>(total),
+            _ => u32x4_extract_lane::<3>(total),
+        })
+        .fold(tail, u32::wrapping_add)
 }
