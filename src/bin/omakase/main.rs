@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod convert;
+mod demo;
 mod encode;
 mod eval;
 mod export;
@@ -28,6 +29,8 @@ struct Cli {
 enum Command {
     /// Convert a legacy (non-zip) PyTorch .pth state dict to safetensors.
     ConvertPth(convert::Args),
+    /// Serve the demo shop (www/demo/) on 127.0.0.1: trains a quick run and exports a bundle when needed.
+    Demo(demo::Args),
     /// Encode every item's text and image with the frozen encoders into a cached features file.
     Encode(encode::Args),
     /// Evaluate a trained RUN on a dataset (warm, cold or transfer protocol), with baselines; writes RUN/report.html.
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
         Command::ConvertPth(args) => convert::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Encode(args) => encode::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Export(args) => export::run(args),
