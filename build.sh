@@ -124,16 +124,18 @@ ensure_node_tools() {
 }
 
 # A bundle of ml100k-mm for the browser tests: a small model trained here (CI has no pre-trained
-# run; the run under out/browser-test is reused while it exists), exported.
+# run; the run under out/browser-test is reused while it exists), exported. The test profile's binary
+# (dependencies optimised, see Cargo.toml): `cargo test` has built it already, a release build would
+# compile candle and wgpu a second time.
 browser_test_bundle() {
   local data run="out/browser-test/run" bundle="out/browser-test/bundle"
   data=$(default_dataset)
   if [ ! -f "$run/model.safetensors" ]; then
     step "training a small model on $data for the browser tests"
-    cargo run --quiet --release --bin omakase -- train --data "$data" --out "$run" --config tests/browser/small-run.toml --quiet >&2
+    cargo run --quiet --bin omakase -- train --data "$data" --out "$run" --config tests/browser/small-run.toml --quiet >&2
   fi
   # Exported every time (seconds): the bundle always has this build's format.
-  cargo run --quiet --release --bin omakase -- export --model "$run" --data "$data" --out "$bundle" >&2
+  cargo run --quiet --bin omakase -- export --model "$run" --data "$data" --out "$bundle" >&2
   echo "$bundle"
 }
 
@@ -142,9 +144,8 @@ cmd_browser_test() {
   [ -f pkg/omakase_bg.wasm ] || build_pkg
   ensure_node_tools
   bundle=$(browser_test_bundle)
-  cargo build --quiet --release --bin omakase
   step "browser tests (headless Chromium: WebGPU and wasm-simd against native omakase recommend)"
-  node tests/browser/run.mjs --bundle "$bundle" --omakase "$(target_dir)/release/omakase"
+  node tests/browser/run.mjs --bundle "$bundle" --omakase "$(target_dir)/debug/omakase"
 }
 
 cmd_bench_browser() {
