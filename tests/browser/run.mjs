@@ -215,6 +215,22 @@ async function main() {
     // Every request is a plain file path (bundle files, the module, pages): nothing to carry a session in.
     const leaks = server.requests.filter((u) => u.includes('?') || u.includes('#'));
     check(`privacy: none of ${server.requests.length} requests carries a query`, leaks.length === 0, leaks.join(' '));
+    // A browser without WebGPU: "auto" finds no adapter and runs on wasm-simd, with the same answers.
+    const plain = await launch({ webgpu: false });
+    try {
+      const { page: noGpu } = await openPage(plain, `${server.url}/test/harness.html`, verbose ? console.log : () => {});
+      await noGpu.waitForFunction(() => window.harnessReady === true);
+      const got = await noGpu.evaluate(async ([s, k]) => {
+        const client = await window.Omakase.start();
+        const info = await client.load('/bundle/manifest.json');
+        const r = await client.recommend(s, k);
+        return { backend: info.backend, note: info.note, ids: r.ids, scores: Array.from(r.scores) };
+      }, [sessions[1], K]);
+      check('no WebGPU in the browser: "auto" falls back to wasm-simd', got.backend === 'wasm-simd', `${got.backend}: ${got.note}`);
+      compare('no WebGPU in the browser: session 1', got, expected[1], TOLERANCE['wasm-simd']);
+    } finally {
+      await plain.close();
+    }
   } finally {
     await browser.close();
     await server.close();
