@@ -1,0 +1,199 @@
+// End-to-end tests of the demo shop and the <omakase-recs> widget (issue 7), in headless Chromium
+// driven by playwright-core, against the real `omakase demo` server:
+//   1. view three products -> 10 recommendations, none of them already viewed; "why?" names a viewed film
+//   2. every request (page + worker) is a GET of a static file; no query string except the shop's own
+//      product pages; the server's log agrees
+//   3. with WebGPU disabled the widget still answers, on wasm-simd
+//   4. a bundle whose titles hold `<img src=x onerror=...>` shows them as text and runs nothing
+//   5. screenshots of the home page, a product page and the results page under --out
+//
+// node tests/browser/e2e.mjs --omakase target/debug/omakase --data DIR --model RUN [--out out/e2e]
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { chromium } from 'playwright-core';
+import { CHROMIUM_ARGS } from './chromium.mjs';
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
+const OUT = path.resolve(args.out || 'out/e2e');
+const VIEWS = ['1', '127', '174']; // Toy Story, The Godfather, Raiders of the Lost Ark in ml100k-mm
+const XSS = '<img src=x onerror="window.__xss=(window.__xss||0)+1">';
+fs.mkdirSync(OUT, { recursive: true });
+
+let failures = 0;
+function check(condition, what) {
+  console.log(`${condition ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!condition) failures++;
+}
+
+// `omakase demo` on a free port; resolves when it prints its URL.
+function startDemo(name, extra = []) {
+  const log = [];
+  const child = spawn(args.omakase, ['demo', '--data', args.data, '--model', args.model, '--out', path.join(OUT, name), '--port', '0', '--log-requests', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderr.on('data', (d) => log.push(...d.toString().split('\n').filter(Boolean)));
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      const m = d.toString().match(/http:\/\/127\.0\.0\.1:\d+/);
+      if (m) resolve({ url: m[0], log, stop: () => child.kill() });
+    });
+    child.on('exit', (code) => reject(new Error(`omakase demo exited with ${code}:\n${log.join('\n')}`)));
+  });
+}
+
+// Waits until the page's widget has rendered (or failed); returns what it shows.
+async function widget(page) {
+  await page.waitForFunction(() => {
+    const w = document.querySelector('omakase-recs');
+    return w && ['ready', 'error', 'empty'].includes(w.getAttribute('state'));
+  }, null, { timeout: 60000 });
+  return page.evaluate(() => {
+    const w = document.querySelector('omakase-recs');
+    const cards = [...w.shadowRoot.querySelectorAll('.card')];
+    return {
+      state: w.getAttribute('state'),
+      ids: cards.map((c) => c.dataset.id),
+      titles: cards.map((c) => c.querySelector('.title').textContent),
+      why: cards.map((c) => c.querySelector('.why strong')?.textContent || ''),
+      imgs: [...w.shadowRoot.querySelectorAll('img')].map((i) => ({ cls: i.className, src: i.getAttribute('src'), alt: i.alt })),
+      noimg: w.shadowRoot.querySelectorAll('.noimg[role=img][aria-label]').length,
+      links: cards.map((c) => c.querySelector('a')?.getAttribute('href') || null),
+      backend: document.querySelector('.panel')?.dataset.backend || null,
+    };
+  });
+}
+
+async function browse(browser, url, { requests, shots = false } = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('dialog', (d) => { errors.push(`dialog: ${d.message()}`); d.dismiss(); });
+  if (requests) {
+    context.on('request', (r) => requests.push({ method: r.method(), url: r.url(), post: r.postData() }));
+  }
+  await page.goto(`${url}/demo/`);
+  const empty = await widget(page);
+  check(empty.state === 'empty', `home before any view: widget shows its empty state (${empty.state})`);
+  let last = null;
+  for (const id of VIEWS) {
+    await page.goto(`${url}/demo/product.html?id=${id}`);
+    last = await widget(page);
+  }
+  return { context, page, errors, last };
+}
+
+async function main() {
+  const demo = await startDemo('site');
+  console.log(`demo at ${demo.url}`);
+  const requests = [];
+  try {
+    // --- 1, 2, 5: default browser (WebGPU where it has an adapter) --------------------------
+    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+    const { context, page, errors, last } = await browse(browser, demo.url, { requests });
+    check(last.state === 'ready', `after three views the widget is ready (${last.state})`);
+    check(last.ids.length === 10, `10 recommendations (${last.ids.length})`);
+    check(last.ids.every((id) => !VIEWS.includes(id)), `none already viewed (${last.ids.join(',')})`);
+    check(new Set(last.ids).size === last.ids.length, 'no duplicates');
+    const titles = await page.evaluate(async (views) => (await (await fetch('/site/catalog.json')).json()).filter((i) => views.includes(i.id)).map((i) => i.title), VIEWS);
+    check(last.why.length === 10 && last.why.every((t) => titles.includes(t)), `every "why?" names a viewed film (${[...new Set(last.why)].join(' | ')})`);
+    check(last.imgs.length + last.noimg === 10 && last.imgs.every((i) => i.alt && i.src.includes('/bundle/images/')), `every card has a poster with alt text or a labelled placeholder (${last.imgs.length} posters)`);
+    check(last.links.every((h) => h && h.includes('/demo/product.html?id=')), 'every card is a link to its product page');
+    console.log(`     backend: ${last.backend}`);
+    // Keyboard: Tab reaches a card link inside the shadow root.
+    await page.evaluate(() => document.querySelector('omakase-recs').shadowRoot.querySelector('a').focus());
+    const focused = await page.evaluate(() => document.querySelector('omakase-recs').shadowRoot.activeElement?.tagName);
+    check(focused === 'A', 'cards are focusable links');
+    await page.evaluate(() => document.querySelector('omakase-recs').shadowRoot.querySelector('details').open = true);
+    await page.evaluate(() => document.querySelector('.panel details').open = true);
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: path.join(OUT, 'product.png'), fullPage: true });
+    await page.goto(`${demo.url}/demo/`);
+    const home = await widget(page);
+    check(home.state === 'ready' && home.ids.length === 10, 'home page recommends from the same session');
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: path.join(OUT, 'home.png'), fullPage: false });
+    await page.goto(`${demo.url}/demo/results.html`);
+    await page.waitForTimeout(1500);
+    await page.screenshot({ path: path.join(OUT, 'results.png'), fullPage: false });
+    // forget() empties the session.
+    await page.goto(`${demo.url}/demo/`);
+    await widget(page);
+    await page.click('#forget');
+    await page.waitForFunction(() => document.querySelector('omakase-recs').getAttribute('state') === 'empty');
+    check(await page.evaluate(() => localStorage.getItem('omakase.views')) === null, 'omakase.forget() clears the views');
+    check(errors.length === 0, `no page errors (${errors.join('; ')})`);
+    await context.close();
+    await browser.close();
+
+    // --- 2: the request log -----------------------------------------------------------------
+    check(requests.length > 0 && requests.every((r) => r.method === 'GET' && !r.post), `all ${requests.length} browser requests are GETs without a body`);
+    const queried = requests.filter((r) => new URL(r.url).search && !new URL(r.url).pathname.startsWith('/demo/product.html'));
+    check(queried.length === 0, `no request but the shop's own product pages has a query string (${queried.map((r) => r.url).join(', ')})`);
+    const widgetFiles = requests.map((r) => new URL(r.url).pathname).filter((p) => p.startsWith('/bundle/') && !p.startsWith('/bundle/images/'));
+    check(widgetFiles.includes('/bundle/manifest.json'), 'the widget fetched the bundle manifest');
+    const served = demo.log.filter((l) => /^[A-Z]+ \//.test(l));
+    check(served.length > 0 && served.every((l) => l.startsWith('GET ')), `server log: ${served.length} requests, all GET`);
+    const allowed = ['/demo/', '/widget/', '/runtime/', '/pkg/', '/bundle/', '/site/', '/favicon.ico'];
+    const odd = served.map((l) => l.split(' ')[1]).filter((p) => !allowed.some((a) => p.startsWith(a)));
+    check(odd.length === 0, `server log: only static files of the shop, the widget and the bundle (${odd.join(', ')})`);
+    fs.writeFileSync(path.join(OUT, 'requests.txt'), served.join('\n') + '\n');
+
+    // --- 3: WebGPU disabled ------------------------------------------------------------------
+    const cpu = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
+      args: [...CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu'), '--disable-features=WebGPU,Vulkan', '--disable-gpu'] });
+    const noGpu = await browse(cpu, demo.url);
+    check(noGpu.last.state === 'ready' && noGpu.last.ids.length === 10, `WebGPU disabled: 10 recommendations (${noGpu.last.state})`);
+    check(noGpu.last.backend === 'wasm-simd', `WebGPU disabled: backend wasm-simd (${noGpu.last.backend})`);
+    check(JSON.stringify(noGpu.last.ids) === JSON.stringify(last.ids) || last.backend !== 'wasm-simd', 'same answer as the first browser when both ran on the CPU');
+    await noGpu.context.close();
+    await cpu.close();
+  } finally {
+    demo.stop();
+  }
+
+  // --- 4: hostile titles ---------------------------------------------------------------------
+  const hostile = doctorBundle(path.join(OUT, 'site', 'bundle'), path.join(OUT, 'hostile-bundle'));
+  const evil = await startDemo('hostile', ['--bundle', hostile]);
+  try {
+    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+    const { context, page, errors, last } = await browse(browser, evil.url);
+    check(last.state === 'ready' && last.titles.length === 10, 'hostile bundle: recommendations render');
+    check(last.titles.every((t) => t.includes(XSS)), 'hostile titles show as text, markup included');
+    check(last.why.every((t) => t.includes(XSS)), 'hostile "why?" titles show as text');
+    check(last.imgs.every((i) => i.cls === 'poster' && i.src !== 'x'), 'no <img> made from a title');
+    await page.waitForTimeout(500);
+    check(await page.evaluate(() => window.__xss === undefined), 'no onerror handler ran');
+    check(errors.length === 0, `no page errors or dialogs (${errors.join('; ')})`);
+    await page.screenshot({ path: path.join(OUT, 'hostile-titles.png') });
+    await context.close();
+    await browser.close();
+  } finally {
+    evil.stop();
+  }
+  console.log(`screenshots: ${['home.png', 'product.png', 'results.png', 'hostile-titles.png'].map((f) => path.join(OUT, f)).join(' ')}`);
+  console.log(failures === 0 ? 'e2e: all checks passed' : `e2e: ${failures} check(s) failed`);
+  process.exit(failures === 0 ? 0 : 1);
+}
+
+// A copy of `from` whose every title ends with XSS markup; the manifest's size and sha256 of
+// items.json follow (the runtime checks them), so the bundle is valid and only the text is hostile.
+function doctorBundle(from, to) {
+  fs.rmSync(to, { recursive: true, force: true });
+  fs.cpSync(from, to, { recursive: true });
+  const items = JSON.parse(fs.readFileSync(path.join(to, 'items.json'), 'utf8'));
+  for (const item of items) item.title = `${item.title} ${XSS}`;
+  const body = Buffer.from(JSON.stringify(items));
+  fs.writeFileSync(path.join(to, 'items.json'), body);
+  const manifest = JSON.parse(fs.readFileSync(path.join(to, 'manifest.json'), 'utf8'));
+  manifest.items.bytes = body.length;
+  manifest.items.sha256 = crypto.createHash('sha256').update(body).digest('hex');
+  fs.writeFileSync(path.join(to, 'manifest.json'), JSON.stringify(manifest, null, 2));
+  return to;
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
