@@ -526,7 +526,8 @@ fn metrics_table(page: &mut String, report: &Report) {
         .collect();
     page.push_str(
         "<table><thead><tr><th class=\"l\">Model</th><th>Recall@10</th><th>NDCG@10</th><th>Recall@50</th>\
-         <th>NDCG@50</th><th>MRR@10</th><th>Recall@10<br/>masked</th><th>NDCG@10<br/>masked</th></tr></thead><tbody>",
+         <th>NDCG@50</th><th>MRR@10</th><th>Recall@10<br/>masked</th><th>NDCG@10<br/>masked</th>\
+         <th>Ours minus this,<br/>NDCG@10 (95% CI)</th></tr></thead><tbody>",
     );
     for (key, unmasked, masked) in &rows {
         let (label, class) = match key.as_str() {
@@ -551,6 +552,7 @@ fn metrics_table(page: &mut String, report: &Report) {
                 None => page.push_str("<td>–</td>"),
             }
         }
+        page.push_str(&difference_cell(report, key));
         page.push_str("</tr>");
     }
     if report.protocol == EvalProtocol::Warm {
@@ -558,7 +560,7 @@ fn metrics_table(page: &mut String, report: &Report) {
             let _ = write!(
                 page,
                 "<tr class=\"ref\"><td class=\"l\">RecBole {} (reference)</td><td>{recall:.4}</td><td>{ndcg:.4}</td>\
-                 <td>–</td><td>–</td><td>–</td><td>–</td><td>–</td></tr>",
+                 <td>–</td><td>–</td><td>–</td><td>–</td><td>–</td><td>–</td></tr>",
                 escape(name)
             );
         }
@@ -567,12 +569,27 @@ fn metrics_table(page: &mut String, report: &Report) {
     page.push_str(
         "<p class=\"muted small\">Unmasked figures rank every item, including ones the shopper already interacted \
          with (RecBole's convention, comparable with published numbers); masked figures leave those out, as the \
-         widget does. Best of each column in colour.",
+         widget does. Best of each column in colour. Last column: our NDCG@10 minus the row's on the same \
+         shoppers, with a 95% paired bootstrap interval; an interval that contains 0 means this data cannot tell \
+         the two apart.",
     );
     if report.protocol == EvalProtocol::Warm && !recbole_reference(&report.dataset).is_empty() {
         page.push_str(" Reference rows: RecBole 1.2.1 on the same split.");
     }
     page.push_str("</p>\n");
+}
+
+/// The paired NDCG@10 difference of the model against the baseline `key`, as a table cell ("–" for
+/// rows without one: the model itself, references, old reports).
+fn difference_cell(report: &Report, key: &str) -> String {
+    match report.ndcg10_vs_baselines.get(key) {
+        Some(d) => {
+            let class = if d.is_clear() { "" } else { " class=\"muted\"" };
+            let [low, high] = d.ci95;
+            format!("<td{class}>{:+.4} <span class=\"small\">[{low:+.4}, {high:+.4}]</span></td>", d.difference)
+        }
+        None => "<td>–</td>".to_string(),
+    }
 }
 
 /// A table figure, highlighted when it is the column's best (a best of 0 is no achievement).
