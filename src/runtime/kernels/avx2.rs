@@ -278,8 +278,8 @@ unsafe fn add_tails8(totals: __m256, dim: usize, row_value: impl Fn(usize, usize
     let mut lanes = [0f32; 8];
     _mm256_storeu_ps(lanes.as_mut_ptr(), totals);
     for (r, lane) in lanes.iter_mut().enumerate() {
-        for j in whole..dim {
-            *lane += row_value(r, j) * x[j];
+        for (j, &xj) in x.iter().enumerate().take(dim).skip(whole) {
+            *lane += row_value(r, j) * xj;
         }
     }
     _mm256_loadu_ps(lanes.as_ptr())

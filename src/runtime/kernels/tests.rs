@@ -97,7 +97,7 @@ fn f16_conversion_is_exact_for_every_bit_pattern() {
     let values: Vec<f16> = (0..=u16::MAX).map(f16::from_bits).filter(|v| !v.is_nan()).collect();
     let dim = 8;
     let rows: Vec<f16> =
-        values.iter().flat_map(|&v| std::iter::once(v).chain(std::iter::repeat(f16::ZERO).take(dim - 1))).collect();
+        values.iter().flat_map(|&v| std::iter::once(v).chain(std::iter::repeat_n(f16::ZERO, dim - 1))).collect();
     let mut query = vec![0f32; dim];
     query[0] = 1.0;
     let mut out = vec![0f32; values.len()];
