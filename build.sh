@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Omakase's one entry point. On a fresh machine:
-#   ./build.sh          the main job: the demo on the default dataset (today: validate it)
+#   ./build.sh          the main job: the demo shop on the default dataset, served on 127.0.0.1
 #   ./build.sh test     everything CI checks: weights, the wasm32 build, the test suite
 # Other steps: models (fetch + convert weights), data (print the default dataset dir), wasm (the browser
-# package pkg/), browser-test (headless Chromium tests of pkg/), bench-browser (www/bench/ headless).
+# package pkg/), browser-test (headless Chromium tests of pkg/), e2e (the demo shop + widget end to end),
+# bench-browser (www/bench/ headless).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -156,11 +157,28 @@ cmd_bench_browser() {
   node tests/browser/bench.mjs --bundle "$bundle" "$@"
 }
 
+# The demo shop (www/demo/, `omakase demo`): builds pkg/ when missing, trains a quick model and exports
+# a bundle when out/demo has none, then serves it on 127.0.0.1 and prints the URL. Extra arguments go
+# to `omakase demo` (--port P, --model RUN). The dev profile's binary: dependencies are optimised
+# (Cargo.toml) and `./build.sh test` has built it already.
 cmd_demo() {
   local data
+  [ -f pkg/omakase_bg.wasm ] || cmd_wasm
   data=$(default_dataset)
-  step "validating $data"
-  cargo run --quiet --release --bin omakase -- validate --data "$data"
+  step "the demo shop on $data"
+  cargo run --quiet --bin omakase -- demo --data "$data" "$@"
+}
+
+# End-to-end tests of the demo shop and the widget (tests/browser/e2e.mjs): headless Chromium against
+# `omakase demo` serving the browser tests' small run; screenshots under out/e2e/.
+cmd_e2e() {
+  local data
+  [ -f pkg/omakase_bg.wasm ] || build_pkg
+  ensure_node_tools
+  browser_test_bundle >/dev/null
+  data=$(default_dataset)
+  step "end-to-end tests of the demo shop (headless Chromium, screenshots in out/e2e/)"
+  node tests/browser/e2e.mjs --omakase "$(target_dir)/debug/omakase" --data "$data" --model out/browser-test/run --out out/e2e
 }
 
 cmd_test() {
@@ -174,12 +192,13 @@ cmd_test() {
 }
 
 case "${1:-demo}" in
-  demo) cmd_demo ;;
+  demo) shift || true; cmd_demo "$@" ;;
   test) cmd_test ;;
   models) cmd_models ;;
   wasm) cmd_wasm ;;
   browser-test) cmd_browser_test ;;
+  e2e) cmd_e2e ;;
   bench-browser) shift; cmd_bench_browser "$@" ;;
   data) default_dataset ;;
-  *) echo "usage: $0 [demo|test|models|wasm|browser-test|bench-browser|data]" >&2; exit 2 ;;
+  *) echo "usage: $0 [demo|test|models|wasm|browser-test|e2e|bench-browser|data]" >&2; exit 2 ;;
 esac
