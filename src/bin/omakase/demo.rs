@@ -1,7 +1,7 @@
 //! `omakase demo [--data DIR] [--model RUN] [--port P]`: the demo shop (www/demo/) on 127.0.0.1.
 //!
 //! Builds what the shop needs into `--out` (default `out/demo`): a quickly trained RUN when none is
-//! given or found, the bundle (`omakase export`), `site/catalog.json` (titles, years, genres, plots
+//! given or found (evaluated, so it has a report), the bundle (`omakase export`), `site/catalog.json` (titles, years, genres, plots
 //! for the shop's own pages) and `site/report.html` (the RUN's evaluation report, when it has one).
 //! Then serves, read-only:
 //!
@@ -56,7 +56,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let root = args.root.clone().unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     let pkg = root.join("pkg");
     if !pkg.join("omakase_bg.wasm").is_file() {
-        eprintln!("error: {} has no omakase_bg.wasm: build the browser package first with `./build.sh wasm`", pkg.display());
+        eprintln!(
+            "error: {} has no omakase_bg.wasm: build the browser package first with `./build.sh wasm`",
+            pkg.display()
+        );
         return Ok(ExitCode::from(2));
     }
     let data = match &args.data {
@@ -85,7 +88,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ("/site/".to_string(), site),
         ("/".to_string(), root.join("www")),
     ];
-    let listener = TcpListener::bind(("127.0.0.1", args.port)).with_context(|| format!("binding 127.0.0.1:{}", args.port))?;
+    let listener =
+        TcpListener::bind(("127.0.0.1", args.port)).with_context(|| format!("binding 127.0.0.1:{}", args.port))?;
     let port = listener.local_addr()?.port();
     println!("Omakase demo shop: http://127.0.0.1:{port}/demo/  (Ctrl-C to stop)");
     std::io::stdout().flush()?;
@@ -125,19 +129,49 @@ fn quick_run(data: &Path, out: &Path) -> anyhow::Result<PathBuf> {
     let run = out.join("run");
     if run.join("model.safetensors").is_file() {
         eprintln!("using the trained run {}", run.display());
-        return Ok(run);
+    } else {
+        eprintln!("training a quick model on {} into {} (about a minute)", data.display(), run.display());
+        let config = out.join("quick-run.toml");
+        std::fs::write(&config, QUICK_RUN_TOML)?;
+        omakase(&[
+            "train".as_ref(),
+            "--data".as_ref(),
+            data.as_os_str(),
+            "--out".as_ref(),
+            run.as_os_str(),
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--quiet".as_ref(),
+        ])?;
     }
-    eprintln!("training a quick model on {} into {} (about a minute)", data.display(), run.display());
-    let config = out.join("quick-run.toml");
-    std::fs::write(&config, QUICK_RUN_TOML)?;
-    omakase(&["train".as_ref(), "--data".as_ref(), data.as_os_str(), "--out".as_ref(), run.as_os_str(), "--config".as_ref(), config.as_os_str(), "--quiet".as_ref()])?;
+    if !run.join("report.html").is_file() {
+        // Seconds: the warm protocol against the baselines that need no training (popularity, content
+        // kNN); the results page shows this report.
+        eprintln!("evaluating {} for the results page", run.display());
+        omakase(&[
+            "eval".as_ref(),
+            "--model".as_ref(),
+            run.as_os_str(),
+            "--data".as_ref(),
+            data.as_os_str(),
+            "--baselines".as_ref(),
+        ])?;
+    }
     Ok(run)
 }
 
 fn export(run: &Path, data: &Path, out: &Path) -> anyhow::Result<PathBuf> {
     let bundle = out.join("bundle");
     eprintln!("exporting the bundle into {}", bundle.display());
-    omakase(&["export".as_ref(), "--model".as_ref(), run.as_os_str(), "--data".as_ref(), data.as_os_str(), "--out".as_ref(), bundle.as_os_str()])?;
+    omakase(&[
+        "export".as_ref(),
+        "--model".as_ref(),
+        run.as_os_str(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--out".as_ref(),
+        bundle.as_os_str(),
+    ])?;
     Ok(bundle)
 }
 
@@ -148,7 +182,8 @@ fn write_site(data: &Path, run: &Path, site: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let mut items = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}:{}", path.display(), i + 1))?;
+        let v: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("{}:{}", path.display(), i + 1))?;
         let pick = |k: &str| v.get(k).cloned().unwrap_or(serde_json::Value::Null);
         let id = match pick("item_id") {
             serde_json::Value::String(s) => s,
@@ -325,9 +360,17 @@ mod tests {
     #[test]
     fn refuses_directory_traversal() {
         let (_base, mounts) = fixture();
-        for path in ["/../secret.txt", "/bundle/../../secret.txt", "/%2e%2e/secret.txt", "/demo/%2E%2E/%2E%2E/secret.txt",
-            "/bundle/..%2f..%2fsecret.txt", "/bundle/..%5c..%5csecret.txt", "/%2fetc%2fpasswd", "/bundle/%00", "/bundle/%zz"]
-        {
+        for path in [
+            "/../secret.txt",
+            "/bundle/../../secret.txt",
+            "/%2e%2e/secret.txt",
+            "/demo/%2E%2E/%2E%2E/secret.txt",
+            "/bundle/..%2f..%2fsecret.txt",
+            "/bundle/..%5c..%5csecret.txt",
+            "/%2fetc%2fpasswd",
+            "/bundle/%00",
+            "/bundle/%zz",
+        ] {
             assert_eq!(mounts.resolve(path), None, "{path}");
         }
         let (status, body, _, _) = respond("GET", "/bundle/../../secret.txt", &mounts);
