@@ -200,7 +200,7 @@ impl GpuContext {
         encoder.copy_buffer_to_buffer(source, 0, &staging, 0, size);
         self.queue.submit([encoder.finish()]);
         let (send, receive) = oneshot();
-        staging.map_async(wgpu::MapMode::Read, .., move |result| send(result));
+        staging.map_async(wgpu::MapMode::Read, .., send);
         #[cfg(not(target_arch = "wasm32"))]
         self.device
             .poll(wgpu::PollType::wait_indefinitely())

@@ -179,6 +179,19 @@ impl GpuLayerNorm {
     }
 }
 
+/// The shape of an attention call.
+#[derive(Debug, Clone, Copy)]
+pub struct AttentionShape {
+    /// Positions.
+    pub rows: usize,
+    /// Model width (all heads side by side).
+    pub dim: usize,
+    /// Heads; must divide `dim`.
+    pub heads: usize,
+    /// Position i sees only positions 0..=i (the sequence tower); otherwise every position.
+    pub causal: bool,
+}
+
 /// Kernels recorded into one command encoder: nothing runs until [`GpuPass::read`], which submits
 /// them all and reads one tensor back. Shape errors are returned as they are recorded.
 #[derive(Debug)]
@@ -238,9 +251,10 @@ impl<'a> GpuPass<'a> {
         Ok(y)
     }
 
-    /// Multi-head scaled dot-product attention over `q, k, v: [rows, dim]` (heads side by side,
-    /// `heads` dividing `dim`); `causal`: position i sees 0..=i. → `[rows, dim]`.
-    pub fn attention(&mut self, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor, rows: usize, dim: usize, heads: usize, causal: bool) -> Result<GpuTensor, GpuError> {
+    /// Multi-head scaled dot-product attention over `q, k, v: [rows, dim]` (heads side by side) →
+    /// `[rows, dim]`.
+    pub fn attention(&mut self, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor, shape: AttentionShape) -> Result<GpuTensor, GpuError> {
+        let AttentionShape { rows, dim, heads, causal } = shape;
         if heads == 0 || dim % heads != 0 || rows == 0 {
             return Err(GpuError::shape("attention", format!("{heads} heads for width {dim}, {rows} rows")));
         }

@@ -22,6 +22,6 @@ pub mod tower;
 
 pub use context::{GpuContext, GpuOptions};
 pub use error::GpuError;
-pub use layers::{GpuLayerNorm, GpuLinear, GpuPass, GpuTensor};
+pub use layers::{AttentionShape, GpuLayerNorm, GpuLinear, GpuPass, GpuTensor};
 pub use scoring::{GpuItemTable, GpuRowFormat, MAX_K};
 pub use tower::GpuSequenceTower;

@@ -4,7 +4,7 @@
 
 use super::context::GpuContext;
 use super::error::GpuError;
-use super::layers::{GpuLayerNorm, GpuLinear, GpuPass, GpuTensor};
+use super::layers::{AttentionShape, GpuLayerNorm, GpuLinear, GpuPass, GpuTensor};
 use crate::model::ModelConfig;
 use crate::runtime::gguf::{Gguf, TensorType};
 use crate::runtime::RuntimeError;
@@ -91,7 +91,7 @@ impl GpuSequenceTower {
             let q = pass.linear(&layer.query, &normed, t)?;
             let k = pass.linear(&layer.key, &normed, t)?;
             let v = pass.linear(&layer.value, &normed, t)?;
-            let mixed = pass.attention(&q, &k, &v, t, d, self.heads, true)?;
+            let mixed = pass.attention(&q, &k, &v, AttentionShape { rows: t, dim: d, heads: self.heads, causal: true })?;
             let attended = pass.linear(&layer.output, &mixed, t)?;
             pass.add(&x, &attended)?;
             let normed = pass.layer_norm(&layer.ffn_norm, &x, t)?;
