@@ -10,6 +10,11 @@
 //!   softmax), recorded into one [`GpuPass`] per forward.
 //! - [`tower`]: [`GpuSequenceTower`], the sequence tower (session → user vector) from the bundle's GGUF.
 //!
+//! Tests: `XDG_RUNTIME_DIR=$(mktemp -d) cargo test --test gpu_kernels` runs every kernel against the
+//! CPU reference on the adapter wgpu finds (Mesa lavapipe from Debian's `mesa-vulkan-drivers` on a
+//! machine without a GPU); with no adapter the tests print a skip line, or fail when
+//! `OMAKASE_REQUIRE_GPU=1` (CI). `cargo bench --bench gpu` times scoring + top-10 and a session update.
+//!
 //! Numerics follow the CPU kernels' contract (`runtime::kernels`), which the tests check kernel by
 //! kernel (tests/gpu_kernels.rs). Every operation is async and returns [`GpuError`] instead of
 //! panicking; on any error (device lost included) the caller finishes on the CPU backend.
