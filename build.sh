@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Omakase's one entry point. On a fresh machine:
 #   ./build.sh          the main job: the demo shop on the default dataset, served on 127.0.0.1
-#   ./build.sh test     everything CI checks: weights, the wasm32 build, the test suite
+#   ./build.sh test     everything CI checks: weights, the wasm32 build, the test suite, browser + e2e tests
 # Other steps: models (fetch + convert weights), data (print the default dataset dir), wasm (the browser
 # package pkg/), browser-test (headless Chromium tests of pkg/), e2e (the demo shop + widget end to end),
 # bench-browser (www/bench/ headless).
@@ -188,6 +188,7 @@ cmd_test() {
   local status=0
   cargo test --no-fail-fast || status=$?
   cmd_browser_test || status=$?
+  cmd_e2e || status=$?
   return $status
 }
 
