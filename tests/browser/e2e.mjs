@@ -101,11 +101,16 @@ async function main() {
     check(last.imgs.length + last.noimg === 10 && last.imgs.every((i) => i.alt && i.src.includes('/bundle/images/')), `every card has a poster with alt text or a labelled placeholder (${last.imgs.length} posters)`);
     check(last.links.every((h) => h && h.includes('/demo/product.html?id=')), 'every card is a link to its product page');
     console.log(`     backend: ${last.backend}`);
-    // Keyboard: Tab reaches a card link inside the shadow root.
-    await page.evaluate(() => document.querySelector('omakase-recs').shadowRoot.querySelector('a').focus());
-    const focused = await page.evaluate(() => document.querySelector('omakase-recs').shadowRoot.activeElement?.tagName);
-    check(focused === 'A', 'cards are focusable links');
-    await page.evaluate(() => document.querySelector('omakase-recs').shadowRoot.querySelector('details').open = true);
+    // Keyboard: Tab reaches the first card's link inside the shadow root, then its "why?" button.
+    let focused = null;
+    for (let i = 0; i < 12 && focused !== 'A'; i++) {
+      await page.keyboard.press('Tab');
+      focused = await page.evaluate(() => document.querySelector('omakase-recs').shadowRoot.activeElement?.tagName || null);
+    }
+    check(focused === 'A', 'Tab reaches a card link');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    check(await page.evaluate(() => document.querySelector('omakase-recs').shadowRoot.querySelector('details').open), 'Tab + Enter opens the first "why?"');
     await page.evaluate(() => document.querySelector('.panel details').open = true);
     await page.waitForTimeout(300);
     await page.screenshot({ path: path.join(OUT, 'product.png'), fullPage: true });
@@ -117,6 +122,18 @@ async function main() {
     await page.goto(`${demo.url}/demo/results.html`);
     await page.waitForTimeout(1500);
     await page.screenshot({ path: path.join(OUT, 'results.png'), fullPage: false });
+    // Enter on a focused card follows its link.
+    await page.goto(`${demo.url}/demo/product.html?id=${VIEWS[2]}`);
+    const again = await widget(page);
+    await page.evaluate(() => document.querySelector('omakase-recs').shadowRoot.querySelector('a').focus());
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+    check(new URL(page.url()).searchParams.get('id') === again.ids[0], `Enter on the first card opens its product page (${page.url()})`);
+    // The stored session is bounded: 60 stored ids + this view keep the last 50.
+    await page.evaluate(() => localStorage.setItem('omakase.views', JSON.stringify(Array.from({ length: 60 }, (_, i) => String(i + 200)))));
+    await page.goto(`${demo.url}/demo/product.html?id=${VIEWS[0]}`);
+    await widget(page);
+    const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('omakase.views')));
+    check(stored.length === 50 && stored[49] === VIEWS[0] && stored[0] === '211', `the stored views are bounded to the last 50 (${stored.length})`);
     // forget() empties the session.
     await page.goto(`${demo.url}/demo/`);
     await widget(page);
