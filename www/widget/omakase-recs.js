@@ -10,6 +10,9 @@
 //   link-template  card link for items without a link in the bundle, "{id}" replaced (e.g. "/p/{id}")
 //   backend        "auto" (default), "webgpu" or "wasm"
 //
+// Styling: the cards live in a Shadow DOM; the custom property --omakase-card-min (default 140px)
+// sets their minimum width.
+//
 // Views are kept in this browser's localStorage (the last 50, key "omakase.views"); `omakase.forget()`
 // (window.omakase, also exported) clears them. The worker (www/runtime/) downloads only the bundle's
 // static files; the session never leaves the device. Every product text is set with textContent.
@@ -109,13 +112,13 @@ const STYLE = `
 .head { display: flex; align-items: baseline; justify-content: space-between; gap: 1rem; margin: 0 0 .75rem; }
 h2 { font-size: 1.15rem; margin: 0; }
 .sub { color: #59636e; font-size: .8rem; }
-.grid { list-style: none; margin: 0; padding: 0; display: grid; gap: 14px; grid-template-columns: repeat(auto-fill, minmax(140px, 1fr)); }
+.grid { list-style: none; margin: 0; padding: 0; display: grid; gap: 14px; grid-template-columns: repeat(auto-fill, minmax(var(--omakase-card-min, 140px), 1fr)); }
 .card { background: #fff; border-radius: 10px; box-shadow: 0 1px 3px rgba(0,0,0,.12); overflow: hidden; display: flex; flex-direction: column; }
 .card a { color: inherit; text-decoration: none; display: block; }
 .card a:focus-visible, button:focus-visible, summary:focus-visible { outline: 3px solid #0b63ce; outline-offset: 2px; }
 .poster { aspect-ratio: 2 / 3; width: 100%; object-fit: cover; display: block; background: linear-gradient(135deg, #e8e4dc, #d6d0c4); }
 .noimg { aspect-ratio: 2 / 3; display: flex; align-items: center; justify-content: center; padding: 8px; text-align: center; color: #6b5f4b; background: linear-gradient(135deg, #efe9dd, #dcd2bf); font-weight: 600; }
-.title { padding: 8px 10px 2px; font-weight: 600; font-size: .88rem; overflow-wrap: anywhere; }
+.title { padding: 8px 8px 2px; font-weight: 600; font-size: .82rem; line-height: 1.3; overflow-wrap: break-word; hyphens: auto; }
 details { padding: 0 10px 8px; font-size: .78rem; color: #59636e; }
 summary { cursor: pointer; color: #0b63ce; list-style: none; display: inline-block; padding: 2px 0; }
 summary::-webkit-details-marker { display: none; }
