@@ -18,7 +18,13 @@ extern "C" {
     #[wasm_bindgen(js_name = evictFile, catch)]
     async fn evict_file(url: &str, sha256: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = downloadFile, catch)]
-    async fn download_file(url: &str, file: &str, before: f64, total: f64, on_progress: &JsValue) -> Result<JsValue, JsValue>;
+    async fn download_file(
+        url: &str,
+        file: &str,
+        before: f64,
+        total: f64,
+        on_progress: &JsValue,
+    ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = resolveUrl, catch)]
     fn resolve_url(path: &str, base: &str) -> Result<String, JsValue>;
     #[wasm_bindgen(js_name = locationHref)]
@@ -97,7 +103,11 @@ impl Fetcher {
 /// Size, then sha256, against the manifest entry (the runtime's own check, before anything else).
 fn verify(entry: &FileEntry, bytes: &[u8]) -> Result<(), RuntimeError> {
     if bytes.len() as u64 != entry.bytes {
-        return Err(RuntimeError::FileSize { file: entry.path.clone(), expected: entry.bytes, found: bytes.len() as u64 });
+        return Err(RuntimeError::FileSize {
+            file: entry.path.clone(),
+            expected: entry.bytes,
+            found: bytes.len() as u64,
+        });
     }
     let found = sha256_hex(bytes);
     if found != entry.sha256 {

@@ -30,7 +30,9 @@ impl GpuBackend {
         };
         let table = GpuItemTable::new(format, runtime.dim())?;
         let tower = match tower {
-            Some((bytes, file)) => Some(GpuSequenceTower::load(&ctx, &Gguf::parse(bytes, file)?, file, runtime.config())?),
+            Some((bytes, file)) => {
+                Some(GpuSequenceTower::load(&ctx, &Gguf::parse(bytes, file)?, file, runtime.config())?)
+            }
             None => None,
         };
         let mut backend = GpuBackend { ctx, table, tower };
@@ -67,7 +69,10 @@ impl GpuBackend {
     /// is there, else the CPU runtime's), then the GPU scan and top-K, session rows excluded.
     pub async fn top_k(&self, runtime: &Runtime, session: &[u32], k: usize) -> Result<Vec<(u32, f32)>, GpuError> {
         if self.table.len() != runtime.item_count() {
-            return Err(GpuError::shape("item table", format!("{} rows for {} items", self.table.len(), runtime.item_count())));
+            return Err(GpuError::shape(
+                "item table",
+                format!("{} rows for {} items", self.table.len(), runtime.item_count()),
+            ));
         }
         let user = match &self.tower {
             Some(tower) => {
@@ -77,10 +82,9 @@ impl GpuBackend {
             }
             None => runtime.user_vector(session)?,
         };
-        let query = unit(&user).ok_or_else(|| GpuError::Bundle(RuntimeError::BadArgument {
-            what: "user vector".into(),
-            reason: "not finite".into(),
-        }))?;
+        let query = unit(&user).ok_or_else(|| {
+            GpuError::Bundle(RuntimeError::BadArgument { what: "user vector".into(), reason: "not finite".into() })
+        })?;
         let exclude: Vec<usize> = session.iter().map(|&r| r as usize).collect();
         let hits = self.table.top_k(&self.ctx, &query, k, &exclude).await?;
         Ok(hits.into_iter().map(|h| (h.index as u32, h.score)).collect())

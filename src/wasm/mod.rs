@@ -346,7 +346,12 @@ impl Recommender {
         Ok(Recommender { state: Rc::new(RefCell::new(state)) })
     }
 
-    async fn synthetic_inner(manifest_url: &str, count: usize, seed: u32, options: &JsValue) -> Result<Recommender, JsError> {
+    async fn synthetic_inner(
+        manifest_url: &str,
+        count: usize,
+        seed: u32,
+        options: &JsValue,
+    ) -> Result<Recommender, JsError> {
         let options = Options::parse(options)?;
         if count == 0 {
             return Err(argument("count", "must be at least 1"));
@@ -579,7 +584,8 @@ fn strings<'a>(values: impl Iterator<Item = &'a str>) -> js_sys::Array {
 fn to_js(runtime: &Runtime, result: &Recommendations, backend: &str) -> JsValue {
     let items = &result.items;
     let option = |v: Option<f32>| v.unwrap_or(f32::NAN);
-    let floats = |f: &dyn Fn(&Recommendation) -> f32| Float32Array::from(items.iter().map(f).collect::<Vec<_>>().as_slice());
+    let floats =
+        |f: &dyn Fn(&Recommendation) -> f32| Float32Array::from(items.iter().map(f).collect::<Vec<_>>().as_slice());
     let explanations = Object::new();
     let session_rows: Vec<u32> = items.iter().map(|r| r.explanation.session_row).collect();
     set(&explanations, "sessionRows", &Uint32Array::from(session_rows.as_slice()).into());
