@@ -60,6 +60,7 @@ async function widget(page) {
       noimg: w.shadowRoot.querySelectorAll('.noimg[role=img][aria-label]').length,
       links: cards.map((c) => c.querySelector('a')?.getAttribute('href') || null),
       backend: document.querySelector('.panel')?.dataset.backend || null,
+      latency: document.querySelectorAll('.panel dd')[1]?.textContent || null,
     };
   });
 }
@@ -100,7 +101,7 @@ async function main() {
     check(last.why.length === 10 && last.why.every((t) => titles.includes(t)), `every "why?" names a viewed film (${[...new Set(last.why)].join(' | ')})`);
     check(last.imgs.length + last.noimg === 10 && last.imgs.every((i) => i.alt && i.src.includes('/bundle/images/')), `every card has a poster with alt text or a labelled placeholder (${last.imgs.length} posters)`);
     check(last.links.every((h) => h && h.includes('/demo/product.html?id=')), 'every card is a link to its product page');
-    console.log(`     backend: ${last.backend}`);
+    console.log(`     backend: ${last.backend}, update -> top-10 as the panel shows it: ${last.latency}`);
     // Keyboard: Tab reaches the first card's link inside the shadow root, then its "why?" button.
     let focused = null;
     for (let i = 0; i < 12 && focused !== 'A'; i++) {
@@ -128,7 +129,9 @@ async function main() {
     await page.evaluate(() => document.querySelector('omakase-recs').shadowRoot.querySelector('a').focus());
     await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
     check(new URL(page.url()).searchParams.get('id') === again.ids[0], `Enter on the first card opens its product page (${page.url()})`);
-    // The stored session is bounded: 60 stored ids + this view keep the last 50.
+    // The stored session is bounded: 60 stored ids + this view keep the last 50 (after this page's
+    // widget has recorded its own view).
+    await widget(page);
     await page.evaluate(() => localStorage.setItem('omakase.views', JSON.stringify(Array.from({ length: 60 }, (_, i) => String(i + 200)))));
     await page.goto(`${demo.url}/demo/product.html?id=${VIEWS[0]}`);
     await widget(page);
@@ -162,7 +165,7 @@ async function main() {
       args: [...CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu'), '--disable-features=WebGPU,Vulkan', '--disable-gpu'] });
     const noGpu = await browse(cpu, demo.url);
     check(noGpu.last.state === 'ready' && noGpu.last.ids.length === 10, `WebGPU disabled: 10 recommendations (${noGpu.last.state})`);
-    check(noGpu.last.backend === 'wasm-simd', `WebGPU disabled: backend wasm-simd (${noGpu.last.backend})`);
+    check(noGpu.last.backend === 'wasm-simd', `WebGPU disabled: backend wasm-simd (${noGpu.last.backend}, update -> top-10 ${noGpu.last.latency})`);
     check(JSON.stringify(noGpu.last.ids) === JSON.stringify(last.ids) || last.backend !== 'wasm-simd', 'same answer as the first browser when both ran on the CPU');
     await noGpu.context.close();
     await cpu.close();
