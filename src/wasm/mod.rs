@@ -433,6 +433,9 @@ fn backend_name(state: &State) -> String {
     }
 }
 
+// The borrow is held across the GPU await on purpose: every other call takes its borrow with
+// try_borrow(_mut) and rejects with `Busy` meanwhile (no panic), and the worker queues calls anyway.
+#[allow(clippy::await_holding_refcell_ref)]
 async fn recommend(state: &Rc<RefCell<State>>, session: &[String], k: usize) -> Result<JsValue, JsError> {
     if k == 0 {
         return Err(JsError::from(crate::runtime::RuntimeError::BadArgument {
@@ -499,6 +502,9 @@ fn explained(
     Ok(Recommendations { items, unknown, used: session[session.len().saturating_sub(max_len)..].to_vec() })
 }
 
+// The borrow is held across the GPU await on purpose: every other call takes its borrow with
+// try_borrow(_mut) and rejects with `Busy` meanwhile (no panic), and the worker queues calls anyway.
+#[allow(clippy::await_holding_refcell_ref)]
 async fn add_item(state: &Rc<RefCell<State>>, meta: ItemMeta, vectors: ItemVectors) -> Result<JsValue, JsError> {
     let (row, fused) = {
         let mut st = state.try_borrow_mut().map_err(|_| busy())?;
