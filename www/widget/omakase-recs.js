@@ -117,7 +117,7 @@ h2 { font-size: 1.15rem; margin: 0; }
 .card a { color: inherit; text-decoration: none; display: block; }
 .card a:focus-visible, button:focus-visible, summary:focus-visible { outline: 3px solid #0b63ce; outline-offset: 2px; }
 .poster { aspect-ratio: 2 / 3; width: 100%; object-fit: cover; display: block; background: linear-gradient(135deg, #e8e4dc, #d6d0c4); }
-.noimg { aspect-ratio: 2 / 3; display: flex; align-items: center; justify-content: center; padding: 8px; text-align: center; color: #6b5f4b; background: linear-gradient(135deg, #efe9dd, #dcd2bf); font-weight: 600; }
+.noimg { aspect-ratio: 2 / 3; display: flex; align-items: center; justify-content: center; padding: 6px; text-align: center; color: #6b5f4b; background: linear-gradient(135deg, #efe9dd, #dcd2bf); font-weight: 600; font-size: .78rem; overflow: hidden; overflow-wrap: anywhere; }
 .title { padding: 8px 8px 2px; font-weight: 600; font-size: .82rem; line-height: 1.3; overflow-wrap: break-word; hyphens: auto; }
 details { padding: 0 10px 8px; font-size: .78rem; color: #59636e; }
 summary { cursor: pointer; color: #0b63ce; list-style: none; display: inline-block; padding: 2px 0; }
