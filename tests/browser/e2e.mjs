@@ -166,7 +166,6 @@ async function main() {
     const noGpu = await browse(cpu, demo.url);
     check(noGpu.last.state === 'ready' && noGpu.last.ids.length === 10, `WebGPU disabled: 10 recommendations (${noGpu.last.state})`);
     check(noGpu.last.backend === 'wasm-simd', `WebGPU disabled: backend wasm-simd (${noGpu.last.backend}, update -> top-10 ${noGpu.last.latency})`);
-    check(JSON.stringify(noGpu.last.ids) === JSON.stringify(last.ids) || last.backend !== 'wasm-simd', 'same answer as the first browser when both ran on the CPU');
     await noGpu.context.close();
     await cpu.close();
   } finally {
