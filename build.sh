@@ -57,7 +57,8 @@ build_pkg() {
   # The browser build leaves the native feature out (CLI, image decoding, training).
   cargo build --target wasm32-unknown-unknown --release --lib --no-default-features --features gpu
   wasm="$(target_dir)/wasm32-unknown-unknown/release/omakase.wasm"
-  rm -rf pkg
+  # Generated files only: pkg/README.md is committed.
+  rm -rf pkg/snippets pkg/omakase* pkg/package.json
   wasm-bindgen --target web --out-dir pkg --out-name omakase "$wasm"
   optimize_wasm
   write_pkg_json
