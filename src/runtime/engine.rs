@@ -212,7 +212,7 @@ impl Runtime {
 
     /// Loads the item tower later (a browser fetches it only when a new product must be embedded).
     pub fn load_item_tower(&mut self, entry: &FileEntry, bytes: &[u8]) -> Result<(), RuntimeError> {
-        check(entry, bytes)?;
+        verify_file(entry, bytes)?;
         self.item_tower = Some(ItemTower::load(&Gguf::parse(bytes, &entry.path)?, &entry.path, &self.config)?);
         Ok(())
     }
@@ -420,8 +420,9 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// Size then sha256 of a supplied file against its manifest entry.
-fn check(entry: &FileEntry, bytes: &[u8]) -> Result<(), RuntimeError> {
+/// Size then sha256 of a supplied file against its manifest entry (also what the browser's fetcher
+/// checks before caching a download).
+pub fn verify_file(entry: &FileEntry, bytes: &[u8]) -> Result<(), RuntimeError> {
     if bytes.len() as u64 != entry.bytes {
         return Err(RuntimeError::FileSize {
             file: entry.path.clone(),
@@ -439,7 +440,7 @@ fn check(entry: &FileEntry, bytes: &[u8]) -> Result<(), RuntimeError> {
 /// The file of `entry` from `files`, checked.
 fn checked<'a>(files: &'a dyn FileSource, entry: &FileEntry) -> Result<&'a [u8], RuntimeError> {
     let bytes = files.get(&entry.path).ok_or_else(|| RuntimeError::MissingFile { file: entry.path.clone() })?;
-    check(entry, bytes)?;
+    verify_file(entry, bytes)?;
     Ok(bytes)
 }
 

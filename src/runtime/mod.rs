@@ -30,6 +30,8 @@ pub mod manifest;
 pub mod store;
 pub mod tower;
 
-pub use engine::{Explanation, FileSource, ItemMeta, ItemVectors, Recommendation, Recommendations, Runtime};
+pub use engine::{
+    verify_file, Explanation, FileSource, ItemMeta, ItemVectors, Recommendation, Recommendations, Runtime,
+};
 pub use error::RuntimeError;
 pub use manifest::{EmbeddingDtype, Manifest, WeightsDtype};

@@ -6,8 +6,8 @@
 use wasm_bindgen::prelude::*;
 
 use super::error::{runtime_error, JsError};
-use crate::runtime::manifest::{sha256_hex, FileEntry};
-use crate::runtime::RuntimeError;
+use crate::runtime::manifest::FileEntry;
+use crate::runtime::{verify_file, RuntimeError};
 
 #[wasm_bindgen(module = "/src/wasm/fetch.js")]
 extern "C" {
@@ -68,7 +68,7 @@ impl Fetcher {
             if let Ok(hit) = cached_file(&url, &entry.sha256).await {
                 if !hit.is_null() && !hit.is_undefined() {
                     let bytes = js_sys::Uint8Array::from(hit).to_vec();
-                    if verify(entry, &bytes).is_ok() {
+                    if verify_file(entry, &bytes).is_ok() {
                         self.loaded += bytes.len() as u64;
                         self.report(&entry.path);
                         return Ok(bytes);
@@ -80,7 +80,7 @@ impl Fetcher {
         let array = download_file(&url, &entry.path, self.loaded as f64, self.total as f64, &self.on_progress).await?;
         let array = js_sys::Uint8Array::from(array);
         let bytes = array.to_vec();
-        verify(entry, &bytes).map_err(|e| JsError(runtime_error(&e)))?;
+        verify_file(entry, &bytes).map_err(|e| JsError(runtime_error(&e)))?;
         self.loaded += bytes.len() as u64;
         self.downloaded += bytes.len() as u64;
         if self.use_cache {
@@ -98,20 +98,4 @@ impl Fetcher {
             let _ = callback.call1(&JsValue::NULL, &event);
         }
     }
-}
-
-/// Size, then sha256, against the manifest entry (the runtime's own check, before anything else).
-fn verify(entry: &FileEntry, bytes: &[u8]) -> Result<(), RuntimeError> {
-    if bytes.len() as u64 != entry.bytes {
-        return Err(RuntimeError::FileSize {
-            file: entry.path.clone(),
-            expected: entry.bytes,
-            found: bytes.len() as u64,
-        });
-    }
-    let found = sha256_hex(bytes);
-    if found != entry.sha256 {
-        return Err(RuntimeError::Checksum { file: entry.path.clone(), expected: entry.sha256.clone(), found });
-    }
-    Ok(())
 }
