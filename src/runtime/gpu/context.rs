@@ -87,7 +87,11 @@ impl GpuContext {
 
     /// Wraps a device the caller made: compiles every kernel (the f16 variants when the device has
     /// `shader-f16`) and installs the device-lost and uncaptured-error handlers.
-    pub async fn new(info: wgpu::AdapterInfo, device: wgpu::Device, queue: wgpu::Queue) -> Result<GpuContext, GpuError> {
+    pub async fn new(
+        info: wgpu::AdapterInfo,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+    ) -> Result<GpuContext, GpuError> {
         let lost = Arc::new(Mutex::new(None));
         let lost_slot = lost.clone();
         device.set_device_lost_callback(move |reason, message| {
@@ -202,9 +206,7 @@ impl GpuContext {
         let (send, receive) = oneshot();
         staging.map_async(wgpu::MapMode::Read, .., send);
         #[cfg(not(target_arch = "wasm32"))]
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;
         receive.await.map_err(|e| GpuError::Readback(e.to_string()))?;
         self.check_alive()?;
         let bytes = staging.get_mapped_range(..).map_err(|e| GpuError::Readback(e.to_string()))?.to_vec();

@@ -100,7 +100,10 @@ pub struct GpuLinear {
 enum LinearWeight {
     F32(wgpu::Buffer),
     /// Q8_0 repacked for aligned loads: int8 codes 4 per u32, one f32 scale per block of 32.
-    Q8_0 { codes: wgpu::Buffer, scales: wgpu::Buffer },
+    Q8_0 {
+        codes: wgpu::Buffer,
+        scales: wgpu::Buffer,
+    },
 }
 
 impl GpuLinear {
@@ -164,7 +167,10 @@ pub struct GpuLayerNorm {
 impl GpuLayerNorm {
     pub fn new(ctx: &GpuContext, weight: &[f32], bias: &[f32], eps: f32) -> Result<GpuLayerNorm, GpuError> {
         if weight.is_empty() || weight.len() != bias.len() {
-            return Err(GpuError::shape("layer_norm", format!("weight of {} and bias of {}", weight.len(), bias.len())));
+            return Err(GpuError::shape(
+                "layer_norm",
+                format!("weight of {} and bias of {}", weight.len(), bias.len()),
+            ));
         }
         Ok(GpuLayerNorm {
             weight: storage_init(ctx, "norm weight", bytemuck::cast_slice(weight)),
@@ -207,7 +213,13 @@ impl<'a> GpuPass<'a> {
         Ok(GpuPass { ctx, encoder: ctx.device.create_command_encoder(&Default::default()), scope })
     }
 
-    fn run(&mut self, pipeline: &wgpu::ComputePipeline, mut shape: Shape, entries: &[(u32, &wgpu::Buffer)], invocations: usize) -> Result<(), GpuError> {
+    fn run(
+        &mut self,
+        pipeline: &wgpu::ComputePipeline,
+        mut shape: Shape,
+        entries: &[(u32, &wgpu::Buffer)],
+        invocations: usize,
+    ) -> Result<(), GpuError> {
         let groups = invocations.div_ceil(WORKGROUP as usize);
         if groups > (MAX_GROUPS_X as usize) * (MAX_GROUPS_X as usize) {
             return Err(GpuError::Unsupported(format!("{invocations} invocations in one dispatch")));
@@ -253,7 +265,13 @@ impl<'a> GpuPass<'a> {
 
     /// Multi-head scaled dot-product attention over `q, k, v: [rows, dim]` (heads side by side) →
     /// `[rows, dim]`.
-    pub fn attention(&mut self, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor, shape: AttentionShape) -> Result<GpuTensor, GpuError> {
+    pub fn attention(
+        &mut self,
+        q: &GpuTensor,
+        k: &GpuTensor,
+        v: &GpuTensor,
+        shape: AttentionShape,
+    ) -> Result<GpuTensor, GpuError> {
         let AttentionShape { rows, dim, heads, causal } = shape;
         if heads == 0 || dim % heads != 0 || rows == 0 {
             return Err(GpuError::shape("attention", format!("{heads} heads for width {dim}, {rows} rows")));

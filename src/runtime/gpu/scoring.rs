@@ -12,10 +12,10 @@
 //! two f32 products; f16 scores sum in the same eight lanes (a GPU may fuse a product and a sum, so
 //! they agree to rounding). Ranking is the CPU `TopK`'s: higher score, then lower index.
 
-use half::f16;
 use super::context::GpuContext;
 use super::error::GpuError;
 use crate::runtime::kernels::{Hit, QuantizedQuery};
+use half::f16;
 
 /// Largest k [`GpuItemTable::top_k`] serves (each of the K selection rounds costs a reduction).
 pub const MAX_K: usize = 512;
@@ -164,7 +164,10 @@ impl GpuItemTable {
         self.expect_format(GpuRowFormat::Int8)?;
         let n = scales.len();
         if codes.len() != n * self.dim {
-            return Err(GpuError::shape("append_int8", format!("{} codes are not {n} rows of {}", codes.len(), self.dim)));
+            return Err(GpuError::shape(
+                "append_int8",
+                format!("{} codes are not {n} rows of {}", codes.len(), self.dim),
+            ));
         }
         let bytes: &[u8] = bytemuck::cast_slice(codes);
         self.append(ctx, bytes, self.dim, Some(scales)).await
@@ -174,7 +177,10 @@ impl GpuItemTable {
     pub async fn append_f16(&mut self, ctx: &GpuContext, rows: &[f16]) -> Result<(), GpuError> {
         self.expect_format(GpuRowFormat::F16)?;
         if rows.len() % self.dim != 0 {
-            return Err(GpuError::shape("append_f16", format!("{} values are not whole rows of {}", rows.len(), self.dim)));
+            return Err(GpuError::shape(
+                "append_f16",
+                format!("{} values are not whole rows of {}", rows.len(), self.dim),
+            ));
         }
         let bytes: Vec<u8> = rows.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.append(ctx, &bytes, 2 * self.dim, None).await
@@ -189,7 +195,13 @@ impl GpuItemTable {
     }
 
     /// Uploads `bytes` (whole rows of `packed_row` bytes) in bindings no larger than the device allows.
-    async fn append(&mut self, ctx: &GpuContext, bytes: &[u8], packed_row: usize, scales: Option<&[f32]>) -> Result<(), GpuError> {
+    async fn append(
+        &mut self,
+        ctx: &GpuContext,
+        bytes: &[u8],
+        packed_row: usize,
+        scales: Option<&[f32]>,
+    ) -> Result<(), GpuError> {
         let n = bytes.len() / packed_row;
         if self.len + n >= EMPTY as usize {
             return Err(GpuError::Unsupported(format!("{} items (at most {})", self.len + n, EMPTY - 1)));
@@ -201,7 +213,9 @@ impl GpuItemTable {
             let end = (start + max_rows).min(n);
             let rows = padded_rows(&bytes[start * packed_row..end * packed_row], packed_row, row_bytes);
             let rows = ctx.buffer_with("item rows", &rows, wgpu::BufferUsages::STORAGE);
-            let scales = scales.map(|s| ctx.buffer_with("item scales", bytemuck::cast_slice(&s[start..end]), wgpu::BufferUsages::STORAGE));
+            let scales = scales.map(|s| {
+                ctx.buffer_with("item scales", bytemuck::cast_slice(&s[start..end]), wgpu::BufferUsages::STORAGE)
+            });
             self.parts.push(Part { rows, scales, first_index: (self.len + start) as u32, len: (end - start) as u32 });
         }
         scope.finish().await?;
@@ -266,12 +280,7 @@ impl GpuItemTable {
             let groups = part.len.div_ceil(WORKGROUP);
             let params = self.params(part, groups, 0, 0, query_scale, part.first_index);
             let params = uniform_buffer(ctx, &params);
-            let mut entries = vec![
-                entry(0, &params),
-                entry(1, &part.rows),
-                entry(2, &query_buffer),
-                entry(6, &out),
-            ];
+            let mut entries = vec![entry(0, &params), entry(1, &part.rows), entry(2, &query_buffer), entry(6, &out)];
             if let Some(scales) = &part.scales {
                 entries.push(entry(3, scales));
             }
@@ -285,7 +294,13 @@ impl GpuItemTable {
 
     /// The `k` best items for `query`, never one of `exclude`, best first (higher score, then lower
     /// index), as the CPU `top_k_int8` / `top_k_f16`. A query with a NaN or infinity gives no hits.
-    pub async fn top_k(&self, ctx: &GpuContext, query: &[f32], k: usize, exclude: &[usize]) -> Result<Vec<Hit>, GpuError> {
+    pub async fn top_k(
+        &self,
+        ctx: &GpuContext,
+        query: &[f32],
+        k: usize,
+        exclude: &[usize],
+    ) -> Result<Vec<Hit>, GpuError> {
         self.check_query(query)?;
         if k > MAX_K {
             return Err(GpuError::Unsupported(format!("k = {k} (at most {MAX_K})")));

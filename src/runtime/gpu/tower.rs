@@ -81,7 +81,10 @@ impl GpuSequenceTower {
         let d = self.dim;
         let t = items.len() / d;
         if t == 0 || t > self.max_len || items.len() != t * d {
-            return Err(GpuError::shape("session", format!("{} values are not 1..={} positions of {d}", items.len(), self.max_len)));
+            return Err(GpuError::shape(
+                "session",
+                format!("{} values are not 1..={} positions of {d}", items.len(), self.max_len),
+            ));
         }
         let mut pass = GpuPass::new(ctx)?;
         let x = GpuTensor::from_slice(ctx, items);
@@ -91,7 +94,8 @@ impl GpuSequenceTower {
             let q = pass.linear(&layer.query, &normed, t)?;
             let k = pass.linear(&layer.key, &normed, t)?;
             let v = pass.linear(&layer.value, &normed, t)?;
-            let mixed = pass.attention(&q, &k, &v, AttentionShape { rows: t, dim: d, heads: self.heads, causal: true })?;
+            let mixed =
+                pass.attention(&q, &k, &v, AttentionShape { rows: t, dim: d, heads: self.heads, causal: true })?;
             let attended = pass.linear(&layer.output, &mixed, t)?;
             pass.add(&x, &attended)?;
             let normed = pass.layer_norm(&layer.ffn_norm, &x, t)?;
@@ -114,7 +118,12 @@ fn tensor_f32(gguf: &Gguf, file: &str, name: &str, dims: &[usize]) -> Result<Vec
 }
 
 fn shape_error(file: &str, name: &str, found: &[usize], expected: &[usize]) -> GpuError {
-    RuntimeError::Tensor { file: file.into(), tensor: name.into(), reason: format!("shape {found:?}, expected {expected:?}") }.into()
+    RuntimeError::Tensor {
+        file: file.into(),
+        tensor: name.into(),
+        reason: format!("shape {found:?}, expected {expected:?}"),
+    }
+    .into()
 }
 
 fn linear(ctx: &GpuContext, gguf: &Gguf, file: &str, prefix: &str, n: usize, k: usize) -> Result<GpuLinear, GpuError> {
@@ -130,7 +139,14 @@ fn linear(ctx: &GpuContext, gguf: &Gguf, file: &str, prefix: &str, n: usize, k: 
     }
 }
 
-fn layer_norm(ctx: &GpuContext, gguf: &Gguf, file: &str, prefix: &str, d: usize, eps: f32) -> Result<GpuLayerNorm, GpuError> {
+fn layer_norm(
+    ctx: &GpuContext,
+    gguf: &Gguf,
+    file: &str,
+    prefix: &str,
+    d: usize,
+    eps: f32,
+) -> Result<GpuLayerNorm, GpuError> {
     let weight = tensor_f32(gguf, file, &format!("{prefix}.weight"), &[d])?;
     let bias = tensor_f32(gguf, file, &format!("{prefix}.bias"), &[d])?;
     GpuLayerNorm::new(ctx, &weight, &bias, eps)
