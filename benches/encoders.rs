@@ -15,6 +15,10 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+#[path = "support/clock.rs"]
+mod clock;
+use clock::measure;
+
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,31 +32,6 @@ use omakase::encoders::text::TextEncoder;
 
 const BATCH_SIZES: [usize; 2] = [1, 32];
 
-/// CPU time of this process so far (user + system, all threads), from `/proc/self/stat` in clock
-/// ticks of 1/100 s (Linux's USER_HZ).
-fn process_cpu_time() -> Duration {
-    let stat =
-        std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat (OMAKASE_BENCH_CLOCK=cpu is Linux only)");
-    // Fields after the parenthesised command name: state is field 3, utime 14 and stime 15.
-    let fields: Vec<&str> = stat.rsplit_once(')').expect("/proc/self/stat").1.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
-}
-
-/// Times `pass` by the clock `OMAKASE_BENCH_CLOCK` picks (wall by default, or `cpu`).
-fn measure<R>(b: &mut criterion::Bencher<'_, WallTime>, mut pass: impl FnMut() -> R) {
-    if std::env::var("OMAKASE_BENCH_CLOCK").is_ok_and(|c| c == "cpu") {
-        b.iter_custom(|iters| {
-            let start = process_cpu_time();
-            for _ in 0..iters {
-                black_box(pass());
-            }
-            process_cpu_time() - start
-        })
-    } else {
-        b.iter(|| black_box(pass()))
-    }
-}
 
 /// Every `total / n`-th of `total` items (all when the variable is unset or not below `total`).
 fn subset<T>(items: Vec<T>, variable: &str) -> Vec<T> {

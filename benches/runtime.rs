@@ -20,10 +20,13 @@
 //! `OMAKASE_BENCH_CLOCK=cpu` times by the process's CPU time instead of wall time (loaded machines).
 //! `OMAKASE_BENCH_SIZES=10000,100000` picks the shard sizes.
 
+#[path = "support/clock.rs"]
+mod clock;
+use clock::measure;
+
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use half::f16;
 use omakase::runtime::kernels::{self, Hit, TopK};
@@ -32,29 +35,6 @@ use rand_chacha::ChaCha8Rng;
 
 const K: usize = 10;
 
-/// CPU time of this process so far (user + system), from `/proc/self/stat` (ticks of 1/100 s).
-fn process_cpu_time() -> Duration {
-    let stat =
-        std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat (OMAKASE_BENCH_CLOCK=cpu is Linux only)");
-    let fields: Vec<&str> = stat.rsplit_once(')').expect("/proc/self/stat").1.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
-}
-
-/// Times `pass` by the clock `OMAKASE_BENCH_CLOCK` picks (wall by default, or `cpu`).
-fn measure<R>(b: &mut criterion::Bencher<'_, WallTime>, mut pass: impl FnMut() -> R) {
-    if std::env::var("OMAKASE_BENCH_CLOCK").is_ok_and(|c| c == "cpu") {
-        b.iter_custom(|iters| {
-            let start = process_cpu_time();
-            for _ in 0..iters {
-                black_box(pass());
-            }
-            process_cpu_time() - start
-        })
-    } else {
-        b.iter(|| black_box(pass()))
-    }
-}
 
 /// Sum of all bytes, as fast as this CPU reads them: the bandwidth bound of one scan.
 fn sum_bytes(bytes: &[u8]) -> u64 {
