@@ -322,10 +322,7 @@ impl Recommender {
             files.insert(entry.path.clone(), bytes);
         }
         let runtime = Runtime::from_manifest(&manifest, &files)?;
-        let mut rows = ScoringRows::new(manifest.embedding_dtype);
-        for shard in &manifest.shards {
-            rows.push_shard(&files[&shard.file.path], shard.rows, manifest.dim);
-        }
+        let rows = ScoringRows::of_store(runtime.items(), 0..runtime.item_count());
         let tower = Some((files[&manifest.sequence_tower.path].as_slice(), manifest.sequence_tower.path.as_str()));
         let (downloaded, bundle_bytes) = (fetcher.downloaded, fetcher.total);
         let mut state = State {
@@ -367,11 +364,10 @@ impl Recommender {
             lcg = lcg.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             vectors.push(((lcg >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0);
         }
-        let mut rows = ScoringRows::new(EmbeddingDtype::Int8);
-        vectors.chunks_exact(d).for_each(|v| rows.push_vector(v));
         let ids = (0..count).map(|i| format!("syn-{i}")).collect();
         let runtime = Runtime::from_parts(manifest.model.clone(), &tower_bytes, &vectors, ids, EmbeddingDtype::Int8)?;
         drop(vectors);
+        let rows = ScoringRows::of_store(runtime.items(), 0..count);
         let mut state = State {
             runtime,
             manifest: None,
@@ -506,19 +502,13 @@ fn explained(
 // try_borrow(_mut) and rejects with `Busy` meanwhile (no panic), and the worker queues calls anyway.
 #[allow(clippy::await_holding_refcell_ref)]
 async fn add_item(state: &Rc<RefCell<State>>, meta: ItemMeta, vectors: ItemVectors) -> Result<JsValue, JsError> {
-    let (row, fused) = {
-        let mut st = state.try_borrow_mut().map_err(|_| busy())?;
-        let row = st.runtime.add_item(meta, &vectors)?;
-        (row, vectors.fused)
-    };
+    let row = state.try_borrow_mut().map_err(|_| busy())?.runtime.add_item(meta, &vectors)?;
     #[cfg(feature = "gpu")]
     {
         let failed = {
             let mut st = state.try_borrow_mut().map_err(|_| busy())?;
-            let dtype = st.manifest.as_ref().map_or(EmbeddingDtype::Int8, |m| m.embedding_dtype);
-            let mut rows = ScoringRows::new(dtype);
-            // The stored vector (what the CPU scans), re-quantized exactly as the store did.
-            rows.push_vector(&fused);
+            // The stored row, exactly what the CPU scans.
+            let rows = ScoringRows::of_store(st.runtime.items(), row as usize..row as usize + 1);
             match &mut st.gpu {
                 Some(gpu) => gpu.append(&rows).await.err(),
                 None => None,
@@ -530,7 +520,6 @@ async fn add_item(state: &Rc<RefCell<State>>, meta: ItemMeta, vectors: ItemVecto
             st.note = format!("WebGPU failed adding an item, finishing on the CPU: {e}");
         }
     }
-    let _ = fused;
     Ok(row.into())
 }
 
