@@ -107,7 +107,7 @@ async function main() {
     for (const backend of ['webgpu', 'wasm']) {
       const info = await page.evaluate(async (backend) => {
         const events = [];
-        const info = await window.client.load('/bundle/manifest.json', { backend, onProgress: (p) => events.push(p) });
+        const info = await window.client.load('/bundle/manifest.json', { backend, towerOnGpu: true, onProgress: (p) => events.push(p) });
         return { ...info, events };
       }, backend);
       console.log(`      ${backend}: ${info.backend} (${info.note}); ${info.itemCount} items, load ${info.loadMs.toFixed(0)} ms, ${info.stats.downloaded} B downloaded of ${info.stats.bundle} B`);
@@ -177,7 +177,7 @@ async function main() {
       if (backend === 'webgpu') check('item tower: downloaded only when a product is added by features', towerBefore === 0 && towerAfter === 1, `${towerBefore} then ${towerAfter}`);
       if (backend === 'webgpu' && info.backend.startsWith('webgpu')) {
         const fallback = await page.evaluate(async ([s, k]) => {
-          await window.client.load('/bundle/manifest.json', { backend: 'webgpu' });
+          await window.client.load('/bundle/manifest.json', { backend: 'webgpu', towerOnGpu: true });
           await window.client.simulateDeviceLoss();
           const r = await window.client.recommend(s, k);
           const after = await window.client.describe();
