@@ -204,6 +204,7 @@ pub fn build_bundle(
         items: items_entry,
         shards,
         explain,
+        encoders: None,
         provenance,
     };
     manifest.validate().map_err(|e| ExportError::Invalid { reason: e.to_string() })?;

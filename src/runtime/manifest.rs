@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::RuntimeError;
+use crate::encoders::text::{ItemTextSpec, ItemTextTemplate};
 use crate::model::ModelConfig;
 
 /// `format` of every bundle manifest.
@@ -151,8 +152,24 @@ pub struct Manifest {
     /// Item-vector shards, in row order, covering `0..item_count`.
     pub shards: Vec<ShardEntry>,
     pub explain: Option<ExplainShards>,
+    /// The frozen encoders, for products the bundle does not hold (optional, fetched only when a
+    /// page embeds one: `omakase export --encoders`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoders: Option<EncoderFiles>,
     #[serde(default)]
     pub provenance: Provenance,
+}
+
+/// The quantized frozen encoders (GGUF, as `omakase quantize` writes them) and the rule that turns a
+/// product's fields into the text the text encoder reads (the one the model was trained with).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncoderFiles {
+    /// MiniLM, tokenizer included.
+    pub text: FileEntry,
+    /// EfficientNet-Lite0; absent for a text-only model.
+    pub image: Option<FileEntry>,
+    pub text_template: ItemTextSpec,
 }
 
 impl Manifest {
@@ -198,6 +215,18 @@ impl Manifest {
         files
     }
 
+    /// The encoder files (not part of [`Manifest::files`]: nothing reads them to recommend).
+    pub fn encoder_files(&self) -> Vec<(String, &FileEntry)> {
+        let mut files = Vec::new();
+        if let Some(encoders) = &self.encoders {
+            files.push(("encoders.text".to_string(), &encoders.text));
+            if let Some(image) = &encoders.image {
+                files.push(("encoders.image".to_string(), image));
+            }
+        }
+        files
+    }
+
     /// Checks every limit, dimension and size; nothing is allocated from the manifest before this.
     pub fn validate(&self) -> Result<(), RuntimeError> {
         let m = &self.model;
@@ -236,11 +265,15 @@ impl Manifest {
             ));
         }
         let mut seen = std::collections::HashSet::new();
-        for (field, file) in self.files() {
+        for (field, file) in self.files().into_iter().chain(self.encoder_files()) {
             check_file_entry(&field, file)?;
             if !seen.insert(file.path.as_str()) {
                 return Err(RuntimeError::field(format!("{field}.path"), format!("{:?} is listed twice", file.path)));
             }
+        }
+        if let Some(encoders) = &self.encoders {
+            ItemTextTemplate::new(encoders.text_template.clone())
+                .map_err(|e| RuntimeError::field("encoders.text_template", e.to_string()))?;
         }
         self.check_shards("shards", &self.shards)?;
         if let Some(explain) = &self.explain {
