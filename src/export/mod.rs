@@ -5,11 +5,13 @@
 //! features + item tower ─► item vectors ─► items-NNNNN.bin (int8 + per-row scale | f16), ≤ 64 MiB each
 //!                       ─► text-only / image-only vectors ─► explain-{text,image}-NNNNN.bin
 //! dataset items.jsonl   ─► items.json (id, title, image, link)
+//! MODELS (with --encoders) ─► text_encoder.gguf, image_encoder.gguf (Q8_0; encoders.rs)
 //! all of it + sizes + sha256 ─► manifest.json; written in BUNDLE.tmp-*, renamed to BUNDLE
 //! ```
 //! Native only (files); the formats' encoders live in `runtime` (`store::encode_shard`,
 //! `manifest::Manifest`) so writer and reader share one definition.
 
+pub mod encoders;
 mod error;
 mod towers;
 
@@ -46,6 +48,8 @@ pub struct ExportJob {
     pub explain: bool,
     /// Largest shard file; [`MAX_SHARD_BYTES`] unless a test wants several shards.
     pub max_shard_bytes: u64,
+    /// Add the frozen encoders (GGUF Q8_0) from this models folder (`encoders.rs`). Default `None`.
+    pub encoders: Option<PathBuf>,
 }
 
 impl ExportJob {
@@ -59,6 +63,7 @@ impl ExportJob {
             shard: EmbeddingDtype::Int8,
             explain: true,
             max_shard_bytes: MAX_SHARD_BYTES,
+            encoders: None,
         }
     }
 }
@@ -104,7 +109,13 @@ pub fn export(job: &ExportJob) -> Result<Manifest, ExportError> {
         features_sha256: sha256_hex(&std::fs::read(&features_path).map_err(|e| ExportError::io(&features_path, e))?),
         created_by: format!("omakase {}", env!("CARGO_PKG_VERSION")),
     };
-    let bundle = build_bundle(&config.model, &tensors, &vectors, &loaded.dataset.items, job, provenance)?;
+    let mut bundle = build_bundle(&config.model, &tensors, &vectors, &loaded.dataset.items, job, provenance)?;
+    if let Some(models) = &job.encoders {
+        let with_image = encoders::needs_image(&config.model, &features);
+        let template = config.encode.text_template.spec();
+        let files = encoders::encoder_bundle(models, &features, &features_path, template, with_image)?;
+        encoders::attach(&mut bundle, files)?;
+    }
     write_atomic_dir(&job.out, &bundle.files)?;
     Ok(bundle.manifest)
 }

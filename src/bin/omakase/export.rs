@@ -1,12 +1,14 @@
-//! `omakase export --model RUN --data DIR --out BUNDLE [--weights q8_0|q4_0|f16] [--shard int8|f16]`
-//! (DESIGN §6, §8): the bundle the browser downloads, written atomically; format in docs/bundle.md.
+//! `omakase export --model RUN --data DIR --out BUNDLE [--weights q8_0|q4_0|f16] [--shard int8|f16]
+//! [--encoders [MODELS]]` (DESIGN §6, §8): the bundle the browser downloads, written atomically; format
+//! in docs/bundle.md. Every file is read back and checked against the manifest before the summary.
 //! Exit codes: 0 ok, 2 bad input (missing or mismatched RUN / DIR / features file, named), 1 otherwise.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use omakase::encoders::pipeline::default_models_dir;
 use omakase::export::{export, ExportError, ExportJob};
-use omakase::runtime::{EmbeddingDtype, WeightsDtype};
+use omakase::runtime::{verify_file, EmbeddingDtype, WeightsDtype};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -31,6 +33,10 @@ pub struct Args {
     /// Leave out the explain shards (text-only / image-only vectors; explanations then give no split).
     #[arg(long)]
     pub no_explain: bool,
+    /// Add the frozen encoders (Q8_0 GGUF) for products the bundle does not hold, from this models
+    /// folder [default: $OMAKASE_MODELS, else models/]; they must be the weights the features came from.
+    #[arg(long, value_name = "MODELS", num_args = 0..=1)]
+    pub encoders: Option<Option<PathBuf>>,
 }
 
 fn parse_weights(s: &str) -> Result<WeightsDtype, String> {
@@ -56,6 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         weights: args.weights,
         shard: args.shard,
         explain: !args.no_explain,
+        encoders: args.encoders.clone().map(|dir| dir.unwrap_or_else(default_models_dir)),
         ..ExportJob::new(&args.model, &args.data, &args.out)
     };
     match export(&job) {
@@ -68,6 +75,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 total += file.bytes;
             }
             println!("  total {total} bytes (+ manifest.json)");
+            let mut encoders = 0;
+            for (field, file) in manifest.encoder_files() {
+                println!("  {:<22} {:>12} bytes  {field} (fetched only to embed new products)", file.path, file.bytes);
+                encoders += file.bytes;
+            }
+            if encoders > 0 {
+                println!("  encoders {encoders} bytes ({:.1} MB)", encoders as f64 / 1e6);
+            }
+            // Read back what was written: a bundle that fails here never reaches a browser silently.
+            for (field, file) in manifest.files().into_iter().chain(manifest.encoder_files()) {
+                let path = dir.join(&file.path);
+                let bytes = std::fs::read(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                verify_file(file, &bytes).map_err(|e| anyhow::anyhow!("{field}: {e}"))?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(err) if err.is_bad_input() => {

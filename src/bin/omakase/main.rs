@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod convert;
 mod demo;
+mod embed;
 mod encode;
 mod eval;
 mod export;
@@ -31,6 +32,8 @@ enum Command {
     ConvertPth(convert::Args),
     /// Serve the demo shop (www/demo/) on 127.0.0.1: trains a quick run and exports a bundle when needed.
     Demo(demo::Args),
+    /// Embed a product the bundle does not hold (title, description, image) into the bundle's item space.
+    Embed(embed::Args),
     /// Encode every item's text and image with the frozen encoders into a cached features file.
     Encode(encode::Args),
     /// Evaluate a trained RUN on a dataset (warm, cold or transfer protocol), with baselines; writes RUN/report.html.
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
     let result: anyhow::Result<ExitCode> = match cli.command {
         Command::ConvertPth(args) => convert::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Embed(args) => embed::run(args),
         Command::Encode(args) => encode::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Export(args) => export::run(args),

@@ -1,0 +1,63 @@
+//! A bundle's own encoders (manifest section `encoders`, written by `omakase export --encoders`):
+//! each file checked (size, sha256) against the manifest, then read as GGUF, with the text template
+//! the model was trained with. Bytes in, so the browser and `omakase embed --quantized` share it.
+
+use super::gguf::{self, GgufError};
+use super::image::ImageEncoder;
+use super::text::{EncoderError, ItemTextTemplate, TextEncoder};
+use crate::runtime::manifest::FileEntry;
+use crate::runtime::{verify_file, FileSource, Manifest, RuntimeError};
+
+/// Everything that can go wrong loading a bundle's encoders; each names the file or manifest field.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleEncodersError {
+    /// Not in the manifest, missing, truncated or corrupted.
+    #[error(transparent)]
+    File(#[from] RuntimeError),
+    #[error("{file} (manifest.json field `{field}`): {source}")]
+    Gguf { file: String, field: String, source: GgufError },
+    #[error("manifest.json: field `encoders.text_template`: {0}")]
+    Template(EncoderError),
+}
+
+/// The encoders a bundle ships, ready to embed a product.
+#[derive(Debug, Clone)]
+pub struct BundleEncoders {
+    pub text: TextEncoder,
+    /// `None` for a text-only model.
+    pub image: Option<ImageEncoder>,
+    /// How a product's fields become the text the text encoder reads.
+    pub template: ItemTextTemplate,
+}
+
+impl BundleEncoders {
+    /// The encoders of `manifest` from `files` (only the encoder files are read).
+    pub fn load(manifest: &Manifest, files: &dyn FileSource) -> Result<Self, BundleEncodersError> {
+        let section = manifest.encoders.as_ref().ok_or_else(|| RuntimeError::NotInBundle {
+            what: "the encoders".into(),
+            reason: "export the bundle with `omakase export --encoders`".into(),
+        })?;
+        let template = ItemTextTemplate::new(section.text_template.clone()).map_err(BundleEncodersError::Template)?;
+        let text = gguf::read_text(checked(files, &section.text)?)
+            .map_err(|source| gguf_error(&section.text.path, "encoders.text", source))?;
+        let image = match &section.image {
+            Some(entry) => Some(
+                gguf::read_image(checked(files, entry)?)
+                    .map_err(|source| gguf_error(&entry.path, "encoders.image", source))?,
+            ),
+            None => None,
+        };
+        Ok(BundleEncoders { text, image, template })
+    }
+}
+
+/// The bytes of `entry` from `files`, size and sha256 checked.
+fn checked<'a>(files: &'a dyn FileSource, entry: &FileEntry) -> Result<&'a [u8], RuntimeError> {
+    let bytes = files.get(&entry.path).ok_or_else(|| RuntimeError::MissingFile { file: entry.path.clone() })?;
+    verify_file(entry, bytes)?;
+    Ok(bytes)
+}
+
+fn gguf_error(file: &str, field: &str, source: GgufError) -> BundleEncodersError {
+    BundleEncodersError::Gguf { file: file.into(), field: field.into(), source }
+}
