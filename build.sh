@@ -58,11 +58,19 @@ build_pkg() {
   cargo build --target wasm32-unknown-unknown --release --lib --no-default-features --features gpu
   wasm="$(target_dir)/wasm32-unknown-unknown/release/omakase.wasm"
   # Generated files only: pkg/README.md is committed.
-  rm -rf pkg/snippets pkg/omakase* pkg/package.json
+  rm -rf pkg/snippets pkg/omakase* pkg/package.json pkg/encoders
   wasm-bindgen --target web --out-dir pkg --out-name omakase "$wasm"
-  optimize_wasm
+  optimize_wasm pkg/omakase_bg.wasm
   write_pkg_json
   printf 'pkg/omakase_bg.wasm: %s bytes, %s gzipped\n' "$(wc -c < pkg/omakase_bg.wasm)" "$(gzip -9c pkg/omakase_bg.wasm | wc -c)" >&2
+  # The second module: the quantized encoders for products the bundle does not hold, fetched by the
+  # worker only when a page shows one (so the widget's first download stays the module above).
+  step "building the encoder module (pkg/encoders/)"
+  cargo build --target wasm32-unknown-unknown --release --lib --no-default-features --features wasm-encoders
+  wasm-bindgen --target web --out-dir pkg/encoders --out-name omakase_encoders "$wasm"
+  optimize_wasm pkg/encoders/omakase_encoders_bg.wasm
+  printf 'pkg/encoders/omakase_encoders_bg.wasm: %s bytes, %s gzipped\n' "$(wc -c < pkg/encoders/omakase_encoders_bg.wasm)" \
+    "$(gzip -9c pkg/encoders/omakase_encoders_bg.wasm | wc -c)" >&2
 }
 
 # Optional size pass (OMAKASE_WASM_OPT=1): wasm-opt -Oz from npm's binaryen, never Debian's (its
@@ -77,11 +85,11 @@ optimize_wasm() {
     step "installing binaryen 132 from npm (wasm-opt)"
     npm install --no-audit --no-fund --no-save --prefix "$tools" binaryen@132.0.0 >&2
   fi
-  step "wasm-opt -Oz"
+  step "wasm-opt -Oz $1"
   "$tools/node_modules/.bin/wasm-opt" -Oz --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    pkg/omakase_bg.wasm -o pkg/omakase_bg.opt.wasm
-  mv pkg/omakase_bg.opt.wasm pkg/omakase_bg.wasm
+    "$1" -o "$1.opt"
+  mv "$1.opt" "$1"
 }
 
 write_pkg_json() {

@@ -10,6 +10,8 @@
 //! Native tests exercise the runtime this wraps; the facade itself is tested in headless Chromium
 //! (`tests/browser/`).
 
+#[cfg(feature = "wasm-encoders")]
+mod encoders;
 mod error;
 mod fetch;
 #[cfg(feature = "gpu")]
@@ -100,7 +102,8 @@ struct State {
     bundle_bytes: u64,
 }
 
-/// What `LoadOptions` said.
+/// What `LoadOptions` said (the GPU flags are read only with the `gpu` feature).
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
 struct Options {
     backend: String,
     allow_f16: bool,
@@ -275,6 +278,19 @@ impl Recommender {
         })
     }
 
+    /// The item tower's vector `[dim]` (unit length, f32, before shard quantization) for frozen
+    /// encoder features, without adding anything: what `addItemFeatures` would store.
+    #[wasm_bindgen(js_name = embedFeatures, unchecked_return_type = "Promise<Float32Array>")]
+    pub fn embed_features(&self, text: Option<Vec<f32>>, image: Option<Vec<f32>>) -> js_sys::Promise {
+        let state = self.state.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            ensure_item_tower(&state).await?;
+            let st = state.try_borrow().map_err(|_| busy())?;
+            let vectors = st.runtime.embed_item(text.as_deref(), image.as_deref()).map_err(JsError::from)?;
+            Ok(Float32Array::from(vectors.fused.as_slice()).into())
+        })
+    }
+
     /// The synthetic catalogue's int8 rows (`codes` `[n·dim]`, `scales` `[n]` with the cosine folded
     /// in: score = Σ codes·q × scale): the benchmark's plain-JS loop scans exactly these. Undefined
     /// for a bundle.
@@ -419,6 +435,7 @@ async fn choose_backend(state: &mut State, options: &Options, rows: &ScoringRows
     }
 }
 
+#[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
 fn backend_name(state: &State) -> String {
     #[cfg(feature = "gpu")]
     if let Some(gpu) = &state.gpu {

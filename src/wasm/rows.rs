@@ -9,8 +9,9 @@ use half::f16;
 
 use crate::runtime::store::ItemStore;
 
-/// Rows ready for scoring, `[n, dim]` row-major.
+/// Rows ready for scoring, `[n, dim]` row-major (read by the GPU backend only).
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
 pub(crate) enum ScoringRows {
     Int8 { codes: Vec<i8>, score_scales: Vec<f32> },
     F16 { unit: Vec<f16> },

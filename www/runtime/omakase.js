@@ -97,6 +97,26 @@ export class Omakase {
     return this.call('addItemFeatures', [id, text, image, meta], transfer);
   }
 
+  // Fetches the encoder module and the bundle's quantized encoders now (else at the first addProduct).
+  loadEncoders(options = {}) {
+    const { onProgress, ...rest } = options;
+    return this.call('loadEncoders', [rest], [], onProgress);
+  }
+
+  // A product the bundle does not hold, embedded on this device from its words and picture:
+  // product = { id, title, description, image (URL), link, ...metadata such as year or genres };
+  // picture = its image bytes (ArrayBuffer, e.g. from a file input; transferred) or null to fetch
+  // product.image. The first call downloads the encoders (options.onProgress reports bytes).
+  // Resolves to { row, text, tokens, hasImage, vector (Float32Array), timings, encoderStats }.
+  addProduct(product, picture = null, options = {}) {
+    const { onProgress, ...rest } = options;
+    return this.call('addProduct', [product, picture, rest], picture ? [picture] : [], onProgress);
+  }
+
+  timeEncode(product, picture, warmup, reps) {
+    return this.call('timeEncode', [product, picture, warmup, reps]);
+  }
+
   userVector(session) {
     return this.call('userVector', [session]);
   }

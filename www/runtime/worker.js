@@ -4,7 +4,13 @@
 // are transferred, not copied. Calls run one after another (the module is single-threaded).
 
 let wasm = null; // the wasm-bindgen module (pkg/omakase.js)
+let moduleUrl = null;
 let recommender = null;
+let manifestUrl = null; // of the loaded bundle: the encoders are listed in its manifest
+// The second module (pkg/encoders/), imported only when a product outside the bundle is embedded:
+// { instance: ProductEncoder, loadMs, stats }. Shops whose pages show only bundle products never
+// download it.
+let encoder = null;
 let queue = Promise.resolve();
 
 self.onmessage = (event) => {
@@ -29,6 +35,51 @@ async function handle({ id, op, args }) {
 function needRecommender() {
   if (!recommender) throw Object.assign(new Error('no bundle loaded (call load first)'), { name: 'OmakaseError', kind: 'BadArgument' });
   return recommender;
+}
+
+function fail(kind, message) {
+  return Object.assign(new Error(message), { name: 'OmakaseError', kind });
+}
+
+async function needEncoder(id, options) {
+  needRecommender();
+  if (encoder && encoder.manifestUrl === manifestUrl) return encoder;
+  if (encoder) encoder.instance.free();
+  encoder = null;
+  const started = performance.now();
+  const module = await import(new URL('encoders/omakase_encoders.js', moduleUrl).toString());
+  await module.default();
+  const instance = await module.ProductEncoder.load(manifestUrl, withProgress(id, options));
+  encoder = { instance, manifestUrl, loadMs: performance.now() - started, stats: instance.loadStats() };
+  return encoder;
+}
+
+// The picture of a new product: bytes given by the page (a picked file), else its `image` URL
+// fetched here (a static GET, like the bundle's own pictures). Undefined when there is none.
+async function pictureBytes(product, picture) {
+  if (picture) return new Uint8Array(picture);
+  if (!product.image) return undefined;
+  const response = await fetch(product.image);
+  if (!response.ok) throw fail('Image', `${product.image}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+// Frozen features (and timings) of a product: { text, tokens, textFeatures, imageFeatures, textMs, imageMs }.
+async function productFeatures(enc, product, picture) {
+  let t = performance.now();
+  const text = enc.composeText(product);
+  const tokens = enc.countTokens(text);
+  const textFeatures = enc.encodeText(text);
+  const textMs = performance.now() - t;
+  const bytes = enc.hasImage() ? await pictureBytes(product, picture) : undefined;
+  let imageFeatures = null;
+  let imageMs = null;
+  if (bytes) {
+    t = performance.now();
+    imageFeatures = enc.encodeImage(bytes, product.image || 'the picked picture');
+    imageMs = performance.now() - t;
+  }
+  return { text, tokens, textFeatures, imageFeatures, textMs, imageMs };
 }
 
 function describe(r) {
@@ -84,16 +135,70 @@ async function sample(call, warmup, reps) {
 }
 
 const ops = {
-  async init(_id, moduleUrl) {
+  async init(_id, url) {
     const started = performance.now();
+    moduleUrl = url;
     wasm = await import(moduleUrl);
     await wasm.default();
     return { result: { initMs: performance.now() - started } };
   },
-  async load(id, manifestUrl, options) {
+  async load(id, url, options) {
     const started = performance.now();
-    recommender = await wasm.Recommender.load(manifestUrl, withProgress(id, options));
+    const loaded = await wasm.Recommender.load(url, withProgress(id, options));
+    if (recommender) recommender.free();
+    recommender = loaded;
+    manifestUrl = new URL(url, self.location.href).toString();
     return { result: { ...describe(recommender), loadMs: performance.now() - started } };
+  },
+  // Fetches the encoder module and the bundle's encoders now (else at the first new product).
+  async loadEncoders(id, options) {
+    const enc = await needEncoder(id, options);
+    return { result: { loadMs: enc.loadMs, stats: enc.stats, hasImage: enc.instance.hasImage() } };
+  },
+  // A product the bundle does not hold ({ id, title, description, image?, link?, ...metadata };
+  // `picture`: its image bytes, transferred, or null to fetch `image`): embedded in this worker and
+  // added to the catalogue. Resolves to { row, text, tokens, vector, timings, encoderStats }.
+  async addProduct(id, product, picture, options) {
+    const r = needRecommender();
+    if (!product || typeof product.id !== 'string' || !product.id) throw fail('BadArgument', 'product.id: a non-empty string is needed');
+    if (r.rowOf(product.id) !== undefined) throw fail('BadArgument', `product ${JSON.stringify(product.id)} is already in the catalogue`);
+    const started = performance.now();
+    const enc = await needEncoder(id, options);
+    const loadMs = performance.now() - started;
+    const f = await productFeatures(enc.instance, product, picture);
+    let t = performance.now();
+    const vector = await r.embedFeatures(f.textFeatures, f.imageFeatures);
+    const towerMs = performance.now() - t;
+    const meta = { title: product.title || '', image: product.image, link: product.link };
+    const row = await r.addItemFeatures(product.id, f.textFeatures, f.imageFeatures, meta);
+    const timings = { encoderLoadMs: loadMs, textMs: f.textMs, imageMs: f.imageMs, towerMs, totalMs: performance.now() - started };
+    return {
+      result: { row, text: f.text, tokens: f.tokens, hasImage: f.imageFeatures !== null, vector, timings, encoderStats: enc.stats },
+      transfer: [vector.buffer],
+    };
+  },
+  // Benchmark: `reps` timings (ms) of the text and image encoders on one product, after `warmup`.
+  async timeEncode(id, product, picture, warmup, reps) {
+    const enc = (await needEncoder(id, {})).instance;
+    const bytes = enc.hasImage() ? await pictureBytes(product, picture) : undefined;
+    const text = enc.composeText(product);
+    const time = (call) => {
+      for (let i = 0; i < warmup; i++) call();
+      const times = [];
+      for (let i = 0; i < reps; i++) {
+        const t = performance.now();
+        call();
+        times.push(performance.now() - t);
+      }
+      return times;
+    };
+    return {
+      result: {
+        tokens: enc.countTokens(text),
+        text: time(() => enc.encodeText(text)),
+        image: bytes ? time(() => enc.encodeImage(bytes, 'bench')) : null,
+      },
+    };
   },
   async synthetic(id, manifestUrl, count, seed, options) {
     if (recommender) recommender.free();

@@ -19,7 +19,7 @@
 mod batch_norm;
 mod bias_act;
 mod conv;
-#[cfg(feature = "native")]
+#[cfg(feature = "decode")]
 mod decode;
 mod depthwise;
 mod efficientnet;
@@ -32,7 +32,7 @@ mod state_dict;
 
 use candle_core::{Device, Tensor};
 
-#[cfg(feature = "native")]
+#[cfg(feature = "decode")]
 pub use decode::{decode_bytes, decode_file};
 pub use efficientnet::{EfficientNetLite0, FEATURE_DIM, NUM_CLASSES};
 pub use error::{ImageEncoderError, Result};

@@ -1,0 +1,213 @@
+//! The encoder module's facade (feature `wasm-encoders`; `build.sh` builds it into `pkg/encoders/`, a
+//! second wasm module the worker imports only when a page shows a product the bundle does not hold).
+//!
+//! `ProductEncoder.load` fetches the bundle's `encoders` files (the Q8_0 GGUF MiniLM and
+//! EfficientNet-Lite0 `omakase export --encoders` wrote; Cache API, size + sha256 checked as every
+//! bundle file is), and turns a product's fields and picture bytes into the frozen features the item
+//! tower reads — the same code `omakase encode` runs natively: the bundle's text template, our
+//! WordPiece, the same image decoder (pure Rust `image`/zune-jpeg, not the browser's, so pixels match
+//! the native ones) and the Pillow-exact resize. The item tower itself stays in the runtime module
+//! (`Recommender.addItemFeatures`).
+//!
+//! Linear layers keep their Q8_0 blocks in wasm (candle's simd128 block kernels; a quarter of the f32
+//! memory in the tab), see `encoders::text::linear`.
+
+use candle_core::quantized::GgmlDType;
+use js_sys::{Float32Array, Object, Reflect};
+use wasm_bindgen::prelude::*;
+
+use super::error::{argument, js_error, JsError};
+use super::fetch::Fetcher;
+use crate::data::Item;
+use crate::encoders::image::{decode_bytes, ImageEncoder};
+use crate::encoders::text::{EncoderError, ItemTextTemplate, TextEncoder};
+use crate::runtime::manifest::{FileEntry, Manifest};
+
+/// The frozen encoders of one bundle, ready to embed new products.
+#[wasm_bindgen]
+pub struct ProductEncoder {
+    text: TextEncoder,
+    image: Option<ImageEncoder>,
+    template: ItemTextTemplate,
+    downloaded: u64,
+    total: u64,
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+export interface EncoderLoadOptions {
+  /** Keep the encoder files in the Cache API (keyed by sha256). Default true. */
+  cache?: boolean;
+  /** Fetch the image encoder too (when the bundle has one). Default true. */
+  image?: boolean;
+  /** Byte progress: { file, loaded, total }. */
+  onProgress?: (progress: { file: string; loaded: number; total: number }) => void;
+}
+/** A product's fields: `title` and `description` (strings), any other key is metadata the bundle's
+ *  text template may use (e.g. `year`, `genres`). */
+export interface ProductFields {
+  id?: string;
+  title: string;
+  description?: string;
+  [key: string]: unknown;
+}
+"#;
+
+#[wasm_bindgen]
+impl ProductEncoder {
+    /// Fetches and parses the encoders listed by the bundle at `manifestUrl`. Rejects with
+    /// `kind: "NoEncoders"` when the bundle was exported without them.
+    pub async fn load(
+        #[wasm_bindgen(js_name = manifestUrl)] manifest_url: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "EncoderLoadOptions")] options: JsValue,
+    ) -> Result<ProductEncoder, JsValue> {
+        console_error_panic_hook::set_once();
+        Ok(Self::load_inner(&manifest_url, &options).await?)
+    }
+
+    /// The text the text encoder reads for `product`, by the bundle's template.
+    #[wasm_bindgen(js_name = composeText)]
+    pub fn compose_text(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ProductFields")] product: JsValue,
+    ) -> Result<String, JsValue> {
+        Ok(self.template.render(&item_from_js(&product)?))
+    }
+
+    /// Tokens the text encoder reads for `text` (`[CLS]`/`[SEP]` included, at most the model's maximum).
+    #[wasm_bindgen(js_name = countTokens)]
+    pub fn count_tokens(&self, text: &str) -> u32 {
+        self.text.tokenize(text).len() as u32
+    }
+
+    /// MiniLM features `[384]` (unit length) of `text`.
+    #[wasm_bindgen(js_name = encodeText)]
+    pub fn encode_text(&self, text: &str) -> Result<Float32Array, JsValue> {
+        let features = self
+            .text
+            .encode_batch(&[text])
+            .and_then(|t| {
+                t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(EncoderError::candle("reading the features"))
+            })
+            .map_err(|e| js_error("Encoder", &format!("text encoder: {e}"), None))?;
+        Ok(Float32Array::from(features.as_slice()))
+    }
+
+    /// EfficientNet-Lite0 features `[1280]` of an encoded picture (JPEG, PNG or WebP bytes).
+    /// Rejects with `kind: "Image"` when the bytes do not decode, `"NoEncoders"` for a text-only bundle.
+    #[wasm_bindgen(js_name = encodeImage)]
+    pub fn encode_image(&self, bytes: &[u8], origin: Option<String>) -> Result<Float32Array, JsValue> {
+        let encoder = self
+            .image
+            .as_ref()
+            .ok_or_else(|| js_error("NoEncoders", "this bundle's model reads no pictures (no image encoder)", None))?;
+        let origin = origin.unwrap_or_else(|| "picture".into());
+        let picture = decode_bytes(bytes, &origin).map_err(|e| js_error("Image", &e.to_string(), None))?;
+        let features = encoder
+            .encode_rgb(&[picture.view()])
+            .and_then(|t| Ok(t.flatten_all()?.to_vec1::<f32>()?))
+            .map_err(|e| js_error("Encoder", &format!("image encoder: {e}"), None))?;
+        Ok(Float32Array::from(features.as_slice()))
+    }
+
+    /// Whether pictures can be encoded (the bundle has an image encoder and it was loaded).
+    #[wasm_bindgen(js_name = hasImage)]
+    pub fn has_image(&self) -> bool {
+        self.image.is_some()
+    }
+
+    /// Bytes the load took from the network (`downloaded`; cache hits excluded) and the encoder
+    /// files' size (`total`).
+    #[wasm_bindgen(js_name = loadStats, unchecked_return_type = "{ downloaded: number; total: number }")]
+    pub fn load_stats(&self) -> JsValue {
+        let out = Object::new();
+        let _ = Reflect::set(&out, &"downloaded".into(), &(self.downloaded as f64).into());
+        let _ = Reflect::set(&out, &"total".into(), &(self.total as f64).into());
+        out.into()
+    }
+}
+
+impl ProductEncoder {
+    async fn load_inner(manifest_url: &str, options: &JsValue) -> Result<ProductEncoder, JsError> {
+        let flag = |key: &str| -> Result<bool, JsError> {
+            let value = if options.is_object() { Reflect::get(options, &key.into())? } else { JsValue::UNDEFINED };
+            match value {
+                v if v.is_undefined() || v.is_null() => Ok(true),
+                v => v.as_bool().ok_or_else(|| argument(&format!("options.{key}"), "must be a boolean")),
+            }
+        };
+        let (use_cache, want_image) = (flag("cache")?, flag("image")?);
+        let on_progress =
+            if options.is_object() { Reflect::get(options, &"onProgress".into())? } else { JsValue::UNDEFINED };
+        let mut fetcher = Fetcher::new(manifest_url, use_cache, on_progress)?;
+        let manifest = Manifest::from_json(&fetcher.manifest().await?)?;
+        let encoders = manifest.encoders.as_ref().ok_or_else(|| {
+            JsError(js_error(
+                "NoEncoders",
+                "this bundle holds no encoders (export it with `omakase export --encoders`)",
+                Some("manifest.json"),
+            ))
+        })?;
+        let image_entry = encoders.image.as_ref().filter(|_| want_image);
+        fetcher.total = encoders.text.bytes + image_entry.map_or(0, |e| e.bytes);
+        let text = parse(&encoders.text, fetcher.file(&encoders.text).await?, |bytes| {
+            TextEncoder::from_gguf_bytes(bytes)?.quantized(GgmlDType::Q8_0).map_err(Into::into)
+        })?;
+        let image = match image_entry {
+            None => None,
+            Some(entry) => Some(parse(entry, fetcher.file(entry).await?, |bytes| {
+                ImageEncoder::from_gguf_bytes(bytes)?.quantized(GgmlDType::Q8_0).map_err(Into::into)
+            })?),
+        };
+        let template = ItemTextTemplate::new(encoders.text_template.clone())
+            .map_err(|e| JsError(js_error("ManifestField", &e.to_string(), Some("manifest.json"))))?;
+        Ok(ProductEncoder { text, image, template, downloaded: fetcher.downloaded, total: fetcher.total })
+    }
+}
+
+/// Parses one verified encoder file; a failure is a `Format` error naming it.
+fn parse<T>(
+    entry: &FileEntry,
+    bytes: Vec<u8>,
+    read: impl FnOnce(&[u8]) -> Result<T, crate::encoders::gguf::GgufError>,
+) -> Result<T, JsError> {
+    read(&bytes).map_err(|e| JsError(js_error("Format", &format!("{}: {e}", entry.path), Some(&entry.path))))
+}
+
+/// `{ id?, title, description?, ...metadata }` → an [`Item`] (no picture path: the template reads text).
+fn item_from_js(product: &JsValue) -> Result<Item, JsError> {
+    let value: serde_json::Value = serde_wasm_bindgen::from_value(product.clone())
+        .map_err(|e| argument("product", format!("not a plain object of fields: {e}")))?;
+    let value = integral_numbers(value);
+    let serde_json::Value::Object(mut fields) = value else {
+        return Err(argument("product", "must be an object { title, description, ... }"));
+    };
+    let mut text = |key: &str| -> Result<String, JsError> {
+        match fields.remove(key) {
+            None | Some(serde_json::Value::Null) => Ok(String::new()),
+            Some(serde_json::Value::String(s)) => Ok(s),
+            Some(other) => Err(argument(&format!("product.{key}"), format!("must be a string, got {other}"))),
+        }
+    };
+    let (id, title, description) = (text("id")?, text("title")?, text("description")?);
+    if title.trim().is_empty() && description.trim().is_empty() {
+        return Err(argument("product", "needs a title or a description"));
+    }
+    fields.remove("image");
+    Ok(Item { id, title, description, image: None, metadata: fields })
+}
+
+/// JS numbers arrive as f64; a whole number becomes an integer again, so a template prints `1995` as
+/// the native catalogue's JSON integer does, not `1995.0`.
+fn integral_numbers(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => Value::from(x as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(values) => Value::Array(values.into_iter().map(integral_numbers).collect()),
+        Value::Object(fields) => Value::Object(fields.into_iter().map(|(k, v)| (k, integral_numbers(v))).collect()),
+        other => other,
+    }
+}
