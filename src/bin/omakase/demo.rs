@@ -1,7 +1,8 @@
 //! `omakase demo [--data DIR] [--model RUN] [--port P]`: the demo shop (www/demo/) on 127.0.0.1.
 //!
 //! Builds what the shop needs into `--out` (default `out/demo`): a quickly trained RUN when none is
-//! given or found (evaluated, so it has a report), the bundle (`omakase export`), `site/catalog.json` (titles, years, genres, plots
+//! given or found (evaluated, so it has a report), the bundle (`omakase export`, `--encoders` when the
+//! models are there), `site/catalog.json` (titles, years, genres, plots
 //! for the shop's own pages) and `site/report.html` (the RUN's evaluation report, when it has one).
 //! Then serves, read-only:
 //!
@@ -160,10 +161,13 @@ fn quick_run(data: &Path, out: &Path) -> anyhow::Result<PathBuf> {
     Ok(run)
 }
 
+/// The bundle, with the frozen encoders when the models folder has them (the shop's new-product page
+/// embeds products in the browser with them); without them (no models, or weights other than the
+/// features were computed with) the shop works, its new-product page says it cannot embed.
 fn export(run: &Path, data: &Path, out: &Path) -> anyhow::Result<PathBuf> {
     let bundle = out.join("bundle");
     eprintln!("exporting the bundle into {}", bundle.display());
-    omakase(&[
+    let base: Vec<&std::ffi::OsStr> = vec![
         "export".as_ref(),
         "--model".as_ref(),
         run.as_os_str(),
@@ -171,7 +175,19 @@ fn export(run: &Path, data: &Path, out: &Path) -> anyhow::Result<PathBuf> {
         data.as_os_str(),
         "--out".as_ref(),
         bundle.as_os_str(),
-    ])?;
+    ];
+    let models = omakase::encoders::pipeline::default_models_dir();
+    let text_model = models.join(omakase::encoders::pipeline::TEXT_MODEL_DIR).join("model.safetensors");
+    if text_model.is_file() {
+        let with_encoders = [base.as_slice(), &["--encoders".as_ref(), models.as_os_str()]].concat();
+        match omakase(&with_encoders) {
+            Ok(()) => return Ok(bundle),
+            Err(err) => eprintln!("warning: {err:#}; exporting without the encoders (no new-product embedding)"),
+        }
+    } else {
+        eprintln!("{} not found: the bundle gets no encoders (no new-product embedding)", text_model.display());
+    }
+    omakase(&base)?;
     Ok(bundle)
 }
 
