@@ -6,9 +6,10 @@ mod bundle_fixture;
 use std::collections::HashMap;
 
 use bundle_fixture::{file_map, fixture, N_ITEMS};
+use omakase::encoders::bundle::{BundleEncoders, BundleEncodersError};
 use omakase::runtime::manifest::{sha256_hex, MAX_SHARD_BYTES};
-use omakase::runtime::{EmbeddingDtype, Runtime, RuntimeError, WeightsDtype};
-use serde_json::Value;
+use omakase::runtime::{EmbeddingDtype, Manifest, Runtime, RuntimeError, WeightsDtype};
+use serde_json::{json, Value};
 
 type Files = HashMap<String, Vec<u8>>;
 
@@ -290,4 +291,111 @@ fn empty_and_unknown_sessions() {
     assert!(err.to_string().contains("k"), "{err}");
     let err = runtime.recommend_rows(&[N_ITEMS as u32 + 3], 3).unwrap_err();
     assert!(err.to_string().contains("session"), "{err}");
+}
+
+/// The valid bundle plus an `encoders` section listing a text file holding `text` and, when given, an
+/// image file holding `image` (not real GGUF: these cases fail before or at parsing).
+fn with_encoders(text: &[u8], image: Option<&[u8]>) -> Files {
+    let mut files = valid();
+    let mut m = manifest(&files);
+    let entry = |path: &str, bytes: &[u8]| json!({"path": path, "bytes": bytes.len(), "sha256": sha256_hex(bytes)});
+    m["encoders"] = json!({
+        "text": entry("text_encoder.gguf", text),
+        "image": image.map(|bytes| entry("image_encoder.gguf", bytes)),
+        "text_template": {"parts": ["{title}[ ({year})].", "{description}"], "separator": " ", "list_separator": ", "},
+    });
+    set_manifest(&mut files, &m);
+    files.insert("text_encoder.gguf".into(), text.to_vec());
+    if let Some(bytes) = image {
+        files.insert("image_encoder.gguf".into(), bytes.to_vec());
+    }
+    files
+}
+
+fn load_encoders(files: &Files) -> Result<BundleEncoders, BundleEncodersError> {
+    let manifest = Manifest::from_json(&files["manifest.json"])?;
+    BundleEncoders::load(&manifest, files)
+}
+
+/// The encoders' error, with its message containing every one of `needles`.
+fn expect_encoders_error(files: &Files, needles: &[&str]) -> BundleEncodersError {
+    let err = load_encoders(files).expect_err("malformed encoders must be refused");
+    let message = err.to_string();
+    for needle in needles {
+        assert!(message.contains(needle), "`{message}` should name `{needle}`");
+    }
+    err
+}
+
+#[test]
+fn encoder_files_are_checked_and_named() {
+    // Recommending never reads the encoders: the bundle loads whatever they hold.
+    let files = with_encoders(b"GGUF not really", Some(b"nor this"));
+    assert!(load(&files).is_ok());
+    let err = expect_encoders_error(&files, &["text_encoder.gguf", "encoders.text"]);
+    assert!(matches!(err, BundleEncodersError::Gguf { .. }), "{err:?}");
+
+    let mut files = with_encoders(b"GGUF not really", Some(b"nor this"));
+    files.remove("text_encoder.gguf");
+    let err = expect_encoders_error(&files, &["text_encoder.gguf", "missing"]);
+    assert!(matches!(err, BundleEncodersError::File(RuntimeError::MissingFile { .. })), "{err:?}");
+
+    // Files are checked before any is parsed: the missing image is named, not the bad text GGUF.
+    let mut files = with_encoders(b"GGUF not really", Some(b"nor this"));
+    files.remove("image_encoder.gguf");
+    expect_encoders_error(&files, &["image_encoder.gguf", "missing"]);
+
+    let mut files = with_encoders(b"GGUF not really", None);
+    files.get_mut("text_encoder.gguf").unwrap()[0] ^= 1;
+    let err = expect_encoders_error(&files, &["text_encoder.gguf", "sha256"]);
+    assert!(matches!(err, BundleEncodersError::File(RuntimeError::Checksum { .. })), "{err:?}");
+
+    let mut files = with_encoders(b"GGUF not really", None);
+    files.get_mut("text_encoder.gguf").unwrap().push(0);
+    expect_encoders_error(&files, &["text_encoder.gguf", "bytes"]);
+
+    // A bundle exported without --encoders says how to get them.
+    expect_encoders_error(&valid(), &["encoders", "--encoders"]);
+}
+
+#[test]
+fn malformed_encoders_section_is_refused_by_field() {
+    let base = with_encoders(b"GGUF not really", None);
+
+    let mut files = base.clone();
+    let mut m = manifest(&files);
+    m["encoders"]["text"]["sha256"] = "not-a-hash".into();
+    set_manifest(&mut files, &m);
+    expect_error(&files, &["encoders.text.sha256", "hex"]);
+    expect_encoders_error(&files, &["encoders.text.sha256"]);
+
+    let mut files = base.clone();
+    let mut m = manifest(&files);
+    m["encoders"]["text_template"]["parts"] = json!(["{title"]);
+    set_manifest(&mut files, &m);
+    expect_error(&files, &["encoders.text_template"]);
+
+    let mut files = base.clone();
+    let mut m = manifest(&files);
+    m["encoders"]["vocabulary"] = json!("extra");
+    set_manifest(&mut files, &m);
+    expect_error(&files, &["manifest.json", "vocabulary"]);
+
+    let mut files = base.clone();
+    let mut m = manifest(&files);
+    m["encoders"]["text"]["dtype"] = json!("q8_0");
+    set_manifest(&mut files, &m);
+    expect_error(&files, &["manifest.json", "dtype"]);
+
+    let mut files = base.clone();
+    let mut m = manifest(&files);
+    m["encoders"].as_object_mut().unwrap().remove("text");
+    set_manifest(&mut files, &m);
+    expect_error(&files, &["manifest.json", "text"]);
+
+    let mut files = base;
+    let mut m = manifest(&files);
+    m["encoders"]["text"]["path"] = "items.json".into();
+    set_manifest(&mut files, &m);
+    expect_error(&files, &["encoders.text.path", "twice"]);
 }

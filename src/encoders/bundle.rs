@@ -31,13 +31,19 @@ pub struct BundleEncoders {
 }
 
 impl BundleEncoders {
-    /// The encoders of `manifest` from `files` (only the encoder files are read).
+    /// The encoders of `manifest` from `files` (only the encoder files are read; the manifest was
+    /// validated by [`Manifest::from_json`]).
     pub fn load(manifest: &Manifest, files: &dyn FileSource) -> Result<Self, BundleEncodersError> {
         let section = manifest.encoders.as_ref().ok_or_else(|| RuntimeError::NotInBundle {
             what: "the encoders".into(),
             reason: "export the bundle with `omakase export --encoders`".into(),
         })?;
         let template = ItemTextTemplate::new(section.text_template.clone()).map_err(BundleEncodersError::Template)?;
+        // Every file checked before any is parsed: a missing or corrupted file is named as such,
+        // whichever it is.
+        for (_, entry) in manifest.encoder_files() {
+            checked(files, entry)?;
+        }
         let text = gguf::read_text(checked(files, &section.text)?)
             .map_err(|source| gguf_error(&section.text.path, "encoders.text", source))?;
         let image = match &section.image {
