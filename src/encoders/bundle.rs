@@ -15,7 +15,7 @@ pub enum BundleEncodersError {
     #[error(transparent)]
     File(#[from] RuntimeError),
     #[error("{file} (manifest.json field `{field}`): {source}")]
-    Gguf { file: String, field: String, source: GgufError },
+    Gguf { file: String, field: String, source: Box<GgufError> },
     #[error("manifest.json: field `encoders.text_template`: {0}")]
     Template(EncoderError),
 }
@@ -65,5 +65,5 @@ fn checked<'a>(files: &'a dyn FileSource, entry: &FileEntry) -> Result<&'a [u8],
 }
 
 fn gguf_error(file: &str, field: &str, source: GgufError) -> BundleEncodersError {
-    BundleEncodersError::Gguf { file: file.into(), field: field.into(), source }
+    BundleEncodersError::Gguf { file: file.into(), field: field.into(), source: Box::new(source) }
 }
