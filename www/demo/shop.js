@@ -66,7 +66,7 @@ export function header(active) {
   logo.append('Reel', el('span', '', '&'), 'Co.');
   const nav = el('nav', 'links');
   nav.setAttribute('aria-label', 'Shop');
-  for (const [href, label, key] of [['/demo/', 'Shop', 'home'], ['/demo/results.html', 'How well it works', 'results']]) {
+  for (const [href, label, key] of [['/demo/', 'Shop', 'home'], ['/demo/new.html', 'Add a new film', 'new'], ['/demo/results.html', 'How well it works', 'results']]) {
     const a = el('a', '', label);
     a.href = href;
     if (key === active) a.setAttribute('aria-current', 'page');
@@ -114,6 +114,8 @@ export function panel(container) {
   const downloaded = field('Downloaded');
   const bundleSize = field('Bundle size');
   const session = field('Session sent to servers');
+  const newProduct = field('New product embedded');
+  newProduct.textContent = 'none on this page';
   box.append(dl);
   const details = el('details');
   const summary = el('summary', '', 'Requests made by this page and the widget');
@@ -139,6 +141,9 @@ export function panel(container) {
       ...worker.map((e) => ({ who: 'widget', url: e.url, size: e.transferSize })),
     ];
     const withQuery = rows.filter((r) => new URL(r.url).search !== '').length;
+    // Bytes that came over the network for this page (cache hits transfer 0), page and widget.
+    const total = rows.reduce((sum, r) => sum + (r.size || 0), 0);
+    downloaded.textContent = `${bytes(total)} on this page`;
     summary.textContent = `${rows.length} requests, all GETs of static files; ${withQuery} with a query string`;
     const head = el('tr');
     head.append(el('th', '', 'by'), el('th', '', 'file'), el('th', '', 'bytes'));
@@ -157,9 +162,15 @@ export function panel(container) {
     backend.textContent = d.backend;
     box.dataset.backend = d.backend;
     latency.textContent = `${d.ms.toFixed(1)} ms` + (times.length > 1 ? ` (${times.length} updates, best ${Math.min(...times).toFixed(1)})` : '');
-    downloaded.textContent = `${bytes(d.downloaded)} on this page`;
-    downloaded.title = `bundle ${bytes(d.bundleBytes)} in all; the rest came from this browser's cache`;
+    downloaded.title = `bundle ${bytes(d.bundleBytes)} in all; what is not counted here came from this browser's cache`;
     bundleSize.textContent = `${bytes(d.bundleBytes)}, once per shop`;
+    refreshRequests();
+  });
+  document.addEventListener('omakase-new-product', (event) => {
+    const { timings: t, tokens, hasImage } = event.detail;
+    newProduct.textContent = `text ${t.textMs.toFixed(0)} ms (${tokens} tokens)` + (hasImage ? `, image ${t.imageMs.toFixed(0)} ms` : '');
+    newProduct.title = `encoders ready after ${t.encoderLoadMs.toFixed(0)} ms (download or cache, and parsing)`;
+    box.dataset.newProduct = event.detail.id;
     refreshRequests();
   });
   document.addEventListener('omakase-error', (event) => {

@@ -117,6 +117,11 @@ export class Omakase {
     return this.call('timeEncode', [product, picture, warmup, reps]);
   }
 
+  // The row of an item id, or null when the catalogue does not hold it.
+  rowOf(id) {
+    return this.call('rowOf', [id]);
+  }
+
   userVector(session) {
     return this.call('userVector', [session]);
   }

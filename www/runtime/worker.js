@@ -220,6 +220,10 @@ const ops = {
   async addItemFeatures(_id, itemId, text, image, meta) {
     return { result: await needRecommender().addItemFeatures(itemId, text, image, meta) };
   },
+  async rowOf(_id, itemId) {
+    const row = needRecommender().rowOf(itemId);
+    return { result: row === undefined ? null : row };
+  },
   async userVector(_id, session) {
     const v = needRecommender().userVector(session);
     return { result: v, transfer: [v.buffer] };

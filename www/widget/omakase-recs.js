@@ -10,6 +10,16 @@
 //   link-template  card link for items without a link in the bundle, "{id}" replaced (e.g. "/p/{id}")
 //   backend        "auto" (default), "webgpu" or "wasm"
 //
+// A product the bundle does not hold yet (added to the shop this morning) is embedded on this device
+// from its words and picture when the element carries them:
+//   data-title, data-description   its text (rendered into the bundle's text template)
+//   data-image                     its picture's URL (fetched by the worker, a static GET)
+//   data-metadata                  optional JSON object of other fields the template reads, e.g.
+//                                  {"year": 2026, "genres": ["Drama"]}
+// or from JavaScript: `element.addProduct({ id, title, description, image, ...metadata })`. The first
+// such product downloads the quantized encoders (cached afterwards); its vector is kept on this
+// device (localStorage "omakase.products", the last 20) so it keeps counting on later pages.
+//
 // Styling: the cards live in a Shadow DOM; the custom property --omakase-card-min (default 140px)
 // sets their minimum width.
 //
@@ -18,12 +28,15 @@
 // static files; the session never leaves the device. Every product text is set with textContent.
 //
 // Events (on the element, bubbling): "omakase-update" { backend, ms, count, session, downloaded,
-// bundleBytes, loadMs } after each render, "omakase-error" { kind, message } on failure.
+// bundleBytes, loadMs } after each render, "omakase-new-product" { id, tokens, hasImage, timings,
+// encoderStats } after embedding a new product, "omakase-error" { kind, message } on failure.
 
 import { Omakase } from '../runtime/omakase.js';
 
 const STORAGE_KEY = 'omakase.views';
+const PRODUCTS_KEY = 'omakase.products';
 const MAX_VIEWS = 50;
+const MAX_NEW_PRODUCTS = 20;
 const MAX_K = 50;
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 
@@ -49,6 +62,35 @@ function recordView(id) {
   return views.slice(-MAX_VIEWS);
 }
 
+// Products embedded on this device, per bundle: { [manifestUrl]: { [id]: { v: number[], title, image, link, at } } }.
+function readProducts() {
+  try {
+    const all = JSON.parse(localStorage.getItem(PRODUCTS_KEY) || '{}');
+    return all && typeof all === 'object' && !Array.isArray(all) ? all : {};
+  } catch {
+    return {};
+  }
+}
+
+function storedProducts(manifestUrl) {
+  const mine = readProducts()[manifestUrl];
+  if (!mine || typeof mine !== 'object') return [];
+  return Object.entries(mine).filter(([id, p]) => typeof id === 'string' && p && Array.isArray(p.v) && p.v.every(Number.isFinite));
+}
+
+function storeProduct(manifestUrl, id, vector, meta) {
+  const all = readProducts();
+  const mine = { ...(all[manifestUrl] || {}) };
+  mine[id] = { v: Array.from(vector, (x) => Math.round(x * 1e6) / 1e6), title: meta.title, image: meta.image, link: meta.link, at: Date.now() };
+  const kept = Object.entries(mine).sort((a, b) => (b[1].at || 0) - (a[1].at || 0)).slice(0, MAX_NEW_PRODUCTS);
+  all[manifestUrl] = Object.fromEntries(kept);
+  try {
+    localStorage.setItem(PRODUCTS_KEY, JSON.stringify(all));
+  } catch {
+    // storage full or blocked: the product still counts on this page
+  }
+}
+
 export const omakase = {
   /** The ids viewed on this device, oldest first. */
   views: readViews,
@@ -56,6 +98,7 @@ export const omakase = {
   forget() {
     try {
       localStorage.removeItem(STORAGE_KEY);
+      localStorage.removeItem(PRODUCTS_KEY);
     } catch {
       // nothing stored
     }
@@ -80,7 +123,12 @@ function engine(manifestUrl, backend) {
     const started = (async () => {
       const client = await Omakase.start({ workerUrl: WORKER_URL });
       const info = await client.load(manifestUrl, { backend });
-      return { client, info };
+      // New products embedded on earlier pages come back by their stored vectors (no encoders).
+      for (const [id, p] of storedProducts(manifestUrl)) {
+        if ((await client.rowOf(id)) !== null) continue; // the bundle has it by now
+        await client.addItem(id, Float32Array.from(p.v), { title: p.title, image: p.image, link: p.link }).catch(() => {});
+      }
+      return { client, info, adding: new Map() };
     })();
     started.catch(() => engines.delete(key)); // a later element may retry
     engines.set(key, started);
@@ -181,7 +229,15 @@ export class OmakaseRecs extends HTMLElement {
     this.showLoading();
     try {
       const manifestUrl = new URL(bundle, document.baseURI).href;
-      const { client, info } = await engine(manifestUrl, this.getAttribute('backend') || 'auto');
+      const started0 = engine(manifestUrl, this.getAttribute('backend') || 'auto');
+      const { client, info } = await started0;
+      // A product that cannot be embedded (no encoders in the bundle, picture unreadable) still
+      // leaves the rest of the session to recommend from: reported, not fatal.
+      if (product) {
+        await this.embedIfNew(await started0, manifestUrl, product).catch((error) => {
+          this.dispatchEvent(new CustomEvent('omakase-error', { bubbles: true, detail: { kind: error?.kind || 'Error', message: String(error?.message || error), product } }));
+        });
+      }
       const started = performance.now();
       const answer = await client.recommend(session, this.k);
       const ms = performance.now() - started;
@@ -201,6 +257,64 @@ export class OmakaseRecs extends HTMLElement {
       }
       this.dispatchEvent(new CustomEvent('omakase-error', { bubbles: true, detail: { kind: error?.kind || 'Error', message: String(error?.message || error) } }));
     }
+  }
+
+  // This page's product from its data-* attributes, or null when it carries no text.
+  productFields(id) {
+    const title = this.dataset.title || '';
+    const description = this.dataset.description || '';
+    if (!title.trim() && !description.trim()) return null;
+    let metadata = {};
+    if (this.dataset.metadata) {
+      try {
+        const parsed = JSON.parse(this.dataset.metadata);
+        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) metadata = parsed;
+      } catch {
+        // not JSON: embed without it rather than not at all
+      }
+    }
+    const image = safeUrl(this.dataset.image, document.baseURI);
+    return { ...metadata, id, title, description, image: image || undefined, link: safeUrl(location.href, document.baseURI) || undefined };
+  }
+
+  async embedIfNew(started, manifestUrl, id) {
+    const fields = this.productFields(id);
+    if (fields) await this.embed(fields, null, started, manifestUrl);
+  }
+
+  /** Embeds a product the bundle does not hold, on this device: `fields` = { id, title, description,
+   *  image (URL), link, ...metadata }, `picture` = its image bytes (ArrayBuffer; else `image` is
+   *  fetched). Resolves to { row, tokens, hasImage, timings, encoderStats, vector } once it can be
+   *  recommended, or null when the catalogue already holds the id. */
+  addProduct(fields, picture = null) {
+    return this.embed(fields, picture, null, null);
+  }
+
+  /** Recommendations for any session of ids on this element's engine (the demo's "who sees it"). */
+  async recommendFor(session, k = this.k) {
+    const manifestUrl = new URL(this.getAttribute('bundle'), document.baseURI).href;
+    const { client } = await engine(manifestUrl, this.getAttribute('backend') || 'auto');
+    return client.recommend(session, k);
+  }
+
+  async embed(fields, picture, started, manifestUrl) {
+    manifestUrl = manifestUrl || new URL(this.getAttribute('bundle'), document.baseURI).href;
+    const { client, adding } = await (started || engine(manifestUrl, this.getAttribute('backend') || 'auto'));
+    if (!adding.has(fields.id)) {
+      const pending = (async () => {
+        if ((await client.rowOf(fields.id)) !== null) return null;
+        const added = await client.addProduct(fields, picture);
+        storeProduct(manifestUrl, fields.id, added.vector, { title: fields.title, image: fields.image, link: fields.link });
+        this.dispatchEvent(new CustomEvent('omakase-new-product', {
+          bubbles: true,
+          detail: { id: fields.id, tokens: added.tokens, hasImage: added.hasImage, timings: added.timings, encoderStats: added.encoderStats },
+        }));
+        return added;
+      })();
+      adding.set(fields.id, pending);
+      pending.catch(() => adding.delete(fields.id));
+    }
+    return adding.get(fields.id);
   }
 
   // Titles of the viewed items the explanations point to, by row (asked once per row).
