@@ -4,7 +4,7 @@
 #   ./build.sh test     everything CI checks: weights, the wasm32 build, the test suite, browser + e2e tests
 # Other steps: models (fetch + convert weights), data (print the default dataset dir), wasm (the browser
 # package pkg/), browser-test (headless Chromium tests of pkg/), e2e (the demo shop + widget end to end),
-# bench-browser (www/bench/ headless).
+# bench-browser (www/bench/ headless), bench-encoders (new-product encoding in headless Chromium).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -166,6 +166,17 @@ cmd_bench_browser() {
   node tests/browser/bench.mjs --bundle "$bundle" "$@"
 }
 
+# New-product encoding in the browser (tests/browser/bench-encoders.mjs): the e2e demo's bundle (it has
+# the encoders; `./build.sh e2e` makes it) or $OMAKASE_BENCH_BUNDLE, a poster of the default dataset.
+cmd_bench_encoders() {
+  local bundle=${OMAKASE_BENCH_BUNDLE:-out/e2e/site/bundle} data
+  [ -f pkg/encoders/omakase_encoders_bg.wasm ] || build_pkg
+  ensure_node_tools
+  [ -f "$bundle/manifest.json" ] || cmd_e2e
+  data=$(default_dataset)
+  node tests/browser/bench-encoders.mjs --bundle "$bundle" --image "$(ls "$data"/images/*.jpg | head -n 1)" "$@"
+}
+
 # The demo shop (www/demo/, `omakase demo`): builds pkg/ when missing, trains a quick model and exports
 # a bundle when out/demo has none, then serves it on 127.0.0.1 and prints the URL. Extra arguments go
 # to `omakase demo` (--port P, --model RUN). The dev profile's binary: dependencies are optimised
@@ -208,7 +219,8 @@ case "${1:-demo}" in
   wasm) cmd_wasm ;;
   browser-test) cmd_browser_test ;;
   e2e) cmd_e2e ;;
+  bench-encoders) shift; cmd_bench_encoders "$@" ;;
   bench-browser) shift; cmd_bench_browser "$@" ;;
   data) default_dataset ;;
-  *) echo "usage: $0 [demo|test|models|wasm|browser-test|e2e|bench-browser|data]" >&2; exit 2 ;;
+  *) echo "usage: $0 [demo|test|models|wasm|browser-test|e2e|bench-browser|bench-encoders|data]" >&2; exit 2 ;;
 esac

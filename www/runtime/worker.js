@@ -48,9 +48,10 @@ async function needEncoder(id, options) {
   encoder = null;
   const started = performance.now();
   const module = await import(new URL('encoders/omakase_encoders.js', moduleUrl).toString());
-  await module.default();
+  const exports = await module.default();
   const instance = await module.ProductEncoder.load(manifestUrl, withProgress(id, options));
-  encoder = { instance, manifestUrl, loadMs: performance.now() - started, stats: instance.loadStats() };
+  const stats = { ...instance.loadStats(), memoryBytes: exports.memory.buffer.byteLength };
+  encoder = { instance, manifestUrl, loadMs: performance.now() - started, stats };
   return encoder;
 }
 

@@ -8,7 +8,9 @@
 //! target features the crate is built with (AVX for x86-64), so on a default build they took the
 //! scalar path and Q8_0 ran 2-3× slower than f32 (bench/README.md); natively, Q8_0 is only a download
 //! format, and the expanded weights give the same results as the blocks' dequantized values. In wasm32
-//! the blocks stay as they are (a quarter of the memory in the browser tab) and candle multiplies them.
+//! `quantized` keeps the blocks (a quarter of the memory) and candle multiplies them with simd128; the
+//! browser's encoder module does not use that path: expanded f32 ran 1.6–1.9× faster there
+//! (src/wasm/encoders.rs has the figures).
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
