@@ -174,7 +174,7 @@ cmd_bench_encoders() {
   ensure_node_tools
   [ -f "$bundle/manifest.json" ] || cmd_e2e
   data=$(default_dataset)
-  node tests/browser/bench-encoders.mjs --bundle "$bundle" --image "$(ls "$data"/images/*.jpg | head -n 1)" "$@"
+  node tests/browser/bench-encoders.mjs --bundle "$bundle" --image "$data/images/50.jpg" "$@"
 }
 
 # The demo shop (www/demo/, `omakase demo`): builds pkg/ when missing, trains a quick model and exports
