@@ -145,7 +145,8 @@ browser_test_bundle() {
     cargo run --quiet --bin omakase -- train --data "$data" --out "$run" --config tests/browser/small-run.toml --quiet >&2
   fi
   # Exported every time (seconds): the bundle always has this build's format.
-  cargo run --quiet --bin omakase -- export --model "$run" --data "$data" --out "$bundle" >&2
+  # With the encoders: the browser tests embed new products too.
+  cargo run --quiet --bin omakase -- export --model "$run" --data "$data" --out "$bundle" --encoders >&2
   echo "$bundle"
 }
 

@@ -61,6 +61,64 @@ function native(session) {
   return { ids: json.recommendations.map((r) => r.id), scores: json.recommendations.map((r) => r.score), unknown: json.unknown };
 }
 
+// A product the bundle does not hold, embedded in the worker: its vector against native `omakase embed
+// --quantized` (the same Q8_0 encoders), then the failures a page can meet.
+const NEW_PRODUCT = {
+  id: 'browser-test-new',
+  title: 'Harbour Lights',
+  description: 'A retired codebreaker decodes a radio signal from a ship lost at sea forty years ago.',
+  year: 2026,
+  genres: ['Drama', 'Mystery'],
+};
+
+function nativeEmbed(product) {
+  const metadata = JSON.stringify({ year: product.year, genres: product.genres });
+  const out = execFileSync(omakase, ['embed', '--bundle', bundle, '--title', product.title, '--description', product.description,
+    '--metadata', metadata, '--quantized', '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  return JSON.parse(out);
+}
+
+function cosine(a, b) {
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
+  return a.length === b.length && a.length > 0 ? ab / Math.sqrt(aa * bb) : -1;
+}
+
+async function newProducts(page) {
+  if (!manifest.encoders) {
+    check('new products: the test bundle has encoders (export --encoders)', false, 'manifest has no encoders section');
+    return;
+  }
+  const native = nativeEmbed(NEW_PRODUCT);
+  const got = await page.evaluate(async (product) => {
+    const c = window.client;
+    await c.load('/bundle/manifest.json', { backend: 'wasm' });
+    const added = await c.addProduct(product);
+    const recs = await c.recommend([product.id], 10);
+    const again = await c.addProduct(product).then(() => null, (e) => e.kind);
+    const garbage = await c.addProduct({ ...product, id: 'browser-test-garbage' }, new Uint8Array([1, 2, 3, 4]).buffer).then(() => null, (e) => ({ kind: e.kind, message: e.message }));
+    const noTitle = await c.addProduct({ id: 'browser-test-empty', title: ' ' }).then(() => null, (e) => e.kind);
+    return { text: added.text, tokens: added.tokens, vector: Array.from(added.vector), recs: recs.ids, again, garbage, noTitle };
+  }, NEW_PRODUCT);
+  const cos = cosine(got.vector, native.vector);
+  console.log(`      new product: ${got.tokens} tokens, "${got.text}"`);
+  check('new product: the worker composes the same text as native omakase embed', got.text === native.text, `${got.text} | ${native.text}`);
+  check(`new product: vector vs native (same Q8_0 encoders): cosine ${cos.toFixed(6)} >= 0.999`, cos >= 0.999);
+  check('new product: recommendations from a session of only the new product', got.recs.length === 10 && !got.recs.includes(NEW_PRODUCT.id), got.recs.join(' '));
+  check('new product: adding the same id twice is refused (BadArgument)', got.again === 'BadArgument', String(got.again));
+  check('new product: bytes that are no picture are refused (Image)', got.garbage && got.garbage.kind === 'Image', JSON.stringify(got.garbage));
+  check('new product: no title and no description is refused (BadArgument)', got.noTitle === 'BadArgument', String(got.noTitle));
+  for (const [name, kind, file] of [['tampered-encoder', 'Checksum', manifest.encoders.text.path], ['no-encoders', 'NoEncoders', 'manifest.json']]) {
+    const error = await page.evaluate(async (name) => {
+      const c = window.client;
+      await c.load(`/bundles/${name}/manifest.json`, { backend: 'wasm', cache: false });
+      return c.addProduct({ id: 'x-new', title: 'A film' }, null, { cache: false }).then(() => null, (e) => ({ name: e.name, kind: e.kind, file: e.file, message: e.message }));
+    }, name);
+    console.log(`      ${name}: ${error && error.message}`);
+    check(`new product on the ${name} bundle: refused with ${kind} naming ${file}`, error && error.kind === kind && error.file === file, JSON.stringify(error));
+  }
+}
+
 function compare(label, got, want, tolerance) {
   const sameIds = JSON.stringify(got.ids) === JSON.stringify(want.ids);
   check(`${label}: same ids as native`, sameIds, sameIds ? '' : `\n      got  ${got.ids.join(' ')}\n      want ${want.ids.join(' ')}`);
@@ -68,14 +126,30 @@ function compare(label, got, want, tolerance) {
   check(`${label}: scores within ${tolerance}`, sameIds && worst <= tolerance, `largest difference ${worst}`);
 }
 
-// Bundles the server offers: the real one, one with a flipped byte in a shard, one without a shard.
+// Bundles the server offers: the real one, one with a flipped byte in a shard, one without a shard,
+// one with a flipped byte in the text encoder, one exported without encoders. (Encoder files are
+// linked, not copied, where they stay intact: 31 MB each.)
 function brokenBundles() {
   const shard = manifest.shards[0].file.path;
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'omakase-browser-'));
-  for (const name of ['tampered', 'missing']) {
+  const encoderFiles = new Set(manifest.encoders ? [manifest.encoders.text.path, manifest.encoders.image?.path].filter(Boolean) : []);
+  for (const name of ['tampered', 'missing', 'tampered-encoder', 'no-encoders']) {
     fs.mkdirSync(path.join(root, name));
-    for (const f of fs.readdirSync(bundle)) fs.copyFileSync(path.join(bundle, f), path.join(root, name, f));
+    for (const f of fs.readdirSync(bundle)) {
+      if (encoderFiles.has(f)) fs.symlinkSync(path.join(bundle, f), path.join(root, name, f));
+      else fs.copyFileSync(path.join(bundle, f), path.join(root, name, f));
+    }
   }
+  if (manifest.encoders) {
+    const text = path.join(root, 'tampered-encoder', manifest.encoders.text.path);
+    const copy = Buffer.from(fs.readFileSync(text));
+    copy[copy.length >> 1] ^= 0x01;
+    fs.rmSync(text);
+    fs.writeFileSync(text, copy);
+  }
+  const stripped = { ...manifest };
+  delete stripped.encoders;
+  fs.writeFileSync(path.join(root, 'no-encoders', 'manifest.json'), JSON.stringify(stripped, null, 2));
   const tampered = path.join(root, 'tampered', shard);
   const bytes = fs.readFileSync(tampered);
   bytes[bytes.length - 1] ^= 0x01;
@@ -201,6 +275,8 @@ async function main() {
       check(`${name} shard: refused with ${kind} naming ${broken.shard}`,
         error && error.name === 'OmakaseError' && error.kind === kind && error.file === broken.shard && error.message.includes(broken.shard), JSON.stringify(error));
     }
+
+    await newProducts(page);
 
     const badOptions = await page.evaluate(async () => {
       try {
