@@ -66,7 +66,7 @@ build_pkg() {
   # The second module: the quantized encoders for products the bundle does not hold, fetched by the
   # worker only when a page shows one (so the widget's first download stays the module above).
   step "building the encoder module (pkg/encoders/)"
-  cargo build --target wasm32-unknown-unknown --release --lib --no-default-features --features wasm-encoders
+  cargo build --target wasm32-unknown-unknown --release --lib --no-default-features --features wasm-encoders,gpu
   wasm-bindgen --target web --out-dir pkg/encoders --out-name omakase_encoders "$wasm"
   optimize_wasm pkg/encoders/omakase_encoders_bg.wasm
   printf 'pkg/encoders/omakase_encoders_bg.wasm: %s bytes, %s gzipped\n' "$(wc -c < pkg/encoders/omakase_encoders_bg.wasm)" \

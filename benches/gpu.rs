@@ -69,6 +69,7 @@ fn main() {
         .configure_from_args();
     top_k(&mut criterion, &ctx);
     session(&mut criterion, &ctx);
+    minilm(&mut criterion, &ctx);
     criterion.final_summary();
 }
 
@@ -148,9 +149,58 @@ fn session(c: &mut Criterion, ctx: &GpuContext) {
     group.finish();
 }
 
-fn random_sequence_tower(config: &omakase::model::ModelConfig, rng: &mut Rng) -> std::collections::HashMap<String, candle_core::Tensor> {
+/// The text encoder (MiniLM, Q8_0 as the bundle carries it) on one product text of ~32 and ~128
+/// tokens: its layers on the GPU (tokenizing, embeddings and pooling on the CPU) vs all on the CPU.
+/// The GGUF comes from `OMAKASE_BENCH_TEXT_GGUF`, else is made from `models/all-minilm-l6-v2`;
+/// neither: skipped.
+fn minilm(c: &mut Criterion, ctx: &GpuContext) {
+    use omakase::encoders::text::TextEncoder;
+    use omakase::runtime::gguf::Gguf;
+    use omakase::runtime::gpu::GpuBert;
+
+    let bytes = match std::env::var_os("OMAKASE_BENCH_TEXT_GGUF") {
+        Some(path) => std::fs::read(path).expect("OMAKASE_BENCH_TEXT_GGUF"),
+        None => {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-minilm-l6-v2");
+            let Ok(weights) = std::fs::read(dir.join("model.safetensors")) else {
+                eprintln!("gpu bench: minilm skipped (no weights in {})", dir.display());
+                return;
+            };
+            let tokenizer = std::fs::read_to_string(dir.join("tokenizer.json")).unwrap();
+            let config = std::fs::read_to_string(dir.join("config.json")).ok();
+            let plan = omakase::encoders::gguf::GgufPlan::for_matrices(candle_core::quantized::GgmlDType::Q8_0);
+            omakase::encoders::gguf::write_text(&weights, &tokenizer, config.as_deref(), 256, plan).unwrap().0
+        }
+    };
+    let cpu = TextEncoder::from_gguf_bytes(&bytes).unwrap();
+    let gguf = Gguf::parse(&bytes, "text_encoder.gguf").unwrap();
+    let layers = GpuBert::load(ctx, &gguf, "text_encoder.gguf", cpu.gpu_shape()).unwrap();
+    let short =
+        "Harbour Lights (2026). Drama, Mystery. A retired codebreaker decodes a radio signal from a ship lost at sea.";
+    let long = format!(
+        "{short} {}",
+        "The families who stayed behind have kept a secret about the night the ship went down. ".repeat(6)
+    );
+    let mut group = c.benchmark_group("minilm_q8_0");
+    for text in [short, long.as_str()] {
+        let tokens = cpu.tokenize(text).len();
+        group.bench_with_input(BenchmarkId::new("gpu_layers", tokens), &text, |b, text| {
+            b.iter(|| black_box(pollster::block_on(cpu.encode_with_gpu(&layers, ctx, text)).unwrap()))
+        });
+        group.bench_with_input(BenchmarkId::new("cpu", tokens), &text, |b, text| {
+            b.iter(|| black_box(cpu.encode_batch(&[*text]).unwrap()))
+        });
+    }
+    group.finish();
+}
+
+fn random_sequence_tower(
+    config: &omakase::model::ModelConfig,
+    rng: &mut Rng,
+) -> std::collections::HashMap<String, candle_core::Tensor> {
     let (d, f) = (config.dim, config.ffn_dim);
-    let mut shapes: Vec<(String, Vec<usize>)> = vec![("sequence_tower.position_embedding".into(), vec![config.max_len, d])];
+    let mut shapes: Vec<(String, Vec<usize>)> =
+        vec![("sequence_tower.position_embedding".into(), vec![config.max_len, d])];
     for i in 0..config.num_layers {
         let l = format!("sequence_tower.layers.{i}");
         for norm in ["attention_norm", "ffn_norm"] {

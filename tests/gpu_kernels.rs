@@ -552,3 +552,41 @@ fn lost_device_gives_errors_not_panics() {
     assert!(matches!(pollster::block_on(table.top_k(&ctx, &query, 5, &[])), Err(GpuError::DeviceLost(_))));
     assert!(GpuPass::new(&ctx).is_err());
 }
+
+/// MiniLM's layers on the GPU ([`omakase::runtime::gpu::GpuBert`], from the Q8_0 text encoder GGUF the
+/// bundle carries) against the CPU text encoder read from the same file: same vectors for texts of
+/// 3 to 256 tokens. Needs the weights (`scripts/fetch-models.sh`; CI has them); skipped without.
+#[test]
+fn minilm_layers_match_cpu_text_encoder() {
+    use candle_core::quantized::GgmlDType;
+    use omakase::encoders::gguf::{write_text, GgufPlan};
+    use omakase::encoders::text::TextEncoder;
+    use omakase::runtime::gguf::Gguf;
+    use omakase::runtime::gpu::GpuBert;
+
+    let ctx = gpu_or_skip!();
+    let dir = std::env::var_os("OMAKASE_MODELS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models"))
+        .join("all-minilm-l6-v2");
+    let Ok(weights) = std::fs::read(dir.join("model.safetensors")) else {
+        eprintln!("SKIP minilm_layers_match_cpu_text_encoder: no weights in {}", dir.display());
+        return;
+    };
+    let tokenizer = std::fs::read_to_string(dir.join("tokenizer.json")).unwrap();
+    let config = std::fs::read_to_string(dir.join("config.json")).ok();
+    let (bytes, _) = write_text(&weights, &tokenizer, config.as_deref(), 256, GgufPlan::for_matrices(GgmlDType::Q8_0)).unwrap();
+    let cpu = TextEncoder::from_gguf_bytes(&bytes).unwrap();
+    let gguf = Gguf::parse(&bytes, "text_encoder.gguf").unwrap();
+    let layers = GpuBert::load(ctx, &gguf, "text_encoder.gguf", cpu.gpu_shape()).unwrap();
+    let long = "A retired codebreaker decodes a radio signal from a ship lost at sea forty years ago. ".repeat(30);
+    for text in ["Toy Story", "Star Wars (1977). Action, Adventure, Romance, Sci-Fi, War.", long.as_str()] {
+        let want = cpu.encode_batch(&[text]).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let got = pollster::block_on(cpu.encode_with_gpu(&layers, ctx, text)).unwrap();
+        let tokens = cpu.tokenize(text).len();
+        let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let cosine: f32 = got.iter().zip(&want).map(|(a, b)| a * b).sum();
+        assert!(cosine > 0.9999 && worst < 2e-3, "{tokens} tokens: cosine {cosine}, largest difference {worst}");
+    }
+    assert!(pollster::block_on(layers.forward(ctx, &[0.0; 100])).is_err(), "input not a multiple of the width is refused");
+}

@@ -16,6 +16,9 @@
 //! 34 ms expanded. The price is memory: about 110 MB of f32 weights in the worker, only on pages that
 //! embed a new product.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use js_sys::{Float32Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
@@ -29,11 +32,25 @@ use crate::runtime::manifest::{FileEntry, Manifest};
 /// The frozen encoders of one bundle, ready to embed new products.
 #[wasm_bindgen]
 pub struct ProductEncoder {
-    text: TextEncoder,
+    text: Rc<TextSide>,
     image: Option<ImageEncoder>,
     template: ItemTextTemplate,
     downloaded: u64,
     total: u64,
+}
+
+/// The text encoder, and a GPU copy of its layers when WebGPU is in use (shared with pending calls).
+struct TextSide {
+    encoder: TextEncoder,
+    #[cfg(feature = "gpu")]
+    gpu: RefCell<Option<TextGpu>>,
+    note: RefCell<String>,
+}
+
+#[cfg(feature = "gpu")]
+struct TextGpu {
+    ctx: crate::runtime::gpu::GpuContext,
+    layers: crate::runtime::gpu::GpuBert,
 }
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -43,6 +60,9 @@ export interface EncoderLoadOptions {
   cache?: boolean;
   /** Fetch the image encoder too (when the bundle has one). Default true. */
   image?: boolean;
+  /** Where the text encoder's layers run: "auto" (WebGPU on a hardware adapter, else wasm; a CPU
+   *  rasteriser such as SwiftShader is slower than wasm), "webgpu" (any adapter), "wasm". */
+  textBackend?: "auto" | "webgpu" | "wasm";
   /** Byte progress: { file, loaded, total }. */
   onProgress?: (progress: { file: string; loaded: number; total: number }) => void;
 }
@@ -80,20 +100,35 @@ impl ProductEncoder {
     /// Tokens the text encoder reads for `text` (`[CLS]`/`[SEP]` included, at most the model's maximum).
     #[wasm_bindgen(js_name = countTokens)]
     pub fn count_tokens(&self, text: &str) -> u32 {
-        self.text.tokenize(text).len() as u32
+        self.text.encoder.tokenize(text).len() as u32
     }
 
-    /// MiniLM features `[384]` (unit length) of `text`.
-    #[wasm_bindgen(js_name = encodeText)]
-    pub fn encode_text(&self, text: &str) -> Result<Float32Array, JsValue> {
-        let features = self
-            .text
-            .encode_batch(&[text])
-            .and_then(|t| {
-                t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(EncoderError::candle("reading the features"))
-            })
-            .map_err(|e| js_error("Encoder", &format!("text encoder: {e}"), None))?;
-        Ok(Float32Array::from(features.as_slice()))
+    /// MiniLM features `[384]` (unit length) of `text`, on WebGPU when in use (a GPU failure, device
+    /// loss included, finishes this call on the CPU and keeps the encoder there).
+    #[wasm_bindgen(js_name = encodeText, unchecked_return_type = "Promise<Float32Array>")]
+    pub fn encode_text(&self, text: String) -> js_sys::Promise {
+        let side = self.text.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let features =
+                side.encode(&text).await.map_err(|e| js_error("Encoder", &format!("text encoder: {e}"), None))?;
+            Ok(Float32Array::from(features.as_slice()).into())
+        })
+    }
+
+    /// `"webgpu"` when the text encoder's layers run on WebGPU, else `"wasm-simd"`.
+    #[wasm_bindgen(js_name = textBackend)]
+    pub fn text_backend(&self) -> String {
+        #[cfg(feature = "gpu")]
+        if self.text.gpu.borrow().is_some() {
+            return "webgpu".into();
+        }
+        "wasm-simd".into()
+    }
+
+    /// Why the text encoder runs where it does (the adapter, or why not WebGPU).
+    #[wasm_bindgen(js_name = textBackendNote)]
+    pub fn text_backend_note(&self) -> String {
+        self.text.note.borrow().clone()
     }
 
     /// EfficientNet-Lite0 features `[1280]` of an encoded picture (JPEG, PNG or WebP bytes).
@@ -140,6 +175,20 @@ impl ProductEncoder {
             }
         };
         let (use_cache, want_image) = (flag("cache")?, flag("image")?);
+        let text_backend = match if options.is_object() {
+            Reflect::get(options, &"textBackend".into())?
+        } else {
+            JsValue::UNDEFINED
+        } {
+            v if v.is_undefined() || v.is_null() => "auto".to_string(),
+            v => v.as_string().unwrap_or_default(),
+        };
+        if !["auto", "webgpu", "wasm"].contains(&text_backend.as_str()) {
+            return Err(argument(
+                "options.textBackend",
+                format!("{text_backend:?} is not \"auto\", \"webgpu\" or \"wasm\""),
+            ));
+        }
         let on_progress =
             if options.is_object() { Reflect::get(options, &"onProgress".into())? } else { JsValue::UNDEFINED };
         let mut fetcher = Fetcher::new(manifest_url, use_cache, on_progress)?;
@@ -153,28 +202,104 @@ impl ProductEncoder {
         })?;
         let image_entry = encoders.image.as_ref().filter(|_| want_image);
         fetcher.total = encoders.text.bytes + image_entry.map_or(0, |e| e.bytes);
-        let text = parse(&encoders.text, fetcher.file(&encoders.text).await?, |bytes| {
-            Ok(TextEncoder::from_gguf_bytes(bytes)?)
-        })?;
+        let text_bytes = fetcher.file(&encoders.text).await?;
+        let text = parse(&encoders.text, &text_bytes, |bytes| Ok(TextEncoder::from_gguf_bytes(bytes)?))?;
         let image = match image_entry {
             None => None,
             Some(entry) => {
-                Some(parse(entry, fetcher.file(entry).await?, |bytes| Ok(ImageEncoder::from_gguf_bytes(bytes)?))?)
+                Some(parse(entry, &fetcher.file(entry).await?, |bytes| Ok(ImageEncoder::from_gguf_bytes(bytes)?))?)
             }
         };
         let template = ItemTextTemplate::new(encoders.text_template.clone())
             .map_err(|e| JsError(js_error("ManifestField", &e.to_string(), Some("manifest.json"))))?;
-        Ok(ProductEncoder { text, image, template, downloaded: fetcher.downloaded, total: fetcher.total })
+        let side = TextSide::new(text, &text_backend, &text_bytes, &encoders.text.path).await;
+        Ok(ProductEncoder {
+            text: Rc::new(side),
+            image,
+            template,
+            downloaded: fetcher.downloaded,
+            total: fetcher.total,
+        })
+    }
+}
+
+impl TextSide {
+    /// The CPU encoder, plus its layers on WebGPU when `backend` asks for it and an adapter allows.
+    #[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
+    async fn new(encoder: TextEncoder, backend: &str, gguf_bytes: &[u8], file: &str) -> TextSide {
+        let side = TextSide {
+            encoder,
+            #[cfg(feature = "gpu")]
+            gpu: RefCell::new(None),
+            note: RefCell::new(String::new()),
+        };
+        if backend == "wasm" {
+            *side.note.borrow_mut() = "WebGPU not asked for (textBackend = \"wasm\")".into();
+            return side;
+        }
+        #[cfg(feature = "gpu")]
+        {
+            use crate::runtime::gpu::{GpuBert, GpuContext, GpuOptions};
+            let gpu = async {
+                let ctx = GpuContext::request(&GpuOptions::default()).await?;
+                if backend == "auto" && ctx.is_software() {
+                    let info = ctx.adapter_info();
+                    return Ok(Err(format!(
+                        "adapter \"{}\" ({:?}, {}) is a CPU rasteriser, slower than wasm: text encoder on wasm",
+                        info.name, info.device_type, info.driver
+                    )));
+                }
+                let gguf = crate::runtime::gguf::Gguf::parse(gguf_bytes, file)?;
+                let layers = GpuBert::load(&ctx, &gguf, file, side.encoder.gpu_shape())?;
+                Ok::<_, crate::runtime::gpu::GpuError>(Ok(TextGpu { ctx, layers }))
+            };
+            match gpu.await {
+                Ok(Ok(gpu)) => {
+                    let info = gpu.ctx.adapter_info();
+                    *side.note.borrow_mut() =
+                        format!("WebGPU on \"{}\" ({:?}, {})", info.name, info.device_type, info.driver);
+                    *side.gpu.borrow_mut() = Some(gpu);
+                }
+                Ok(Err(why)) => *side.note.borrow_mut() = why,
+                Err(e) => *side.note.borrow_mut() = format!("no WebGPU: {e}"),
+            }
+        }
+        #[cfg(not(feature = "gpu"))]
+        {
+            *side.note.borrow_mut() = "built without the gpu feature".into();
+        }
+        side
+    }
+
+    async fn encode(&self, text: &str) -> Result<Vec<f32>, EncoderError> {
+        #[cfg(feature = "gpu")]
+        {
+            // The GPU copy is taken out while it runs (no RefCell borrow across the await) and put
+            // back unless it failed.
+            let gpu = self.gpu.borrow_mut().take();
+            if let Some(gpu) = gpu {
+                match self.encoder.encode_with_gpu(&gpu.layers, &gpu.ctx, text).await {
+                    Ok(features) => {
+                        *self.gpu.borrow_mut() = Some(gpu);
+                        return Ok(features);
+                    }
+                    Err(e) => *self.note.borrow_mut() = format!("WebGPU failed ({e}); on the CPU from now on"),
+                }
+            }
+        }
+        self.encoder.encode_batch(&[text]).and_then(|t| {
+            t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(EncoderError::candle("reading the features"))
+        })
     }
 }
 
 /// Parses one verified encoder file; a failure is a `Format` error naming it.
 fn parse<T>(
     entry: &FileEntry,
-    bytes: Vec<u8>,
+    bytes: &[u8],
     read: impl FnOnce(&[u8]) -> Result<T, crate::encoders::gguf::GgufError>,
 ) -> Result<T, JsError> {
-    read(&bytes).map_err(|e| JsError(js_error("Format", &format!("{}: {e}", entry.path), Some(&entry.path))))
+    read(bytes).map_err(|e| JsError(js_error("Format", &format!("{}: {e}", entry.path), Some(&entry.path))))
 }
 
 /// `{ id?, title, description?, ...metadata }` → an [`Item`] (no picture path: the template reads text).

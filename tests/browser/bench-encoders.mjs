@@ -3,8 +3,9 @@
 // bytes counted), then times the text encoder on a ~32-token and a ~128-token product and the image
 // encoder on a poster, once with WebGPU enabled (SwiftShader here) and once without.
 //   node tests/browser/bench-encoders.mjs --bundle DIR --image FILE [--reps 20]
-// The encoders run on the wasm CPU path (simd128) in both browsers: there are no WebGPU encoder
-// kernels (bench/README.md says why); the two runs show what the browser's WebGPU state changes.
+// Three runs: WebGPU on with the text encoder's layers forced onto it (SwiftShader here), WebGPU on
+// with "auto" (a software adapter is passed over: wasm), WebGPU off. The image encoder runs on the
+// wasm CPU path (simd128) in every case: there are no WebGPU convolution kernels.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -45,7 +46,7 @@ const stats = (times) => {
   return { median: s[Math.floor(s.length / 2)], min: s[0], p90: s[Math.min(s.length - 1, Math.floor(s.length * 0.9))] };
 };
 
-async function run(webgpu) {
+async function run(webgpu, textBackend) {
   const server = await serve([['/', path.join(repo, 'www')], ['/pkg/', path.join(repo, 'pkg')], ['/test/', path.join(here, 'pages')],
     ['/bundle/', bundle], ['/picture/', path.dirname(image)]]);
   const browser = await launch({ webgpu });
@@ -53,21 +54,22 @@ async function run(webgpu) {
     const { page } = await openPage(browser, `${server.url}/test/harness.html`, (l) => process.env.VERBOSE && console.log(l));
     await page.waitForFunction(() => window.harnessReady === true);
     const picture = `/picture/${path.basename(image)}`;
-    const result = await page.evaluate(async ([short, long, picture, reps]) => {
+    const result = await page.evaluate(async ([short, long, picture, reps, textBackend]) => {
       const client = await window.Omakase.start();
       const info = await client.load('/bundle/manifest.json', {});
-      const first = await client.addProduct({ ...short, id: 'bench-first', image: picture });
-      const a = await client.timeEncode({ ...short, image: picture }, null, 3, reps);
-      const b = await client.timeEncode(long, null, 3, reps);
+      const options = { textBackend };
+      const first = await client.addProduct({ ...short, id: 'bench-first', image: picture }, null, options);
+      const a = await client.timeEncode({ ...short, image: picture }, null, 3, reps, options);
+      const b = await client.timeEncode(long, null, 3, reps, options);
       return { backend: info.backend, first: first.timings, encoderStats: first.encoderStats, short: a, long: b };
-    }, [SHORT, LONG, picture, reps]);
+    }, [SHORT, LONG, picture, reps, textBackend]);
     // Every file the browser fetched before the first new-product vector (no cache: a fresh profile).
     const files = [...new Map(server.served.filter((s) => !s.url.startsWith('/test/') && !s.url.startsWith('/picture/')).map((s) => [s.file, s])).values()];
     const raw = files.reduce((sum, s) => sum + s.bytes, 0);
     const gz = files.reduce((sum, s) => sum + zlib.gzipSync(fs.readFileSync(s.file), { level: 9 }).length, 0);
     const code = files.filter((s) => s.url.startsWith('/pkg/') || s.url.startsWith('/runtime/'));
     const codeGz = code.reduce((sum, s) => sum + zlib.gzipSync(fs.readFileSync(s.file), { level: 9 }).length, 0);
-    return { ...result, webgpu, version: browser.version(), raw, gz, codeGz };
+    return { ...result, webgpu, textBackend, version: browser.version(), raw, gz, codeGz };
   } finally {
     await browser.close();
     await server.close();
@@ -75,19 +77,20 @@ async function run(webgpu) {
 }
 
 const rows = [];
-for (const webgpu of [true, false]) rows.push(await run(webgpu));
+for (const [webgpu, textBackend] of [[true, 'webgpu'], [true, 'auto'], [false, 'auto']]) rows.push(await run(webgpu, textBackend));
 const f = (x) => (x === null || x === undefined ? '-' : x.toFixed(1));
 console.log(`\nChromium ${rows[0].version}; ${reps} timed runs after 3 warm-up runs; ms (median / min / p90)\n`);
-console.log('| browser | recommender backend | text, ~32 tokens | text, ~128 tokens | image 224×224 | first product: encoders ready (ms) |');
-console.log('|---|---|---:|---:|---:|---:|');
+console.log('| browser | textBackend asked | text encoder on | recommender backend | text, ~32 tokens | text, ~128 tokens | image 224×224 | first product: encoders ready (ms) |');
+console.log('|---|---|---|---|---:|---:|---:|---:|');
 for (const r of rows) {
   const cell = (times, tokens) => {
     const s = stats(times);
     return `${f(s.median)} / ${f(s.min)} / ${f(s.p90)}${tokens ? ` (${tokens} tok)` : ''}`;
   };
-  console.log(`| ${r.webgpu ? 'WebGPU on (SwiftShader)' : 'WebGPU off'} | ${r.backend} | ${cell(r.short.text, r.short.tokens)} | ${cell(r.long.text, r.long.tokens)} | ${cell(r.short.image)} | ${f(r.first.encoderLoadMs)} |`);
+  console.log(`| ${r.webgpu ? 'WebGPU on (SwiftShader)' : 'WebGPU off'} | ${r.textBackend} | ${r.short.textBackend} | ${r.backend} | ${cell(r.short.text, r.short.tokens)} | ${cell(r.long.text, r.long.tokens)} | ${cell(r.short.image)} | ${f(r.first.encoderLoadMs)} |`);
 }
-const r = rows[1];
+for (const r of rows) console.log(`text encoder (${r.textBackend}): ${r.encoderStats.textBackendNote}`);
+const r = rows[2];
 console.log(`\nbytes fetched before the first new-product vector (fresh profile, WebGPU off): ${r.raw} B (${r.gz} B gzipped), ` +
   `of which code (runtime + encoder module, JS + wasm) ${r.codeGz} B gzipped; encoder files ${r.encoderStats.total} B; ` +
   `encoder module's wasm memory after loading: ${(r.encoderStats.memoryBytes / 1048576).toFixed(0)} MiB`);

@@ -113,8 +113,8 @@ export class Omakase {
     return this.call('addProduct', [product, picture, rest], picture ? [picture] : [], onProgress);
   }
 
-  timeEncode(product, picture, warmup, reps) {
-    return this.call('timeEncode', [product, picture, warmup, reps]);
+  timeEncode(product, picture, warmup, reps, options = {}) {
+    return this.call('timeEncode', [product, picture, warmup, reps, options]);
   }
 
   // The row of an item id, or null when the catalogue does not hold it.

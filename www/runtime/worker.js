@@ -43,15 +43,16 @@ function fail(kind, message) {
 
 async function needEncoder(id, options) {
   needRecommender();
-  if (encoder && encoder.manifestUrl === manifestUrl) return encoder;
+  const key = `${manifestUrl}|${(options && options.textBackend) || 'auto'}`;
+  if (encoder && (encoder.key === key || !(options && options.textBackend) && encoder.manifestUrl === manifestUrl)) return encoder;
   if (encoder) encoder.instance.free();
   encoder = null;
   const started = performance.now();
   const module = await import(new URL('encoders/omakase_encoders.js', moduleUrl).toString());
   const exports = await module.default();
   const instance = await module.ProductEncoder.load(manifestUrl, withProgress(id, options));
-  const stats = { ...instance.loadStats(), memoryBytes: exports.memory.buffer.byteLength };
-  encoder = { instance, manifestUrl, loadMs: performance.now() - started, stats };
+  const stats = { ...instance.loadStats(), memoryBytes: exports.memory.buffer.byteLength, textBackend: instance.textBackend(), textBackendNote: instance.textBackendNote() };
+  encoder = { instance, key, manifestUrl, loadMs: performance.now() - started, stats };
   return encoder;
 }
 
@@ -70,7 +71,7 @@ async function productFeatures(enc, product, picture) {
   let t = performance.now();
   const text = enc.composeText(product);
   const tokens = enc.countTokens(text);
-  const textFeatures = enc.encodeText(text);
+  const textFeatures = await enc.encodeText(text);
   const textMs = performance.now() - t;
   const bytes = enc.hasImage() ? await pictureBytes(product, picture) : undefined;
   let imageFeatures = null;
@@ -179,16 +180,16 @@ const ops = {
     };
   },
   // Benchmark: `reps` timings (ms) of the text and image encoders on one product, after `warmup`.
-  async timeEncode(id, product, picture, warmup, reps) {
-    const enc = (await needEncoder(id, {})).instance;
+  async timeEncode(id, product, picture, warmup, reps, options) {
+    const enc = (await needEncoder(id, options || {})).instance;
     const bytes = enc.hasImage() ? await pictureBytes(product, picture) : undefined;
     const text = enc.composeText(product);
-    const time = (call) => {
-      for (let i = 0; i < warmup; i++) call();
+    const time = async (call) => {
+      for (let i = 0; i < warmup; i++) await call();
       const times = [];
       for (let i = 0; i < reps; i++) {
         const t = performance.now();
-        call();
+        await call();
         times.push(performance.now() - t);
       }
       return times;
@@ -196,8 +197,9 @@ const ops = {
     return {
       result: {
         tokens: enc.countTokens(text),
-        text: time(() => enc.encodeText(text)),
-        image: bytes ? time(() => enc.encodeImage(bytes, 'bench')) : null,
+        textBackend: enc.textBackend(),
+        text: await time(() => enc.encodeText(text)),
+        image: bytes ? await time(() => enc.encodeImage(bytes, 'bench')) : null,
       },
     };
   },

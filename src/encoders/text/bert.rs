@@ -123,6 +123,12 @@ impl Bert {
         Ok((self.run(&ids, &spans, &[])?, spans))
     }
 
+    /// One text's token embeddings after the embedding LayerNorm, `[tokens, H]`: the input of the
+    /// layers (what a GPU copy of them reads).
+    pub fn embed(&self, ids: &[u32]) -> candle_core::Result<Vec<f32>> {
+        self.embeddings.forward(ids, &[Span { start: 0, len: ids.len() }])
+    }
+
     /// `ids` [tokens] grouped into `spans` (a token attends within its span), `key_bias` [tokens] or
     /// empty → states [tokens, H].
     fn run(&self, ids: &[u32], spans: &[Span], key_bias: &[f32]) -> candle_core::Result<Vec<f32>> {

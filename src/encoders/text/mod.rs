@@ -46,6 +46,9 @@ pub enum EncoderError {
     Template { part: String, reason: String },
     #[error("{context}: {source}")]
     Candle { context: &'static str, source: candle_core::Error },
+    #[cfg(feature = "gpu")]
+    #[error("text encoder on the GPU: {0}")]
+    Gpu(#[from] crate::runtime::gpu::GpuError),
 }
 
 impl EncoderError {
@@ -201,5 +204,34 @@ impl TextEncoder {
     pub fn quantized(&self, dtype: GgmlDType) -> Result<Self, EncoderError> {
         let bert = self.bert.quantized(dtype).map_err(EncoderError::candle("quantizing the text encoder"))?;
         Ok(TextEncoder { tokenizer: self.tokenizer.clone(), bert, max_seq_len: self.max_seq_len })
+    }
+
+    /// The widths a GPU copy of this encoder's layers needs ([`crate::runtime::gpu::GpuBert::load`]).
+    #[cfg(feature = "gpu")]
+    pub fn gpu_shape(&self) -> crate::runtime::gpu::BertShape {
+        let c = self.bert.config();
+        crate::runtime::gpu::BertShape {
+            hidden: c.hidden_size,
+            heads: c.num_attention_heads,
+            layers: c.num_hidden_layers,
+            intermediate: c.intermediate_size,
+            layer_norm_eps: c.layer_norm_eps as f32,
+        }
+    }
+
+    /// One text → its unit-length vector `[dim]`, with the transformer layers on the GPU (`layers`,
+    /// loaded from the same weights): tokenizing, the embedding lookup and the mean pooling run here.
+    #[cfg(feature = "gpu")]
+    pub async fn encode_with_gpu(
+        &self,
+        layers: &crate::runtime::gpu::GpuBert,
+        ctx: &crate::runtime::gpu::GpuContext,
+        text: &str,
+    ) -> Result<Vec<f32>, EncoderError> {
+        let ids = self.tokenize(text);
+        let embedded = self.bert.embed(&ids).map_err(EncoderError::candle("embedding the tokens"))?;
+        let states = layers.forward(ctx, &embedded).await?;
+        let span = attention::Span { start: 0, len: ids.len() };
+        Ok(pooling::mean_normalized(&states, self.dim(), &[span]))
     }
 }

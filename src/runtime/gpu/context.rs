@@ -134,6 +134,15 @@ impl GpuContext {
         &self.info
     }
 
+    /// Whether the adapter is a CPU rasteriser (SwiftShader, llvmpipe/lavapipe, WARP): WebGPU there is
+    /// an emulation, slower than the wasm kernels for everything measured (bench/README.md).
+    pub fn is_software(&self) -> bool {
+        let info = &self.info;
+        let text = format!("{} {} {}", info.name, info.driver, info.driver_info).to_lowercase();
+        info.device_type == wgpu::DeviceType::Cpu
+            || ["swiftshader", "llvmpipe", "lavapipe", "warp", "software"].iter().any(|s| text.contains(s))
+    }
+
     /// Whether the device has `shader-f16` (f16 shards are then read as f16 in the shader).
     pub fn uses_f16(&self) -> bool {
         self.f16

@@ -9,6 +9,7 @@
 //! - [`layers`]: the sequence tower's layers (Q8_0 / f32 linear, LayerNorm, causal attention, GELU,
 //!   softmax), recorded into one [`GpuPass`] per forward.
 //! - [`tower`]: [`GpuSequenceTower`], the sequence tower (session → user vector) from the bundle's GGUF.
+//! - [`bert`]: [`GpuBert`], the text encoder's (MiniLM's) layers, for products embedded in the browser.
 //!
 //! Tests: `XDG_RUNTIME_DIR=$(mktemp -d) cargo test --test gpu_kernels` runs every kernel against the
 //! CPU reference on the adapter wgpu finds (Mesa lavapipe from Debian's `mesa-vulkan-drivers` on a
@@ -19,12 +20,14 @@
 //! kernel (tests/gpu_kernels.rs). Every operation is async and returns [`GpuError`] instead of
 //! panicking; on any error (device lost included) the caller finishes on the CPU backend.
 
+pub mod bert;
 pub mod context;
 mod error;
 pub mod layers;
 pub mod scoring;
 pub mod tower;
 
+pub use bert::{BertShape, GpuBert};
 pub use context::{GpuContext, GpuOptions};
 pub use error::GpuError;
 pub use layers::{AttentionShape, GpuLayerNorm, GpuLinear, GpuPass, GpuTensor};

@@ -109,7 +109,7 @@ impl GpuSequenceTower {
     }
 }
 
-fn tensor_f32(gguf: &Gguf, file: &str, name: &str, dims: &[usize]) -> Result<Vec<f32>, GpuError> {
+pub(super) fn tensor_f32(gguf: &Gguf, file: &str, name: &str, dims: &[usize]) -> Result<Vec<f32>, GpuError> {
     let tensor = gguf.tensor(file, name)?;
     if tensor.dims != dims {
         return Err(shape_error(file, name, &tensor.dims, dims));
@@ -126,7 +126,7 @@ fn shape_error(file: &str, name: &str, found: &[usize], expected: &[usize]) -> G
     .into()
 }
 
-fn linear(ctx: &GpuContext, gguf: &Gguf, file: &str, prefix: &str, n: usize, k: usize) -> Result<GpuLinear, GpuError> {
+pub(super) fn linear(ctx: &GpuContext, gguf: &Gguf, file: &str, prefix: &str, n: usize, k: usize) -> Result<GpuLinear, GpuError> {
     let name = format!("{prefix}.weight");
     let weight = gguf.tensor(file, &name)?;
     if weight.dims != [n, k] {
@@ -139,7 +139,7 @@ fn linear(ctx: &GpuContext, gguf: &Gguf, file: &str, prefix: &str, n: usize, k: 
     }
 }
 
-fn layer_norm(
+pub(super) fn layer_norm(
     ctx: &GpuContext,
     gguf: &Gguf,
     file: &str,
