@@ -108,6 +108,19 @@ async function newProducts(page) {
   check('new product: adding the same id twice is refused (BadArgument)', got.again === 'BadArgument', String(got.again));
   check('new product: bytes that are no picture are refused (Image)', got.garbage && got.garbage.kind === 'Image', JSON.stringify(got.garbage));
   check('new product: no title and no description is refused (BadArgument)', got.noTitle === 'BadArgument', String(got.noTitle));
+  // The text encoder's layers on WebGPU (SwiftShader here; "auto" would pass a CPU rasteriser over).
+  const onGpu = await page.evaluate(async (product) => {
+    const c = window.client;
+    await c.load('/bundle/manifest.json', { backend: 'wasm' });
+    const added = await c.addProduct({ ...product, id: 'browser-test-gpu' }, null, { textBackend: 'webgpu' });
+    return { vector: Array.from(added.vector), backend: added.encoderStats.textBackend, note: added.encoderStats.textBackendNote };
+  }, NEW_PRODUCT);
+  if (onGpu.backend === 'webgpu') {
+    const cosGpu = cosine(onGpu.vector, native.vector);
+    check(`new product, text encoder on WebGPU (${onGpu.note}): vector vs native cosine ${cosGpu.toFixed(6)} >= 0.999`, cosGpu >= 0.999);
+  } else {
+    check('new product: textBackend "webgpu" runs on WebGPU when the browser has an adapter', false, `${onGpu.backend}: ${onGpu.note}`);
+  }
   for (const [name, kind, file] of [['tampered-encoder', 'Checksum', manifest.encoders.text.path], ['no-encoders', 'NoEncoders', 'manifest.json']]) {
     const error = await page.evaluate(async (name) => {
       const c = window.client;
