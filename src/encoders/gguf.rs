@@ -140,8 +140,8 @@ pub fn read_text(bytes: &[u8]) -> Result<TextEncoder, GgufError> {
         Some(_) => serde_json::from_str(file.string(KEY_CONFIG)?)
             .map_err(|e| GgufError::Metadata { key: KEY_CONFIG.into(), reason: e.to_string() })?,
     };
-    let safetensors = file.to_safetensors()?;
-    Ok(TextEncoder::from_parts(&safetensors, tokenizer.as_bytes(), config, max_seq_len)?)
+    let weights = crate::encoders::text::bert::Weights::from_tensors(file.to_tensors()?);
+    Ok(TextEncoder::from_weights(&weights, tokenizer.as_bytes(), config, max_seq_len)?)
 }
 
 /// The image encoder stored by [`write_image`].
@@ -161,7 +161,7 @@ pub fn read_image(bytes: &[u8]) -> Result<ImageEncoder, GgufError> {
             reason: format!("{width}, expected {FEATURE_DIM}"),
         });
     }
-    Ok(ImageEncoder::from_safetensors_bytes(&file.to_safetensors()?)?)
+    Ok(ImageEncoder::from_tensors(file.to_tensors()?, "image encoder GGUF")?)
 }
 
 /// Shared writer: every float tensor of `safetensors`, stored as `plan` says, plus `metadata`.
@@ -294,29 +294,23 @@ impl<'a> GgufFile<'a> {
 
     /// Every tensor dequantized to f32 in its original shape, as safetensors bytes (the encoders'
     /// constructors then check names and shapes).
-    fn to_safetensors(&self) -> Result<Vec<u8>, GgufError> {
+    /// Every tensor dequantized to f32 in its original shape, ready for the encoders' loaders. Built
+    /// tensor by tensor, with no serialized copy in between: in the browser the wasm heap keeps its
+    /// peak, and a safetensors round trip doubled it.
+    fn to_tensors(&self) -> Result<HashMap<String, Tensor>, GgufError> {
         let mut reader = Cursor::new(self.bytes);
-        let mut tensors = BTreeMap::new();
+        let mut tensors = HashMap::with_capacity(self.content.tensor_infos.len());
         for (name, info) in &self.content.tensor_infos {
             let err = |source| GgufError::Tensor { name: name.clone(), source };
             let shape = self.original_shape(name, info.shape.dims())?;
-            let values = self
+            let tensor = self
                 .content
                 .tensor(&mut reader, name, &Device::Cpu)
                 .and_then(|q| q.dequantize(&Device::Cpu))
-                .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
+                .and_then(|t| t.reshape(shape))
                 .map_err(err)?;
-            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            tensors.insert(name.clone(), (shape, bytes));
+            tensors.insert(name.clone(), tensor);
         }
-        let views = tensors
-            .iter()
-            .map(|(name, (shape, bytes))| {
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
-                    .map(|view| (name.as_str(), view))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| GgufError::Source { reason: e.to_string() })?;
-        safetensors::serialize(views, None).map_err(|e| GgufError::Source { reason: e.to_string() })
+        Ok(tensors)
     }
 }

@@ -68,6 +68,11 @@ impl ImageEncoder {
         Self::from_state_dict(&StateDict::from_safetensors_bytes(bytes, "safetensors bytes", &Device::Cpu)?)
     }
 
+    /// From tensors already in memory (PyTorch state-dict names); `origin` labels errors.
+    pub fn from_tensors(tensors: std::collections::HashMap<String, Tensor>, origin: &str) -> Result<Self> {
+        Self::from_state_dict(&StateDict::from_tensors(tensors, origin))
+    }
+
     /// The encoder stored in one GGUF file by `omakase quantize` (works on wasm).
     pub fn from_gguf_bytes(bytes: &[u8]) -> std::result::Result<Self, crate::encoders::gguf::GgufError> {
         crate::encoders::gguf::read_image(bytes)

@@ -22,6 +22,11 @@ impl StateDict {
         Ok(Self { tensors, origin: origin.to_string() })
     }
 
+    /// Tensors already in memory (e.g. dequantized from a GGUF file); `origin` labels errors.
+    pub fn from_tensors(tensors: HashMap<String, Tensor>, origin: &str) -> Self {
+        Self { tensors, origin: origin.to_string() }
+    }
+
     pub fn len(&self) -> usize {
         self.tensors.len()
     }

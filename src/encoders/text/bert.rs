@@ -302,6 +302,11 @@ impl Weights {
         Ok(Weights { tensors })
     }
 
+    /// Tensors already in memory (e.g. dequantized from a GGUF file), by Hugging Face name.
+    pub fn from_tensors(tensors: HashMap<String, Tensor>) -> Self {
+        Weights { tensors }
+    }
+
     fn get(&self, name: &str, dims: &[usize]) -> Result<Tensor, EncoderError> {
         let tensor = self.tensors.get(name).ok_or_else(|| EncoderError::MissingTensor { name: name.into() })?;
         if tensor.dims() != dims {

@@ -84,6 +84,16 @@ impl TextEncoder {
         config: BertConfig,
         max_seq_len: usize,
     ) -> Result<Self, EncoderError> {
+        Self::from_weights(&bert::Weights::from_safetensors(safetensors)?, tokenizer_json, config, max_seq_len)
+    }
+
+    /// As [`TextEncoder::from_parts`], from weights already in memory.
+    pub fn from_weights(
+        weights: &bert::Weights,
+        tokenizer_json: &[u8],
+        config: BertConfig,
+        max_seq_len: usize,
+    ) -> Result<Self, EncoderError> {
         let tokenizer = WordPieceTokenizer::from_json(tokenizer_json)?;
         if max_seq_len <= tokenizer.num_special_tokens() || max_seq_len > config.max_position_embeddings {
             return Err(EncoderError::Config {
@@ -95,7 +105,7 @@ impl TextEncoder {
                 ),
             });
         }
-        let bert = bert::Bert::new(&bert::Weights::from_safetensors(safetensors)?, config)?;
+        let bert = bert::Bert::new(weights, config)?;
         Ok(TextEncoder { tokenizer, bert, max_seq_len })
     }
 
