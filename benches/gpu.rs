@@ -151,7 +151,7 @@ fn session(c: &mut Criterion, ctx: &GpuContext) {
 
 /// The text encoder (MiniLM, Q8_0 as the bundle carries it) on one product text of ~32 and ~128
 /// tokens: its layers on the GPU (tokenizing, embeddings and pooling on the CPU) vs all on the CPU.
-/// The GGUF comes from `OMAKASE_BENCH_TEXT_GGUF`, else is made from `models/all-minilm-l6-v2`;
+/// The GGUF comes from `OMAKASE_BENCH_TEXT_GGUF`, else is made from the models folder;
 /// neither: skipped.
 fn minilm(c: &mut Criterion, ctx: &GpuContext) {
     use omakase::encoders::text::TextEncoder;
@@ -161,15 +161,14 @@ fn minilm(c: &mut Criterion, ctx: &GpuContext) {
     let bytes = match std::env::var_os("OMAKASE_BENCH_TEXT_GGUF") {
         Some(path) => std::fs::read(path).expect("OMAKASE_BENCH_TEXT_GGUF"),
         None => {
-            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-minilm-l6-v2");
-            let Ok(weights) = std::fs::read(dir.join("model.safetensors")) else {
+            use omakase::encoders::pipeline::{default_models_dir, TEXT_MODEL_DIR};
+            let dir = default_models_dir().join(TEXT_MODEL_DIR);
+            if !dir.join("model.safetensors").is_file() {
                 eprintln!("gpu bench: minilm skipped (no weights in {})", dir.display());
                 return;
-            };
-            let tokenizer = std::fs::read_to_string(dir.join("tokenizer.json")).unwrap();
-            let config = std::fs::read_to_string(dir.join("config.json")).ok();
+            }
             let plan = omakase::encoders::gguf::GgufPlan::for_matrices(candle_core::quantized::GgmlDType::Q8_0);
-            omakase::encoders::gguf::write_text(&weights, &tokenizer, config.as_deref(), 256, plan).unwrap().0
+            omakase::encoders::gguf::write_text_dir(&dir, plan).unwrap().0
         }
     };
     let cpu = TextEncoder::from_gguf_bytes(&bytes).unwrap();

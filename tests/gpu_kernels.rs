@@ -559,23 +559,19 @@ fn lost_device_gives_errors_not_panics() {
 #[test]
 fn minilm_layers_match_cpu_text_encoder() {
     use candle_core::quantized::GgmlDType;
-    use omakase::encoders::gguf::{write_text, GgufPlan};
+    use omakase::encoders::gguf::{write_text_dir, GgufPlan};
+    use omakase::encoders::pipeline::{default_models_dir, TEXT_MODEL_DIR};
     use omakase::encoders::text::TextEncoder;
     use omakase::runtime::gguf::Gguf;
     use omakase::runtime::gpu::GpuBert;
 
     let ctx = gpu_or_skip!();
-    let dir = std::env::var_os("OMAKASE_MODELS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models"))
-        .join("all-minilm-l6-v2");
-    let Ok(weights) = std::fs::read(dir.join("model.safetensors")) else {
+    let dir = default_models_dir().join(TEXT_MODEL_DIR);
+    if !dir.join("model.safetensors").is_file() {
         eprintln!("SKIP minilm_layers_match_cpu_text_encoder: no weights in {}", dir.display());
         return;
-    };
-    let tokenizer = std::fs::read_to_string(dir.join("tokenizer.json")).unwrap();
-    let config = std::fs::read_to_string(dir.join("config.json")).ok();
-    let (bytes, _) = write_text(&weights, &tokenizer, config.as_deref(), 256, GgufPlan::for_matrices(GgmlDType::Q8_0)).unwrap();
+    }
+    let (bytes, _) = write_text_dir(&dir, GgufPlan::for_matrices(GgmlDType::Q8_0)).unwrap();
     let cpu = TextEncoder::from_gguf_bytes(&bytes).unwrap();
     let gguf = Gguf::parse(&bytes, "text_encoder.gguf").unwrap();
     let layers = GpuBert::load(ctx, &gguf, "text_encoder.gguf", cpu.gpu_shape()).unwrap();

@@ -5,7 +5,7 @@
 use super::gguf::{self, GgufError};
 use super::image::ImageEncoder;
 use super::text::{EncoderError, ItemTextTemplate, TextEncoder};
-use crate::runtime::manifest::FileEntry;
+use crate::runtime::manifest::{EncoderFiles, FileEntry};
 use crate::runtime::{verify_file, FileSource, Manifest, RuntimeError};
 
 /// Everything that can go wrong loading a bundle's encoders; each names the file or manifest field.
@@ -38,20 +38,25 @@ impl BundleEncoders {
             what: "the encoders".into(),
             reason: "export the bundle with `omakase export --encoders`".into(),
         })?;
-        let template = ItemTextTemplate::new(section.text_template.clone()).map_err(BundleEncodersError::Template)?;
         // Every file checked before any is parsed: a missing or corrupted file is named as such,
         // whichever it is.
         for (_, entry) in manifest.encoder_files() {
             checked(files, entry)?;
         }
-        let text = gguf::read_text(checked(files, &section.text)?)
-            .map_err(|source| gguf_error(&section.text.path, "encoders.text", source))?;
-        let image = match &section.image {
-            Some(entry) => Some(
-                gguf::read_image(checked(files, entry)?)
-                    .map_err(|source| gguf_error(&entry.path, "encoders.image", source))?,
-            ),
-            None => None,
+        let bytes = |entry: &FileEntry| files.get(&entry.path).expect("checked above");
+        Self::parse(section, bytes(&section.text), section.image.as_ref().map(bytes))
+    }
+
+    /// The encoders from their files' bytes, already checked against `section` (e.g. by the
+    /// browser's fetcher, which verifies every download); `image` None leaves the image encoder out.
+    pub fn parse(section: &EncoderFiles, text: &[u8], image: Option<&[u8]>) -> Result<Self, BundleEncodersError> {
+        let template = ItemTextTemplate::new(section.text_template.clone()).map_err(BundleEncodersError::Template)?;
+        let text = gguf::read_text(text).map_err(|source| gguf_error(&section.text.path, "encoders.text", source))?;
+        let image = match (&section.image, image) {
+            (Some(entry), Some(bytes)) => {
+                Some(gguf::read_image(bytes).map_err(|source| gguf_error(&entry.path, "encoders.image", source))?)
+            }
+            _ => None,
         };
         Ok(BundleEncoders { text, image, template })
     }

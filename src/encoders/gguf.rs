@@ -120,6 +120,28 @@ pub fn write_text(
     write(safetensors, metadata, plan, |name| name.starts_with("embeddings.") && name.ends_with("_embeddings.weight"))
 }
 
+/// A text encoder file from a sentence-transformers model folder (`model.safetensors`,
+/// `tokenizer.json`, `config.json` when present; the max sequence length its
+/// `sentence_bert_config.json` sets, as [`TextEncoder::load`] reads it): what `omakase quantize` and
+/// `omakase export --encoders` store.
+#[cfg(feature = "native")]
+pub fn write_text_dir(dir: &std::path::Path, plan: GgufPlan) -> Result<(Vec<u8>, GgufSummary), GgufError> {
+    let max_seq_len = TextEncoder::load(dir)?.max_seq_len();
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read(&path).map_err(|e| GgufError::Source { reason: format!("{}: {e}", path.display()) })
+    };
+    let utf8 = |name: &str, bytes: Vec<u8>| {
+        String::from_utf8(bytes).map_err(|_| GgufError::Source { reason: format!("{}: not UTF-8", dir.join(name).display()) })
+    };
+    let tokenizer = utf8("tokenizer.json", read("tokenizer.json")?)?;
+    let config = match dir.join("config.json").is_file() {
+        true => Some(utf8("config.json", read("config.json")?)?),
+        false => None,
+    };
+    write_text(&read("model.safetensors")?, &tokenizer, config.as_deref(), max_seq_len, plan)
+}
+
 /// An image encoder file from `efficientnet-lite0.safetensors` bytes.
 pub fn write_image(safetensors: &[u8], plan: GgufPlan) -> Result<(Vec<u8>, GgufSummary), GgufError> {
     let metadata = vec![

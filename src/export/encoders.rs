@@ -114,7 +114,10 @@ fn text_gguf(models: &Path, features: &Features, features_path: &Path) -> Result
             format!("not among the files {} records for the text encoder", features_path.display()),
         ));
     }
-    let encoder = TextEncoder::load(&dir).map_err(|e| ExportError::input(&dir, e.to_string()))?;
+    let (bytes, _) = gguf::write_text_dir(&dir, GgufPlan::for_matrices(MATRICES))
+        .map_err(|e| ExportError::input(&dir, e.to_string()))?;
+    let encoder = TextEncoder::from_gguf_bytes(&bytes)
+        .map_err(|e| ExportError::Invalid { reason: format!("{TEXT_ENCODER_FILE} read back: {e}") })?;
     let max_seq_len = encoder.max_seq_len().to_string();
     if let Some(recorded) = identity.settings.get("max_seq_len").filter(|r| **r != max_seq_len) {
         return Err(ExportError::input(
@@ -122,25 +125,6 @@ fn text_gguf(models: &Path, features: &Features, features_path: &Path) -> Result
             format!("max_seq_len {max_seq_len}, the features were computed with {recorded}"),
         ));
     }
-    let weights = read(&dir.join("model.safetensors"))?;
-    let tokenizer = String::from_utf8(read(&dir.join("tokenizer.json"))?)
-        .map_err(|_| ExportError::input(&dir.join("tokenizer.json"), "not UTF-8"))?;
-    let config = match config_path.is_file() {
-        true => {
-            Some(String::from_utf8(read(&config_path)?).map_err(|_| ExportError::input(&config_path, "not UTF-8"))?)
-        }
-        false => None,
-    };
-    let (bytes, _) = gguf::write_text(
-        &weights,
-        &tokenizer,
-        config.as_deref(),
-        encoder.max_seq_len(),
-        GgufPlan::for_matrices(MATRICES),
-    )
-    .map_err(|e| ExportError::input(&dir, e.to_string()))?;
-    gguf::read_text(&bytes)
-        .map_err(|e| ExportError::Invalid { reason: format!("{TEXT_ENCODER_FILE} read back: {e}") })?;
     Ok(bytes)
 }
 

@@ -25,9 +25,10 @@ use wasm_bindgen::prelude::*;
 use super::error::{argument, js_error, JsError};
 use super::fetch::Fetcher;
 use crate::data::Item;
+use crate::encoders::bundle::{BundleEncoders, BundleEncodersError};
 use crate::encoders::image::{decode_bytes, ImageEncoder};
 use crate::encoders::text::{EncoderError, ItemTextTemplate, TextEncoder};
-use crate::runtime::manifest::{FileEntry, Manifest};
+use crate::runtime::manifest::Manifest;
 
 /// The frozen encoders of one bundle, ready to embed new products.
 #[wasm_bindgen]
@@ -203,15 +204,13 @@ impl ProductEncoder {
         let image_entry = encoders.image.as_ref().filter(|_| want_image);
         fetcher.total = encoders.text.bytes + image_entry.map_or(0, |e| e.bytes);
         let text_bytes = fetcher.file(&encoders.text).await?;
-        let text = parse(&encoders.text, &text_bytes, |bytes| Ok(TextEncoder::from_gguf_bytes(bytes)?))?;
-        let image = match image_entry {
+        let image_bytes = match image_entry {
+            Some(entry) => Some(fetcher.file(entry).await?),
             None => None,
-            Some(entry) => {
-                Some(parse(entry, &fetcher.file(entry).await?, |bytes| Ok(ImageEncoder::from_gguf_bytes(bytes)?))?)
-            }
         };
-        let template = ItemTextTemplate::new(encoders.text_template.clone())
-            .map_err(|e| JsError(js_error("ManifestField", &e.to_string(), Some("manifest.json"))))?;
+        let BundleEncoders { text, image, template } =
+            BundleEncoders::parse(encoders, &text_bytes, image_bytes.as_deref()).map_err(encoders_error)?;
+        drop(image_bytes);
         let side = TextSide::new(text, &text_backend, &text_bytes, &encoders.text.path).await;
         Ok(ProductEncoder {
             text: Rc::new(side),
@@ -293,13 +292,13 @@ impl TextSide {
     }
 }
 
-/// Parses one verified encoder file; a failure is a `Format` error naming it.
-fn parse<T>(
-    entry: &FileEntry,
-    bytes: &[u8],
-    read: impl FnOnce(&[u8]) -> Result<T, crate::encoders::gguf::GgufError>,
-) -> Result<T, JsError> {
-    read(bytes).map_err(|e| JsError(js_error("Format", &format!("{}: {e}", entry.path), Some(&entry.path))))
+/// A bundle-encoder failure as a typed JS error naming the file at fault.
+fn encoders_error(e: BundleEncodersError) -> JsError {
+    match &e {
+        BundleEncodersError::File(runtime) => JsError(super::error::runtime_error(runtime)),
+        BundleEncodersError::Gguf { file, .. } => JsError(js_error("Format", &e.to_string(), Some(file))),
+        BundleEncodersError::Template(_) => JsError(js_error("ManifestField", &e.to_string(), Some("manifest.json"))),
+    }
 }
 
 /// `{ id?, title, description?, ...metadata }` → an [`Item`] (no picture path: the template reads text).

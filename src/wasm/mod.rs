@@ -278,17 +278,11 @@ impl Recommender {
         })
     }
 
-    /// The item tower's vector `[dim]` (unit length, f32, before shard quantization) for frozen
-    /// encoder features, without adding anything: what `addItemFeatures` would store.
-    #[wasm_bindgen(js_name = embedFeatures, unchecked_return_type = "Promise<Float32Array>")]
-    pub fn embed_features(&self, text: Option<Vec<f32>>, image: Option<Vec<f32>>) -> js_sys::Promise {
-        let state = self.state.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            ensure_item_tower(&state).await?;
-            let st = state.try_borrow().map_err(|_| busy())?;
-            let vectors = st.runtime.embed_item(text.as_deref(), image.as_deref()).map_err(JsError::from)?;
-            Ok(Float32Array::from(vectors.fused.as_slice()).into())
-        })
+    /// The catalogue's stored vector of `row` `[dim]` (as scored: dequantized from its shard row),
+    /// or undefined.
+    #[wasm_bindgen(js_name = itemVector)]
+    pub fn item_vector(&self, row: u32) -> Option<Float32Array> {
+        self.state.borrow().runtime.item_vector(row).map(|v| Float32Array::from(v.as_slice()))
     }
 
     /// The synthetic catalogue's int8 rows (`codes` `[n·dim]`, `scales` `[n]` with the cosine folded

@@ -43,8 +43,9 @@ function fail(kind, message) {
 
 async function needEncoder(id, options) {
   needRecommender();
-  const key = `${manifestUrl}|${(options && options.textBackend) || 'auto'}`;
-  if (encoder && (encoder.key === key || !(options && options.textBackend) && encoder.manifestUrl === manifestUrl)) return encoder;
+  // Reused for the same bundle unless another text backend is asked for.
+  const asked = options && options.textBackend;
+  if (encoder && encoder.manifestUrl === manifestUrl && (!asked || encoder.asked === asked)) return encoder;
   if (encoder) encoder.instance.free();
   encoder = null;
   const started = performance.now();
@@ -52,7 +53,7 @@ async function needEncoder(id, options) {
   const exports = await module.default();
   const instance = await module.ProductEncoder.load(manifestUrl, withProgress(id, options));
   const stats = { ...instance.loadStats(), memoryBytes: exports.memory.buffer.byteLength, textBackend: instance.textBackend(), textBackendNote: instance.textBackendNote() };
-  encoder = { instance, key, manifestUrl, loadMs: performance.now() - started, stats };
+  encoder = { instance, manifestUrl, asked: asked || 'auto', loadMs: performance.now() - started, stats };
   return encoder;
 }
 
@@ -168,11 +169,11 @@ const ops = {
     const enc = await needEncoder(id, options);
     const loadMs = performance.now() - started;
     const f = await productFeatures(enc.instance, product, picture);
-    let t = performance.now();
-    const vector = await r.embedFeatures(f.textFeatures, f.imageFeatures);
-    const towerMs = performance.now() - t;
     const meta = { title: product.title || '', image: product.image, link: product.link };
+    const t = performance.now();
     const row = await r.addItemFeatures(product.id, f.textFeatures, f.imageFeatures, meta);
+    const towerMs = performance.now() - t; // the item tower, and adding the row
+    const vector = r.itemVector(row); // as stored and scored (what a later page re-adds)
     const timings = { encoderLoadMs: loadMs, textMs: f.textMs, imageMs: f.imageMs, towerMs, totalMs: performance.now() - started };
     return {
       result: { row, text: f.text, tokens: f.tokens, hasImage: f.imageFeatures !== null, vector, timings, encoderStats: enc.stats },

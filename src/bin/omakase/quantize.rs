@@ -70,12 +70,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let plan = GgufPlan::for_matrices(args.dtype.ggml());
 
-    let (text, summary) =
-        gguf::write_text(&inputs.text_weights, &inputs.tokenizer, inputs.config.as_deref(), inputs.max_seq_len, plan)?;
+    let (text, summary) = gguf::write_text_dir(&text_dir, plan)?;
     TextEncoder::from_gguf_bytes(&text).context("reading the text GGUF back")?;
     let text_out = args.out.join(format!("text-{}.gguf", args.dtype.name()));
     write_atomically(&text_out, &text)?;
-    report("text", &text_dir.join("model.safetensors"), inputs.text_weights.len(), &text_out, text.len(), &summary);
+    let text_weights = text_dir.join("model.safetensors");
+    let text_len = std::fs::metadata(&text_weights).map_or(0, |m| m.len() as usize);
+    report("text", &text_weights, text_len, &text_out, text.len(), &summary);
 
     let (image, summary) = gguf::write_image(&inputs.image_weights, plan)?;
     ImageEncoder::from_gguf_bytes(&image).context("reading the image GGUF back")?;
@@ -85,32 +86,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The model files, checked by loading them as encoders first.
+/// The model files, checked by loading them as encoders first (the text encoder's files are read
+/// again by `gguf::write_text_dir`).
 struct Inputs {
-    text_weights: Vec<u8>,
-    tokenizer: String,
-    config: Option<String>,
-    max_seq_len: usize,
     image_weights: Vec<u8>,
 }
 
 fn read_inputs(text_dir: &Path, image_path: &Path) -> anyhow::Result<Inputs> {
-    let text =
-        TextEncoder::load(text_dir).with_context(|| format!("loading the text encoder from {}", text_dir.display()))?;
-    let read = |path: &Path| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
-    let read_string =
-        |path: &Path| std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()));
-    let config_path = text_dir.join("config.json");
-    let image_weights = read(image_path)?;
+    TextEncoder::load(text_dir).with_context(|| format!("loading the text encoder from {}", text_dir.display()))?;
+    let image_weights = std::fs::read(image_path).with_context(|| format!("reading {}", image_path.display()))?;
     ImageEncoder::from_safetensors_bytes(&image_weights)
         .with_context(|| format!("loading the image encoder from {}", image_path.display()))?;
-    Ok(Inputs {
-        text_weights: read(&text_dir.join("model.safetensors"))?,
-        tokenizer: read_string(&text_dir.join("tokenizer.json"))?,
-        config: config_path.is_file().then(|| read_string(&config_path)).transpose()?,
-        max_seq_len: text.max_seq_len(),
-        image_weights,
-    })
+    Ok(Inputs { image_weights })
 }
 
 fn report(what: &str, source: &Path, source_len: usize, out: &Path, out_len: usize, summary: &GgufSummary) {

@@ -5,10 +5,9 @@
 //! around the same product, which cost more than the product).
 //!
 //! The weight can be quantized (GGML block types, e.g. Q8_0) after folding. Blocks run along `c_in`,
-//! so a layer whose `c_in` is not a multiple of the block size stays f32. Natively the quantized values
-//! are expanded back to f32 at once and multiplied by the same kernel (as the text encoder's Linear
-//! layers: candle's block kernels take a scalar path on a default x86-64 build); in wasm32 the blocks
-//! stay as they are and candle multiplies them.
+//! so a layer whose `c_in` is not a multiple of the block size stays f32. The quantized values are
+//! expanded back to f32 at once and multiplied by the same kernel, as the text encoder's Linear layers
+//! do (`encoders::text::linear` says why: candle's block kernels were slower, natively and in wasm).
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
@@ -22,25 +21,15 @@ use crate::encoders::kernels::matmul::{matmul, MatMut, MatRef, Threads};
 /// 1×1 conv (no bias) + BatchNorm + activation. `[h·w, c_in]` → `[h·w, c_out]` per image.
 #[derive(Debug, Clone)]
 pub struct PointwiseConvBn {
-    weight: Weight,
+    /// `[c_in, c_out]` f32, BatchNorm scale folded in: the transpose of PyTorch's, because `gemm` reads
+    /// the weight this way without packing it (measured: packing was 13% of the network's time).
+    weight_t: Vec<f32>,
     /// `[c_out]`, BatchNorm shift folded in.
     bias: Vec<f32>,
     c_in: usize,
     activation: Activation,
     /// The block type the weight was quantized to, if it was.
     quantized: Option<GgmlDType>,
-}
-
-/// The weight, BatchNorm scale folded in.
-#[derive(Debug, Clone)]
-enum Weight {
-    /// `[c_in, c_out]` f32, the transpose of PyTorch's (natively also a quantized weight, expanded: see
-    /// the module docs). Stored transposed because `gemm` reads the weight this way without packing it
-    /// (measured: packing was 13% of the network's time).
-    Transposed(Vec<f32>),
-    /// GGML blocks along `c_in` (wasm32 only).
-    #[cfg(target_arch = "wasm32")]
-    Blocks(candle_core::quantized::QMatMul),
 }
 
 impl PointwiseConvBn {
@@ -52,8 +41,8 @@ impl PointwiseConvBn {
         activation: Activation,
     ) -> Result<Self> {
         let folded = load_folded(state, conv, bn, (c_out, c_in, 1, 1))?;
-        let weight = Weight::Transposed(folded.weight.reshape((c_out, c_in))?.t()?.flatten_all()?.to_vec1()?);
-        Ok(Self { weight, bias: folded.bias, c_in, activation, quantized: None })
+        let weight_t = folded.weight.reshape((c_out, c_in))?.t()?.flatten_all()?.to_vec1()?;
+        Ok(Self { weight_t, bias: folded.bias, c_in, activation, quantized: None })
     }
 
     /// The same layer with its weight quantized to `dtype` blocks, or unchanged (still f32) when `c_in` is
@@ -62,19 +51,10 @@ impl PointwiseConvBn {
         if self.quantized.is_some() || self.c_in % dtype.block_size() != 0 {
             return Ok(self.clone());
         }
-        #[allow(clippy::infallible_destructuring_match)] // one variant natively, two on wasm32
-        let transposed = match &self.weight {
-            Weight::Transposed(values) => values,
-            #[cfg(target_arch = "wasm32")]
-            Weight::Blocks(_) => return Ok(self.clone()),
-        };
-        let weight = Tensor::from_slice(transposed, (self.c_in, self.c_out()), &Device::Cpu)?.t()?.contiguous()?;
+        let weight = Tensor::from_slice(&self.weight_t, (self.c_in, self.c_out()), &Device::Cpu)?.t()?.contiguous()?;
         let blocks = QTensor::quantize(&weight, dtype)?;
-        #[cfg(target_arch = "wasm32")]
-        let weight = Weight::Blocks(candle_core::quantized::QMatMul::from_qtensor(blocks)?);
-        #[cfg(not(target_arch = "wasm32"))]
-        let weight = Weight::Transposed(blocks.dequantize(&Device::Cpu)?.t()?.flatten_all()?.to_vec1()?);
-        Ok(Self { weight, quantized: Some(dtype), ..self.clone() })
+        let weight_t = blocks.dequantize(&Device::Cpu)?.t()?.flatten_all()?.to_vec1()?;
+        Ok(Self { weight_t, quantized: Some(dtype), ..self.clone() })
     }
 
     fn c_out(&self) -> usize {
@@ -100,20 +80,9 @@ impl PointwiseConvBn {
             candle_core::bail!("pointwise conv of {} channels given {} values for {pixels} pixels", self.c_in, x.len());
         }
         out.resize(pixels * self.c_out(), 0.0);
-        match &self.weight {
-            Weight::Transposed(weight_t) => {
-                let weight_t = MatRef::new(weight_t, self.c_in, self.c_out(), self.c_out());
-                let x = MatRef::new(x, pixels, self.c_in, self.c_in);
-                matmul(MatMut::new(out, pixels, self.c_out(), self.c_out()), x, weight_t, false, 1.0, threads);
-            }
-            // Quantized blocks run along c_in, the rows of `x`.
-            #[cfg(target_arch = "wasm32")]
-            Weight::Blocks(weight) => {
-                use candle_core::Module;
-                let x = Tensor::from_slice(x, (pixels, self.c_in), &Device::Cpu)?;
-                out.copy_from_slice(&weight.forward(&x)?.flatten_all()?.to_vec1::<f32>()?);
-            }
-        }
+        let weight_t = MatRef::new(&self.weight_t, self.c_in, self.c_out(), self.c_out());
+        let x = MatRef::new(x, pixels, self.c_in, self.c_in);
+        matmul(MatMut::new(out, pixels, self.c_out(), self.c_out()), x, weight_t, false, 1.0, threads);
         add_bias_activate(out, &self.bias, residual.unwrap_or(&[]), self.activation);
         Ok(())
     }
@@ -125,8 +94,8 @@ mod tests {
 
     fn layer(weight: &Tensor, bias: Vec<f32>, activation: Activation) -> PointwiseConvBn {
         let c_in = weight.dim(1).unwrap();
-        let weight = Weight::Transposed(weight.t().unwrap().flatten_all().unwrap().to_vec1().unwrap());
-        PointwiseConvBn { weight, bias, c_in, activation, quantized: None }
+        let weight_t = weight.t().unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        PointwiseConvBn { weight_t, bias, c_in, activation, quantized: None }
     }
 
     /// Through the layer, NCHW in and out (one image: `[c, h, w]`).

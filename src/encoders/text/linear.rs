@@ -1,16 +1,10 @@
-//! A fully connected layer over token rows, whose weight is dense f32 or quantized (GGML block types).
+//! A fully connected layer over token rows, f32, whose weight can be rounded to a GGML block type.
 //!
-//! The encoder is written against this one type so that quantizing it (for the browser download)
-//! swaps the weight storage without touching the model code.
-//!
-//! Natively a quantized weight is expanded back to f32 once, when quantized: the products then run
-//! on the same f32 kernel as the plain model. candle's block kernels are compiled in only for the
-//! target features the crate is built with (AVX for x86-64), so on a default build they took the
-//! scalar path and Q8_0 ran 2-3× slower than f32 (bench/README.md); natively, Q8_0 is only a download
-//! format, and the expanded weights give the same results as the blocks' dequantized values. In wasm32
-//! `quantized` keeps the blocks (a quarter of the memory) and candle multiplies them with simd128; the
-//! browser's encoder module does not use that path: expanded f32 ran 1.6–1.9× faster there
-//! (src/wasm/encoders.rs has the figures).
+//! A quantized weight is expanded back to f32 at once: the products run on the same f32 kernel as the
+//! plain model, and give the blocks' dequantized values' results. Q8_0 is a download format only:
+//! natively candle's block kernels took a scalar path on a default build (Q8_0 2-3× slower than f32,
+//! bench/README.md), and in the browser its simd128 block kernels were 1.6–1.9× slower than `gemm`'s
+//! f32 ones (src/wasm/encoders.rs has the figures).
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
@@ -20,19 +14,11 @@ use crate::encoders::kernels::matmul::{matmul, MatMut, MatRef, Threads};
 /// `y = x · Wᵀ + b`, with `W` [out, in] and `b` [out]; `x` is [tokens, in] row-major, `y` [tokens, out].
 #[derive(Debug, Clone)]
 pub struct Linear {
-    weight: Weight,
-    bias: Vec<f32>,
-    inputs: usize,
-}
-
-#[derive(Debug, Clone)]
-enum Weight {
     /// `[in, out]` row-major: the transpose of PyTorch's `[out, in]`, the layout `gemm` reads without
     /// repacking it on every call (measured: packing the weights was 40% of the time at batch 1).
-    Transposed(Vec<f32>),
-    /// GGML blocks along `in` (wasm32 only; see the module docs).
-    #[cfg(target_arch = "wasm32")]
-    Blocks(candle_core::quantized::QMatMul),
+    weight_t: Vec<f32>,
+    bias: Vec<f32>,
+    inputs: usize,
 }
 
 impl Linear {
@@ -43,35 +29,19 @@ impl Linear {
         if bias.len() != outputs {
             candle_core::bail!("linear layer: {} biases for {outputs} outputs", bias.len());
         }
-        Ok(Linear { weight: Weight::Transposed(weight.t()?.flatten_all()?.to_vec1()?), bias, inputs })
+        Ok(Linear { weight_t: weight.t()?.flatten_all()?.to_vec1()?, bias, inputs })
     }
 
     pub fn outputs(&self) -> usize {
         self.bias.len()
     }
 
-    /// The same layer with its weight quantized to `dtype` (the bias stays f32); natively expanded back
-    /// to f32 at once (module docs). `in` must be a multiple of the block size of `dtype` (32 for Q8_0/Q4_0).
+    /// The same layer with its weight rounded to `dtype` blocks and expanded back to f32 (module docs;
+    /// the bias stays f32). `in` must be a multiple of the block size of `dtype` (32 for Q8_0/Q4_0).
     pub fn quantized(&self, dtype: GgmlDType) -> candle_core::Result<Self> {
-        let blocks = QTensor::quantize(&self.dense_weight()?, dtype)?;
-        #[cfg(target_arch = "wasm32")]
-        let weight = Weight::Blocks(candle_core::quantized::QMatMul::from_qtensor(blocks)?);
-        #[cfg(not(target_arch = "wasm32"))]
-        let weight = Weight::Transposed(blocks.dequantize(&Device::Cpu)?.t()?.flatten_all()?.to_vec1()?);
-        Ok(Linear { weight, ..self.clone() })
-    }
-
-    /// The weight as an f32 tensor [out, in].
-    fn dense_weight(&self) -> candle_core::Result<Tensor> {
-        match &self.weight {
-            Weight::Transposed(values) => Tensor::from_slice(values, (self.inputs, self.outputs()), &Device::Cpu)?.t(),
-            #[cfg(target_arch = "wasm32")]
-            Weight::Blocks(candle_core::quantized::QMatMul::QTensor(q)) => q.dequantize(&Device::Cpu),
-            #[cfg(target_arch = "wasm32")]
-            Weight::Blocks(candle_core::quantized::QMatMul::Tensor(w)) => Ok(w.clone()),
-            #[cfg(target_arch = "wasm32")]
-            Weight::Blocks(candle_core::quantized::QMatMul::TensorF16(w)) => w.to_dtype(candle_core::DType::F32),
-        }
+        let weight = Tensor::from_slice(&self.weight_t, (self.inputs, self.outputs()), &Device::Cpu)?.t()?;
+        let blocks = QTensor::quantize(&weight, dtype)?;
+        Ok(Linear { weight_t: blocks.dequantize(&Device::Cpu)?.t()?.flatten_all()?.to_vec1()?, ..self.clone() })
     }
 
     /// `x` [tokens, in] → `y` [tokens, out] (resized; its old contents are dropped).
@@ -86,21 +56,9 @@ impl Linear {
         for _ in 0..tokens {
             y.extend_from_slice(&self.bias);
         }
-        match &self.weight {
-            Weight::Transposed(weight_t) => {
-                let w_t = MatRef::new(weight_t, self.inputs, outputs, outputs);
-                let x = MatRef::new(x, tokens, self.inputs, self.inputs);
-                matmul(MatMut::new(y, tokens, outputs, outputs), x, w_t, true, 1.0, Threads::All);
-            }
-            #[cfg(target_arch = "wasm32")]
-            Weight::Blocks(q) => {
-                use candle_core::Module;
-                let product = q.forward(&Tensor::from_slice(x, (tokens, self.inputs), &Device::Cpu)?)?;
-                for (out, p) in y.iter_mut().zip(product.flatten_all()?.to_vec1::<f32>()?) {
-                    *out += p;
-                }
-            }
-        }
+        let w_t = MatRef::new(&self.weight_t, self.inputs, outputs, outputs);
+        let x = MatRef::new(x, tokens, self.inputs, self.inputs);
+        matmul(MatMut::new(y, tokens, outputs, outputs), x, w_t, true, 1.0, Threads::All);
         Ok(())
     }
 }
