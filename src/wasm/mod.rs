@@ -102,6 +102,23 @@ struct State {
     bundle_bytes: u64,
 }
 
+impl State {
+    /// A CPU-backed state over `runtime`, with the load's byte counts from `fetcher`.
+    fn new(runtime: Runtime, fetcher: &Fetcher) -> State {
+        State {
+            runtime,
+            manifest: None,
+            fetcher: None,
+            #[cfg(feature = "gpu")]
+            gpu: None,
+            note: String::new(),
+            bench_rows: None,
+            downloaded: fetcher.downloaded,
+            bundle_bytes: fetcher.total,
+        }
+    }
+}
+
 /// What `LoadOptions` said (the GPU flags are read only with the `gpu` feature).
 #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
 struct Options {
@@ -335,18 +352,7 @@ impl Recommender {
         let runtime = Runtime::from_manifest(&manifest, &files)?;
         let rows = ScoringRows::of_store(runtime.items(), 0..runtime.item_count());
         let tower = Some((files[&manifest.sequence_tower.path].as_slice(), manifest.sequence_tower.path.as_str()));
-        let (downloaded, bundle_bytes) = (fetcher.downloaded, fetcher.total);
-        let mut state = State {
-            runtime,
-            manifest: None,
-            fetcher: None,
-            #[cfg(feature = "gpu")]
-            gpu: None,
-            note: String::new(),
-            bench_rows: None,
-            downloaded,
-            bundle_bytes,
-        };
+        let mut state = State::new(runtime, &fetcher);
         choose_backend(&mut state, &options, &rows, tower).await;
         drop(files);
         state.manifest = Some(manifest);
@@ -379,17 +385,7 @@ impl Recommender {
         let runtime = Runtime::from_parts(manifest.model.clone(), &tower_bytes, &vectors, ids, EmbeddingDtype::Int8)?;
         drop(vectors);
         let rows = ScoringRows::of_store(runtime.items(), 0..count);
-        let mut state = State {
-            runtime,
-            manifest: None,
-            fetcher: None,
-            #[cfg(feature = "gpu")]
-            gpu: None,
-            note: String::new(),
-            bench_rows: None,
-            downloaded: fetcher.downloaded,
-            bundle_bytes: fetcher.total,
-        };
+        let mut state = State::new(runtime, &fetcher);
         let tower = Some((tower_bytes.as_slice(), manifest.sequence_tower.path.as_str()));
         choose_backend(&mut state, &options, &rows, tower).await;
         state.bench_rows = Some(rows);
