@@ -108,6 +108,9 @@ export class Omakase {
   // picture = its image bytes (ArrayBuffer, e.g. from a file input; transferred) or null to fetch
   // product.image. The first call downloads the encoders (options.onProgress reports bytes).
   // Resolves to { row, text, tokens, hasImage, vector (Float32Array), timings, encoderStats }.
+  // A bundle without an image encoder (a text-only catalogue) embeds the words only: it refuses
+  // picture bytes (kind "NoEncoders") and does not fetch product.image (hasImage false).
+  // Picture bytes that do not decode are refused with kind "Image".
   addProduct(product, picture = null, options = {}) {
     const { onProgress, ...rest } = options;
     return this.call('addProduct', [product, picture, rest], picture ? [picture] : [], onProgress);

@@ -67,8 +67,19 @@ async function pictureBytes(product, picture) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
+// Picture bytes given to a bundle whose model reads no pictures (no image encoder: a text-only
+// catalogue) are refused, as native `omakase embed --image` refuses them: dropping them would give a
+// vector that silently ignores what the page passed. A product's `image` URL is only fetched when
+// the bundle has an image encoder (elsewhere it is just the card's picture).
+function refusePictureWithoutEncoder(enc, picture) {
+  if (picture && !enc.hasImage()) {
+    throw fail('NoEncoders', "this bundle's model reads no pictures (no image encoder): add the product without picture bytes");
+  }
+}
+
 // Frozen features (and timings) of a product: { text, tokens, textFeatures, imageFeatures, textMs, imageMs }.
 async function productFeatures(enc, product, picture) {
+  refusePictureWithoutEncoder(enc, picture);
   let t = performance.now();
   const text = enc.composeText(product);
   const tokens = enc.countTokens(text);
@@ -183,6 +194,7 @@ const ops = {
   // Benchmark: `reps` timings (ms) of the text and image encoders on one product, after `warmup`.
   async timeEncode(id, product, picture, warmup, reps, options) {
     const enc = (await needEncoder(id, options || {})).instance;
+    refusePictureWithoutEncoder(enc, picture);
     const bytes = enc.hasImage() ? await pictureBytes(product, picture) : undefined;
     const text = enc.composeText(product);
     const time = async (call) => {

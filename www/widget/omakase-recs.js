@@ -285,7 +285,8 @@ export class OmakaseRecs extends HTMLElement {
   /** Embeds a product the bundle does not hold, on this device: `fields` = { id, title, description,
    *  image (URL), link, ...metadata }, `picture` = its image bytes (ArrayBuffer; else `image` is
    *  fetched). Resolves to { row, tokens, hasImage, timings, encoderStats, vector } once it can be
-   *  recommended, or null when the catalogue already holds the id. */
+   *  recommended, or null when the catalogue already holds the id. A bundle without an image
+   *  encoder embeds the words only and refuses `picture` bytes (kind "NoEncoders"). */
   addProduct(fields, picture = null) {
     return this.embed(fields, picture, null, null);
   }
