@@ -73,8 +73,56 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", said_once(&err));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes on one line, each text said once. Many of our error types print their
+/// source inside their own message (`cannot read F: {source}`) and also expose it as `source()`, so
+/// anyhow's `{:#}` would repeat the same cause once per level; a cause whose text the line already
+/// holds adds nothing.
+fn said_once(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::said_once;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read {path}: {source}")]
+    struct ReadError {
+        path: String,
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_embedded_in_its_parent_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)");
+        let err = anyhow::Error::new(ReadError { path: "models/x.safetensors".into(), source: io })
+            .context("training into out/run");
+        assert_eq!(
+            said_once(&err),
+            "training into out/run: cannot read models/x.safetensors: No such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn distinct_causes_are_all_said() {
+        let err = anyhow::anyhow!("disk full").context("writing bundle").context("exporting");
+        assert_eq!(said_once(&err), "exporting: writing bundle: disk full");
     }
 }
