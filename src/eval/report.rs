@@ -74,6 +74,10 @@ pub struct Report {
     /// 95 % paired bootstrap interval (`eval::significance`): is the gap more than noise?
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub ndcg10_vs_baselines: BTreeMap<String, PairedDifference>,
+    /// The same comparison with each case's history masked (what the widget shows: it never
+    /// recommends a product the visitor has already viewed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ndcg10_masked_vs_baselines: BTreeMap<String, PairedDifference>,
 }
 
 impl Report {
@@ -97,6 +101,7 @@ impl Report {
             finetuned: None,
             baselines_unavailable: BTreeMap::new(),
             ndcg10_vs_baselines: BTreeMap::new(),
+            ndcg10_masked_vs_baselines: BTreeMap::new(),
         }
     }
 
@@ -116,6 +121,9 @@ impl Report {
         self.add_baseline(result);
         if let Some(d) = paired_ndcg10_difference(&model.primary.ranks, &result.primary.ranks) {
             self.ndcg10_vs_baselines.insert(result.primary.scorer.clone(), d);
+        }
+        if let Some(d) = paired_ndcg10_difference(&model.primary.ranks_masked, &result.primary.ranks_masked) {
+            self.ndcg10_masked_vs_baselines.insert(result.primary.scorer.clone(), d);
         }
     }
 
@@ -149,9 +157,15 @@ impl Report {
         if let Some(tuned) = &self.finetuned {
             row("model, fine-tuned", &tuned.metrics, Some(&tuned.metrics_masked));
         }
-        if !self.ndcg10_vs_baselines.is_empty() {
-            let _ = writeln!(out, "model N@10 minus each baseline's, same cases (95% paired bootstrap interval):");
-            for (name, d) in &self.ndcg10_vs_baselines {
+        for (what, differences) in
+            [("", &self.ndcg10_vs_baselines), (", history masked", &self.ndcg10_masked_vs_baselines)]
+        {
+            if differences.is_empty() {
+                continue;
+            }
+            let _ =
+                writeln!(out, "model N@10 minus each baseline's{what}, same cases (95% paired bootstrap interval):");
+            for (name, d) in differences {
                 let verdict = if d.is_clear() { "" } else { "  (not distinguishable)" };
                 let [low, high] = d.ci95;
                 let _ = writeln!(out, "  vs {name:<19} {:+.4}  [{low:+.4}, {high:+.4}]{verdict}", d.difference);

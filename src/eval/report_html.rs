@@ -25,6 +25,7 @@ use super::metrics::Metrics;
 use super::protocol::EvalProtocol;
 use super::quality::QualityReport;
 use super::report::Report;
+use super::significance::PairedDifference;
 
 /// The key of the evaluated model in tables and charts (baselines use their scorer names).
 pub const MODEL_KEY: &str = "model";
@@ -527,7 +528,7 @@ fn metrics_table(page: &mut String, report: &Report) {
     page.push_str(
         "<table><thead><tr><th class=\"l\">Model</th><th>Recall@10</th><th>NDCG@10</th><th>Recall@50</th>\
          <th>NDCG@50</th><th>MRR@10</th><th>Recall@10<br/>masked</th><th>NDCG@10<br/>masked</th>\
-         <th>Ours minus this,<br/>NDCG@10 (95% CI)</th></tr></thead><tbody>",
+         <th>Ours minus this,<br/>NDCG@10 (95% CI)</th><th>Ours minus this,<br/>masked (95% CI)</th></tr></thead><tbody>",
     );
     for (key, unmasked, masked) in &rows {
         let (label, class) = match key.as_str() {
@@ -552,7 +553,8 @@ fn metrics_table(page: &mut String, report: &Report) {
                 None => page.push_str("<td>–</td>"),
             }
         }
-        page.push_str(&difference_cell(report, key));
+        page.push_str(&difference_cell(&report.ndcg10_vs_baselines, key));
+        page.push_str(&difference_cell(&report.ndcg10_masked_vs_baselines, key));
         page.push_str("</tr>");
     }
     if report.protocol == EvalProtocol::Warm {
@@ -560,7 +562,7 @@ fn metrics_table(page: &mut String, report: &Report) {
             let _ = write!(
                 page,
                 "<tr class=\"ref\"><td class=\"l\">RecBole {} (reference)</td><td>{recall:.4}</td><td>{ndcg:.4}</td>\
-                 <td>–</td><td>–</td><td>–</td><td>–</td><td>–</td><td>–</td></tr>",
+                 <td>–</td><td>–</td><td>–</td><td>–</td><td>–</td><td>–</td><td>–</td></tr>",
                 escape(name)
             );
         }
@@ -569,9 +571,9 @@ fn metrics_table(page: &mut String, report: &Report) {
     page.push_str(
         "<p class=\"muted small\">Unmasked figures rank every item, including ones the shopper already interacted \
          with (RecBole's convention, comparable with published numbers); masked figures leave those out, as the \
-         widget does. Best of each column in colour. Last column: our NDCG@10 minus the row's on the same \
-         shoppers, with a 95% paired bootstrap interval; an interval that contains 0 means this data cannot tell \
-         the two apart.",
+         widget does. Best of each column in colour. Last columns: our NDCG@10 minus the row's on the same \
+         shoppers (unmasked, then masked), with a 95% paired bootstrap interval; an interval that contains 0 \
+         means this data cannot tell the two apart.",
     );
     if report.protocol == EvalProtocol::Warm && !recbole_reference(&report.dataset).is_empty() {
         page.push_str(" Reference rows: RecBole 1.2.1 on the same split.");
@@ -581,8 +583,8 @@ fn metrics_table(page: &mut String, report: &Report) {
 
 /// The paired NDCG@10 difference of the model against the baseline `key`, as a table cell ("–" for
 /// rows without one: the model itself, references, old reports).
-fn difference_cell(report: &Report, key: &str) -> String {
-    match report.ndcg10_vs_baselines.get(key) {
+fn difference_cell(differences: &BTreeMap<String, PairedDifference>, key: &str) -> String {
+    match differences.get(key) {
         Some(d) => {
             let class = if d.is_clear() { "" } else { " class=\"muted\"" };
             let [low, high] = d.ci95;
