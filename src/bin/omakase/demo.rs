@@ -36,9 +36,10 @@ pub struct Args {
     /// A trained RUN to serve [default: OUT/run, trained quickly when missing].
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Where the demo's bundle and files are written.
-    #[arg(long, default_value = "out/demo")]
-    pub out: PathBuf,
+    /// Where the demo's run, bundle and files are written [default: out/demo/<dataset folder name>,
+    /// so a run trained on one dataset is never served with another's catalogue].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Port on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
@@ -71,17 +72,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("error: {}: no items.jsonl (not a dataset directory)", data.display());
         return Ok(ExitCode::from(2));
     }
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let out = match &args.out {
+        Some(out) => out.clone(),
+        None => Path::new("out/demo").join(data.file_name().unwrap_or("dataset".as_ref())),
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let run = match &args.model {
         Some(run) => run.clone(),
-        None => quick_run(&data, &args.out)?,
+        None => quick_run(&data, &out)?,
     };
     let bundle = match &args.bundle {
         Some(bundle) => bundle.clone(),
-        None => export(&run, &data, &args.out)?,
+        None => export(&run, &data, &out)?,
     };
-    let site = args.out.join("site");
+    let site = out.join("site");
     write_site(&data, &run, &site)?;
+    let summary_file = site.join("model.json");
+    match model_summary(&run, args.model.is_none()) {
+        Some(summary) => {
+            eprintln!("{}", summary_line(&summary));
+            std::fs::write(&summary_file, serde_json::to_vec_pretty(&summary)?)?;
+        }
+        None if summary_file.exists() => std::fs::remove_file(&summary_file)?,
+        None => {}
+    }
     let mounts = vec![
         ("/pkg/".to_string(), pkg),
         ("/bundle/images/".to_string(), data.join("images")),
@@ -142,7 +156,6 @@ fn quick_run(data: &Path, out: &Path) -> anyhow::Result<PathBuf> {
             run.as_os_str(),
             "--config".as_ref(),
             config.as_os_str(),
-            "--quiet".as_ref(),
         ])?;
     }
     if !run.join("report.html").is_file() {
@@ -159,6 +172,57 @@ fn quick_run(data: &Path, out: &Path) -> anyhow::Result<PathBuf> {
         ])?;
     }
     Ok(run)
+}
+
+/// What the results page says about the model it serves (`site/model.json`): the run, how long it
+/// trained, and its warm NDCG@10 against "most popular" with the paired intervals, unmasked and
+/// masked. `None` when the run has no `run.json` or no warm evaluation.
+fn model_summary(run: &Path, quick: bool) -> Option<serde_json::Value> {
+    let read = |name: &str| -> Option<serde_json::Value> {
+        serde_json::from_slice(&std::fs::read(run.join(name)).ok()?).ok()
+    };
+    let info = read("run.json")?;
+    let eval = read("eval-warm.json")?;
+    let config = std::fs::read_to_string(run.join("config.toml")).ok();
+    let train_epochs = config.as_deref().and_then(|text| {
+        let table: toml::Table = toml::from_str(text).ok()?;
+        table.get("train")?.get("epochs")?.as_integer()
+    });
+    let popularity = omakase::eval::Popularity::NAME;
+    Some(serde_json::json!({
+        "run": run.display().to_string(),
+        "quick": quick,
+        "dataset": info["dataset"],
+        "best_epoch": info["best_epoch"],
+        "max_epochs": train_epochs,
+        "train_seconds": info["seconds"],
+        "train_cpu_seconds": info["cpu_seconds"],
+        "users": eval["users"],
+        "ndcg10": eval["metrics"]["ndcg@10"],
+        "ndcg10_masked": eval["metrics_masked"]["ndcg@10"],
+        "popularity_ndcg10": eval["baselines"][popularity]["ndcg@10"],
+        "popularity_ndcg10_masked": eval["baselines_masked"][popularity]["ndcg@10"],
+        "vs_popularity": eval["ndcg10_vs_baselines"][popularity],
+        "vs_popularity_masked": eval["ndcg10_masked_vs_baselines"][popularity],
+    }))
+}
+
+/// One line for the terminal: the served model against popularity.
+fn summary_line(summary: &serde_json::Value) -> String {
+    let interval = |key: &str| {
+        let d = &summary[key];
+        match (d["difference"].as_f64(), d["ci95"][0].as_f64(), d["ci95"][1].as_f64()) {
+            (Some(diff), Some(low), Some(high)) => format!("{diff:+.4} [{low:+.4}, {high:+.4}]"),
+            _ => "not compared".to_string(),
+        }
+    };
+    format!(
+        "model {}: NDCG@10 minus most-popular's {} unmasked, {} masked (95% paired intervals); trained {:.0} s",
+        summary["run"].as_str().unwrap_or("?"),
+        interval("vs_popularity"),
+        interval("vs_popularity_masked"),
+        summary["train_seconds"].as_f64().unwrap_or(f64::NAN),
+    )
 }
 
 /// The bundle, with the frozen encoders when the models folder has them (the shop's new-product page
