@@ -5,6 +5,10 @@
 // - a session of unknown items, a tampered shard (refused), a missing shard (a clear error);
 // - the CPU fallback after a lost GPU device; a product added at run time; Cache API reuse;
 //   progress events; no request carrying the session.
+// - new products embedded in the worker against `omakase embed --quantized`: words only, and with a
+//   picture (a committed public-domain photo, tests/fixtures/) when the bundle has an image
+//   encoder; on a bundle without one (a text-only catalogue, e.g. the ML-100K build.sh fetches when
+//   ../shared is absent) picture bytes are refused (NoEncoders) and an image URL is not read.
 // Exit status 0 when every check passes, 1 otherwise (each failure printed).
 
 import { execFileSync } from 'node:child_process';
@@ -71,10 +75,16 @@ const NEW_PRODUCT = {
   genres: ['Drama', 'Mystery'],
 };
 
-function nativeEmbed(product) {
+// The picture for new-product checks: a photo committed with the tests (public domain, see
+// tests/fixtures/efficientnet-lite0/README.md), not a dataset poster (a text-only dataset has none).
+const PHOTO = path.resolve(repo, 'tests/fixtures/efficientnet-lite0/photos/rocket.jpg');
+// Whether the bundle's model reads pictures (its encoders section has an image encoder).
+const readsPictures = Boolean(manifest.encoders && manifest.encoders.image);
+
+function nativeEmbed(product, image = null) {
   const metadata = JSON.stringify({ year: product.year, genres: product.genres });
   const out = execFileSync(omakase, ['embed', '--bundle', bundle, '--title', product.title, '--description', product.description,
-    '--metadata', metadata, '--quantized', '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    ...(image ? ['--image', image] : []), '--metadata', metadata, '--quantized', '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
   return JSON.parse(out);
 }
 
@@ -89,6 +99,7 @@ async function newProducts(page) {
     check('new products: the test bundle has encoders (export --encoders)', false, 'manifest has no encoders section');
     return;
   }
+  console.log(`      bundle encoders: text ${manifest.encoders.text.path}, image ${manifest.encoders.image ? manifest.encoders.image.path : 'none (the model reads no pictures)'}`);
   const native = nativeEmbed(NEW_PRODUCT);
   const got = await page.evaluate(async (product) => {
     const c = window.client;
@@ -98,7 +109,7 @@ async function newProducts(page) {
     const again = await c.addProduct(product).then(() => null, (e) => e.kind);
     const garbage = await c.addProduct({ ...product, id: 'browser-test-garbage' }, new Uint8Array([1, 2, 3, 4]).buffer).then(() => null, (e) => ({ kind: e.kind, message: e.message }));
     const noTitle = await c.addProduct({ id: 'browser-test-empty', title: ' ' }).then(() => null, (e) => e.kind);
-    return { text: added.text, tokens: added.tokens, vector: Array.from(added.vector), recs: recs.ids, again, garbage, noTitle };
+    return { text: added.text, tokens: added.tokens, hasImage: added.hasImage, vector: Array.from(added.vector), recs: recs.ids, again, garbage, noTitle };
   }, NEW_PRODUCT);
   const cos = cosine(got.vector, native.vector);
   console.log(`      new product: ${got.tokens} tokens, "${got.text}"`);
@@ -106,8 +117,14 @@ async function newProducts(page) {
   check(`new product: vector vs native (same Q8_0 encoders): cosine ${cos.toFixed(6)} >= 0.999`, cos >= 0.999);
   check('new product: recommendations from a session of only the new product', got.recs.length === 10 && !got.recs.includes(NEW_PRODUCT.id), got.recs.join(' '));
   check('new product: adding the same id twice is refused (BadArgument)', got.again === 'BadArgument', String(got.again));
-  check('new product: bytes that are no picture are refused (Image)', got.garbage && got.garbage.kind === 'Image', JSON.stringify(got.garbage));
+  check('new product: words only, no image features', got.hasImage === false, String(got.hasImage));
+  if (readsPictures) {
+    check('new product: bytes that are no picture are refused (Image)', got.garbage && got.garbage.kind === 'Image', JSON.stringify(got.garbage));
+  } else {
+    check('new product, bundle without an image encoder: any picture bytes are refused (NoEncoders)', got.garbage && got.garbage.kind === 'NoEncoders', JSON.stringify(got.garbage));
+  }
   check('new product: no title and no description is refused (BadArgument)', got.noTitle === 'BadArgument', String(got.noTitle));
+  await newProductWithPhoto(page, native, got.vector);
   // The text encoder's layers on WebGPU (SwiftShader here; "auto" would pass a CPU rasteriser over).
   const onGpu = await page.evaluate(async (product) => {
     const c = window.client;
@@ -129,6 +146,58 @@ async function newProducts(page) {
     }, name);
     console.log(`      ${name}: ${error && error.message}`);
     check(`new product on the ${name} bundle: refused with ${kind} naming ${file}`, error && error.kind === kind && error.file === file, JSON.stringify(error));
+  }
+}
+
+// A product with a picture (the committed photo). With an image encoder: the worker reads the picture
+// from bytes and from the product's image URL, and both vectors equal native `omakase embed --image
+// --quantized`. Without one: the photo's bytes are refused (NoEncoders, as native embed refuses
+// --image), and an image URL (a card's picture to the page) is not read: the vector is the words'.
+async function newProductWithPhoto(page, textOnly, browserTextOnly) {
+  if (!fs.existsSync(PHOTO)) {
+    check(`new product with a picture: the photo ${path.relative(repo, PHOTO)} is there`, false, 'missing');
+    return;
+  }
+  const product = { ...NEW_PRODUCT, id: 'browser-test-photo' };
+  const got = await page.evaluate(async (product) => {
+    const c = window.client;
+    await c.load('/bundle/manifest.json', { backend: 'wasm' });
+    const bytes = await (await fetch('/fixtures/rocket.jpg')).arrayBuffer();
+    const fromBytes = await c.addProduct(product, bytes).then(
+      (a) => ({ hasImage: a.hasImage, vector: Array.from(a.vector), imageMs: a.timings.imageMs }),
+      (e) => ({ error: { kind: e.kind, message: e.message } }));
+    const fromUrl = await c.addProduct({ ...product, id: `${product.id}-url`, image: '/fixtures/rocket.jpg' }).then(
+      (a) => ({ hasImage: a.hasImage, vector: Array.from(a.vector) }),
+      (e) => ({ error: { kind: e.kind, message: e.message } }));
+    return { fromBytes, fromUrl };
+  }, product);
+  if (readsPictures) {
+    const native = nativeEmbed(product, PHOTO);
+    const cosBytes = got.fromBytes.vector ? cosine(got.fromBytes.vector, native.vector) : -1;
+    const cosUrl = got.fromUrl.vector ? cosine(got.fromUrl.vector, native.vector) : -1;
+    const cosText = cosine(native.vector, textOnly.vector);
+    console.log(`      new product with ${path.basename(PHOTO)}: image encoder ${got.fromBytes.imageMs?.toFixed(0)} ms; words-only vs with picture cosine ${cosText.toFixed(4)}`);
+    check(`new product with a picture (bytes): image features used, vector vs native embed --image cosine ${cosBytes.toFixed(6)} >= 0.999`,
+      got.fromBytes.hasImage === true && cosBytes >= 0.999, JSON.stringify(got.fromBytes.error || { hasImage: got.fromBytes.hasImage }));
+    check(`new product with a picture (image URL fetched by the worker): vector vs native cosine ${cosUrl.toFixed(6)} >= 0.999`,
+      got.fromUrl.hasImage === true && cosUrl >= 0.999, JSON.stringify(got.fromUrl.error || { hasImage: got.fromUrl.hasImage }));
+  } else {
+    check('new product with a picture, bundle without an image encoder: the photo\'s bytes are refused (NoEncoders)',
+      got.fromBytes.error && got.fromBytes.error.kind === 'NoEncoders', JSON.stringify(got.fromBytes.error || { hasImage: got.fromBytes.hasImage }));
+    let refused = null;
+    try {
+      execFileSync(omakase, ['embed', '--bundle', bundle, '--title', product.title, '--image', PHOTO, '--quantized', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      refused = { status: e.status, message: String(e.stderr || '').trim() };
+    }
+    console.log(`      native embed --image: ${refused && refused.message}`);
+    check('native omakase embed --image on this bundle is refused too (exit 2)', refused && refused.status === 2, JSON.stringify(refused));
+    // The same words as the first new product, on the same encoders: the same vector.
+    const cosUrl = got.fromUrl.vector ? cosine(got.fromUrl.vector, browserTextOnly) : -1;
+    check(`new product with an image URL, bundle without an image encoder: not read (hasImage false), the words-only vector (cosine ${cosUrl.toFixed(6)})`,
+      got.fromUrl.hasImage === false && cosUrl >= 0.999999, JSON.stringify(got.fromUrl.error || { hasImage: got.fromUrl.hasImage }));
+    const fetched = server.requests.filter((u) => u.startsWith('/fixtures/'));
+    check('the image URL was not fetched by the worker (only the page\'s own fetch of the bytes)', fetched.length === 1, fetched.join(' '));
   }
 }
 
@@ -171,17 +240,20 @@ function brokenBundles() {
   return { root, shard };
 }
 
+let server = null; // the static file server (its request log)
+
 async function main() {
   const expected = sessions.map(native);
   const expectedMixed = native(mixedSession);
   check('native: mixed session reports its unknown ids', expectedMixed.unknown.length === 2);
   const broken = brokenBundles();
-  const server = await serve([
+  server = await serve([
     ['/', path.join(repo, 'www')],
     ['/pkg/', path.join(repo, 'pkg')],
     ['/test/', path.join(here, 'pages')],
     ['/bundle/', bundle],
     ['/bundles/', broken.root],
+    ['/fixtures/', path.dirname(PHOTO)],
   ]);
   const browser = await launch();
   try {
