@@ -9,7 +9,13 @@
 //   6. the new-product page: a film typed in with a poster (a catalogue film re-entered under a new
 //      id) gets a vector in the browser (cosine >= 0.99 with native `omakase embed` of the same
 //      fields), appears in the top 10 of a related session, and the widget recommends from it; the
-//      encoders arrive as static GETs
+//      encoders arrive as static GETs. On a dataset without posters (the text-only ML-100K that
+//      build.sh fetches when ../shared is absent) the bundle has no image encoder: the page asks for
+//      no poster, the film is typed in from its words only (compared with `omakase embed` without
+//      --image), and a picture handed to the widget is refused (NoEncoders)
+//
+// Cards: on a dataset with posters each card shows its film's poster (or, for a film without one,
+// a labelled placeholder); on one without, every card is a placeholder labelled with the title.
 //
 // node tests/browser/e2e.mjs --omakase target/debug/omakase --data DIR --model RUN [--out out/e2e]
 
@@ -17,6 +23,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { CHROMIUM_ARGS } from './chromium.mjs';
 
@@ -24,7 +31,17 @@ const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
 const OUT = path.resolve(args.out || 'out/e2e');
 const VIEWS = ['1', '127', '174']; // Toy Story, The Godfather, Raiders of the Lost Ark in ml100k-mm
 const XSS = '<img src=x onerror="window.__xss=(window.__xss||0)+1">';
+// A redistributable photo (public domain; tests/fixtures/efficientnet-lite0/README.md) for picture
+// checks on a dataset without posters.
+const PHOTO = fileURLToPath(new URL('../fixtures/efficientnet-lite0/photos/rocket.jpg', import.meta.url));
 fs.mkdirSync(OUT, { recursive: true });
+
+// The dataset's items: which films have a poster (ml100k-mm: nearly all; the text-only ML-100K: none).
+const ITEMS = new Map(fs.readFileSync(path.join(args.data, 'items.jsonl'), 'utf8').split('\n').filter((l) => l.trim())
+  .map((l) => JSON.parse(l)).map((i) => [String(i.item_id), i]));
+const hasPoster = (item) => Boolean(item && typeof item.image === 'string' && item.image);
+const DATASET_HAS_POSTERS = [...ITEMS.values()].some(hasPoster);
+console.log(`dataset ${args.data}: ${ITEMS.size} films, ${[...ITEMS.values()].filter(hasPoster).length} with a poster`);
 
 let failures = 0;
 function check(condition, what) {
@@ -62,6 +79,12 @@ async function widget(page) {
       why: cards.map((c) => c.querySelector('.why strong')?.textContent || ''),
       imgs: [...w.shadowRoot.querySelectorAll('img')].map((i) => ({ cls: i.className, src: i.getAttribute('src'), alt: i.alt })),
       noimg: w.shadowRoot.querySelectorAll('.noimg[role=img][aria-label]').length,
+      // Per card: its poster ({ src, alt }) or its placeholder's label.
+      visuals: cards.map((c) => {
+        const img = c.querySelector('img');
+        const box = c.querySelector('.noimg[role=img]');
+        return { src: img?.getAttribute('src') ?? null, alt: img?.alt ?? null, label: box?.getAttribute('aria-label') ?? null };
+      }),
       links: cards.map((c) => c.querySelector('a')?.getAttribute('href') || null),
       backend: document.querySelector('.panel')?.dataset.backend || null,
       latency: document.querySelectorAll('.panel dd')[1]?.textContent || null,
@@ -103,7 +126,7 @@ async function main() {
     check(new Set(last.ids).size === last.ids.length, 'no duplicates');
     const titles = await page.evaluate(async (views) => (await (await fetch('/site/catalog.json')).json()).filter((i) => views.includes(i.id)).map((i) => i.title), VIEWS);
     check(last.why.length === 10 && last.why.every((t) => titles.includes(t)), `every "why?" names a viewed film (${[...new Set(last.why)].join(' | ')})`);
-    check(last.imgs.length + last.noimg === 10 && last.imgs.every((i) => i.alt && i.src.includes('/bundle/images/')), `every card has a poster with alt text or a labelled placeholder (${last.imgs.length} posters)`);
+    checkCardPictures(last);
     check(last.links.every((h) => h && h.includes('/demo/product.html?id=')), 'every card is a link to its product page');
     console.log(`     backend: ${last.backend}, update -> top-10 as the panel shows it: ${last.latency}`);
     // Keyboard: Tab reaches the first card's link inside the shadow root, then its "why?" button.
@@ -186,7 +209,9 @@ async function main() {
     check(last.state === 'ready' && last.titles.length === 10, 'hostile bundle: recommendations render');
     check(last.titles.every((t) => t.includes(XSS)), 'hostile titles show as text, markup included');
     check(last.why.every((t) => t.includes(XSS)), 'hostile "why?" titles show as text');
-    check(last.imgs.every((i) => i.cls === 'poster' && i.src !== 'x'), 'no <img> made from a title');
+    check(last.imgs.every((i) => i.cls === 'poster' && i.src !== 'x') && last.imgs.length + last.noimg === 10,
+      `no <img> made from a title (${last.imgs.length} posters, ${last.noimg} placeholders)`);
+    check(last.visuals.every((v, i) => v.src !== null || v.label === last.titles[i]), 'hostile titles label their placeholders as text');
     await page.waitForTimeout(500);
     check(await page.evaluate(() => window.__xss === undefined), 'no onerror handler ran');
     check(errors.length === 0, `no page errors or dialogs (${errors.join('; ')})`);
@@ -201,31 +226,70 @@ async function main() {
   process.exit(failures === 0 ? 0 : 1);
 }
 
+// Each card shows its film's picture as the dataset has it: its poster (alt text = its title) when the
+// film has one, otherwise a placeholder labelled with its title. On a dataset without posters that
+// means ten labelled placeholders and no <img>.
+function checkCardPictures(shown) {
+  const wrong = shown.ids.filter((id, i) => {
+    const v = shown.visuals[i];
+    const item = ITEMS.get(id);
+    if (hasPoster(item)) return !(v.src && v.src.endsWith(`/bundle/${item.image}`) && v.alt === shown.titles[i]);
+    return !(v.src === null && v.label && v.label === shown.titles[i]);
+  });
+  const posters = shown.visuals.filter((v) => v.src).length;
+  if (DATASET_HAS_POSTERS) {
+    check(shown.ids.length === 10 && wrong.length === 0 && posters > 0,
+      `every card shows its film's poster with alt text, or a labelled placeholder for a film without one (${posters} posters${wrong.length ? `; wrong: ${wrong.join(',')}` : ''})`);
+  } else {
+    check(shown.ids.length === 10 && wrong.length === 0 && posters === 0 && shown.noimg === 10,
+      `no posters in this dataset: every card is a placeholder labelled with its title (${shown.noimg} placeholders, ${posters} <img>${wrong.length ? `; wrong: ${wrong.join(',')}` : ''})`);
+  }
+}
+
 // The new-product page's film: a catalogue film re-entered as if the shop had added it today (its
 // title, year, genres, plot and poster, under a new id). Its vector then has a known place: among
-// the films like it, so a related session must rank it in the top 10.
-const NEW_FILM_LIKE = '50'; // Star Wars in ml100k-mm
+// the films like it, so a related session must rank it in the top 10. Without a poster (a dataset
+// without pictures, whose bundle has no image encoder) it is typed in from its words only.
+const NEW_FILM_LIKE = '50'; // Star Wars in ml100k-mm and in ML-100K
 
 async function newProduct(page, url) {
+  const bundleDir = path.join(OUT, 'site', 'bundle');
+  const manifest = JSON.parse(fs.readFileSync(path.join(bundleDir, 'manifest.json'), 'utf8'));
+  const bundleReadsPictures = Boolean(manifest.encoders && manifest.encoders.image);
   await page.goto(`${url}/demo/new.html`);
+  await page.waitForFunction(() => document.getElementById('new-product').dataset.pictures !== undefined, null, { timeout: 30000 });
+  const form = await page.evaluate(() => ({
+    pictures: document.getElementById('new-product').dataset.pictures === 'true',
+    posterField: !document.getElementById('poster-field').hidden,
+    pitch: document.getElementById('pitch').textContent,
+  }));
+  check(form.pictures === bundleReadsPictures && form.posterField === bundleReadsPictures,
+    bundleReadsPictures ? 'the new-product page asks for a poster (the bundle has an image encoder)'
+      : `the new-product page asks for no poster: the bundle has no image encoder ("${form.pitch.slice(-60)}")`);
   const NEW_FILM = await page.evaluate(async (id) => (await (await fetch('/site/catalog.json')).json()).find((i) => i.id === id), NEW_FILM_LIKE);
   await page.fill('input[name=title]', NEW_FILM.title);
   if (NEW_FILM.year) await page.fill('input[name=year]', String(NEW_FILM.year));
   await page.fill('input[name=genres]', (NEW_FILM.genres || []).join(', '));
   await page.fill('textarea[name=description]', NEW_FILM.description || '');
-  const poster = path.join(args.data, NEW_FILM.image);
-  await page.setInputFiles('input[name=picture]', poster);
+  const posterFile = hasPoster(ITEMS.get(NEW_FILM_LIKE)) ? path.join(args.data, ITEMS.get(NEW_FILM_LIKE).image) : null;
+  const poster = bundleReadsPictures && posterFile && fs.existsSync(posterFile) ? posterFile : null;
+  console.log(`     new film: "${NEW_FILM.title}", ${poster ? `poster ${poster}` : 'no poster (words only)'}`);
+  if (poster) await page.setInputFiles('input[name=picture]', poster);
   const started = Date.now();
   await page.click('#add');
   await page.waitForFunction(() => !document.getElementById('result').hidden || document.getElementById('status').dataset.error, null, { timeout: 180000 });
   const shown = await page.evaluate(() => ({
     status: document.getElementById('status').textContent,
+    error: document.getElementById('status').dataset.error || null,
     rank: Number(document.getElementById('who-sees-it').dataset.rank || 0),
     neighbours: document.getElementById('neighbours').textContent,
     timings: [...document.querySelectorAll('#timings dd')].map((d) => d.textContent),
     stored: JSON.parse(localStorage.getItem('omakase.products') || '{}'),
   }));
   console.log(`     new film embedded in ${Date.now() - started} ms wall (first time: encoder download included): ${shown.timings.join(' | ')}`);
+  check(!shown.error, `the new film is embedded (${shown.error ? `${shown.error}: ` : ''}${shown.status})`);
+  check(poster ? !/no poster/.test(shown.timings[1] || '') : shown.timings[1] === 'no poster',
+    `the image encoder ${poster ? 'read the poster' : 'was not used: no poster'} (${shown.timings[1]})`);
   check(shown.rank >= 1 && shown.rank <= 10, `the new film is recommended to shoppers who viewed ${shown.neighbours} (rank ${shown.rank}; ${shown.status})`);
   const [stored] = Object.values(shown.stored).flatMap((bundle) => Object.entries(bundle));
   check(stored && stored[1].title === NEW_FILM.title && stored[1].v.length > 0, 'its vector is kept on this device (localStorage)');
@@ -235,12 +299,23 @@ async function newProduct(page, url) {
   check(panelNote === stored?.[0], 'the panel reports the new product');
   await page.waitForTimeout(300);
   await page.screenshot({ path: path.join(OUT, 'new-product.png'), fullPage: true });
-  // Parity with the native encoders + item tower on the same fields and picture.
+  // Parity with the native encoders + item tower on the same fields (and picture, when there is one).
   const metadata = JSON.stringify({ ...(NEW_FILM.year ? { year: NEW_FILM.year } : {}), genres: NEW_FILM.genres || [] });
-  const native = JSON.parse(execFileSync(args.omakase, ['embed', '--bundle', path.join(OUT, 'site', 'bundle'), '--title', NEW_FILM.title,
-    '--description', NEW_FILM.description || '', '--image', poster, '--metadata', metadata, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 }));
+  const native = JSON.parse(execFileSync(args.omakase, ['embed', '--bundle', bundleDir, '--title', NEW_FILM.title,
+    '--description', NEW_FILM.description || '', ...(poster ? ['--image', poster] : []), '--metadata', metadata, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 }));
   const cosine = cos(stored?.[1].v || [], native.vector);
-  check(cosine >= 0.99, `in-browser vector vs native omakase embed (f32 encoders): cosine ${cosine.toFixed(5)} >= 0.99`);
+  check(cosine >= 0.99, `in-browser vector vs native omakase embed${poster ? '' : ' (no --image)'} (f32 encoders): cosine ${cosine.toFixed(5)} >= 0.99`);
+  if (!bundleReadsPictures) {
+    // A picture handed to a bundle whose model reads none is refused, not silently dropped (the
+    // committed public-domain photo: the dataset has no posters).
+    const photo = [...fs.readFileSync(PHOTO)];
+    const refused = await page.evaluate(async (bytes) => {
+      const w = document.getElementById('widget');
+      return w.addProduct({ id: 'e2e-with-picture', title: 'A film with a picture' }, new Uint8Array(bytes).buffer)
+        .then(() => null, (e) => ({ kind: e.kind, message: e.message }));
+    }, photo);
+    check(refused && refused.kind === 'NoEncoders', `a picture given to this bundle (no image encoder) is refused: ${JSON.stringify(refused)}`);
+  }
   // What the first new product cost in bytes: every resource of the page and of the widget's worker.
   const bytes = await page.evaluate(async () => (await window.omakase.requests()).filter((r) => /encoders|_encoder\.gguf/.test(r.url)).map((r) => [new URL(r.url).pathname, r.transferSize]));
   console.log(`     encoder downloads on the first new product (worker): ${bytes.map(([p, n]) => `${p} ${n} B`).join(', ')}`);
