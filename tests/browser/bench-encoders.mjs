@@ -2,7 +2,11 @@
 // exported with `--encoders`, embeds a first product (cold: encoder module and files downloaded,
 // bytes counted), then times the text encoder on a ~32-token and a ~128-token product and the image
 // encoder on a poster, once with WebGPU enabled (SwiftShader here) and once without.
-//   node tests/browser/bench-encoders.mjs --bundle DIR --image FILE [--reps 20]
+//   node tests/browser/bench-encoders.mjs --bundle DIR [--image FILE] [--reps 20]
+// The picture: FILE (build.sh passes a poster of the default dataset), else, when FILE is not given
+// or not there (a dataset without posters), the public-domain photo
+// tests/fixtures/efficientnet-lite0/photos/rocket.jpg. A bundle without an image encoder (a text-only
+// catalogue) times the text encoder only.
 // Three runs: WebGPU on with the text encoder's layers forced onto it (SwiftShader here), WebGPU on
 // with "auto" (a software adapter is passed over: wasm), WebGPU off. The image encoder runs on the
 // wasm CPU path (simd128) in every case: there are no WebGPU convolution kernels.
@@ -21,16 +25,31 @@ const option = (name, fallback) => {
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
 };
 const bundle = path.resolve(option('--bundle', ''));
-const image = path.resolve(option('--image', ''));
 const reps = Number(option('--reps', '20'));
-if (!fs.existsSync(path.join(bundle, 'manifest.json')) || !fs.existsSync(image)) {
-  console.error('usage: node bench-encoders.mjs --bundle DIR --image FILE [--reps 20]');
+if (!fs.existsSync(path.join(bundle, 'manifest.json'))) {
+  console.error('usage: node bench-encoders.mjs --bundle DIR [--image FILE] [--reps 20]');
   process.exit(2);
 }
-if (!JSON.parse(fs.readFileSync(path.join(bundle, 'manifest.json'), 'utf8')).encoders) {
+const encoders = JSON.parse(fs.readFileSync(path.join(bundle, 'manifest.json'), 'utf8')).encoders;
+if (!encoders) {
   console.error(`${bundle}: exported without --encoders`);
   process.exit(2);
 }
+const PHOTO = path.join(repo, 'tests/fixtures/efficientnet-lite0/photos/rocket.jpg'); // public domain: tests/fixtures/efficientnet-lite0/README.md
+let image = null;
+if (!encoders.image) {
+  console.log(`${bundle}: no image encoder (the model reads no pictures): timing the text encoder only`);
+} else if (option('--image', null) && fs.existsSync(option('--image', null))) {
+  image = path.resolve(option('--image', null));
+} else {
+  if (option('--image', null)) console.log(`${option('--image', null)}: not found (a dataset without pictures?); using ${path.relative(repo, PHOTO)}`);
+  image = PHOTO;
+  if (!fs.existsSync(image)) {
+    console.error(`${image}: missing`);
+    process.exit(2);
+  }
+}
+if (image) console.log(`picture: ${image}`);
 
 const PLOT = 'A retired codebreaker is pulled back into service when a coded radio broadcast from a ship lost ' +
   'forty years earlier starts repeating over the harbour. With her estranged nephew, a harbour pilot who knows ' +
@@ -48,12 +67,12 @@ const stats = (times) => {
 
 async function run(webgpu, textBackend) {
   const server = await serve([['/', path.join(repo, 'www')], ['/pkg/', path.join(repo, 'pkg')], ['/test/', path.join(here, 'pages')],
-    ['/bundle/', bundle], ['/picture/', path.dirname(image)]]);
+    ['/bundle/', bundle], ...(image ? [['/picture/', path.dirname(image)]] : [])]);
   const browser = await launch({ webgpu });
   try {
     const { page } = await openPage(browser, `${server.url}/test/harness.html`, (l) => process.env.VERBOSE && console.log(l));
     await page.waitForFunction(() => window.harnessReady === true);
-    const picture = `/picture/${path.basename(image)}`;
+    const picture = image ? `/picture/${path.basename(image)}` : undefined;
     const result = await page.evaluate(async ([short, long, picture, reps, textBackend]) => {
       const client = await window.Omakase.start();
       const info = await client.load('/bundle/manifest.json', {});
@@ -87,7 +106,7 @@ for (const r of rows) {
     const s = stats(times);
     return `${f(s.median)} / ${f(s.min)} / ${f(s.p90)}${tokens ? ` (${tokens} tok)` : ''}`;
   };
-  console.log(`| ${r.webgpu ? 'WebGPU on (SwiftShader)' : 'WebGPU off'} | ${r.textBackend} | ${r.short.textBackend} | ${r.backend} | ${cell(r.short.text, r.short.tokens)} | ${cell(r.long.text, r.long.tokens)} | ${cell(r.short.image)} | ${f(r.first.encoderLoadMs)} |`);
+  console.log(`| ${r.webgpu ? 'WebGPU on (SwiftShader)' : 'WebGPU off'} | ${r.textBackend} | ${r.short.textBackend} | ${r.backend} | ${cell(r.short.text, r.short.tokens)} | ${cell(r.long.text, r.long.tokens)} | ${r.short.image ? cell(r.short.image) : "- (no image encoder)"} | ${f(r.first.encoderLoadMs)} |`);
 }
 for (const r of rows) console.log(`text encoder (${r.textBackend}): ${r.encoderStats.textBackendNote}`);
 const r = rows[2];
