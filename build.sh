@@ -185,14 +185,18 @@ cmd_bench_browser() {
 }
 
 # New-product encoding in the browser (tests/browser/bench-encoders.mjs): the e2e demo's bundle (it has
-# the encoders; `./build.sh e2e` makes it) or $OMAKASE_BENCH_BUNDLE, a poster of the default dataset.
+# the encoders; `./build.sh e2e` makes it) or $OMAKASE_BENCH_BUNDLE, a poster of the default dataset
+# when it has posters (the script falls back to a committed CC0 photo, or times text only on a bundle
+# without an image encoder).
 cmd_bench_encoders() {
-  local bundle=${OMAKASE_BENCH_BUNDLE:-out/e2e/site/bundle} data
+  local data bundle image=()
   [ -f pkg/encoders/omakase_encoders_bg.wasm ] || build_pkg
   ensure_node_tools
-  [ -f "$bundle/manifest.json" ] || cmd_e2e
   data=$(default_dataset)
-  node tests/browser/bench-encoders.mjs --bundle "$bundle" --image "$data/images/50.jpg" "$@"
+  bundle=${OMAKASE_BENCH_BUNDLE:-out/e2e/$(basename "$data")/site/bundle}
+  [ -f "$bundle/manifest.json" ] || cmd_e2e
+  [ -f "$data/images/50.jpg" ] && image=(--image "$data/images/50.jpg")
+  node tests/browser/bench-encoders.mjs --bundle "$bundle" "${image[@]}" "$@"
 }
 
 # The demo shop (www/demo/, `omakase demo`) on a fresh machine: the native CLI (cargo's progress on
@@ -212,16 +216,16 @@ cmd_demo() {
 }
 
 # End-to-end tests of the demo shop and the widget (tests/browser/e2e.mjs): headless Chromium against
-# `omakase demo` serving the browser tests' small run; screenshots under out/e2e/.
+# `omakase demo` serving the browser tests' small run; screenshots under out/e2e/<dataset>/.
 cmd_e2e() {
   local data
   [ -f pkg/omakase_bg.wasm ] || build_pkg
   ensure_node_tools
   browser_test_bundle >/dev/null
   data=$(default_dataset)
-  step "end-to-end tests of the demo shop (headless Chromium, screenshots in out/e2e/)"
+  step "end-to-end tests of the demo shop (headless Chromium, screenshots in out/e2e/$(basename "$data")/)"
   node tests/browser/e2e.mjs --omakase "$(target_dir)/debug/omakase" --data "$data" \
-    --model "out/browser-test/$(basename "$data")/run" --out out/e2e
+    --model "out/browser-test/$(basename "$data")/run" --out "out/e2e/$(basename "$data")"
 }
 
 # Tests that need ../shared (research data and goldens) record their names in OMAKASE_SKIP_LOG when
