@@ -13,7 +13,10 @@
 
 pub mod encoders;
 mod error;
+mod replace;
 mod towers;
+
+pub use replace::check_replaceable;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -78,6 +81,8 @@ pub struct CatalogueVectors {
 
 /// Runs the job; returns the manifest written.
 pub fn export(job: &ExportJob) -> Result<Manifest, ExportError> {
+    // Before any work: an --out that is not an earlier bundle is refused up front.
+    check_replaceable(&job.out)?;
     let loaded = load_dir(&job.data);
     if let Some(fatal) = loaded.problems.iter().find(|p| p.severity == Severity::Fatal) {
         return Err(ExportError::input(&job.data, format!("{fatal} (omakase validate lists every problem)")));
@@ -231,8 +236,10 @@ fn item_meta(item: &Item) -> ItemMeta {
 }
 
 /// Writes `files` into a fresh `OUT.tmp-<pid>` next to `out`, then swaps it in: an interrupted
-/// export leaves either the old bundle or the new one at `out`, never a mix.
+/// export leaves either the old bundle or the new one at `out`, never a mix. An existing `out` is
+/// replaced only when [`check_replaceable`] says it holds nothing but an earlier bundle.
 pub fn write_atomic_dir(out: &Path, files: &[(String, Vec<u8>)]) -> Result<(), ExportError> {
+    replace::check_replaceable(out)?;
     let name = out.file_name().ok_or_else(|| ExportError::input(out, "needs a directory name"))?.to_string_lossy();
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| ExportError::io(parent, e))?;
