@@ -178,9 +178,8 @@ fn quick_run(data: &Path, out: &Path) -> anyhow::Result<PathBuf> {
 /// trained, and its warm NDCG@10 against "most popular" with the paired intervals, unmasked and
 /// masked. `None` when the run has no `run.json` or no warm evaluation.
 fn model_summary(run: &Path, quick: bool) -> Option<serde_json::Value> {
-    let read = |name: &str| -> Option<serde_json::Value> {
-        serde_json::from_slice(&std::fs::read(run.join(name)).ok()?).ok()
-    };
+    let read =
+        |name: &str| -> Option<serde_json::Value> { serde_json::from_slice(&std::fs::read(run.join(name)).ok()?).ok() };
     let info = read("run.json")?;
     let eval = read("eval-warm.json")?;
     let config = std::fs::read_to_string(run.join("config.toml")).ok();
