@@ -152,6 +152,11 @@ pub struct SequenceTrainingConfig {
     pub window_stride: usize,
     /// Validation cases scored per batch. Default 256.
     pub eval_batch: usize,
+    /// A wall-clock budget in seconds for this stage in one process: the stage ends after the first
+    /// epoch that finishes past it, as if early stopping had fired (the best epoch so far is kept).
+    /// 0 switches it off. Default 0. The demo's quick run uses it so that a slower machine trains
+    /// fewer epochs rather than keeping a first-time user waiting; a resumed run starts a new budget.
+    pub max_seconds: f64,
     /// Train the item tower's projections on per-dimension standardized features and fold the
     /// standardization into the saved weights (`train::standardize`): the same model, much faster
     /// to learn. Default true.
@@ -174,6 +179,7 @@ impl Default for SequenceTrainingConfig {
             item_tower_lr: 1e-2,
             window_stride: 0,
             eval_batch: 256,
+            max_seconds: 0.0,
             standardize_features: true,
         }
     }
@@ -272,7 +278,8 @@ impl TrainConfig {
             other => return Err(error(format!("the defaults do not serialize to a table: {other:?}"))),
         };
         merge(&mut merged, given);
-        let config: TrainConfig = toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| error(e.to_string()))?;
+        let config: TrainConfig =
+            toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| error(e.to_string()))?;
         config.validate().map_err(error)?;
         Ok(config)
     }
@@ -312,6 +319,7 @@ impl TrainConfig {
             ("pretrain.clip", self.pretrain.clip),
             ("train.weight_decay", self.train.weight_decay),
             ("train.clip", self.train.clip),
+            ("train.max_seconds", self.train.max_seconds),
         ];
         for (field, value) in non_negative {
             if !(value.is_finite() && value >= 0.0) {

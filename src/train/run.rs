@@ -595,6 +595,7 @@ fn run_stages<M: SequentialRecommender>(
         seed: config.train.seed,
         max_len: config.model.max_len,
         eval_batch: config.train.eval_batch,
+        max_seconds: config.train.max_seconds,
     };
     let data = sequence_data(prepared, config.model.max_len, config.window_stride());
     let resume = checkpoint.as_ref().filter(|_| resume_stage == Some(Stage::Train));

@@ -41,6 +41,8 @@ pub struct SequenceSettings {
     pub seed: u64,
     pub max_len: usize,
     pub eval_batch: usize,
+    /// Wall-clock budget of the stage in this process, seconds (0: none).
+    pub max_seconds: f64,
 }
 
 /// A model ready to train: the model, what its item vectors are computed from, the `VarMap` holding
@@ -136,6 +138,7 @@ pub fn train_sequences<M: SequentialRecommender>(
     let frozen_items =
         if trainable.frozen(settings) { Some(trainable.item_vectors(&rows, Mode::Eval)?.detach()) } else { None };
 
+    let stage_clock = Stopwatch::start();
     for epoch in state.epoch + 1..=settings.epochs {
         if state.stage_done {
             break;
@@ -184,7 +187,9 @@ pub fn train_sequences<M: SequentialRecommender>(
         state.epoch = epoch;
         state.step = optimizer.step_count();
         state.rng.next_epoch = epoch + 1;
-        state.stage_done = epoch == settings.epochs || state.epochs_without_improvement >= settings.patience;
+        let over_budget = settings.max_seconds > 0.0 && stage_clock.wall_seconds() >= settings.max_seconds;
+        state.stage_done =
+            epoch == settings.epochs || state.epochs_without_improvement >= settings.patience || over_budget;
         let record = EpochRecord {
             stage: Stage::Train,
             epoch,
@@ -206,6 +211,12 @@ pub fn train_sequences<M: SequentialRecommender>(
             record.seconds,
             record.cpu_seconds.map_or("?".into(), |s| format!("{s:.1}")),
         ));
+        if over_budget && epoch < settings.epochs {
+            session.progress.line(&format!(
+                "train: the time budget of {:.0} s (train.max_seconds) is spent after epoch {epoch}; the best epoch is kept",
+                settings.max_seconds
+            ));
+        }
         state.history.push(record);
         run.save_checkpoint(trainable.varmap, optimizer.state_tensors(), state.clone())?;
         run.write_history(&state.history)?;
