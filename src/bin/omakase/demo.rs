@@ -25,8 +25,22 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 
-/// The quick run's training settings (the browser tests' small run: about a minute on 2 cores).
-const QUICK_RUN_TOML: &str = "[train]\nepochs = 2\n[pretrain]\nepochs = 1\n";
+/// The quick run's training settings: at most 3 minutes of training on 2 cores, tuned so the demo's
+/// model clearly beats "most popular" on its own results page (paired 95% intervals of NDCG@10 above
+/// zero, masked and unmasked, on the fallback ML-100K and on ml100k-mm). Against the defaults: no
+/// pretraining (within noise on these catalogues), a short warm-up and half the batch (more steps per
+/// epoch: validation NDCG@10 climbs about twice as fast per epoch), 12 epochs at most, and a wall-clock
+/// budget so a slower machine trains fewer epochs instead of making a first-time user wait.
+const QUICK_RUN_TOML: &str = "\
+[train]
+epochs = 12
+batch = 64
+warmup_steps = 10
+patience = 5
+max_seconds = 160
+[pretrain]
+epochs = 0
+";
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -145,7 +159,7 @@ fn quick_run(data: &Path, out: &Path) -> anyhow::Result<PathBuf> {
     if run.join("model.safetensors").is_file() {
         eprintln!("using the trained run {}", run.display());
     } else {
-        eprintln!("training a quick model on {} into {} (about a minute)", data.display(), run.display());
+        eprintln!("training a quick model on {} into {} (at most 3 minutes)", data.display(), run.display());
         let config = out.join("quick-run.toml");
         std::fs::write(&config, QUICK_RUN_TOML)?;
         omakase(&[
