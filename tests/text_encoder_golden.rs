@@ -2,50 +2,29 @@
 //! token ids exact, embeddings within 1e-5 per value and cosine ≥ 0.99999, for all 404 texts;
 //! our WordPiece against the `tokenizers` crate on generated text; batched against one at a time;
 //! the item-text rule against the goldens' MovieLens texts; quantized Linear layers against f32.
+//!
+//! Without `../shared` (or `$OMAKASE_SHARED`) the golden checks run on the 42 committed edge cases (rows
+//! 362–403, `tests/fixtures/minilm_edge_cases.json`) and record that they did (`tests/common/mod.rs`);
+//! the MovieLens-text check and the fixture-vs-shared check are skipped.
 
 mod common;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use candle_core::quantized::GgmlDType;
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use omakase::data::Item;
 use omakase::encoders::text::{ItemTextTemplate, TextEncoder};
 
 const MAX_ABS_DIFF: f32 = 1e-5;
 const MIN_COSINE: f32 = 0.99999;
 
-struct Golden {
-    texts: Vec<String>,
-    sources: Vec<String>,
-    /// Unpadded ids per text.
-    ids: Vec<Vec<u32>>,
-    /// [404, 384] rows.
-    embeddings: Vec<Vec<f32>>,
-}
-
-fn golden_dir() -> PathBuf {
-    common::shared_dir().join("golden/minilm")
-}
-
-fn load_golden() -> Golden {
-    let dir = golden_dir();
-    let tensors = candle_core::safetensors::load(dir.join("goldens.safetensors"), &Device::Cpu).unwrap();
-    let id_rows = tensors["token_ids"].to_vec2::<i64>().unwrap();
-    let embeddings = tensors["embeddings"].to_vec2::<f32>().unwrap();
-    let lines = std::fs::read_to_string(dir.join("texts.jsonl")).unwrap();
-    let (mut texts, mut sources) = (Vec::new(), Vec::new());
-    for (i, line) in lines.lines().enumerate() {
-        let row: serde_json::Value = serde_json::from_str(line).unwrap();
-        assert_eq!(row["index"], i, "texts.jsonl line {} is out of order", i + 1);
-        texts.push(row["text"].as_str().unwrap().to_string());
-        sources.push(row["source"].as_str().unwrap().to_string());
-    }
-    let ids = id_rows.iter().map(|row| row.iter().filter(|&&id| id >= 0).map(|&id| id as u32).collect()).collect();
-    assert_eq!(texts.len(), 404);
-    assert_eq!(embeddings.len(), 404);
-    Golden { texts, sources, ids, embeddings }
+/// All 404 golden rows with `../shared`, else the 42 committed edge cases, the calling test then being
+/// recorded as reduced (or failing under `OMAKASE_REQUIRE_SHARED=1`).
+macro_rules! load_golden {
+    () => {
+        common::text_goldens(common::test_name!())
+    };
 }
 
 fn encoder() -> TextEncoder {
@@ -68,23 +47,23 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn token_ids_equal_the_golden_ids_for_every_text() {
-    let (golden, encoder) = (load_golden(), encoder());
+    let (golden, encoder) = (load_golden!(), encoder());
     let mismatches: Vec<String> = (0..golden.texts.len())
         .filter(|&i| encoder.tokenize(&golden.texts[i]) != golden.ids[i])
-        .map(|i| format!("{i} ({})", golden.sources[i]))
+        .map(|i| format!("{} ({})", golden.index[i], golden.sources[i]))
         .collect();
     assert!(mismatches.is_empty(), "ids differ for {} texts: {mismatches:?}", mismatches.len());
-    // The two long texts are cut at 256, not at tokenizer.json's 128.
-    assert_eq!(golden.ids[398].len(), 256);
-    assert_eq!(encoder.tokenize(&golden.texts[399]).len(), 256);
+    // The two long texts (edge cases, so in both sets) are cut at 256, not at tokenizer.json's 128.
+    assert_eq!(golden.ids[golden.position(398)].len(), 256);
+    assert_eq!(encoder.tokenize(&golden.texts[golden.position(399)]).len(), 256);
 }
 
 #[test]
 fn embeddings_match_the_golden_within_tolerance() {
-    let (golden, encoder) = (load_golden(), encoder());
+    let (golden, encoder) = (load_golden!(), encoder());
     let texts: Vec<&str> = golden.texts.iter().map(String::as_str).collect();
     let ours = encoder.encode(&texts, 32).unwrap();
-    assert_eq!(ours.dims(), &[404, 384]);
+    assert_eq!(ours.dims(), &[golden.len(), 384]);
     let ours = rows(&ours);
     let (mut worst_diff, mut worst_cos) = ((0.0f32, 0), (1.0f32, 0));
     for (i, (a, b)) in ours.iter().zip(&golden.embeddings).enumerate() {
@@ -97,20 +76,24 @@ fn embeddings_match_the_golden_within_tolerance() {
         }
     }
     println!(
-        "worst |Δ| {:.3e} (row {}), min cosine {:.9} (row {})",
-        worst_diff.0, worst_diff.1, worst_cos.0, worst_cos.1
+        "{} texts: worst |Δ| {:.3e} (row {}), min cosine {:.9} (row {})",
+        golden.len(),
+        worst_diff.0,
+        golden.index[worst_diff.1],
+        worst_cos.0,
+        golden.index[worst_cos.1]
     );
     assert!(
         worst_diff.0 <= MAX_ABS_DIFF,
         "row {} ({}) is off by {:e}",
-        worst_diff.1,
+        golden.index[worst_diff.1],
         golden.sources[worst_diff.1],
         worst_diff.0
     );
     assert!(
         worst_cos.0 >= MIN_COSINE,
         "row {} ({}) has cosine {}",
-        worst_cos.1,
+        golden.index[worst_cos.1],
         golden.sources[worst_cos.1],
         worst_cos.0
     );
@@ -118,7 +101,7 @@ fn embeddings_match_the_golden_within_tolerance() {
 
 #[test]
 fn batched_encoding_equals_one_at_a_time() {
-    let (golden, encoder) = (load_golden(), encoder());
+    let (golden, encoder) = (load_golden!(), encoder());
     let texts: Vec<&str> = golden.texts.iter().map(String::as_str).collect();
     let mut worst = 0.0f32;
     // Batches of 32 in file order mix short titles with the 256-token texts: lots of padding.
@@ -127,7 +110,7 @@ fn batched_encoding_equals_one_at_a_time() {
         for (j, text) in chunk.iter().enumerate() {
             let single = rows(&encoder.encode_batch(&[text]).unwrap()).remove(0);
             let d = max_abs_diff(&batched[j], &single);
-            assert!(d <= 1e-6, "text {} differs by {d:e} batched vs alone", chunk_index * 32 + j);
+            assert!(d <= 1e-6, "text {} differs by {d:e} batched vs alone", golden.index[chunk_index * 32 + j]);
             worst = worst.max(d);
         }
     }
@@ -152,18 +135,10 @@ fn over_long_or_unknown_ids_are_errors_not_panics() {
 
 /// The committed edge-case rows (362–403, free to copy): needs only the weights, not `../shared`.
 fn edge_case_fixture() -> Vec<(usize, String, Vec<u32>, Vec<f32>)> {
-    let fixture: serde_json::Value = serde_json::from_str(include_str!("fixtures/minilm_edge_cases.json")).unwrap();
-    let rows = fixture["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 42);
-    rows.iter()
-        .map(|row| {
-            let index = row["index"].as_u64().unwrap() as usize;
-            let text = row["text"].as_str().unwrap().to_string();
-            let ids = serde_json::from_value(row["ids"].clone()).unwrap();
-            let embedding = serde_json::from_value(row["embedding"].clone()).unwrap();
-            (index, text, ids, embedding)
-        })
-        .collect()
+    let fixture = common::committed_text_goldens();
+    assert_eq!(fixture.index, (362..404).collect::<Vec<_>>());
+    let rows = fixture.index.into_iter().zip(fixture.texts).zip(fixture.ids.into_iter().zip(fixture.embeddings));
+    rows.map(|((index, text), (ids, embedding))| (index, text, ids, embedding)).collect()
 }
 
 #[test]
@@ -181,7 +156,8 @@ fn edge_cases_match_the_committed_fixture() {
 
 #[test]
 fn edge_case_fixture_is_still_the_golden() {
-    let golden = load_golden();
+    let shared = common::needs_shared!("golden/minilm");
+    let golden = common::shared_text_goldens(&shared);
     for (index, text, ids, embedding) in edge_case_fixture() {
         assert_eq!(text, golden.texts[index]);
         assert_eq!(ids, golden.ids[index]);
@@ -193,7 +169,7 @@ fn edge_case_fixture_is_still_the_golden() {
 /// the golden texts and on generated text built from the characters tokenizers treat specially.
 #[test]
 fn wordpiece_agrees_with_the_tokenizers_crate() {
-    let (golden, encoder) = (load_golden(), encoder());
+    let (golden, encoder) = (load_golden!(), encoder());
     let path = common::models_dir().join("all-minilm-l6-v2/tokenizer.json");
     let mut reference = tokenizers::Tokenizer::from_file(path).unwrap();
     reference.with_padding(None);
@@ -306,8 +282,9 @@ fn generated_texts(count: usize) -> Vec<String> {
 /// The default item-text rule gives exactly the golden text of every MovieLens row.
 #[test]
 fn default_template_reproduces_the_golden_movielens_texts() {
-    let golden = load_golden();
-    let items = read_items(&common::dataset("ml100k-mm").join("items.jsonl"));
+    let shared = common::needs_shared!("golden/minilm rows 0-211 and datasets/ml100k-mm");
+    let golden = common::shared_text_goldens(&shared);
+    let items = read_items(&shared.join("datasets/ml100k-mm/items.jsonl"));
     let template = ItemTextTemplate::default();
     let mut checked = 0;
     for (text, source) in golden.texts.iter().zip(&golden.sources) {
@@ -340,7 +317,7 @@ fn read_items(path: &std::path::Path) -> HashMap<String, Item> {
 /// The f32 reference is the golden itself (our f32 encoder matches it to 3e-7, checked above).
 #[test]
 fn quantized_linear_layers_stay_close_to_f32() {
-    let (golden, encoder) = (load_golden(), encoder());
+    let (golden, encoder) = (load_golden!(), encoder());
     let texts: Vec<&str> = golden.texts.iter().map(String::as_str).collect();
     let reference = &golden.embeddings;
     let mut report = Vec::new();
