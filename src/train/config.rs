@@ -152,8 +152,9 @@ pub struct SequenceTrainingConfig {
     pub window_stride: usize,
     /// Validation cases scored per batch. Default 256.
     pub eval_batch: usize,
-    /// A wall-clock budget in seconds for this stage in one process: the stage ends after the first
-    /// epoch that finishes past it, as if early stopping had fired (the best epoch so far is kept).
+    /// A wall-clock budget in seconds for this stage in one process: the stage ends, as if early
+    /// stopping had fired (the best epoch so far is kept), after the epoch past which another epoch
+    /// as long would end beyond the budget.
     /// 0 switches it off. Default 0. The demo's quick run uses it so that a slower machine trains
     /// fewer epochs rather than keeping a first-time user waiting; a resumed run starts a new budget.
     pub max_seconds: f64,

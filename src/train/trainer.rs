@@ -187,7 +187,10 @@ pub fn train_sequences<M: SequentialRecommender>(
         state.epoch = epoch;
         state.step = optimizer.step_count();
         state.rng.next_epoch = epoch + 1;
-        let over_budget = settings.max_seconds > 0.0 && stage_clock.wall_seconds() >= settings.max_seconds;
+        // Would another epoch as long as this one end past the budget? Then stop now, so the stage
+        // stays within it rather than overshooting by an epoch.
+        let over_budget =
+            settings.max_seconds > 0.0 && stage_clock.wall_seconds() + watch.wall_seconds() > settings.max_seconds;
         state.stage_done =
             epoch == settings.epochs || state.epochs_without_improvement >= settings.patience || over_budget;
         let record = EpochRecord {
@@ -213,7 +216,7 @@ pub fn train_sequences<M: SequentialRecommender>(
         ));
         if over_budget && epoch < settings.epochs {
             session.progress.line(&format!(
-                "train: the time budget of {:.0} s (train.max_seconds) is spent after epoch {epoch}; the best epoch is kept",
+                "train: another epoch would end past the time budget of {:.0} s (train.max_seconds): stopping after epoch {epoch}, the best epoch is kept",
                 settings.max_seconds
             ));
         }

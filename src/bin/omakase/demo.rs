@@ -37,7 +37,7 @@ epochs = 12
 batch = 64
 warmup_steps = 10
 patience = 5
-max_seconds = 160
+max_seconds = 170
 [pretrain]
 epochs = 0
 ";
