@@ -232,6 +232,7 @@ cmd_e2e() {
 # it is absent; the run ends by saying how many. With OMAKASE_REQUIRE_SHARED=1 (CI) they fail instead.
 cmd_test() {
   local status=0 skipped reduced
+  build_cli
   cmd_models
   cmd_wasm
   step "running the test suite"
