@@ -58,15 +58,49 @@ build_cli() {
 # Driven here rather than by wasm-pack: wasm-pack costs another install (~6 min on 2 cores) and fetches
 # wasm-opt from GitHub (unreachable here); it would only run these same two commands. The wasm-bindgen
 # CLI must equal the crate version in Cargo.lock (DESIGN §12); it is installed once when missing.
+wasm_bindgen_version() {
+  grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p'
+}
+
+has_wasm_bindgen() {
+  [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$(wasm_bindgen_version)" ]
+}
+
+# opt-level 1 instead of cargo install's 3: the CLI only rewrites a few MB of wasm (seconds either way),
+# and its first-time build drops to about 6 CPU-minutes.
+install_wasm_bindgen() {
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    cargo install wasm-bindgen-cli --version "$(wasm_bindgen_version)"
+}
+
+# The wasm-bindgen CLI installed in the background while the native CLI compiles (its own target dir, so
+# no lock is shared; the two builds fill each other's idle core). wait_wasm_bindgen joins it.
+start_wasm_bindgen() {
+  has_wasm_bindgen && return 0
+  mkdir -p out/logs
+  step "installing wasm-bindgen-cli $(wasm_bindgen_version) in the background (once; log: out/logs/wasm-bindgen-install.log)"
+  install_wasm_bindgen >out/logs/wasm-bindgen-install.log 2>&1 &
+  WASM_BINDGEN_INSTALL=$!
+}
+
+wait_wasm_bindgen() {
+  [ -n "${WASM_BINDGEN_INSTALL:-}" ] || return 0
+  step "waiting for the wasm-bindgen-cli install"
+  if ! wait "$WASM_BINDGEN_INSTALL"; then
+    tail -n 30 out/logs/wasm-bindgen-install.log >&2
+    echo "installing wasm-bindgen-cli failed (whole log: out/logs/wasm-bindgen-install.log)" >&2
+    return 1
+  fi
+  WASM_BINDGEN_INSTALL=""
+}
+
 build_pkg() {
-  local version wasm
-  version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
-  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$version" ]; then
-    # opt-level 1 instead of cargo install's 3: the CLI only rewrites a few MB of wasm (seconds either
-    # way), and its first-time build drops to about 6 CPU-minutes (3-4 min on 2 cores).
-    step "installing wasm-bindgen-cli $version (once; about 4 min on 2 cores)"
-    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-      cargo install wasm-bindgen-cli --version "$version"
+  local wasm
+  ensure_wasm_target
+  wait_wasm_bindgen
+  if ! has_wasm_bindgen; then
+    step "installing wasm-bindgen-cli $(wasm_bindgen_version) (once; about 4 min on 2 cores)"
+    install_wasm_bindgen
   fi
   step "building the browser package (pkg/)"
   # The browser build leaves the native feature out (CLI, image decoding, training).
@@ -206,10 +240,15 @@ cmd_bench_encoders() {
 # the demo loads is built: the dev-profile CLI (dependencies optimised, Cargo.toml; `./build.sh test`
 # builds the same one) and the release wasm modules, not the debug wasm32 library `wasm` checks.
 cmd_demo() {
-  local data started=$SECONDS
+  local data started=$SECONDS need_pkg=1
+  [ -f pkg/omakase_bg.wasm ] && [ -f pkg/encoders/omakase_encoders_bg.wasm ] && need_pkg=0
+  if [ $need_pkg = 1 ]; then
+    ensure_wasm_target
+    start_wasm_bindgen
+  fi
   build_cli
   cmd_models
-  [ -f pkg/omakase_bg.wasm ] && [ -f pkg/encoders/omakase_encoders_bg.wasm ] || build_pkg
+  [ $need_pkg = 0 ] || build_pkg
   data=$(default_dataset)
   step "the demo shop on $data (set up in $((SECONDS - started)) s)"
   "$OMAKASE_BIN" demo --data "$data" "$@"
