@@ -30,3 +30,11 @@ export async function openPage(browser, url, log = () => {}) {
   await page.goto(url);
   return { page, context };
 }
+
+// Waits until the page's <omakase-recs> has answered: state ready, error or empty (the widget sets it).
+export async function widgetSettled(page, timeout = 60000) {
+  await page.waitForFunction(() => {
+    const w = document.querySelector('omakase-recs');
+    return w && ['ready', 'error', 'empty'].includes(w.getAttribute('state'));
+  }, null, { timeout });
+}

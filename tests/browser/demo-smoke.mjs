@@ -6,7 +6,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { launch } from './chromium.mjs';
+import { launch, widgetSettled } from './chromium.mjs';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
 if (!args.url) {
@@ -25,10 +25,7 @@ function check(condition, what) {
 
 // What the page's widget shows once it has answered (state ready, error or empty).
 async function widget(page) {
-  await page.waitForFunction(() => {
-    const w = document.querySelector('omakase-recs');
-    return w && ['ready', 'error', 'empty'].includes(w.getAttribute('state'));
-  }, null, { timeout: 120000 });
+  await widgetSettled(page, 120000);
   return page.evaluate(() => {
     const w = document.querySelector('omakase-recs');
     return { state: w.getAttribute('state'), cards: w.shadowRoot.querySelectorAll('.card').length };

@@ -25,7 +25,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { CHROMIUM_ARGS } from './chromium.mjs';
+import { CHROMIUM_ARGS, widgetSettled } from './chromium.mjs';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
 const OUT = path.resolve(args.out || 'out/e2e');
@@ -65,10 +65,7 @@ function startDemo(name, extra = []) {
 
 // Waits until the page's widget has rendered (or failed); returns what it shows.
 async function widget(page) {
-  await page.waitForFunction(() => {
-    const w = document.querySelector('omakase-recs');
-    return w && ['ready', 'error', 'empty'].includes(w.getAttribute('state'));
-  }, null, { timeout: 60000 });
+  await widgetSettled(page);
   return page.evaluate(() => {
     const w = document.querySelector('omakase-recs');
     const cards = [...w.shadowRoot.querySelectorAll('.card')];
