@@ -1,4 +1,4 @@
-//! GPU scoring + top-10 (src/runtime/gpu) on whatever adapter wgpu finds, next to the CPU kernels on
+//! GPU scoring + top-10 (crates/runtime/src/gpu) on whatever adapter wgpu finds, next to the CPU kernels on
 //! the same data: int8 and f16 item tables of 10k / 100k / 1M items at d = 64, and a whole session
 //! update (sequence tower over 20 items, then top-10 over 100k items).
 //!

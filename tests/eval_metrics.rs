@@ -196,7 +196,7 @@ fn report_json_follows_the_contract() {
     assert!(lines[2].contains("0.3333"), "MRR@10 of rank 3 shown: {table}");
 }
 
-/// RecBole 1.2.1's Pop on ml100k-mm, test, Recall@10 / NDCG@10 (DESIGN §5). The recbole wheel's ML-100K
+/// RecBole 1.2.1's Pop on ml100k-mm, test, Recall@10 / NDCG@10 (docs/evaluation.md). The recbole wheel's ML-100K
 /// (the fallback without `../shared`) is the same ratings in the same per-user order, so the same figures.
 const RECBOLE_POP: (f64, f64) = (0.0488, 0.0226);
 
@@ -222,7 +222,7 @@ fn popularity_on_ml100k_warm_is_near_recbole_pop() {
     eprintln!("popularity, {} warm test, masked:   {mm:?}", ml100k.name());
     eprintln!("RecBole Pop reference (R@10 / N@10): {RECBOLE_POP:?}");
 
-    // The primary (unmasked) figures are the ones DESIGN §5 quotes the reference as; they must land
+    // The primary (unmasked) figures are the ones docs/evaluation.md quotes the reference as; they must land
     // within ±30% of it. (Measured: 0.0498 / 0.0220.) The masked figures are not compared: RecBole
     // does mask a general model's history, but its Pop counts an item once per training batch and
     // counts sampled negatives too, so its scores are mostly ties and its figure hangs on

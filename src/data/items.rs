@@ -1,4 +1,4 @@
-//! `items.jsonl` (DESIGN.md §2): one JSON object per line, read as a stream.
+//! `items.jsonl` (README.md § Dataset format): one JSON object per line, read as a stream.
 //!
 //! Fields: `item_id` (string, required, unique), `title` and `description` (strings, optional),
 //! `image` (path relative to the dataset directory, or null); every other key is kept verbatim in

@@ -1,4 +1,4 @@
-//! Loading a dataset directory (DESIGN.md §2) into a [`Dataset`] plus every [`Problem`] found.
+//! Loading a dataset directory (README.md § Dataset format) into a [`Dataset`] plus every [`Problem`] found.
 //!
 //! Both files are streamed. Problem paths are relative to the dataset directory (`items.jsonl`,
 //! `interactions.csv`). Images are not touched here: [`super::images::check_images`] checks them

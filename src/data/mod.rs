@@ -1,4 +1,4 @@
-//! The data layer: a dataset directory (DESIGN.md §2) read into an in-memory model of items and of
+//! The data layer: a dataset directory (README.md § Dataset format) read into an in-memory model of items and of
 //! each user's chronologically ordered history, importers from other formats into the same model,
 //! validation with located problems, and the evaluation splits.
 //!

@@ -1,4 +1,4 @@
-//! The evaluation splits of DESIGN.md §5: `warm` leave-one-out and `cold` (new items).
+//! The evaluation splits of docs/evaluation.md: `warm` leave-one-out and `cold` (new items).
 //!
 //! Both are pure functions of a [`Dataset`]: no randomness, so the same dataset always gives the same
 //! split. Users and items are referred to by their indices into [`Dataset::users`] and

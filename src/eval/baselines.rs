@@ -1,4 +1,4 @@
-//! The model-free baselines of DESIGN §4/§5, as [`Scorer`]s on the same splits and metrics as the
+//! The model-free baselines (docs/evaluation.md), as [`Scorer`]s on the same splits and metrics as the
 //! model: [`Popularity`] and [`ContentKnn`] (similarity to the last item).
 //!
 //! The learned baselines (ID-based SASRec-CE, our model with text only, image only, without
@@ -73,7 +73,7 @@ pub struct Modality<'a> {
 /// the content vector of the history's **last** item (the most recent one that has content: an item
 /// with no vector is skipped; a history with none gives all zeros, i.e. every target ranks last).
 ///
-/// Which vectors: the frozen encoder features of DESIGN §3 — the MiniLM text embedding (384-d) and
+/// Which vectors: the frozen encoder features — the MiniLM text embedding (384-d) and
 /// the EfficientNet-Lite0 pooled image feature (1280-d) — combined by [`ContentKnn::from_modalities`]:
 /// per modality, centred on the catalogue mean (the pooled image features are post-ReLU6 and all
 /// positive, so raw cosines crowd near 1 around their common component) and L2-normalised; then

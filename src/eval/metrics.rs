@@ -37,7 +37,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The cut-offs of DESIGN §5.
+/// The cut-offs of docs/evaluation.md.
 pub const CUTOFFS: [usize; 2] = [10, 50];
 
 /// 1-based rank of `target` in `scores` (ties pessimistic, see the module documentation), or `None`
@@ -119,7 +119,7 @@ pub fn mrr_at(rank: usize, k: usize) -> f64 {
     }
 }
 
-/// The figures of DESIGN §5, each a mean over cases; JSON keys as in the contract.
+/// The figures of docs/evaluation.md, each a mean over cases; JSON keys as in the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Metrics {
     #[serde(rename = "recall@10")]

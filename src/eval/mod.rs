@@ -1,4 +1,4 @@
-//! Evaluation (DESIGN §5): the protocols (`warm`, `cold`, `transfer`), full-ranking metrics
+//! Evaluation (docs/evaluation.md): the protocols (`warm`, `cold`, `transfer`), full-ranking metrics
 //! (Recall@10/50, NDCG@10/50, MRR@10; unmasked = primary, and history-masked), the model-free
 //! baselines, and the report.
 //!

@@ -1,4 +1,4 @@
-//! The protocols of DESIGN §5 as evaluation plans: which split a model trains on, which test cases
+//! The protocols of docs/evaluation.md as evaluation plans: which split a model trains on, which test cases
 //! it is judged on, and (cold) which cases give the warm figures the cold ones are compared with.
 //!
 //! - `warm`: the leave-one-out split; every test case.

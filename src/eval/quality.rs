@@ -5,7 +5,7 @@
 //!
 //! For every item that has both text and image, the item tower is run twice in inference mode —
 //! through its text-only view and its image-only view ([`ItemView`]) — and the cosine of the two
-//! vectors is the item's **agreement**. Pretraining (DESIGN §4) pulls the two views of one product
+//! vectors is the item's **agreement**. Pretraining (ARCHITECTURE.md § Model) pulls the two views of one product
 //! together, so a product whose views stay far apart is a suspect: a wrong or generic poster, a
 //! title that describes something else, a placeholder image. The lowest [`MISMATCH_LIST`] are
 //! listed.

@@ -1,4 +1,4 @@
-//! The evaluation report: the JSON of DESIGN §5 (`omakase eval --json`) and a compact table for
+//! The evaluation report: the JSON of docs/evaluation.md (`omakase eval --json`) and a compact table for
 //! people.
 //!
 //! ```json

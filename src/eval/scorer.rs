@@ -34,7 +34,7 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    /// Number of cases evaluated (one per user in the protocols of DESIGN §5).
+    /// Number of cases evaluated (one per user in the protocols of docs/evaluation.md).
     pub fn cases(&self) -> usize {
         self.ranks.len()
     }

@@ -1,4 +1,4 @@
-//! `omakase export`: a trained RUN → a bundle directory (DESIGN §6; format in `docs/bundle.md`).
+//! `omakase export`: a trained RUN → a bundle directory (format in `docs/bundle.md`).
 //!
 //! ```text
 //! RUN/model.safetensors ─► sequence_tower.gguf, item_tower.gguf (matrices Q8_0 | Q4_0 | F16, rest F32)

@@ -3,7 +3,7 @@
 //!
 //! Why not `VarBuilder::from_varmap`: candle draws initial values from the CPU's thread RNG,
 //! which cannot be seeded (`Device::Cpu.set_seed` is an error), and "same seed ⇒ same numbers" is
-//! a contract (DESIGN §5). Seeding per *name* also makes a tensor's initial value independent of
+//! a contract (docs/evaluation.md). Seeding per *name* also makes a tensor's initial value independent of
 //! the order in which layers are built. The variables land in the caller's `VarMap`, so AdamW
 //! optimises them and `VarMap::save` writes them under the names the runtime loads.
 

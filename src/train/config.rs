@@ -55,7 +55,7 @@ pub fn training_model_defaults() -> ModelConfig {
     ModelConfig { dim: 64, num_layers: 1, next_item_temperature: 0.1, ..ModelConfig::default() }
 }
 
-/// Self-supervised pretraining of the item tower (DESIGN §4): MMSRec's four symmetric InfoNCE terms
+/// Self-supervised pretraining of the item tower (ARCHITECTURE.md § Model): MMSRec's four symmetric InfoNCE terms
 /// over in-batch negatives, on the items that have both text and image. Items new under the cold
 /// protocol are left out. A catalogue without such items (text only) skips this stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,7 +114,7 @@ pub enum Decay {
     Constant,
 }
 
-/// Training the sequence tower (DESIGN §4): causal next-item prediction at every position,
+/// Training the sequence tower (ARCHITECTURE.md § Model): causal next-item prediction at every position,
 /// temperature-scaled softmax over the whole catalogue, early stopping on validation NDCG@10.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -1,5 +1,6 @@
-//! Training (DESIGN §1, §4): frozen features → pretrained item tower → trained sequence tower, in a
-//! resumable RUN directory (`notes/run-format.md`). Native only: it writes files and shows progress.
+//! Training (ARCHITECTURE.md § Data path, § Model): frozen features → pretrained item tower → trained
+//! sequence tower, in a resumable RUN directory (`docs/run-format.md`). Native only: it writes files and
+//! shows progress.
 //!
 //! - [`config`]: the TOML config, every default documented;
 //! - [`sequences`]: training windows, seeded epoch order, the cold protocol's training catalogue;

@@ -1,4 +1,4 @@
-//! Self-supervised pretraining of the item tower on catalogues alone (DESIGN §4; no behaviour
+//! Self-supervised pretraining of the item tower on catalogues alone (ARCHITECTURE.md § Model; no behaviour
 //! needed): MMSRec's four symmetric InfoNCE terms (`model::pretraining_loss`) over batches of items
 //! that have both a text and an image, the batch's other items being the negatives. Items new under
 //! the cold protocol are left out by the caller. Only `item_tower.*` variables are updated.

@@ -1,4 +1,4 @@
-//! `omakase train` as a library: dataset + config → a RUN directory (`notes/run-format.md`).
+//! `omakase train` as a library: dataset + config → a RUN directory (`docs/run-format.md`).
 //!
 //! ```text
 //! dataset dir ─load─► split (warm | cold) ─► training catalogue (cold: new items left out), windows, validation

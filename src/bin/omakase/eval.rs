@@ -1,5 +1,5 @@
 //! `omakase eval --model RUN --data DIR [--protocol warm|cold|transfer] [--baselines] [--finetuned RUN2] [--json]`
-//! (DESIGN §5, §8): the run's model judged on DIR's split for the protocol, with the baselines on the same
+//! (docs/evaluation.md): the run's model judged on DIR's split for the protocol, with the baselines on the same
 //! cases; writes `RUN/eval-<protocol>.json`, `RUN/quality.json` and rebuilds `RUN/report.html`.
 //!
 //! - `warm` / `cold`: RUN must have been trained on DIR under that protocol (checked against `run.json`);
@@ -66,7 +66,7 @@ pub struct Args {
     /// Encoder weights, used only when DIR's features must be computed [default: $OMAKASE_MODELS, else models/].
     #[arg(long)]
     pub models: Option<PathBuf>,
-    /// Print the report as JSON (DESIGN §5) instead of a table.
+    /// Print the report as JSON (docs/evaluation.md) instead of a table.
     #[arg(long)]
     pub json: bool,
 }

@@ -1,5 +1,5 @@
 //! `omakase export --model RUN --data DIR --out BUNDLE [--weights q8_0|q4_0|f16] [--shard int8|f16]
-//! [--encoders [MODELS]]` (DESIGN §6, §8): the bundle the browser downloads, written atomically; format
+//! [--encoders [MODELS]]`: the bundle the browser downloads, written atomically; format
 //! in docs/bundle.md. Every file is read back and checked against the manifest before the summary.
 //! Exit codes: 0 ok, 2 bad input (missing or mismatched RUN / DIR / features file, named), 1 otherwise.
 

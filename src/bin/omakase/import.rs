@@ -1,5 +1,5 @@
 //! `omakase import --format recbole|amazon ... --out DIR`: convert another format into a dataset
-//! directory (DESIGN.md §2). Prints a summary and every problem; writes nothing and exits 2 when a
+//! directory (README.md § Dataset format). Prints a summary and every problem; writes nothing and exits 2 when a
 //! problem is fatal.
 
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! The `omakase` command line (DESIGN.md §8). Exit codes: 0 ok, 2 bad input, 1 anything else.
+//! The `omakase` command line (README.md § The command line). Exit codes: 0 ok, 2 bad input, 1 anything else.
 //!
 //! One file per subcommand: it defines `Args` (clap) and `run(args) -> anyhow::Result<ExitCode>`.
 

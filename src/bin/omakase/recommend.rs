@@ -1,4 +1,4 @@
-//! `omakase recommend --bundle BUNDLE --session ID[,ID...] [--k 10] [--json]` (DESIGN §8): the
+//! `omakase recommend --bundle BUNDLE --session ID[,ID...] [--k 10] [--json]`: the
 //! runtime the browser runs, on a bundle directory. Unknown session ids are reported, not fatal.
 //! Exit codes: 0 ok; 2 bad input (unreadable or corrupt bundle file, named; no known session id).
 

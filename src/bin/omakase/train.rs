@@ -1,6 +1,6 @@
 //! `omakase train --data DIR --out RUN [--config FILE] [--init RUN] [--baselines [LIST]] [--quiet]`:
 //! encode (a cache hit when the features exist) → pretrain → train, into the RUN directory
-//! (notes/run-format.md). Checkpoints every epoch: run the same command again after a crash or a
+//! (docs/run-format.md). Checkpoints every epoch: run the same command again after a crash or a
 //! kill and it resumes from the last completed epoch, to the same result. Exit 0 when done, 2 on
 //! bad input (unusable dataset, bad config, a RUN started with another config).
 

@@ -4,7 +4,7 @@
 //! plain model, and give the blocks' dequantized values' results. Q8_0 is a download format only:
 //! natively candle's block kernels took a scalar path on a default build (Q8_0 2-3× slower than f32,
 //! bench/README.md), and in the browser its simd128 block kernels were 1.6–1.9× slower than `gemm`'s
-//! f32 ones (src/wasm/encoders.rs has the figures).
+//! f32 ones (crates/wasm/src/encoders.rs has the figures).
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
