@@ -1,6 +1,24 @@
 // The benchmark page's driver. Results go to the table and to window.benchResults (read by
 // tests/browser/bench.mjs); window.benchDone is true when it has finished (or benchError is set).
+// The first loads start the runtime's own worker (what a shop loads); the timings run on the bench
+// worker (www/bench/worker.js: the runtime's plus the timing operations).
 import { Omakase } from '../runtime/omakase.js';
+import { BenchOmakase } from './client.js';
+
+/** @typedef {{ median: number, min: number, p90: number }} Summary */
+/** One line of the table: a catalogue size on one path.
+ *  @typedef {Summary & { items: number, path: string, setupMs: number, top?: string[], dim?: number, sameTop?: boolean }} Row */
+/** @typedef {{ totalMs: number, initMs: number, loadMs: number, bundleBytes: number, backend: string, note: string }} FirstLoad */
+/** What tests/browser/bench.mjs reads from the page.
+ *  @typedef {{ benchResults?: { rows: Row[], load: FirstLoad[] | null }, benchDone?: boolean, benchError?: string }} BenchGlobals */
+const page = /** @type {Window & BenchGlobals} */ (window);
+
+/** @param {string} selector */
+function need(selector) {
+  const node = document.querySelector(selector);
+  if (!node) throw new Error(`the page has no ${selector}`);
+  return node;
+}
 
 const params = new URLSearchParams(location.search);
 const manifest = params.get('manifest') || '/bundle/manifest.json';
@@ -10,18 +28,26 @@ const warmup = Number(params.get('warmup') || 3);
 const session = ['syn-1', 'syn-2', 'syn-3', 'syn-4', 'syn-5'];
 const K = 10;
 
-const status = document.getElementById('status');
-const body = document.querySelector('#results tbody');
-window.benchResults = { rows: [], load: null };
+const status = need('#status');
+const body = need('#results tbody');
+/** @type {NonNullable<BenchGlobals['benchResults']>} */
+const results = { rows: [], load: null };
+page.benchResults = results;
 
+/**
+ * @param {number[]} times
+ * @returns {Summary}
+ */
 function summary(times) {
   const sorted = [...times].sort((a, b) => a - b);
+  /** @param {number} p */
   const q = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
   return { median: q(0.5), min: sorted[0], p90: q(0.9) };
 }
 
+/** @param {Row} row */
 function show(row) {
-  window.benchResults.rows.push(row);
+  results.rows.push(row);
   const tr = document.createElement('tr');
   for (const v of [row.items, row.path, row.median, row.min, row.p90, row.setupMs]) {
     const td = document.createElement('td');
@@ -33,19 +59,21 @@ function show(row) {
 
 async function run() {
   // First load on each backend: a fresh worker, the wasm module, the bundle without the Cache API.
-  window.benchResults.load = [];
-  for (const backend of ['auto', 'wasm']) {
+  /** @type {FirstLoad[]} */
+  const loads = [];
+  results.load = loads;
+  for (const backend of /** @type {const} */ (['auto', 'wasm'])) {
     const started = performance.now();
     const cold = await Omakase.start();
     const info = await cold.load(manifest, { backend, cache: false });
-    window.benchResults.load.push({ totalMs: performance.now() - started, initMs: cold.init.initMs, loadMs: info.loadMs, bundleBytes: info.stats.downloaded, backend: info.backend, note: info.note });
+    loads.push({ totalMs: performance.now() - started, initMs: cold.init.initMs, loadMs: info.loadMs, bundleBytes: info.stats.downloaded, backend: info.backend, note: info.note });
     cold.terminate();
   }
-  document.getElementById('load').textContent = `first load: ${JSON.stringify(window.benchResults.load)}`;
+  need('#load').textContent = `first load: ${JSON.stringify(results.load)}`;
 
-  const client = await Omakase.start();
+  const client = await BenchOmakase.start();
   for (const items of sizes) {
-    for (const backend of ['webgpu', 'wasm']) {
+    for (const backend of /** @type {const} */ (['webgpu', 'wasm'])) {
       status.textContent = `${items} items on ${backend}…`;
       const t = performance.now();
       const built = await client.synthetic(manifest, items, 7, { backend, cache: true });
@@ -64,10 +92,10 @@ async function run() {
   }
   client.terminate();
   status.textContent = 'done';
-  window.benchDone = true;
+  page.benchDone = true;
 }
 
-run().catch((e) => {
-  window.benchError = `${e.name}: ${e.kind || ''} ${e.message}`;
-  status.textContent = window.benchError;
+run().catch((/** @type {Error & { kind?: string }} */ e) => {
+  page.benchError = `${e.name}: ${e.kind || ''} ${e.message}`;
+  status.textContent = page.benchError;
 });

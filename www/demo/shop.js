@@ -4,15 +4,32 @@
 
 import { omakase } from '../widget/omakase-recs.js';
 
+/** A product of the shop's catalogue (`omakase demo` writes the dataset's fields; null when absent).
+ *  @typedef {{ id: string, title: string | null, year: number | null, genres: string[] | null, description: string | null, director: string | null, image: string | null }} CatalogItem */
+/** @typedef {{ items: CatalogItem[], byId: Map<string, CatalogItem> }} Catalog */
+/** @typedef {import('../widget/omakase-recs.js').UpdateDetail} UpdateDetail */
+/** @typedef {import('../widget/omakase-recs.js').NewProductDetail} NewProductDetail */
+/** @typedef {import('../widget/omakase-recs.js').ErrorDetail} ErrorDetail */
+
 export const BUNDLE = '/bundle/manifest.json';
 
+/** @returns {Promise<Catalog>} */
 export async function loadCatalog() {
   const response = await fetch('/site/catalog.json');
   if (!response.ok) throw new Error(`catalog: HTTP ${response.status}`);
+  /** @type {CatalogItem[]} */
   const items = await response.json();
   return { items, byId: new Map(items.map((item) => [item.id, item])) };
 }
 
+/**
+ * A new element; `text` (unless null or undefined) as its text content.
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {string} [className]
+ * @param {string | null} [text]
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 export function el(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -21,22 +38,28 @@ export function el(tag, className, text) {
 }
 
 // A poster URL for the dataset's relative image path (served under /bundle/ by `omakase demo`).
+/** @param {CatalogItem | null | undefined} item */
 export function posterUrl(item) {
   const image = item && item.image;
   if (typeof image !== 'string' || !/^[A-Za-z0-9._/-]+$/.test(image) || image.includes('..')) return null;
   return `/bundle/${image}`;
 }
 
+/** @param {string} id */
 export function productUrl(id) {
   return `/demo/product.html?id=${encodeURIComponent(id)}`;
 }
 
+/**
+ * @param {CatalogItem} item
+ * @param {string} [className]
+ */
 export function poster(item, className) {
   const src = posterUrl(item);
   if (!src) {
     const box = el('div', 'noimg', item.title);
     box.setAttribute('role', 'img');
-    box.setAttribute('aria-label', item.title);
+    box.setAttribute('aria-label', String(item.title));
     return box;
   }
   const img = el('img', className);
@@ -46,6 +69,7 @@ export function poster(item, className) {
   return img;
 }
 
+/** @param {CatalogItem} item */
 export function movieCard(item) {
   const li = el('li', 'movie');
   const a = el('a');
@@ -58,6 +82,7 @@ export function movieCard(item) {
   return li;
 }
 
+/** @param {string} active the page's link: 'home', 'new', 'results', or '' for none */
 export function header(active) {
   const top = el('header', 'top');
   const bar = el('div', 'bar');
@@ -78,6 +103,10 @@ export function header(active) {
 }
 
 // The products viewed on this device, with a button that forgets them.
+/**
+ * @param {Element} container
+ * @param {Map<string, CatalogItem>} byId
+ */
 export function viewedList(container, byId) {
   const render = () => {
     const views = omakase.views().slice().reverse();
@@ -90,6 +119,7 @@ export function viewedList(container, byId) {
   return render;
 }
 
+/** @param {number} n */
 function bytes(n) {
   if (!Number.isFinite(n)) return '–';
   if (n < 1024) return `${n} B`;
@@ -99,11 +129,13 @@ function bytes(n) {
 
 // "Under the hood": backend, latency per update, bytes, and every request this page and the
 // widget's worker made (PerformanceObserver resource entries on both sides).
+/** @param {Element} container */
 export function panel(container) {
   const box = el('aside', 'panel');
   box.setAttribute('aria-label', 'Under the hood');
   box.append(el('h2', '', 'Under the hood — everything runs in this browser'));
   const dl = el('dl');
+  /** @param {string} label */
   const field = (label) => {
     const dd = el('dd', '', '…');
     dl.append(el('dt', '', label), dd);
@@ -127,10 +159,12 @@ export function panel(container) {
   session.textContent = 'nothing';
   session.className = 'ok';
 
+  /** @type {number[]} */
   const times = [];
+  /** @type {PerformanceResourceTiming[]} */
   const pageEntries = [];
   new PerformanceObserver((list) => {
-    pageEntries.push(...list.getEntries());
+    pageEntries.push(.../** @type {PerformanceResourceTiming[]} */ (list.getEntries()));
     refreshRequests();
   }).observe({ type: 'resource', buffered: true });
 
@@ -157,7 +191,7 @@ export function panel(container) {
   }
 
   document.addEventListener('omakase-update', (event) => {
-    const d = event.detail;
+    const d = /** @type {CustomEvent<UpdateDetail>} */ (event).detail;
     times.push(d.ms);
     backend.textContent = d.backend;
     box.dataset.backend = d.backend;
@@ -167,13 +201,14 @@ export function panel(container) {
     refreshRequests();
   });
   document.addEventListener('omakase-new-product', (event) => {
-    const { timings: t, tokens, hasImage } = event.detail;
-    newProduct.textContent = `text ${t.textMs.toFixed(0)} ms (${tokens} tokens)` + (hasImage ? `, image ${t.imageMs.toFixed(0)} ms` : '');
+    const detail = /** @type {CustomEvent<NewProductDetail>} */ (event).detail;
+    const { timings: t, tokens, hasImage } = detail;
+    newProduct.textContent = `text ${t.textMs.toFixed(0)} ms (${tokens} tokens)` + (hasImage && t.imageMs !== null ? `, image ${t.imageMs.toFixed(0)} ms` : '');
     newProduct.title = `encoders ready after ${t.encoderLoadMs.toFixed(0)} ms (download or cache, and parsing)`;
-    box.dataset.newProduct = event.detail.id;
+    box.dataset.newProduct = detail.id;
     refreshRequests();
   });
   document.addEventListener('omakase-error', (event) => {
-    backend.textContent = `error: ${event.detail.kind}`;
+    backend.textContent = `error: ${/** @type {CustomEvent<ErrorDetail>} */ (event).detail.kind}`;
   });
 }

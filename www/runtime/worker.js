@@ -1,47 +1,126 @@
-// The Web Worker that owns the omakase wasm module (DESIGN §7: inference off the page's thread).
+// The Web Worker that owns the omakase wasm module (inference off the page's thread:
+// ARCHITECTURE.md § Browser runtime).
 // The page talks to it through www/runtime/omakase.js: requests { id, op, args }, answers
 // { id, ok, result } or { id, ok: false, error }, progress { id, progress }. Typed arrays of answers
 // are transferred, not copied. Calls run one after another (the module is single-threaded).
+//
+// Operations are a table, `ops` (name → async handler), read by one dispatcher. A worker that needs
+// more operations imports this module and adds entries: www/widget/worker.js ("resources"),
+// www/bench/worker.js (the benchmark's timings and the tests' simulated GPU loss).
 
-let wasm = null; // the wasm-bindgen module (pkg/omakase.js)
+/** @typedef {typeof import('../../pkg/omakase.js')} WasmModule */
+/** @typedef {import('../../pkg/omakase.js').Recommender} Recommender */
+/** @typedef {import('../../pkg/omakase.js').LoadOptions} LoadOptions */
+/** @typedef {import('../../pkg/omakase.js').Recommendations} Recommendations */
+/** @typedef {typeof import('../../pkg/encoders/omakase_encoders.js')} EncodersModule */
+/** @typedef {import('../../pkg/encoders/omakase_encoders.js').ProductEncoder} ProductEncoder */
+/** @typedef {import('../../pkg/encoders/omakase_encoders.js').EncoderLoadOptions} EncoderLoadOptions */
+/** @typedef {import('../../pkg/encoders/omakase_encoders.js').ProductFields} ProductFields */
+
+/** A byte-progress event of a download ({ file, loaded, total }), posted as { id, progress }.
+ *  @typedef {Parameters<NonNullable<LoadOptions['onProgress']>>[0]} Progress */
+/** Load options as they cross to the worker: the worker reports progress itself.
+ *  @typedef {Omit<LoadOptions, 'onProgress'>} WorkerLoadOptions */
+/** @typedef {Omit<EncoderLoadOptions, 'onProgress'>} WorkerEncoderOptions */
+/** A product the bundle does not hold: its fields for the text template, its picture's URL and
+ *  its page's link.
+ *  @typedef {ProductFields & { id: string, image?: string, link?: string }} Product */
+/** @typedef {ReturnType<ProductEncoder['loadStats']> & { memoryBytes: number, textBackend: string, textBackendNote: string }} EncoderStats */
+/** @typedef {{ instance: ProductEncoder, manifestUrl: string | null, asked: string, loadMs: number, stats: EncoderStats }} LoadedEncoder */
+
+/** What an operation resolves to: the answer's `result` and the buffers transferred with it.
+ *  @template [R=unknown]
+ *  @typedef {{ result: R, transfer?: Transferable[] }} Reply */
+/** An operation: the request's id (for progress messages), then the request's `args`. The args
+ *  arrive by structured clone, unchecked, so the table's type accepts any; each handler declares
+ *  its own.
+ *  @typedef {(id: number, ...args: any[]) => Promise<Reply | void>} Operation */
+/** An error as it crosses to the page (an OmakaseError there).
+ *  @typedef {{ name: string, kind: string, file?: string, message: string }} ErrorReply */
+/** A message to the page.
+ *  @typedef {{ id: number, ok: true, result: unknown } | { id: number, ok: false, error: ErrorReply } | { id: number, progress: Progress }} Answer */
+/** A message from the page.
+ *  @typedef {{ id: number, op: string, args?: unknown[] }} Request */
+
+/** The worker's global scope, by the members used here. The files of www/ are type-checked as one
+ *  program whose lib is the DOM's (the pages'), where `self` is a Window.
+ *  @typedef {{ postMessage(message: Answer, transfer?: Transferable[]): void, onmessage: ((event: MessageEvent<Request>) => void) | null, location: { href: string } }} WorkerScope */
+const scope = /** @type {WorkerScope} */ (/** @type {unknown} */ (self));
+
+/** @type {WasmModule | null} the wasm-bindgen module (pkg/omakase.js) */
+let wasm = null;
+/** @type {string | null} */
 let moduleUrl = null;
+/** @type {Recommender | null} */
 let recommender = null;
-let manifestUrl = null; // of the loaded bundle: the encoders are listed in its manifest
+/** @type {string | null} of the loaded bundle: the encoders are listed in its manifest */
+let manifestUrl = null;
 // The second module (pkg/encoders/), imported only when a product outside the bundle is embedded:
 // { instance: ProductEncoder, loadMs, stats }. Shops whose pages show only bundle products never
 // download it.
+/** @type {LoadedEncoder | null} */
 let encoder = null;
+/** @type {Promise<void>} */
 let queue = Promise.resolve();
 
-self.onmessage = (event) => {
+/** Operations answered at once rather than after the calls before them: only those that do not
+ *  touch the wasm module or this worker's state (e.g. the widget's "resources").
+ *  @type {Set<string>} */
+export const unqueued = new Set();
+
+scope.onmessage = (event) => {
   const message = event.data;
-  queue = queue.then(() => handle(message));
+  if (message && unqueued.has(message.op)) handle(message);
+  else queue = queue.then(() => handle(message));
 };
 
+/** @param {Request} request */
 async function handle({ id, op, args }) {
   try {
     const handler = ops[op];
     if (!handler) throw Object.assign(new Error(`unknown worker operation ${op}`), { name: 'OmakaseError', kind: 'BadArgument' });
     const { result, transfer = [] } = (await handler(id, ...(args || []))) || {};
-    self.postMessage({ id, ok: true, result }, transfer);
+    scope.postMessage({ id, ok: true, result }, transfer);
   } catch (e) {
     const error = e instanceof Error
-      ? { name: e.name, kind: e.kind || 'Internal', file: e.file, message: e.message }
+      ? { name: e.name, kind: /** @type {Partial<WorkerError>} */ (e).kind || 'Internal', file: /** @type {Partial<WorkerError>} */ (e).file, message: e.message }
       : { name: 'OmakaseError', kind: 'Internal', message: String(e) };
-    self.postMessage({ id, ok: false, error });
+    scope.postMessage({ id, ok: false, error });
   }
 }
 
-function needRecommender() {
+/** An error of the runtime: `kind` the cause, `file` the bundle file at fault (the wasm module's
+ *  rejections carry both).
+ *  @typedef {Error & { kind: string, file?: string }} WorkerError */
+
+/** The loaded bundle's recommender; throws BadArgument before a load. */
+export function needRecommender() {
   if (!recommender) throw Object.assign(new Error('no bundle loaded (call load first)'), { name: 'OmakaseError', kind: 'BadArgument' });
   return recommender;
 }
 
-function fail(kind, message) {
+/** The wasm module; throws BadArgument before init. */
+function needWasm() {
+  if (!wasm) throw fail('BadArgument', 'the wasm module is not initialised (call init first)');
+  return wasm;
+}
+
+/**
+ * @param {string} kind
+ * @param {string} message
+ * @returns {WorkerError}
+ */
+export function fail(kind, message) {
   return Object.assign(new Error(message), { name: 'OmakaseError', kind });
 }
 
-async function needEncoder(id, options) {
+/**
+ * The encoders of the loaded bundle, imported and fetched on first use.
+ * @param {number} id the request, for progress messages
+ * @param {WorkerEncoderOptions} [options]
+ * @returns {Promise<LoadedEncoder>}
+ */
+export async function needEncoder(id, options) {
   needRecommender();
   // Reused for the same bundle unless another text backend is asked for.
   const asked = options && options.textBackend;
@@ -49,17 +128,28 @@ async function needEncoder(id, options) {
   if (encoder) encoder.instance.free();
   encoder = null;
   const started = performance.now();
-  const module = await import(new URL('encoders/omakase_encoders.js', moduleUrl).toString());
+  const module = /** @type {EncodersModule} */ (await import(new URL('encoders/omakase_encoders.js', needModuleUrl()).toString()));
   const exports = await module.default();
-  const instance = await module.ProductEncoder.load(manifestUrl, withProgress(id, options));
+  const instance = await module.ProductEncoder.load(/** @type {string} */ (manifestUrl), withProgress(id, options));
   const stats = { ...instance.loadStats(), memoryBytes: exports.memory.buffer.byteLength, textBackend: instance.textBackend(), textBackendNote: instance.textBackendNote() };
   encoder = { instance, manifestUrl, asked: asked || 'auto', loadMs: performance.now() - started, stats };
   return encoder;
 }
 
+/** The URL init was given (pkg/omakase.js): the encoder module lies beside it. */
+function needModuleUrl() {
+  if (moduleUrl === null) throw fail('BadArgument', 'the wasm module is not initialised (call init first)');
+  return moduleUrl;
+}
+
 // The picture of a new product: bytes given by the page (a picked file), else its `image` URL
 // fetched here (a static GET, like the bundle's own pictures). Undefined when there is none.
-async function pictureBytes(product, picture) {
+/**
+ * @param {Product} product
+ * @param {ArrayBuffer | null | undefined} picture
+ * @returns {Promise<Uint8Array | undefined>}
+ */
+export async function pictureBytes(product, picture) {
   if (picture) return new Uint8Array(picture);
   if (!product.image) return undefined;
   const response = await fetch(product.image);
@@ -71,13 +161,22 @@ async function pictureBytes(product, picture) {
 // catalogue) are refused, as native `omakase embed --image` refuses them: dropping them would give a
 // vector that silently ignores what the page passed. A product's `image` URL is only fetched when
 // the bundle has an image encoder (elsewhere it is just the card's picture).
-function refusePictureWithoutEncoder(enc, picture) {
+/**
+ * @param {ProductEncoder} enc
+ * @param {ArrayBuffer | null | undefined} picture
+ */
+export function refusePictureWithoutEncoder(enc, picture) {
   if (picture && !enc.hasImage()) {
     throw fail('NoEncoders', "this bundle's model reads no pictures (no image encoder): add the product without picture bytes");
   }
 }
 
 // Frozen features (and timings) of a product: { text, tokens, textFeatures, imageFeatures, textMs, imageMs }.
+/**
+ * @param {ProductEncoder} enc
+ * @param {Product} product
+ * @param {ArrayBuffer | null | undefined} picture
+ */
 async function productFeatures(enc, product, picture) {
   refusePictureWithoutEncoder(enc, picture);
   let t = performance.now();
@@ -86,7 +185,9 @@ async function productFeatures(enc, product, picture) {
   const textFeatures = await enc.encodeText(text);
   const textMs = performance.now() - t;
   const bytes = enc.hasImage() ? await pictureBytes(product, picture) : undefined;
+  /** @type {Float32Array | null} */
   let imageFeatures = null;
+  /** @type {number | null} */
   let imageMs = null;
   if (bytes) {
     t = performance.now();
@@ -96,75 +197,63 @@ async function productFeatures(enc, product, picture) {
   return { text, tokens, textFeatures, imageFeatures, textMs, imageMs };
 }
 
+/** @param {Recommender} r */
 function describe(r) {
   return { backend: r.backend(), note: r.backendNote(), itemCount: r.itemCount(), dim: r.dim(), stats: r.loadStats() };
 }
 
+/**
+ * @param {Recommendations} answer
+ * @returns {Transferable[]}
+ */
 function buffersOf(answer) {
   const e = answer.explanations;
   return [answer.rows.buffer, answer.scores.buffer, answer.used.buffer, e.sessionRows.buffer,
     e.similarity.buffer, e.textSimilarity.buffer, e.imageSimilarity.buffer, e.textShare.buffer];
 }
 
+/**
+ * The options with an onProgress that posts { id, progress } to the page.
+ * @template {object} O
+ * @param {number} id
+ * @param {O | undefined} options
+ * @returns {O & { onProgress: (p: Progress) => void }}
+ */
 function withProgress(id, options) {
-  return { ...(options || {}), onProgress: (p) => self.postMessage({ id, progress: p }) };
+  return { ...(/** @type {O} */ (options || {})), onProgress: (p) => scope.postMessage({ id, progress: p }) };
 }
 
-// The plain-JS reference of the benchmark: the same int8 rows and row scales, an f32 query, a
-// sorted top-k array. Written the way a page author would, without tricks.
-function plainJsTopK(codes, scales, dim, query, k, exclude) {
-  const best = []; // [score, row], best first
-  const n = scales.length;
-  for (let r = 0; r < n; r++) {
-    if (exclude.has(r)) continue;
-    let dot = 0;
-    const base = r * dim;
-    for (let j = 0; j < dim; j++) dot += codes[base + j] * query[j];
-    const score = dot * scales[r];
-    if (best.length < k || score > best[best.length - 1][0]) {
-      let i = best.length < k ? best.length : k - 1;
-      best[i] = [score, r];
-      while (i > 0 && best[i - 1][0] < score) {
-        [best[i - 1], best[i]] = [best[i], best[i - 1]];
-        i--;
-      }
-    }
-  }
-  return best;
-}
-
-// `reps` samples (ms per call) of `call`, each the mean over a batch lasting at least 5 ms.
-async function sample(call, warmup, reps) {
-  for (let i = 0; i < warmup; i++) await call();
-  let t = performance.now();
-  await call();
-  const batch = Math.max(1, Math.ceil(5 / Math.max(performance.now() - t, 0.1)));
-  const times = [];
-  for (let i = 0; i < reps; i++) {
-    t = performance.now();
-    for (let j = 0; j < batch; j++) await call();
-    times.push((performance.now() - t) / batch);
-  }
-  return times;
-}
-
-const ops = {
+const runtimeOps = {
+  /**
+   * @param {number} _id
+   * @param {string} url pkg/omakase.js
+   * @returns {Promise<Reply<{ initMs: number }>>}
+   */
   async init(_id, url) {
     const started = performance.now();
     moduleUrl = url;
-    wasm = await import(moduleUrl);
+    wasm = /** @type {WasmModule} */ (await import(moduleUrl));
     await wasm.default();
     return { result: { initMs: performance.now() - started } };
   },
+  /**
+   * @param {number} id
+   * @param {string} url the bundle's manifest.json
+   * @param {WorkerLoadOptions} [options]
+   */
   async load(id, url, options) {
     const started = performance.now();
-    const loaded = await wasm.Recommender.load(url, withProgress(id, options));
+    const loaded = await needWasm().Recommender.load(url, withProgress(id, options));
     if (recommender) recommender.free();
     recommender = loaded;
-    manifestUrl = new URL(url, self.location.href).toString();
+    manifestUrl = new URL(url, scope.location.href).toString();
     return { result: { ...describe(recommender), loadMs: performance.now() - started } };
   },
   // Fetches the encoder module and the bundle's encoders now (else at the first new product).
+  /**
+   * @param {number} id
+   * @param {WorkerEncoderOptions} [options]
+   */
   async loadEncoders(id, options) {
     const enc = await needEncoder(id, options);
     return { result: { loadMs: enc.loadMs, stats: enc.stats, hasImage: enc.instance.hasImage() } };
@@ -172,6 +261,12 @@ const ops = {
   // A product the bundle does not hold ({ id, title, description, image?, link?, ...metadata };
   // `picture`: its image bytes, transferred, or null to fetch `image`): embedded in this worker and
   // added to the catalogue. Resolves to { row, text, tokens, vector, timings, encoderStats }.
+  /**
+   * @param {number} id
+   * @param {Product} product
+   * @param {ArrayBuffer | null} picture
+   * @param {WorkerEncoderOptions} [options]
+   */
   async addProduct(id, product, picture, options) {
     const r = needRecommender();
     if (!product || typeof product.id !== 'string' || !product.id) throw fail('BadArgument', 'product.id: a non-empty string is needed');
@@ -184,99 +279,89 @@ const ops = {
     const t = performance.now();
     const row = await r.addItemFeatures(product.id, f.textFeatures, f.imageFeatures, meta);
     const towerMs = performance.now() - t; // the item tower, and adding the row
-    const vector = r.itemVector(row); // as stored and scored (what a later page re-adds)
+    // As stored and scored (what a later page re-adds); the row was just added, so it is there.
+    const vector = /** @type {Float32Array} */ (r.itemVector(row));
     const timings = { encoderLoadMs: loadMs, textMs: f.textMs, imageMs: f.imageMs, towerMs, totalMs: performance.now() - started };
     return {
       result: { row, text: f.text, tokens: f.tokens, hasImage: f.imageFeatures !== null, vector, timings, encoderStats: enc.stats },
       transfer: [vector.buffer],
     };
   },
-  // Benchmark: `reps` timings (ms) of the text and image encoders on one product, after `warmup`.
-  async timeEncode(id, product, picture, warmup, reps, options) {
-    const enc = (await needEncoder(id, options || {})).instance;
-    refusePictureWithoutEncoder(enc, picture);
-    const bytes = enc.hasImage() ? await pictureBytes(product, picture) : undefined;
-    const text = enc.composeText(product);
-    const time = async (call) => {
-      for (let i = 0; i < warmup; i++) await call();
-      const times = [];
-      for (let i = 0; i < reps; i++) {
-        const t = performance.now();
-        await call();
-        times.push(performance.now() - t);
-      }
-      return times;
-    };
-    return {
-      result: {
-        tokens: enc.countTokens(text),
-        textBackend: enc.textBackend(),
-        text: await time(() => enc.encodeText(text)),
-        image: bytes ? await time(() => enc.encodeImage(bytes, 'bench')) : null,
-      },
-    };
-  },
+  /**
+   * @param {number} id
+   * @param {string} manifestUrl
+   * @param {number} count
+   * @param {number} seed
+   * @param {WorkerLoadOptions} [options]
+   */
   async synthetic(id, manifestUrl, count, seed, options) {
     if (recommender) recommender.free();
     recommender = null;
     const started = performance.now();
-    recommender = await wasm.Recommender.synthetic(manifestUrl, count, seed, withProgress(id, options));
+    recommender = await needWasm().Recommender.synthetic(manifestUrl, count, seed, withProgress(id, options));
     return { result: { ...describe(recommender), loadMs: performance.now() - started } };
   },
   async describe() {
     return { result: describe(needRecommender()) };
   },
+  /**
+   * @param {number} _id
+   * @param {string[]} session
+   * @param {number} k
+   */
   async recommend(_id, session, k) {
     const answer = await needRecommender().recommend(session, k);
     return { result: answer, transfer: buffersOf(answer) };
   },
+  /**
+   * @param {number} _id
+   * @param {string} itemId
+   * @param {Float32Array} vector
+   * @param {Partial<import('../../pkg/omakase.js').ItemMeta>} [meta]
+   */
   async addItem(_id, itemId, vector, meta) {
     return { result: await needRecommender().addItem(itemId, vector, meta) };
   },
+  /**
+   * @param {number} _id
+   * @param {string} itemId
+   * @param {Float32Array | null} text
+   * @param {Float32Array | null} image
+   * @param {Partial<import('../../pkg/omakase.js').ItemMeta>} [meta]
+   */
   async addItemFeatures(_id, itemId, text, image, meta) {
     return { result: await needRecommender().addItemFeatures(itemId, text, image, meta) };
   },
+  /**
+   * @param {number} _id
+   * @param {string} itemId
+   */
   async rowOf(_id, itemId) {
     const row = needRecommender().rowOf(itemId);
     return { result: row === undefined ? null : row };
   },
+  /**
+   * @param {number} _id
+   * @param {string[]} session
+   */
   async userVector(_id, session) {
     const v = needRecommender().userVector(session);
     return { result: v, transfer: [v.buffer] };
   },
+  /**
+   * @param {number} _id
+   * @param {number} row
+   */
   async item(_id, row) {
     return { result: needRecommender().item(row) };
   },
-  async simulateDeviceLoss() {
-    needRecommender().simulateDeviceLoss();
-    return { result: null };
-  },
-  // Benchmark: `reps` samples of session → top-k after `warmup` untimed calls; ms per call. Timers in
-  // a page without cross-origin isolation tick in 0.1 ms steps, so a sample times a batch of calls
-  // lasting at least 5 ms and reports the mean per call.
-  async timeRecommend(_id, session, k, warmup, reps) {
-    const r = needRecommender();
-    let last = null;
-    const once = async () => { last = await r.recommend(session, k); };
-    return { result: { times: await sample(once, warmup, reps), backend: last.backend, ids: last.ids } };
-  },
-  // Benchmark: the plain-JS loop over the synthetic catalogue's int8 rows (user vector included,
-  // computed by the wasm runtime as in the other paths).
-  async timePlainJs(_id, session, k, warmup, reps) {
-    const r = needRecommender();
-    const table = r.int8Table();
-    if (!table) throw Object.assign(new Error('timePlainJs needs a synthetic catalogue'), { name: 'OmakaseError', kind: 'BadArgument' });
-    const exclude = new Set(session.map((s) => r.rowOf(s)).filter((x) => x !== undefined));
-    let best = null;
-    const run = () => {
-      const user = r.userVector(session);
-      let norm = 0;
-      for (const v of user) norm += v * v;
-      const inv = norm > 0 ? 1 / Math.sqrt(norm) : 0;
-      const query = user.map((v) => v * inv);
-      best = plainJsTopK(table.codes, table.scales, table.dim, query, k, exclude);
-    };
-    const times = await sample(run, warmup, reps);
-    return { result: { times, backend: 'plain-js', ids: best.map(([, row]) => `syn-${row}`) } };
-  },
 };
+
+/** The runtime's operations, by name, with their argument and answer types (the page's
+ *  Omakase client derives its calls' types from this).
+ *  @typedef {typeof runtimeOps} RuntimeOps */
+
+/** The table the dispatcher reads: the runtime's operations, and those a worker importing this
+ *  module adds (`ops.name = async (id, ...args) => ({ result, transfer })`).
+ *  @type {Record<string, Operation>} */
+export const ops = runtimeOps;

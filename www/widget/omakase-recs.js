@@ -1,4 +1,4 @@
-// <omakase-recs>: recommendations computed in the shopper's browser (DESIGN §1, §7, §10).
+// <omakase-recs>: recommendations computed in the shopper's browser (ARCHITECTURE.md § Browser runtime, § Invariants).
 //
 //   <script type="module" src="/widget/omakase-recs.js"></script>
 //   <omakase-recs bundle="/bundle/manifest.json" k="10" product="1"></omakase-recs>
@@ -33,6 +33,26 @@
 
 import { Omakase } from '../runtime/omakase.js';
 
+/** @typedef {import('./worker.js').WidgetOps} WidgetOps */
+/** @typedef {import('../runtime/worker.js').RuntimeOps} RuntimeOps */
+/** @typedef {import('../runtime/worker.js').Product} Product */
+/** @typedef {import('../../pkg/omakase.js').Recommendations} Recommendations */
+/** @typedef {import('../../pkg/omakase.js').LoadOptions} LoadOptions */
+/** @template {import('../runtime/worker.js').Operation} F @typedef {import('../runtime/omakase.js').ResultOf<F>} ResultOf */
+/** @typedef {ResultOf<RuntimeOps['load']>} LoadInfo */
+/** @typedef {ResultOf<RuntimeOps['addProduct']>} AddedProduct */
+/** The worker of one bundle and backend, shared by the page's elements; `adding`: the products
+ *  being (or already) embedded, by id.
+ *  @typedef {{ client: Omakase<WidgetOps>, info: LoadInfo, adding: Map<string, Promise<AddedProduct | null>> }} Engine */
+/** A product embedded on this device, as kept in localStorage: its vector `v`, its card, when.
+ *  @typedef {{ v: number[], title?: string, image?: string, link?: string, at?: number }} StoredProduct */
+/** The detail of "omakase-update".
+ *  @typedef {{ backend: string, ms: number, count: number, session: string[], downloaded: number, bundleBytes: number, loadMs: number, note: string }} UpdateDetail */
+/** The detail of "omakase-new-product".
+ *  @typedef {{ id: string, tokens: number, hasImage: boolean, timings: AddedProduct['timings'], encoderStats: AddedProduct['encoderStats'] }} NewProductDetail */
+/** The detail of "omakase-error" (`product`: the page's product that could not be embedded).
+ *  @typedef {{ kind: string, message: string, product?: string }} ErrorDetail */
+
 const STORAGE_KEY = 'omakase.views';
 const PRODUCTS_KEY = 'omakase.products';
 const MAX_VIEWS = 50;
@@ -51,6 +71,7 @@ function readViews() {
   }
 }
 
+/** @param {string} id */
 function recordView(id) {
   const views = readViews().filter((v) => v !== id);
   views.push(id);
@@ -63,6 +84,8 @@ function recordView(id) {
 }
 
 // Products embedded on this device, per bundle: { [manifestUrl]: { [id]: { v: number[], title, image, link, at } } }.
+// Read from storage, so checked where used (storedProducts).
+/** @returns {Record<string, Record<string, StoredProduct>>} */
 function readProducts() {
   try {
     const all = JSON.parse(localStorage.getItem(PRODUCTS_KEY) || '{}');
@@ -72,12 +95,22 @@ function readProducts() {
   }
 }
 
+/**
+ * @param {string} manifestUrl
+ * @returns {[string, StoredProduct][]}
+ */
 function storedProducts(manifestUrl) {
   const mine = readProducts()[manifestUrl];
   if (!mine || typeof mine !== 'object') return [];
   return Object.entries(mine).filter(([id, p]) => typeof id === 'string' && p && Array.isArray(p.v) && p.v.every(Number.isFinite));
 }
 
+/**
+ * @param {string} manifestUrl
+ * @param {string} id
+ * @param {Float32Array} vector
+ * @param {{ title?: string, image?: string, link?: string }} meta
+ */
 function storeProduct(manifestUrl, id, vector, meta) {
   const all = readProducts();
   const mine = { ...(all[manifestUrl] || {}) };
@@ -102,27 +135,41 @@ export const omakase = {
     } catch {
       // nothing stored
     }
-    for (const element of document.querySelectorAll('omakase-recs')) element.refresh?.();
+    // Elements not upgraded yet (defined later) have no refresh.
+    const elements = /** @type {NodeListOf<Element & Partial<Pick<OmakaseRecs, 'refresh'>>>} */ (document.querySelectorAll('omakase-recs'));
+    for (const element of elements) element.refresh?.();
   },
-  /** Every resource the widgets' workers fetched: [{ url, initiator, transferSize, bodySize, ms }]. */
+  /** Every resource the widgets' workers fetched: [{ url, initiator, transferSize, bodySize, ms }].
+   *  @returns {Promise<import('./worker.js').Resource[]>} */
   async requests() {
     const lists = await Promise.all([...engines.values()].map((started) =>
       started.then(({ client }) => client.call('resources', [])).catch(() => [])));
     return lists.flat();
   },
 };
-if (typeof window !== 'undefined') window.omakase = Object.assign(window.omakase || {}, omakase);
+if (typeof window !== 'undefined') {
+  const page = /** @type {Window & { omakase?: Partial<typeof omakase> }} */ (window);
+  page.omakase = Object.assign(page.omakase || {}, omakase);
+}
 
 // ---- one worker per bundle, shared by every element of the page ------------------------------
 
-const engines = new Map(); // `${manifest URL}|${backend}` -> Promise<{ client, info }>
+/** @type {Map<string, Promise<Engine>>} `${manifest URL}|${backend}` -> Promise<{ client, info }> */
+const engines = new Map();
 
+/**
+ * @param {string} manifestUrl
+ * @param {string} backend the backend attribute ("auto", "webgpu" or "wasm"; the runtime refuses others)
+ * @returns {Promise<Engine>}
+ */
 function engine(manifestUrl, backend) {
   const key = `${manifestUrl}|${backend}`;
-  if (!engines.has(key)) {
-    const started = (async () => {
-      const client = await Omakase.start({ workerUrl: WORKER_URL });
-      const info = await client.load(manifestUrl, { backend });
+  let started = engines.get(key);
+  if (!started) {
+    started = (async () => {
+      // The widget's worker: the runtime's operations and "resources".
+      const client = /** @type {Omakase<WidgetOps>} */ (await Omakase.start({ workerUrl: WORKER_URL }));
+      const info = await client.load(manifestUrl, { backend: /** @type {LoadOptions['backend']} */ (backend) });
       // New products embedded on earlier pages come back by their stored vectors (no encoders).
       for (const [id, p] of storedProducts(manifestUrl)) {
         if ((await client.rowOf(id)) !== null) continue; // the bundle has it by now
@@ -133,11 +180,29 @@ function engine(manifestUrl, backend) {
     started.catch(() => engines.delete(key)); // a later element may retry
     engines.set(key, started);
   }
-  return engines.get(key);
+  return started;
+}
+
+/** The bundle attribute's manifest URL. Only used by elements that have one (refresh checks).
+ *  @param {Element} element */
+function manifestOf(element) {
+  return new URL(/** @type {string} */ (element.getAttribute('bundle')), document.baseURI).href;
+}
+
+/** The kind (an OmakaseError's, else "Error") and message of a rejection.
+ *  @param {unknown} error
+ *  @returns {{ kind: string, message: string }} */
+function errorDetail(error) {
+  const e = /** @type {{ kind?: string, message?: string } | null | undefined} */ (error);
+  return { kind: e?.kind || 'Error', message: String(e?.message || error) };
 }
 
 // ---- safe URLs: bundle data is untrusted ------------------------------------------------------
 
+/**
+ * @param {unknown} value
+ * @param {string} base
+ */
 function safeUrl(value, base) {
   if (typeof value !== 'string' || value === '') return null;
   try {
@@ -148,6 +213,13 @@ function safeUrl(value, base) {
   }
 }
 
+/**
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {string} [className]
+ * @param {string} [text]
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 function el(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -199,6 +271,7 @@ export class OmakaseRecs extends HTMLElement {
     this.body.setAttribute('aria-live', 'polite');
     this.root.append(style, this.head, this.body);
     this.generation = 0;
+    /** @type {string | null} the product whose view this element recorded */
     this.recorded = null;
   }
 
@@ -228,14 +301,16 @@ export class OmakaseRecs extends HTMLElement {
     if (session.length === 0) return this.showState('empty', 'Browse a few products and recommendations appear here. They are computed on this device.');
     this.showLoading();
     try {
-      const manifestUrl = new URL(bundle, document.baseURI).href;
+      const manifestUrl = manifestOf(this);
       const started0 = engine(manifestUrl, this.getAttribute('backend') || 'auto');
       const { client, info } = await started0;
       // A product that cannot be embedded (no encoders in the bundle, picture unreadable) still
       // leaves the rest of the session to recommend from: reported, not fatal.
       if (product) {
         await this.embedIfNew(await started0, manifestUrl, product).catch((error) => {
-          this.dispatchEvent(new CustomEvent('omakase-error', { bubbles: true, detail: { kind: error?.kind || 'Error', message: String(error?.message || error), product } }));
+          /** @type {ErrorDetail} */
+          const detail = { ...errorDetail(error), product };
+          this.dispatchEvent(new CustomEvent('omakase-error', { bubbles: true, detail }));
         });
       }
       const started = performance.now();
@@ -244,26 +319,32 @@ export class OmakaseRecs extends HTMLElement {
       const why = await this.sessionTitles(client, answer.explanations.sessionRows);
       if (generation !== this.generation) return;
       this.render(answer, why, manifestUrl);
-      this.dispatchEvent(new CustomEvent('omakase-update', {
-        bubbles: true,
-        detail: { backend: answer.backend, ms, count: answer.ids.length, session, downloaded: info.stats.downloaded, bundleBytes: info.stats.bundle, loadMs: info.loadMs, note: info.note },
-      }));
+      /** @type {UpdateDetail} */
+      const detail = { backend: answer.backend, ms, count: answer.ids.length, session, downloaded: info.stats.downloaded, bundleBytes: info.stats.bundle, loadMs: info.loadMs, note: info.note };
+      this.dispatchEvent(new CustomEvent('omakase-update', { bubbles: true, detail }));
     } catch (error) {
       if (generation !== this.generation) return;
-      if (error && error.kind === 'EmptySession') {
+      /** @type {ErrorDetail} */
+      const detail = errorDetail(error);
+      if (detail.kind === 'EmptySession') {
         this.showState('empty', 'None of the products viewed here are in the catalogue yet.');
       } else {
         this.showState('error', 'Recommendations are unavailable right now.');
       }
-      this.dispatchEvent(new CustomEvent('omakase-error', { bubbles: true, detail: { kind: error?.kind || 'Error', message: String(error?.message || error) } }));
+      this.dispatchEvent(new CustomEvent('omakase-error', { bubbles: true, detail }));
     }
   }
 
   // This page's product from its data-* attributes, or null when it carries no text.
+  /**
+   * @param {string} id
+   * @returns {Product | null}
+   */
   productFields(id) {
     const title = this.dataset.title || '';
     const description = this.dataset.description || '';
     if (!title.trim() && !description.trim()) return null;
+    /** @type {Record<string, unknown>} */
     let metadata = {};
     if (this.dataset.metadata) {
       try {
@@ -277,6 +358,11 @@ export class OmakaseRecs extends HTMLElement {
     return { ...metadata, id, title, description, image: image || undefined, link: safeUrl(location.href, document.baseURI) || undefined };
   }
 
+  /**
+   * @param {Engine} started
+   * @param {string} manifestUrl
+   * @param {string} id
+   */
   async embedIfNew(started, manifestUrl, id) {
     const fields = this.productFields(id);
     if (fields) await this.embed(fields, null, started, manifestUrl);
@@ -286,39 +372,54 @@ export class OmakaseRecs extends HTMLElement {
    *  image (URL), link, ...metadata }, `picture` = its image bytes (ArrayBuffer; else `image` is
    *  fetched). Resolves to { row, tokens, hasImage, timings, encoderStats, vector } once it can be
    *  recommended, or null when the catalogue already holds the id. A bundle without an image
-   *  encoder embeds the words only and refuses `picture` bytes (kind "NoEncoders"). */
+   *  encoder embeds the words only and refuses `picture` bytes (kind "NoEncoders").
+   *  @param {Product} fields
+   *  @param {ArrayBuffer | null} [picture] */
   addProduct(fields, picture = null) {
     return this.embed(fields, picture, null, null);
   }
 
-  /** Recommendations for any session of ids on this element's engine (the demo's "who sees it"). */
+  /** Recommendations for any session of ids on this element's engine (the demo's "who sees it").
+   *  @param {string[]} session
+   *  @param {number} [k] */
   async recommendFor(session, k = this.k) {
-    const manifestUrl = new URL(this.getAttribute('bundle'), document.baseURI).href;
+    const manifestUrl = manifestOf(this);
     const { client } = await engine(manifestUrl, this.getAttribute('backend') || 'auto');
     return client.recommend(session, k);
   }
 
+  /**
+   * @param {Product} fields
+   * @param {ArrayBuffer | null} picture
+   * @param {Engine | null} started
+   * @param {string | null} manifestUrl
+   * @returns {Promise<AddedProduct | null>}
+   */
   async embed(fields, picture, started, manifestUrl) {
-    manifestUrl = manifestUrl || new URL(this.getAttribute('bundle'), document.baseURI).href;
-    const { client, adding } = await (started || engine(manifestUrl, this.getAttribute('backend') || 'auto'));
+    const url = manifestUrl || manifestOf(this);
+    const { client, adding } = await (started || engine(url, this.getAttribute('backend') || 'auto'));
     if (!adding.has(fields.id)) {
       const pending = (async () => {
         if ((await client.rowOf(fields.id)) !== null) return null;
         const added = await client.addProduct(fields, picture);
-        storeProduct(manifestUrl, fields.id, added.vector, { title: fields.title, image: fields.image, link: fields.link });
-        this.dispatchEvent(new CustomEvent('omakase-new-product', {
-          bubbles: true,
-          detail: { id: fields.id, tokens: added.tokens, hasImage: added.hasImage, timings: added.timings, encoderStats: added.encoderStats },
-        }));
+        storeProduct(url, fields.id, added.vector, { title: fields.title, image: fields.image, link: fields.link });
+        /** @type {NewProductDetail} */
+        const detail = { id: fields.id, tokens: added.tokens, hasImage: added.hasImage, timings: added.timings, encoderStats: added.encoderStats };
+        this.dispatchEvent(new CustomEvent('omakase-new-product', { bubbles: true, detail }));
         return added;
       })();
       adding.set(fields.id, pending);
       pending.catch(() => adding.delete(fields.id));
     }
-    return adding.get(fields.id);
+    return /** @type {Promise<AddedProduct | null>} */ (adding.get(fields.id)); // set above
   }
 
   // Titles of the viewed items the explanations point to, by row (asked once per row).
+  /**
+   * @param {Omakase<WidgetOps>} client
+   * @param {Uint32Array} rows
+   * @returns {Promise<Map<number, string>>}
+   */
   async sessionTitles(client, rows) {
     const titles = new Map();
     for (const row of new Set(rows)) {
@@ -337,6 +438,10 @@ export class OmakaseRecs extends HTMLElement {
     this.setAttribute('state', 'loading');
   }
 
+  /**
+   * @param {'empty' | 'error'} state
+   * @param {string} message
+   */
   showState(state, message) {
     const box = el('p', `state ${state}`, message);
     if (state === 'error') box.setAttribute('role', 'alert');
@@ -344,6 +449,11 @@ export class OmakaseRecs extends HTMLElement {
     this.setAttribute('state', state);
   }
 
+  /**
+   * @param {Recommendations} answer
+   * @param {Map<number, string>} why the session items' titles, by row
+   * @param {string} manifestUrl
+   */
   render(answer, why, manifestUrl) {
     const grid = el('ul', 'grid');
     const e = answer.explanations;
@@ -354,8 +464,15 @@ export class OmakaseRecs extends HTMLElement {
       const card = el('li', 'card');
       card.dataset.id = id;
       const href = safeUrl(meta.link, manifestUrl) || (template ? safeUrl(template.replaceAll('{id}', encodeURIComponent(id)), document.baseURI) : null);
-      const link = el(href ? 'a' : 'div');
-      if (href) link.href = href;
+      /** @type {HTMLAnchorElement | HTMLDivElement} */
+      let link;
+      if (href) {
+        const a = el('a');
+        a.href = href;
+        link = a;
+      } else {
+        link = el('div');
+      }
       const src = safeUrl(meta.image, manifestUrl);
       if (src) {
         const img = el('img', 'poster');
@@ -379,6 +496,11 @@ export class OmakaseRecs extends HTMLElement {
     this.setAttribute('state', 'ready');
   }
 
+  /**
+   * @param {Recommendations['explanations']} e
+   * @param {number} i
+   * @param {Map<number, string>} why
+   */
   explanation(e, i, why) {
     const details = el('details');
     details.append(el('summary', '', 'why?'));
