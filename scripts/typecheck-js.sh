@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Type-checks the shipped JS of www/ (JSDoc types, checkJs + strict; www/tsconfig.json) with the
+# typescript pinned in tests/browser/package.json. Nothing is emitted; exits non-zero on a type error.
+#   bash scripts/typecheck-js.sh
+# Needs node + npm, and the wasm module's generated declarations (pkg/omakase.d.ts and
+# pkg/encoders/omakase_encoders.d.ts, from `./build.sh wasm`): the JS takes the module's types from
+# them. The pinned packages are installed (npm ci in tests/browser) only when missing or of another
+# version, so a machine that has them runs offline.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+for f in pkg/omakase.d.ts pkg/encoders/omakase_encoders.d.ts; do
+  if [ ! -f "$f" ]; then
+    echo "typecheck-js: $f not found: build the browser package first (./build.sh wasm)" >&2
+    exit 2
+  fi
+done
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "typecheck-js: needs node and npm (apt-get install nodejs npm)" >&2
+  exit 2
+fi
+
+# The pinned version (package.json) against the installed one, if any.
+pinned=$(node -p "require('./tests/browser/package.json').devDependencies.typescript")
+installed=$(node -p "try { require('./tests/browser/node_modules/typescript/package.json').version } catch { '' }")
+if [ "$installed" != "$pinned" ] || [ ! -x tests/browser/node_modules/.bin/tsc ]; then
+  echo "typecheck-js: installing typescript $pinned (npm ci in tests/browser)" >&2
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >&2)
+fi
+
+tests/browser/node_modules/.bin/tsc -p www/tsconfig.json --noEmit
+echo "typecheck-js: www/ type-checks (typescript $pinned)"
