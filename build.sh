@@ -3,7 +3,8 @@
 #   ./build.sh          the main job: the demo shop on the default dataset, served on 127.0.0.1
 #   ./build.sh test     everything CI checks: weights, the wasm32 build, the test suite, browser + e2e tests
 # Other steps: models (fetch + convert weights), data (print the default dataset dir), wasm (the browser
-# package pkg/), browser-test (headless Chromium tests of pkg/), e2e (the demo shop + widget end to end),
+# package pkg/), lint (fmt, clippy, the JS type check, import circles: CI runs it first), browser-test
+# (headless Chromium tests of pkg/), e2e (the demo shop + widget end to end),
 # bench-browser (www/bench/ headless), bench-encoders (new-product encoding in headless Chromium).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -35,9 +36,6 @@ cmd_models() {
 }
 
 cmd_wasm() {
-  ensure_wasm_target
-  step "building the library for wasm32-unknown-unknown"
-  cargo build --target wasm32-unknown-unknown --lib
   build_pkg
 }
 
@@ -54,10 +52,11 @@ build_cli() {
   export OMAKASE_BIN
 }
 
-# pkg/: the browser package (src/wasm), plain ESM for `--target web` + .d.ts + package.json.
+# pkg/: the browser package (crates/wasm), plain ESM for `--target web` + .d.ts + package.json.
 # Driven here rather than by wasm-pack: wasm-pack costs another install (~6 min on 2 cores) and fetches
 # wasm-opt from GitHub (unreachable here); it would only run these same two commands. The wasm-bindgen
-# CLI must equal the crate version in Cargo.lock (DESIGN §12); it is installed once when missing.
+# CLI must equal the crate version in Cargo.lock (pinned with `=` in crates/wasm/Cargo.toml); it is
+# installed once when missing.
 wasm_bindgen_version() {
   grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p'
 }
@@ -103,9 +102,9 @@ build_pkg() {
     install_wasm_bindgen
   fi
   step "building the browser package (pkg/)"
-  # The browser build leaves the native feature out (CLI, image decoding, training).
-  cargo build --target wasm32-unknown-unknown --release --lib --no-default-features --features gpu
-  wasm="$(target_dir)/wasm32-unknown-unknown/release/omakase.wasm"
+  # The facade crate alone: the runtime, no candle (crates/wasm/Cargo.toml).
+  cargo build --target wasm32-unknown-unknown --release -p omakase-wasm
+  wasm="$(target_dir)/wasm32-unknown-unknown/release/omakase_wasm.wasm"
   # Generated files only: pkg/README.md is committed.
   rm -rf pkg/snippets pkg/omakase* pkg/package.json pkg/encoders
   wasm-bindgen --target web --out-dir pkg --out-name omakase "$wasm"
@@ -115,7 +114,7 @@ build_pkg() {
   # The second module: the quantized encoders for products the bundle does not hold, fetched by the
   # worker only when a page shows one (so the widget's first download stays the module above).
   step "building the encoder module (pkg/encoders/)"
-  cargo build --target wasm32-unknown-unknown --release --lib --no-default-features --features wasm-encoders,gpu
+  cargo build --target wasm32-unknown-unknown --release -p omakase-wasm --features encoders
   wasm-bindgen --target web --out-dir pkg/encoders --out-name omakase_encoders "$wasm"
   optimize_wasm pkg/encoders/omakase_encoders_bg.wasm
   printf 'pkg/encoders/omakase_encoders_bg.wasm: %s bytes, %s gzipped\n' "$(wc -c < pkg/encoders/omakase_encoders_bg.wasm)" \
@@ -123,9 +122,9 @@ build_pkg() {
 }
 
 # Optional size pass (OMAKASE_WASM_OPT=1): wasm-opt -Oz from npm's binaryen, never Debian's (its
-# wasm-opt 108 emits modules that fail to load, DESIGN §12). Measured: 819 KB -> 594 KB, gzipped
-# 275 KB -> 234 KB, about a minute on 2 cores; off by default (CI does not need it: 275 KB is within
-# the 500 KB budget).
+# wasm-opt 108 emits modules that fail to load: `WebAssembly.Table.set()` TypeError). Measured:
+# 819 KB -> 594 KB, gzipped 275 KB -> 234 KB, about a minute on 2 cores; off by default (CI does not
+# need it: 275 KB is within the 500 KB budget).
 optimize_wasm() {
   [ "${OMAKASE_WASM_OPT:-0}" = 1 ] || return 0
   local tools
@@ -267,6 +266,25 @@ cmd_e2e() {
     --model "out/browser-test/$(basename "$data")/run" --out "out/e2e/$(basename "$data")"
 }
 
+# The lint gate CI runs first: formatting, clippy (native, and wasm32 for the browser crates) with
+# warnings as errors, the JS type check, and no import circle between source files.
+cmd_lint() {
+  step "cargo fmt --check"
+  cargo fmt --all --check
+  step "clippy, native (all targets, warnings are errors)"
+  cargo clippy --workspace --all-targets -- -D warnings
+  ensure_wasm_target
+  step "clippy, wasm32 (the browser facade with the encoder module; warnings are errors)"
+  cargo clippy --target wasm32-unknown-unknown -p omakase-wasm --features encoders -- -D warnings
+  # The JS types come from the Rust side: pkg/'s generated .d.ts files (built once when missing).
+  [ -f pkg/omakase.d.ts ] && [ -f pkg/encoders/omakase_encoders.d.ts ] || build_pkg
+  ensure_node_tools
+  step "JS type check (tsc --noEmit over www/)"
+  bash scripts/typecheck-js.sh
+  step "no import circle between source files"
+  python3 scripts/import-circles.py
+}
+
 # Tests that need ../shared (research data and goldens) record their names in OMAKASE_SKIP_LOG when
 # it is absent; the run ends by saying how many. With OMAKASE_REQUIRE_SHARED=1 (CI) they fail instead.
 cmd_test() {
@@ -277,7 +295,7 @@ cmd_test() {
   step "running the test suite"
   export OMAKASE_SKIP_LOG="${OMAKASE_SKIP_LOG:-$PWD/out/needs-shared.txt}"
   mkdir -p "$(dirname "$OMAKASE_SKIP_LOG")" && : >"$OMAKASE_SKIP_LOG"
-  cargo test --no-fail-fast || status=$?
+  cargo test --workspace --no-fail-fast || status=$?
   cmd_browser_test || status=$?
   cmd_e2e || status=$?
   skipped=$(sort -u "$OMAKASE_SKIP_LOG" | grep -c $'\tskipped\t' || true)
@@ -294,10 +312,11 @@ case "${1:-demo}" in
   test) cmd_test ;;
   models) cmd_models ;;
   wasm) cmd_wasm ;;
+  lint) cmd_lint ;;
   browser-test) cmd_browser_test ;;
   e2e) cmd_e2e ;;
   bench-encoders) shift; cmd_bench_encoders "$@" ;;
   bench-browser) shift; cmd_bench_browser "$@" ;;
   data) default_dataset ;;
-  *) echo "usage: $0 [demo|test|models|wasm|browser-test|e2e|bench-browser|bench-encoders|data]" >&2; exit 2 ;;
+  *) echo "usage: $0 [demo|test|models|wasm|lint|browser-test|e2e|bench-browser|bench-encoders|data]" >&2; exit 2 ;;
 esac

@@ -1,11 +1,11 @@
 //! Omakase: a multimodal sequential recommender that runs in the shopper's browser.
 //!
-//! The modules follow the path of the data (DESIGN.md §1):
+//! The modules follow the path of the data (ARCHITECTURE.md):
 //! `data` (load, validate, split) → `weights` (pretrained encoder weights) → encoders → model/train
-//! → eval → export → runtime → wasm.
+//! → eval → export → runtime (`crates/runtime`) → the browser facade (`crates/wasm`).
 //!
-//! Everything here compiles for `wasm32-unknown-unknown`; native-only parts (image decoding,
-//! progress bars, the CLI) sit behind the default `native` feature.
+//! The encoders also compile for `wasm32-unknown-unknown` (the browser's encoder module); native-only
+//! parts (the CLI, training, progress bars) sit behind the default `native` feature.
 
 pub mod data;
 pub mod encoders;
@@ -13,9 +13,9 @@ pub mod eval;
 #[cfg(feature = "native")]
 pub mod export;
 pub mod model;
-pub mod runtime;
+/// The inference runtime, a crate of its own (`crates/runtime`, no candle); re-exported so the
+/// training side names it as part of the data's path.
+pub use omakase_runtime as runtime;
 #[cfg(feature = "native")]
 pub mod train;
 pub mod weights;
-#[cfg(target_arch = "wasm32")]
-pub mod wasm;

@@ -1,12 +1,12 @@
 //! The model area's one error type: bad configs and bad inputs are reported with what and where
 //! (row, position, field), never a panic.
 
-use super::item_tower::ItemView;
+use omakase_runtime::config::ItemView;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("model config: `{field}` {reason}")]
-    Config { field: &'static str, reason: String },
+    #[error(transparent)]
+    Config(#[from] omakase_runtime::config::ConfigError),
 
     #[error("{what}: expected shape {expected}, got {got:?}")]
     Shape { what: &'static str, expected: String, got: Vec<usize> },

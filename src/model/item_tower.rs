@@ -1,5 +1,5 @@
 //! The item tower: frozen text and image features → one item vector, for items that have both
-//! modalities or only one (DESIGN §4, MMSRec's fusion).
+//! modalities or only one (ARCHITECTURE.md § Model, MMSRec's fusion).
 //!
 //! Per modality, `Linear + LayerNorm` projects the frozen feature to `d` and a learned modality
 //! embedding marks which modality a token is. A small transformer lets the (at most two) modality
@@ -8,53 +8,16 @@
 //! at all (zero attention weight, excluded from the max), so an item that only has text gets
 //! exactly the vector the text-only view gives it.
 
-use std::fmt;
-
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Init, Linear, Module, VarBuilder};
-use serde::{Deserialize, Serialize};
 
 use super::attention::AttentionMask;
-use super::config::ModelConfig;
+use omakase_runtime::config::{ItemView, ModelConfig};
 use super::dropout::{Dropout, Mode};
 use super::error::{expect_dims, ModelError};
 use super::layer_norm::LayerNorm;
 use super::losses::PretrainingViews;
 use super::transformer::{encoder_stack, EncoderLayer};
-
-/// Which modalities the tower may read: MMSRec's dropout views and the ablations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ItemView {
-    /// Every modality the item has (the normal view).
-    #[serde(rename = "both")]
-    Both,
-    /// The text only, as if the item had no image.
-    #[serde(rename = "text")]
-    TextOnly,
-    /// The image only, as if the item had no text.
-    #[serde(rename = "image")]
-    ImageOnly,
-}
-
-impl ItemView {
-    fn reads_text(self) -> bool {
-        self != ItemView::ImageOnly
-    }
-
-    fn reads_image(self) -> bool {
-        self != ItemView::TextOnly
-    }
-}
-
-impl fmt::Display for ItemView {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(match self {
-            ItemView::Both => "image+text",
-            ItemView::TextOnly => "text-only",
-            ItemView::ImageOnly => "image-only",
-        })
-    }
-}
 
 /// The frozen features of `n` items — the tower's input contract.
 ///

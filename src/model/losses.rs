@@ -4,14 +4,14 @@
 use candle_core::{DType, Tensor, D};
 
 use super::batch::NextItemBatch;
-use super::config::PretrainWeights;
+use omakase_runtime::config::PretrainWeights;
 use super::error::{expect_dims, ModelError};
 use super::sequence_tower::real_positions;
 
 /// How a query vector scores an item vector.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Scoring {
-    /// Cosine similarity divided by a temperature (our model: DESIGN §4).
+    /// Cosine similarity divided by a temperature (our model: ARCHITECTURE.md § Model).
     Cosine { temperature: f64 },
     /// Plain dot product (ID-based SASRec-CE).
     Dot,
@@ -84,7 +84,7 @@ pub struct PretrainingLoss {
     pub fused_fused: Tensor,
 }
 
-/// MMSRec's item-level pretraining, as DESIGN §4 adapts it to catalogues without behaviour: four
+/// MMSRec's item-level pretraining, adapted to catalogues without behaviour: four
 /// symmetric InfoNCE terms at `temperature` (≈ 0.05), all pulling views of one item together and
 /// pushing the batch's other items apart:
 ///

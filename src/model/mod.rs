@@ -1,4 +1,4 @@
-//! The model (DESIGN §4): items known only by frozen text (MiniLM, 384-d) and image
+//! The model (ARCHITECTURE.md § Model): items known only by frozen text (MiniLM, 384-d) and image
 //! (EfficientNet-Lite0, 1280-d) features — no item-ID embeddings — turned into item vectors by the
 //! [`ItemTower`]; a user's history of item vectors turned into a user vector by the
 //! [`SequenceTower`]; cosine scores against every item. Plus the losses that train them and an
@@ -16,7 +16,6 @@
 
 mod attention;
 mod batch;
-mod config;
 mod dropout;
 mod error;
 mod init;
@@ -30,11 +29,11 @@ mod transformer;
 
 pub use attention::{AttentionMask, MultiHeadAttention};
 pub use batch::{Histories, NextItemBatch};
-pub use config::{ModelConfig, PretrainWeights};
+pub use omakase_runtime::config::{ConfigError, ItemView, ModelConfig, PretrainWeights};
 pub use dropout::{Dropout, DropoutRng, Mode};
 pub use error::ModelError;
 pub use init::seeded_var_builder;
-pub use item_tower::{ItemFeatures, ItemTower, ItemView};
+pub use item_tower::{ItemFeatures, ItemTower};
 pub use layer_norm::LayerNorm;
 pub use losses::{
     l2_normalize, next_item_loss, pretraining_loss, symmetric_info_nce, PretrainingLoss, PretrainingViews, Scoring,

@@ -1,11 +1,11 @@
 //! The RecBole-style contract shared by our model and the baselines, and our model: item tower +
-//! sequence tower, scored by cosine over the whole catalogue (DESIGN §4).
+//! sequence tower, scored by cosine over the whole catalogue (ARCHITECTURE.md § Model).
 
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
 
 use super::batch::{Histories, NextItemBatch};
-use super::config::ModelConfig;
+use omakase_runtime::config::ModelConfig;
 use super::dropout::Mode;
 use super::error::ModelError;
 use super::item_tower::{ItemFeatures, ItemTower};

@@ -1,4 +1,4 @@
-//! ID-based SASRec, the baseline of DESIGN §4, in its strong form (RecBole's SASRec with
+//! ID-based SASRec, a learned baseline (ARCHITECTURE.md § Model), in its strong form (RecBole's SASRec with
 //! `loss_type = CE`): a learned embedding per item ID, the same sequence tower as our model, and
 //! dot-product logits over the full catalogue in a softmax cross-entropy. Unlike our model it
 //! cannot score an item it never saw in training.
@@ -7,7 +7,7 @@ use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 
 use super::batch::Histories;
-use super::config::ModelConfig;
+use omakase_runtime::config::{ConfigError, ModelConfig};
 use super::dropout::Mode;
 use super::error::ModelError;
 use super::losses::Scoring;
@@ -27,7 +27,7 @@ impl SasRecId {
     pub fn new(config: &ModelConfig, n_items: usize, vb: VarBuilder) -> Result<Self, ModelError> {
         config.validate()?;
         if n_items == 0 {
-            return Err(ModelError::Config { field: "n_items", reason: "the catalogue is empty".into() });
+            return Err(ModelError::Config(ConfigError { field: "n_items", reason: "the catalogue is empty".into() }));
         }
         let init = Init::Randn { mean: 0.0, stdev: 0.02 };
         Ok(SasRecId {

@@ -1,5 +1,5 @@
 //! The sequence tower: a user's history of item vectors → one contextual vector per position; the
-//! vector at the last real position is the user vector (DESIGN §4).
+//! vector at the last real position is the user vector (ARCHITECTURE.md § Model).
 //!
 //! **Padding: right-padded, left-aligned** (as RecBole): row `r` holds its items at positions
 //! `0..lengths[r]`, oldest first, and anything after them is ignored. Learned positions count
@@ -12,7 +12,7 @@ use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 
 use super::attention::AttentionMask;
-use super::config::ModelConfig;
+use omakase_runtime::config::ModelConfig;
 use super::dropout::{Dropout, Mode};
 use super::error::{expect_dims, ModelError};
 use super::layer_norm::LayerNorm;

@@ -10,7 +10,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::{Linear, Module, VarBuilder};
 
 use super::attention::{AttentionMask, MultiHeadAttention};
-use super::config::ModelConfig;
+use omakase_runtime::config::ModelConfig;
 use super::dropout::{Dropout, Mode};
 use super::layer_norm::LayerNorm;
 

@@ -21,7 +21,7 @@ pub mod pooling;
 pub mod tokenizer;
 
 pub use bert::BertConfig;
-pub use compose::{ItemTextSpec, ItemTextTemplate};
+pub use compose::{ItemFields, ItemTextSpec, ItemTextTemplate, TemplateError};
 pub use tokenizer::WordPieceTokenizer;
 
 /// sentence-transformers' `max_seq_length` for all-MiniLM-L6-v2 (overrides tokenizer.json's 128).
@@ -42,8 +42,8 @@ pub enum EncoderError {
     TensorShape { name: String, expected: Vec<usize>, actual: Vec<usize> },
     #[error("text {row} has {tokens} token ids, more than the model's {max}")]
     TooManyTokens { row: usize, tokens: usize, max: usize },
-    #[error("item text template part `{part}`: {reason}")]
-    Template { part: String, reason: String },
+    #[error(transparent)]
+    Template(#[from] TemplateError),
     #[error("{context}: {source}")]
     Candle { context: &'static str, source: candle_core::Error },
     #[cfg(feature = "gpu")]

@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 
 use half::f16;
-use omakase::runtime::kernels::{self, scalar, QuantizedQuery, TopK};
+use omakase_runtime::kernels::{self, scalar, QuantizedQuery, TopK};
 
 struct Rng(u64);
 

@@ -5,9 +5,9 @@
 use super::context::GpuContext;
 use super::error::GpuError;
 use super::layers::{AttentionShape, GpuLayerNorm, GpuLinear, GpuPass, GpuTensor};
-use crate::model::ModelConfig;
-use crate::runtime::gguf::{Gguf, TensorType};
-use crate::runtime::RuntimeError;
+use crate::config::ModelConfig;
+use crate::gguf::{Gguf, TensorType};
+use crate::RuntimeError;
 
 /// One pre-LN encoder layer: `x + Attn(LN(x))`, then `x + FFN(LN(x))`.
 #[derive(Debug)]

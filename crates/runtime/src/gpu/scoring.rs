@@ -14,7 +14,7 @@
 
 use super::context::GpuContext;
 use super::error::GpuError;
-use crate::runtime::kernels::{Hit, QuantizedQuery};
+use crate::kernels::{Hit, QuantizedQuery};
 use half::f16;
 
 /// Largest k [`GpuItemTable::top_k`] serves (each of the K selection rounds costs a reduction).

@@ -8,7 +8,7 @@
 use super::context::{ErrorScope, GpuContext};
 use super::error::GpuError;
 use super::scoring::{entry, module, pipeline, storage_buffer, uniform_buffer};
-use crate::runtime::kernels::{BLOCK_Q8_0_BYTES, QK8_0};
+use crate::kernels::{BLOCK_Q8_0_BYTES, QK8_0};
 
 /// Invocations per workgroup (layers.wgsl's WG).
 const WORKGROUP: u32 = 64;

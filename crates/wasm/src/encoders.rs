@@ -1,4 +1,4 @@
-//! The encoder module's facade (feature `wasm-encoders`; `build.sh` builds it into `pkg/encoders/`, a
+//! The encoder module's facade (feature `encoders`; `build.sh` builds it into `pkg/encoders/`, a
 //! second wasm module the worker imports only when a page shows a product the bundle does not hold).
 //!
 //! `ProductEncoder.load` fetches the bundle's `encoders` files (the Q8_0 GGUF MiniLM and
@@ -24,11 +24,11 @@ use wasm_bindgen::prelude::*;
 
 use super::error::{argument, js_error, JsError};
 use super::fetch::Fetcher;
-use crate::data::Item;
-use crate::encoders::bundle::{BundleEncoders, BundleEncodersError};
-use crate::encoders::image::{decode_bytes, ImageEncoder};
-use crate::encoders::text::{EncoderError, ItemTextTemplate, TextEncoder};
-use crate::runtime::manifest::Manifest;
+use omakase::data::Item;
+use omakase::encoders::bundle::{BundleEncoders, BundleEncodersError};
+use omakase::encoders::image::{decode_bytes, ImageEncoder};
+use omakase::encoders::text::{EncoderError, ItemTextTemplate, TextEncoder};
+use omakase_runtime::manifest::Manifest;
 
 /// The frozen encoders of one bundle, ready to embed new products.
 #[wasm_bindgen]
@@ -50,8 +50,8 @@ struct TextSide {
 
 #[cfg(feature = "gpu")]
 struct TextGpu {
-    ctx: crate::runtime::gpu::GpuContext,
-    layers: crate::runtime::gpu::GpuBert,
+    ctx: omakase_runtime::gpu::GpuContext,
+    layers: omakase_runtime::gpu::GpuBert,
 }
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -238,7 +238,7 @@ impl TextSide {
         }
         #[cfg(feature = "gpu")]
         {
-            use crate::runtime::gpu::{GpuBert, GpuContext, GpuOptions};
+            use omakase_runtime::gpu::{GpuBert, GpuContext, GpuOptions};
             let gpu = async {
                 let ctx = GpuContext::request(&GpuOptions::default()).await?;
                 if backend == "auto" && ctx.is_software() {
@@ -248,9 +248,9 @@ impl TextSide {
                         info.name, info.device_type, info.driver
                     )));
                 }
-                let gguf = crate::runtime::gguf::Gguf::parse(gguf_bytes, file)?;
+                let gguf = omakase_runtime::gguf::Gguf::parse(gguf_bytes, file)?;
                 let layers = GpuBert::load(&ctx, &gguf, file, side.encoder.gpu_shape())?;
-                Ok::<_, crate::runtime::gpu::GpuError>(Ok(TextGpu { ctx, layers }))
+                Ok::<_, omakase_runtime::gpu::GpuError>(Ok(TextGpu { ctx, layers }))
             };
             match gpu.await {
                 Ok(Ok(gpu)) => {

@@ -9,7 +9,7 @@
 use super::error::RuntimeError;
 use super::gguf::{Gguf, GgufTensor, TensorType};
 use super::kernels;
-use crate::model::ModelConfig;
+use crate::config::ModelConfig;
 
 /// A Linear layer `y = x Wᵀ + b`, W `[n, k]`.
 #[derive(Debug, Clone)]

@@ -3,18 +3,59 @@
 //! same shapes. Every field has a documented default; unknown keys are refused so a typo in a
 //! config file is an error, not a silently ignored setting.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
-use super::error::ModelError;
-use super::item_tower::ItemView;
+/// A setting no model can be built from, naming the field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("model config: `{field}` {reason}")]
+pub struct ConfigError {
+    pub field: &'static str,
+    pub reason: String,
+}
 
-/// Hyper-parameters of the item tower, the sequence tower and their losses (DESIGN §4).
+/// Which modalities the item tower may read: MMSRec's dropout views and the ablations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ItemView {
+    /// Every modality the item has (the normal view).
+    #[serde(rename = "both")]
+    Both,
+    /// The text only, as if the item had no image.
+    #[serde(rename = "text")]
+    TextOnly,
+    /// The image only, as if the item had no text.
+    #[serde(rename = "image")]
+    ImageOnly,
+}
+
+impl ItemView {
+    pub fn reads_text(self) -> bool {
+        self != ItemView::ImageOnly
+    }
+
+    pub fn reads_image(self) -> bool {
+        self != ItemView::TextOnly
+    }
+}
+
+impl fmt::Display for ItemView {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            ItemView::Both => "image+text",
+            ItemView::TextOnly => "text-only",
+            ItemView::ImageOnly => "image-only",
+        })
+    }
+}
+
+/// Hyper-parameters of the item tower, the sequence tower and their losses (ARCHITECTURE.md § Model).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
     /// Width `d` of item vectors, user vectors and both transformers. Default 256.
     pub dim: usize,
-    /// Attention heads in every transformer layer; must divide `dim`. Default 2 (DESIGN: 2–4;
+    /// Attention heads in every transformer layer; must divide `dim`. Default 2 (2–4 are sensible;
     /// with d = 256 two heads of 128 keep each head wide enough on small catalogues).
     pub num_heads: usize,
     /// Transformer layers of the sequence tower. Default 2.
@@ -23,7 +64,8 @@ pub struct ModelConfig {
     /// only two: one layer lets each modality see the other).
     pub fusion_layers: usize,
     /// Hidden width of each layer's feed-forward block. Default 256 (= `dim`, SASRec's choice;
-    /// the bundle's size budget is tight — DESIGN §9 — and 4×d quadruples the FFN weights).
+    /// the bundle's size budget is tight — ARCHITECTURE.md § Targets — and 4×d quadruples the FFN
+    /// weights).
     pub ffn_dim: usize,
     /// Longest history the sequence tower reads (learned positions 0..max_len). Default 50.
     pub max_len: usize,
@@ -39,7 +81,7 @@ pub struct ModelConfig {
     /// Width of the frozen image feature (EfficientNet-Lite0 pooled). Default 1280.
     pub image_dim: usize,
     /// Which modalities the item tower reads: `"both"` (default), `"text"` or `"image"`; the
-    /// single-modality settings are the ablations of DESIGN §4.
+    /// single-modality settings are the text-only and image-only baselines (ARCHITECTURE.md § Model).
     pub item_view: ItemView,
     /// Temperature of the pretraining InfoNCE terms. Default 0.05 (MMSRec).
     pub pretrain_temperature: f64,
@@ -105,8 +147,8 @@ impl ModelConfig {
     }
 
     /// Refuses settings no model can be built from, naming the field.
-    pub fn validate(&self) -> Result<(), ModelError> {
-        let bad = |field: &'static str, reason: String| Err(ModelError::Config { field, reason });
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |field: &'static str, reason: String| Err(ConfigError { field, reason });
         for (field, value) in [
             ("dim", self.dim),
             ("num_heads", self.num_heads),

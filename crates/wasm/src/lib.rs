@@ -1,22 +1,18 @@
-//! The browser facade (DESIGN §7): a thin wasm-bindgen layer over [`crate::runtime`]. It fetches a
-//! bundle (Cache API, every file size- and sha256-checked before use, progress in bytes), picks a
-//! backend (`"webgpu-f16"` / `"webgpu-f32"` when `requestAdapter()` gives an adapter and the options
-//! allow it, else `"wasm-simd"`), and answers sessions with flat typed arrays. Single-threaded (a shop
-//! page cannot set COOP/COEP, so no wasm threads); meant to live in a Web Worker (`www/runtime/`).
+//! The browser facade: a thin wasm-bindgen layer over [`omakase_runtime`]. It fetches a bundle
+//! (Cache API, every file size- and sha256-checked before use, progress in bytes), hands it to the
+//! runtime's [`Backend`] (which picks WebGPU or the CPU and falls back between them), and converts
+//! answers to flat typed arrays. Single-threaded (a shop page cannot set COOP/COEP, so no wasm
+//! threads); meant to live in a Web Worker (`www/runtime/`).
 //!
-//! Every call that can fail rejects with a typed `OmakaseError` ([`error`]). On a GPU failure
-//! (device lost included) the call finishes on the CPU runtime and the recommender stays there.
-//!
-//! Native tests exercise the runtime this wraps; the facade itself is tested in headless Chromium
-//! (`tests/browser/`).
+//! Every call that can fail rejects with a typed `OmakaseError` ([`error`]). No backend logic lives
+//! here: the native tests run the runtime's, and this crate is tested in headless Chromium
+//! (`tests/browser/`). Compiled for wasm32 only; natively the crate is empty.
+#![cfg(target_arch = "wasm32")]
 
-#[cfg(feature = "wasm-encoders")]
+#[cfg(feature = "encoders")]
 mod encoders;
 mod error;
 mod fetch;
-#[cfg(feature = "gpu")]
-mod gpu;
-mod rows;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -27,9 +23,11 @@ use wasm_bindgen::prelude::*;
 
 use error::{argument, busy, js_error, JsError};
 use fetch::Fetcher;
-use rows::ScoringRows;
-
-use crate::runtime::{EmbeddingDtype, ItemMeta, ItemVectors, Manifest, Recommendation, Recommendations, Runtime};
+use omakase_runtime::rows::ScoringRows;
+use omakase_runtime::{
+    Backend, BackendOptions, BackendPreference, EmbeddingDtype, ItemMeta, ItemVectors, Manifest, Recommendation,
+    Recommendations, Runtime, RuntimeError,
+};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -89,42 +87,36 @@ pub struct Recommender {
 }
 
 struct State {
-    runtime: Runtime,
+    backend: Backend,
     manifest: Option<Manifest>,
     fetcher: Option<Fetcher>,
-    #[cfg(feature = "gpu")]
-    gpu: Option<gpu::GpuBackend>,
-    /// Why the backend is what it is (adapter name, or why not WebGPU).
-    note: String,
-    /// The synthetic catalogue's rows (benchmark: the plain-JS loop scans the same int8 data).
-    bench_rows: Option<ScoringRows>,
+    /// A synthetic catalogue (the benchmark's plain-JS loop reads its int8 rows).
+    synthetic: bool,
     downloaded: u64,
     bundle_bytes: u64,
 }
 
 impl State {
-    /// A CPU-backed state over `runtime`, with the load's byte counts from `fetcher`.
-    fn new(runtime: Runtime, fetcher: &Fetcher) -> State {
+    /// A state over `backend`, with the load's byte counts from `fetcher`.
+    fn new(backend: Backend, fetcher: &Fetcher) -> State {
         State {
-            runtime,
+            backend,
             manifest: None,
             fetcher: None,
-            #[cfg(feature = "gpu")]
-            gpu: None,
-            note: String::new(),
-            bench_rows: None,
+            synthetic: false,
             downloaded: fetcher.downloaded,
             bundle_bytes: fetcher.total,
         }
     }
+
+    fn runtime(&self) -> &Runtime {
+        self.backend.runtime()
+    }
 }
 
-/// What `LoadOptions` said (the GPU flags are read only with the `gpu` feature).
-#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+/// What `LoadOptions` said.
 struct Options {
-    backend: String,
-    allow_f16: bool,
-    tower_on_gpu: bool,
+    backend: BackendOptions,
     cache: bool,
     explain: bool,
     item_tower: bool,
@@ -147,21 +139,25 @@ impl Options {
             }
             v.as_bool().ok_or_else(|| argument(&format!("options.{key}"), "must be a boolean"))
         };
-        let backend = match get("backend") {
-            v if v.is_undefined() || v.is_null() => "auto".to_string(),
-            v => v.as_string().unwrap_or_default(),
+        let preference = match get("backend") {
+            v if v.is_undefined() || v.is_null() => BackendPreference::Auto,
+            v => {
+                let name = v.as_string().unwrap_or_default();
+                BackendPreference::parse(&name).map_err(|_| {
+                    argument("options.backend", format!("{name:?} is not \"auto\", \"webgpu\" or \"wasm\""))
+                })?
+            }
         };
-        if !["auto", "webgpu", "wasm"].contains(&backend.as_str()) {
-            return Err(argument("options.backend", format!("{backend:?} is not \"auto\", \"webgpu\" or \"wasm\"")));
-        }
         let on_progress = get("onProgress");
         if !on_progress.is_undefined() && !on_progress.is_null() && !on_progress.is_function() {
             return Err(argument("options.onProgress", "must be a function"));
         }
         Ok(Options {
-            backend,
-            allow_f16: flag("allowF16", true)?,
-            tower_on_gpu: flag("towerOnGpu", false)?,
+            backend: BackendOptions {
+                preference,
+                allow_f16: flag("allowF16", true)?,
+                tower_on_gpu: flag("towerOnGpu", false)?,
+            },
             cache: flag("cache", true)?,
             explain: flag("explain", true)?,
             item_tower: flag("itemTower", false)?,
@@ -196,34 +192,34 @@ impl Recommender {
     /// `"webgpu-f16"`, `"webgpu-f32"` or `"wasm-simd"` (the CPU kernels; `"wasm-scalar"` in a build
     /// without simd128).
     pub fn backend(&self) -> String {
-        backend_name(&self.state.borrow())
+        self.state.borrow().backend.name()
     }
 
     /// The adapter in use, or why the backend is the CPU.
     #[wasm_bindgen(js_name = backendNote)]
     pub fn backend_note(&self) -> String {
-        self.state.borrow().note.clone()
+        self.state.borrow().backend.note()
     }
 
     #[wasm_bindgen(js_name = itemCount)]
     pub fn item_count(&self) -> u32 {
-        self.state.borrow().runtime.item_count() as u32
+        self.state.borrow().runtime().item_count() as u32
     }
 
     pub fn dim(&self) -> u32 {
-        self.state.borrow().runtime.dim() as u32
+        self.state.borrow().runtime().dim() as u32
     }
 
     /// The metadata of `row`, or undefined.
     #[wasm_bindgen(unchecked_return_type = "ItemMeta | undefined")]
     pub fn item(&self, row: u32) -> JsValue {
-        self.state.borrow().runtime.item(row).map(meta_to_js).unwrap_or(JsValue::UNDEFINED)
+        self.state.borrow().runtime().item(row).map(meta_to_js).unwrap_or(JsValue::UNDEFINED)
     }
 
     /// The row of `id`, or undefined.
     #[wasm_bindgen(js_name = rowOf)]
     pub fn row_of(&self, id: &str) -> Option<u32> {
-        self.state.borrow().runtime.row_of(id)
+        self.state.borrow().runtime().row_of(id)
     }
 
     /// Bytes this load took from the network (`downloaded`) and the bundle files' size (`bundle`).
@@ -248,11 +244,11 @@ impl Recommender {
     #[wasm_bindgen(js_name = userVector)]
     pub fn user_vector(&self, session: Vec<String>) -> Result<Float32Array, JsValue> {
         let state = self.state.try_borrow().map_err(|_| busy())?;
-        let (rows, unknown) = state.runtime.resolve(&session);
+        let (rows, unknown) = state.runtime().resolve(&session);
         if rows.is_empty() {
-            return Err(JsError::from(crate::runtime::RuntimeError::EmptySession { unknown }).into());
+            return Err(JsError::from(RuntimeError::EmptySession { unknown }).into());
         }
-        let user = state.runtime.user_vector(&rows).map_err(JsError::from)?;
+        let user = state.runtime().user_vector(&rows).map_err(JsError::from)?;
         Ok(Float32Array::from(user.as_slice()))
     }
 
@@ -289,7 +285,7 @@ impl Recommender {
             ensure_item_tower(&state).await?;
             let vectors = {
                 let st = state.try_borrow().map_err(|_| busy())?;
-                st.runtime.embed_item(text.as_deref(), image.as_deref()).map_err(JsError::from)?
+                st.runtime().embed_item(text.as_deref(), image.as_deref()).map_err(JsError::from)?
             };
             Ok(add_item(&state, meta, vectors).await?)
         })
@@ -299,7 +295,7 @@ impl Recommender {
     /// or undefined.
     #[wasm_bindgen(js_name = itemVector)]
     pub fn item_vector(&self, row: u32) -> Option<Float32Array> {
-        self.state.borrow().runtime.item_vector(row).map(|v| Float32Array::from(v.as_slice()))
+        self.state.borrow().runtime().item_vector(row).map(|v| Float32Array::from(v.as_slice()))
     }
 
     /// The synthetic catalogue's int8 rows (`codes` `[n·dim]`, `scales` `[n]` with the cosine folded
@@ -308,25 +304,26 @@ impl Recommender {
     #[wasm_bindgen(js_name = int8Table, unchecked_return_type = "{ codes: Int8Array; scales: Float32Array; dim: number } | undefined")]
     pub fn int8_table(&self) -> JsValue {
         let state = self.state.borrow();
-        match &state.bench_rows {
-            Some(ScoringRows::Int8 { codes, score_scales }) => {
+        if !state.synthetic {
+            return JsValue::UNDEFINED;
+        }
+        let runtime = state.runtime();
+        match ScoringRows::of_store(runtime.items(), 0..runtime.item_count()) {
+            ScoringRows::Int8 { codes, score_scales } => {
                 let out = Object::new();
                 set(&out, "codes", &js_sys::Int8Array::from(codes.as_slice()).into());
                 set(&out, "scales", &Float32Array::from(score_scales.as_slice()).into());
-                set(&out, "dim", &(state.runtime.dim() as u32).into());
+                set(&out, "dim", &(runtime.dim() as u32).into());
                 out.into()
             }
-            _ => JsValue::UNDEFINED,
+            ScoringRows::F16 { .. } => JsValue::UNDEFINED,
         }
     }
 
     /// Destroys the GPU device, as a driver reset would (tests the CPU fallback). No-op on the CPU.
     #[wasm_bindgen(js_name = simulateDeviceLoss)]
     pub fn simulate_device_loss(&self) {
-        #[cfg(feature = "gpu")]
-        if let Some(gpu) = &self.state.borrow().gpu {
-            gpu.destroy();
-        }
+        self.state.borrow().backend.simulate_device_loss();
     }
 }
 
@@ -350,10 +347,10 @@ impl Recommender {
             files.insert(entry.path.clone(), bytes);
         }
         let runtime = Runtime::from_manifest(&manifest, &files)?;
-        let rows = ScoringRows::of_store(runtime.items(), 0..runtime.item_count());
         let tower = Some((files[&manifest.sequence_tower.path].as_slice(), manifest.sequence_tower.path.as_str()));
-        let mut state = State::new(runtime, &fetcher);
-        choose_backend(&mut state, &options, &rows, tower).await;
+        let backend = Backend::choose(runtime, &options.backend, tower).await;
+        warn_unless_gpu(&backend);
+        let mut state = State::new(backend, &fetcher);
         drop(files);
         state.manifest = Some(manifest);
         state.fetcher = Some(fetcher);
@@ -384,149 +381,47 @@ impl Recommender {
         let ids = (0..count).map(|i| format!("syn-{i}")).collect();
         let runtime = Runtime::from_parts(manifest.model.clone(), &tower_bytes, &vectors, ids, EmbeddingDtype::Int8)?;
         drop(vectors);
-        let rows = ScoringRows::of_store(runtime.items(), 0..count);
-        let mut state = State::new(runtime, &fetcher);
         let tower = Some((tower_bytes.as_slice(), manifest.sequence_tower.path.as_str()));
-        choose_backend(&mut state, &options, &rows, tower).await;
-        state.bench_rows = Some(rows);
+        let backend = Backend::choose(runtime, &options.backend, tower).await;
+        warn_unless_gpu(&backend);
+        let mut state = State::new(backend, &fetcher);
+        state.synthetic = true;
         Ok(Recommender { state: Rc::new(RefCell::new(state)) })
     }
 }
 
-/// WebGPU when allowed and an adapter and device come (the catalogue uploaded), else the CPU.
-#[allow(unused_variables)]
-async fn choose_backend(state: &mut State, options: &Options, rows: &ScoringRows, tower: Option<(&[u8], &str)>) {
-    if options.backend == "wasm" {
-        state.note = "WebGPU disabled by options.backend = \"wasm\"".into();
-        return;
-    }
-    #[cfg(feature = "gpu")]
-    {
-        let tower = tower.filter(|_| options.tower_on_gpu);
-        match gpu::GpuBackend::new(options.allow_f16, &state.runtime, rows, tower).await {
-            Ok(backend) => {
-                state.note = format!(
-                    "{} on {}{}",
-                    backend.name(),
-                    backend.adapter(),
-                    if backend.tower_on_gpu() { "; sequence tower on the GPU" } else { "" }
-                );
-                state.gpu = Some(backend);
-            }
-            Err(e) => {
-                state.note = format!("WebGPU unavailable, using the CPU: {e}");
-                web_sys::console::warn_1(&format!("omakase: {}", state.note).into());
-            }
-        }
-    }
-    #[cfg(not(feature = "gpu"))]
-    {
-        state.note = "built without the gpu feature".into();
+/// Tells the developer why the GPU was not taken when it was allowed (as before the choice moved into
+/// the runtime: one console warning per load).
+fn warn_unless_gpu(backend: &Backend) {
+    let note = backend.note();
+    if note.starts_with("WebGPU unavailable") {
+        warn(&note);
     }
 }
 
-#[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
-fn backend_name(state: &State) -> String {
-    #[cfg(feature = "gpu")]
-    if let Some(gpu) = &state.gpu {
-        return gpu.name().into();
-    }
-    match crate::runtime::kernels::path() {
-        "simd128" => "wasm-simd".into(),
-        other => format!("wasm-{other}"),
-    }
+fn warn(message: &str) {
+    web_sys::console::warn_1(&format!("omakase: {message}").into());
 }
 
 // The borrow is held across the GPU await on purpose: every other call takes its borrow with
 // try_borrow(_mut) and rejects with `Busy` meanwhile (no panic), and the worker queues calls anyway.
 #[allow(clippy::await_holding_refcell_ref)]
 async fn recommend(state: &Rc<RefCell<State>>, session: &[String], k: usize) -> Result<JsValue, JsError> {
-    if k == 0 {
-        return Err(JsError::from(crate::runtime::RuntimeError::BadArgument {
-            what: "k".into(),
-            reason: "must be at least 1".into(),
-        }));
-    }
-    #[cfg(feature = "gpu")]
-    {
-        let answer = {
-            let st = state.try_borrow().map_err(|_| busy())?;
-            match &st.gpu {
-                Some(gpu) => {
-                    let (rows, unknown) = st.runtime.resolve(session);
-                    if rows.is_empty() {
-                        return Err(JsError::from(crate::runtime::RuntimeError::EmptySession { unknown }));
-                    }
-                    match gpu.top_k(&st.runtime, &rows, k).await {
-                        Ok(top) => {
-                            let result = explained(&st.runtime, top, &rows, unknown)?;
-                            Some(Ok(to_js(&st.runtime, &result, gpu.name())))
-                        }
-                        Err(e) => Some(Err(e)),
-                    }
-                }
-                None => None,
-            }
-        };
-        match answer {
-            Some(Ok(value)) => return Ok(value),
-            Some(Err(crate::runtime::gpu::GpuError::Unsupported(why))) => {
-                web_sys::console::warn_1(&format!("omakase: this call runs on the CPU: {why}").into());
-            }
-            Some(Err(e)) => {
-                let mut st = state.try_borrow_mut().map_err(|_| busy())?;
-                st.gpu = None;
-                st.note = format!("WebGPU failed, finishing on the CPU: {e}");
-                web_sys::console::warn_1(&format!("omakase: {}", st.note).into());
-            }
-            None => {}
-        }
-    }
     let st = state.try_borrow().map_err(|_| busy())?;
-    let result = st.runtime.recommend(session, k)?;
-    Ok(to_js(&st.runtime, &result, &backend_name(&st)))
+    let answer = st.backend.recommend(session, k).await?;
+    if let Some(warning) = &answer.warning {
+        warn(warning);
+    }
+    Ok(to_js(st.runtime(), &answer.recommendations, &answer.backend))
 }
 
-/// GPU hits with the CPU runtime's explanations, as `Runtime::recommend_rows` builds them.
-#[cfg(feature = "gpu")]
-fn explained(
-    runtime: &Runtime,
-    top: Vec<(u32, f32)>,
-    session: &[u32],
-    unknown: Vec<String>,
-) -> Result<Recommendations, crate::runtime::RuntimeError> {
-    let max_len = runtime.config().max_len;
-    let items = top
-        .into_iter()
-        .filter_map(|(row, score)| {
-            let id = runtime.item(row)?.id.clone();
-            Some(runtime.explain(row, session).map(|explanation| Recommendation { row, id, score, explanation }))
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(Recommendations { items, unknown, used: session[session.len().saturating_sub(max_len)..].to_vec() })
-}
-
-// The borrow is held across the GPU await on purpose: every other call takes its borrow with
-// try_borrow(_mut) and rejects with `Busy` meanwhile (no panic), and the worker queues calls anyway.
+// The borrow is held across the GPU await on purpose (see `recommend`).
 #[allow(clippy::await_holding_refcell_ref)]
 async fn add_item(state: &Rc<RefCell<State>>, meta: ItemMeta, vectors: ItemVectors) -> Result<JsValue, JsError> {
-    let row = state.try_borrow_mut().map_err(|_| busy())?.runtime.add_item(meta, &vectors)?;
-    #[cfg(feature = "gpu")]
-    {
-        let failed = {
-            let mut st = state.try_borrow_mut().map_err(|_| busy())?;
-            // The stored row, exactly what the CPU scans.
-            let rows = ScoringRows::of_store(st.runtime.items(), row as usize..row as usize + 1);
-            match &mut st.gpu {
-                Some(gpu) => gpu.append(&rows).await.err(),
-                None => None,
-            }
-        };
-        if let Some(e) = failed {
-            let mut st = state.try_borrow_mut().map_err(|_| busy())?;
-            st.gpu = None;
-            st.note = format!("WebGPU failed adding an item, finishing on the CPU: {e}");
-        }
+    let mut st = state.try_borrow_mut().map_err(|_| busy())?;
+    let (row, warning) = st.backend.add_item(meta, &vectors).await?;
+    if let Some(warning) = &warning {
+        warn(warning);
     }
     Ok(row.into())
 }
@@ -534,7 +429,7 @@ async fn add_item(state: &Rc<RefCell<State>>, meta: ItemMeta, vectors: ItemVecto
 async fn ensure_item_tower(state: &Rc<RefCell<State>>) -> Result<(), JsError> {
     let (entry, mut fetcher) = {
         let mut st = state.try_borrow_mut().map_err(|_| busy())?;
-        if st.runtime.has_item_tower() {
+        if st.runtime().has_item_tower() {
             return Ok(());
         }
         let entry = st.manifest.as_ref().and_then(|m| m.item_tower.clone()).ok_or_else(|| {
@@ -549,7 +444,7 @@ async fn ensure_item_tower(state: &Rc<RefCell<State>>) -> Result<(), JsError> {
     let bytes = fetcher.file(&entry).await;
     let mut st = state.try_borrow_mut().map_err(|_| busy())?;
     st.fetcher = Some(fetcher);
-    st.runtime.load_item_tower(&entry, &bytes?)?;
+    st.backend.runtime_mut().load_item_tower(&entry, &bytes?)?;
     Ok(())
 }
 

@@ -1,5 +1,5 @@
-//! The inference runtime shared by native code and the browser (DESIGN §1, §7): a bundle loaded from
-//! bytes, sessions in, top-K recommendations with explanations out.
+//! The inference runtime shared by native code and the browser (ARCHITECTURE.md § Crates and layers):
+//! a bundle loaded from bytes, sessions in, top-K recommendations with explanations out.
 //!
 //! ```text
 //! manifest.json ─► Manifest (version, limits) ─► every file: size + sha256 ─► towers (GGUF),
@@ -7,19 +7,25 @@
 //! (kernels) ─► streaming top-K minus the session ─► explanation per item
 //! ```
 //!
-//! No filesystem, no candle: it compiles for `wasm32-unknown-unknown` as is, and the native tests run
-//! the exact code the browser runs. Bundle bytes are untrusted: every size and dimension is checked
+//! No filesystem, no candle — this crate's dependency tree has none, so Cargo guarantees it — and it
+//! compiles for `wasm32-unknown-unknown` as is: the native tests run the exact code the browser runs. Bundle bytes are untrusted: every size and dimension is checked
 //! before use ([`RuntimeError`] names the file or manifest field), nothing panics on bad input.
 //! The format is specified in `docs/bundle.md`.
 //!
+//! - [`config`]: [`ModelConfig`], the model's shapes (written by training, read from the manifest).
+//! - [`text_template`]: the rule that turns a product's fields into the text the encoder reads.
 //! - [`manifest`]: `manifest.json` (shared with `export`).
 //! - [`gguf`]: a bounded GGUF reader.
 //! - [`tower`]: the sequence and item towers' forward passes.
 //! - [`store`]: item vectors (int8 / f16) and the shard layout.
-//! - [`engine`]: [`Runtime`], the public API.
+//! - [`engine`]: [`Runtime`], the public API (the CPU kernels).
+//! - [`backend`]: [`Backend`], a runtime with its backend: WebGPU or the CPU, the fallback between them.
+//! - [`rows`]: item rows in scan form, as the GPU table and the benchmark read them.
 //! - [`kernels`]: CPU kernels (scoring, top-K, products).
 //! - `gpu` (feature `gpu`): the WebGPU backend (WGSL kernels through wgpu).
 
+pub mod backend;
+pub mod config;
 mod engine;
 mod error;
 pub mod gguf;
@@ -27,8 +33,13 @@ pub mod gguf;
 pub mod gpu;
 pub mod kernels;
 pub mod manifest;
+pub mod rows;
 pub mod store;
+pub mod text_template;
 pub mod tower;
+
+pub use backend::{Answer, Backend, BackendOptions, BackendPreference};
+pub use config::{ItemView, ModelConfig};
 
 pub use engine::{
     verify_file, Explanation, FileSource, ItemMeta, ItemVectors, Recommendation, Recommendations, Runtime,

@@ -1,7 +1,7 @@
-// Network and Cache API helpers of the wasm facade (src/wasm/fetch.rs imports them; wasm-bindgen
+// Network and Cache API helpers of the wasm facade (crates/wasm/src/fetch.rs imports them; wasm-bindgen
 // copies this file into pkg/snippets/). Written in JS because streaming a response body with a
 // byte-level progress callback and the Cache API are a few lines here and a large web-sys surface in
-// Rust. Nothing here trusts the bytes: src/wasm checks every file's size and sha256 before use.
+// Rust. Nothing here trusts the bytes: fetch.rs checks every file's size and sha256 before use.
 
 const CACHE_NAME = 'omakase-bundle-v1';
 

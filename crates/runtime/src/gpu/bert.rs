@@ -9,7 +9,7 @@
 use super::layers::{AttentionShape, GpuLayerNorm, GpuLinear, GpuPass, GpuTensor};
 use super::tower::{layer_norm, linear};
 use super::{GpuContext, GpuError};
-use crate::runtime::gguf::Gguf;
+use crate::gguf::Gguf;
 
 /// The widths of a BERT encoder (MiniLM: 384 wide, 12 heads, 6 layers, 1536 FFN, eps 1e-12).
 #[derive(Debug, Clone, Copy, PartialEq)]

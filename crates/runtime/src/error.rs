@@ -48,19 +48,19 @@ fn unknown_suffix(unknown: &[String]) -> String {
 }
 
 impl RuntimeError {
-    pub(crate) fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
         RuntimeError::ManifestField { field: field.into(), reason: reason.into() }
     }
 
-    pub(crate) fn format(file: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn format(file: impl Into<String>, reason: impl Into<String>) -> Self {
         RuntimeError::Format { file: file.into(), reason: reason.into() }
     }
 
-    pub(crate) fn tensor(file: &str, tensor: &str, reason: impl Into<String>) -> Self {
+    pub fn tensor(file: &str, tensor: &str, reason: impl Into<String>) -> Self {
         RuntimeError::Tensor { file: file.into(), tensor: tensor.into(), reason: reason.into() }
     }
 
-    pub(crate) fn argument(what: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn argument(what: impl Into<String>, reason: impl Into<String>) -> Self {
         RuntimeError::BadArgument { what: what.into(), reason: reason.into() }
     }
 }

@@ -14,7 +14,7 @@ use super::kernels::TopK;
 use super::manifest::{sha256_hex, EmbeddingDtype, FileEntry, Manifest, ShardEntry};
 use super::store::ItemStore;
 use super::tower::{ItemTower, SequenceTower};
-use crate::model::ModelConfig;
+use crate::config::ModelConfig;
 
 /// Where the loader gets a bundle file's bytes by its manifest `path`.
 pub trait FileSource {
@@ -283,6 +283,13 @@ impl Runtime {
         }
         let user = self.user_vector(session)?;
         let top = self.top_k(&user, k, session)?;
+        self.explained(top, session)
+    }
+
+    /// Scored rows (from any backend's top-K) with their ids and explanations; `used` is the window of
+    /// `session` the sequence tower read. Refuses a row out of range.
+    pub fn explained(&self, top: Vec<(u32, f32)>, session: &[u32]) -> Result<Recommendations, RuntimeError> {
+        self.check_rows(session)?;
         let used = session[session.len().saturating_sub(self.sequence.max_len())..].to_vec();
         let items = top
             .into_iter()
@@ -350,7 +357,7 @@ impl Runtime {
                 }
             }
         }
-        use crate::model::ItemView;
+        use crate::config::ItemView;
         let view = self.config.item_view;
         let text_in = text.filter(|_| view != ItemView::ImageOnly);
         let image_in = image.filter(|_| view != ItemView::TextOnly);

@@ -25,7 +25,7 @@ pub enum GpuError {
     Shape { what: &'static str, message: String },
     /// A tower file of the bundle is malformed (the CPU loader reports the same).
     #[error(transparent)]
-    Bundle(#[from] crate::runtime::RuntimeError),
+    Bundle(#[from] crate::RuntimeError),
     /// A request this backend does not serve (e.g. k above [`super::MAX_K`]).
     #[error("GPU backend does not support {0}")]
     Unsupported(String),

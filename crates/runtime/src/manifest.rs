@@ -9,14 +9,14 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::RuntimeError;
-use crate::encoders::text::{ItemTextSpec, ItemTextTemplate};
-use crate::model::ModelConfig;
+use crate::text_template::{ItemTextSpec, ItemTextTemplate};
+use crate::config::ModelConfig;
 
 /// `format` of every bundle manifest.
 pub const FORMAT: &str = "omakase-bundle";
 /// The one version this build reads and writes.
 pub const FORMAT_VERSION: u64 = 1;
-/// Largest shard file (DESIGN §6: WebGPU's default max storage binding is 128 MiB, half of it
+/// Largest shard file (docs/bundle.md; WebGPU's default max storage binding is 128 MiB, half of it
 /// leaves room for the shader's other buffers).
 pub const MAX_SHARD_BYTES: u64 = 64 << 20;
 /// Largest non-shard file (towers, item metadata): far above any real model at d ≤ [`MAX_DIM`].

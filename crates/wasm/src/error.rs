@@ -5,7 +5,7 @@
 
 use wasm_bindgen::JsValue;
 
-use crate::runtime::RuntimeError;
+use omakase_runtime::RuntimeError;
 
 /// A JS `Error` with `name = "OmakaseError"`, `kind` and an optional `file`.
 pub(crate) fn js_error(kind: &str, message: &str, file: Option<&str>) -> JsValue {

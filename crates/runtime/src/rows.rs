@@ -7,12 +7,11 @@ use std::ops::Range;
 
 use half::f16;
 
-use crate::runtime::store::ItemStore;
+use crate::store::ItemStore;
 
-/// Rows ready for scoring, `[n, dim]` row-major (read by the GPU backend only).
+/// Rows ready for scoring, `[n, dim]` row-major (read by the GPU backend and the benchmark).
 #[derive(Debug, Clone)]
-#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
-pub(crate) enum ScoringRows {
+pub enum ScoringRows {
     Int8 { codes: Vec<i8>, score_scales: Vec<f32> },
     F16 { unit: Vec<f16> },
 }

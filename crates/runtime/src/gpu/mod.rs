@@ -20,6 +20,7 @@
 //! kernel (tests/gpu_kernels.rs). Every operation is async and returns [`GpuError`] instead of
 //! panicking; on any error (device lost included) the caller finishes on the CPU backend.
 
+pub(crate) mod backend;
 pub mod bert;
 pub mod context;
 mod error;

@@ -6,10 +6,10 @@
 use wasm_bindgen::prelude::*;
 
 use super::error::{runtime_error, JsError};
-use crate::runtime::manifest::FileEntry;
-use crate::runtime::{verify_file, RuntimeError};
+use omakase_runtime::manifest::FileEntry;
+use omakase_runtime::{verify_file, RuntimeError};
 
-#[wasm_bindgen(module = "/src/wasm/fetch.js")]
+#[wasm_bindgen(module = "/src/fetch.js")]
 extern "C" {
     #[wasm_bindgen(js_name = cachedFile, catch)]
     async fn cached_file(url: &str, sha256: &str) -> Result<JsValue, JsValue>;
