@@ -12,6 +12,9 @@ pub mod encoders;
 pub mod eval;
 #[cfg(feature = "native")]
 pub mod export;
+/// Writing a file atomically (temporary file, sync, rename): the one helper every writer uses.
+#[cfg(feature = "native")]
+pub mod fs;
 pub mod model;
 /// The inference runtime, a crate of its own (`crates/runtime`, no candle); re-exported so the
 /// training side names it as part of the data's path.

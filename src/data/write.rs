@@ -1,9 +1,9 @@
-//! Writes a [`Dataset`] as a dataset directory (DESIGN.md §2): `items.jsonl` and `interactions.csv`.
+//! Writes a [`Dataset`] as a dataset directory (README.md § Dataset format): `items.jsonl` and `interactions.csv`.
 //!
-//! Each file is written to a temporary sibling and renamed into place, so a reader (or a crash) never
-//! sees half a file. Image files are not copied: `image` paths are written as they are, relative to
-//! the dataset directory, so they only resolve when the output directory holds those images (the
-//! importers produce no local images).
+//! Each file is written to a temporary sibling and renamed into place ([`crate::fs::write_atomically`]),
+//! so a reader (or a crash) never sees half a file. Image files are not copied: `image` paths are
+//! written as they are, relative to the dataset directory, so they only resolve when the output
+//! directory holds those images (the importers produce no local images).
 //!
 //! Layout, chosen so that loading the written directory gives back the same dataset:
 //! - `items.jsonl`: one object per item in catalogue order, keys `item_id`, `title`, `description`
@@ -17,10 +17,11 @@ use std::fmt::Write as _;
 #[cfg(feature = "native")]
 use std::fs;
 #[cfg(feature = "native")]
-use std::io::Write as _;
-#[cfg(feature = "native")]
 use std::path::Path;
 use std::path::PathBuf;
+
+#[cfg(feature = "native")]
+use crate::fs::AtomicWriteError;
 
 use super::{Dataset, Item};
 
@@ -112,24 +113,12 @@ fn csv_field(value: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it over `path`.
-/// The process id in the temporary name keeps two writers into one directory apart.
+/// [`crate::fs::write_atomically`], its failure as this module's error (same paths, same messages).
 #[cfg(feature = "native")]
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    })();
-    if let Err(source) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(WriteError::Write { path: tmp, source });
-    }
-    fs::rename(&tmp, path).map_err(|source| {
-        let _ = fs::remove_file(&tmp);
-        WriteError::Rename { from: tmp.clone(), to: path.to_path_buf(), source }
+    crate::fs::write_atomically(path, bytes).map_err(|err| match err {
+        AtomicWriteError::Write { path, source } => WriteError::Write { path, source },
+        AtomicWriteError::Rename { from, to, source } => WriteError::Rename { from, to, source },
     })
 }
 

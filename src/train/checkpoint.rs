@@ -1,4 +1,4 @@
-//! The RUN directory's training state (`notes/run-format.md`): the checkpoint of the last completed
+//! The RUN directory's training state (`docs/run-format.md`): the checkpoint of the last completed
 //! epoch, the best weights, the per-epoch history — every file written atomically, so a run killed
 //! at any instant resumes from its last completed epoch and reaches the same result.
 //!
@@ -9,8 +9,9 @@
 //! RUN/history.jsonl                 one EpochRecord per line
 //! ```
 //!
-//! Atomicity: a file is written to `NAME.tmp` and renamed over `NAME`. The checkpoint is two files,
-//! so it is written as a whole directory `checkpoint.new/`, then swapped in (`checkpoint` →
+//! Atomicity: a file is written to a temporary file beside `NAME` and renamed over it
+//! ([`crate::fs::write_atomically`]). The checkpoint is two files, so it is written as a whole
+//! directory `checkpoint.new/`, then swapped in (`checkpoint` →
 //! `checkpoint.old`, `checkpoint.new` → `checkpoint`, `checkpoint.old` removed). A reader takes
 //! `checkpoint/`, or — when a kill fell between the two renames — the complete `checkpoint.new/`.
 //! `state.json` also holds the sha256 of `state.safetensors`, checked on load.
@@ -168,12 +169,11 @@ impl RunDir {
         write_atomic(&self.path(name), bytes)
     }
 
-    /// The model's weights as `model.safetensors` (atomic).
+    /// The model's weights as `model.safetensors` (atomic; the bytes `candle_core::safetensors::save`
+    /// writes).
     pub fn save_model(&self, tensors: &HashMap<String, Tensor>) -> Result<(), TrainError> {
-        let path = self.model_path();
-        let tmp = tmp_path(&path);
-        candle_core::safetensors::save(tensors, &tmp)?;
-        fs::rename(&tmp, &path).map_err(|e| TrainError::io(&path, e))
+        let bytes = safetensors::serialize(tensors, None).map_err(candle_core::Error::from)?;
+        write_atomic(&self.model_path(), &bytes)
     }
 
     /// `history.jsonl` rewritten from the records (atomic).
@@ -256,19 +256,13 @@ pub fn named_vars(varmap: &VarMap, prefix: &str) -> Result<HashMap<String, Tenso
     Ok(vars.iter().map(|(name, var)| (format!("{prefix}{name}"), var.as_tensor().detach())).collect())
 }
 
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".tmp");
-    path.with_file_name(name)
-}
-
-/// `bytes` to `path.tmp`, flushed, then renamed over `path`.
+/// [`crate::fs::write_atomically`], its failure as a [`TrainError::Io`] naming the temporary file
+/// (write) or `path` (rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    use std::io::Write;
-    let tmp = tmp_path(path);
-    let mut file = fs::File::create(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    file.write_all(bytes).and_then(|_| file.sync_all()).map_err(|e| TrainError::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))
+    crate::fs::write_atomically(path, bytes).map_err(|err| {
+        let (path, source) = err.into_parts();
+        TrainError::Io { path, source }
+    })
 }
 
 /// Best effort: persist a directory's entries (renames) where the platform allows opening it.

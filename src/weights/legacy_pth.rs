@@ -134,23 +134,14 @@ pub fn convert_legacy_pth(input: &std::path::Path, output: &std::path::Path) -> 
     Ok(summary)
 }
 
-/// Writes `bytes` to a temporary file in `output`'s folder, flushes it to disk, then renames it to
-/// `output`; the temporary file is removed on any failure.
+/// [`crate::fs::write_atomically`] (temporary file beside `output`, synced, renamed over it), its
+/// failure as a [`WeightsError::Io`] naming the temporary file (write) or `output` (rename).
 #[cfg(feature = "native")]
 pub fn write_atomically(output: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let file_name = output.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    let tmp = output.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-    let written = std::fs::File::create(&tmp)
-        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
-        .map_err(|source| WeightsError::Io { path: tmp.clone(), source })
-        .and_then(|()| {
-            std::fs::rename(&tmp, output).map_err(|source| WeightsError::Io { path: output.to_owned(), source })
-        });
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    crate::fs::write_atomically(output, bytes).map_err(|err| {
+        let (path, source) = err.into_parts();
+        WeightsError::Io { path, source }
+    })
 }
 
 // ---- the header pickles ----
