@@ -1,4 +1,4 @@
-//! `interactions.csv` (DESIGN.md §2): header required; columns `user_id`, `item_id`, `timestamp`
+//! `interactions.csv` (README.md § Dataset format): header required; columns `user_id`, `item_id`, `timestamp`
 //! (numeric: seconds or any monotone ordinal), optional `rating`; other columns are ignored.
 //!
 //! Users come in the order they first appear; each user's events are sorted by timestamp with a
@@ -7,20 +7,24 @@
 //! finite number (skipped); a rating that is not a number (kept without rating). A missing or wrong
 //! header stops the file (fatal): without it no column can be trusted.
 
-use std::collections::HashMap;
 use std::io::BufRead;
 
+use super::histories::HistoryBuilder;
 use super::lines::excerpt;
 use super::records::{CsvRecords, Record};
 use super::{Event, Problem, ProblemKind, UserHistory};
 
-const USER_ID: &str = "user_id";
-const ITEM_ID: &str = "item_id";
-const TIMESTAMP: &str = "timestamp";
-const RATING: &str = "rating";
+/// The interaction columns' names, the same in `interactions.csv` and RecBole's `.inter` header.
+pub const USER_ID: &str = "user_id";
+pub const ITEM_ID: &str = "item_id";
+pub const TIMESTAMP: &str = "timestamp";
+pub const RATING: &str = "rating";
 
 /// Longest value quoted in a message.
 const QUOTE_CHARS: usize = 60;
+
+/// What an unknown item id is missing from, in `interactions.csv`'s messages.
+const CATALOGUE: &str = "the catalogue";
 
 /// What was read from an interactions file.
 #[derive(Debug, Default)]
@@ -33,13 +37,14 @@ pub struct InteractionsRead {
     pub problems: Vec<Problem>,
 }
 
-/// Where the known columns are.
-struct Columns {
-    count: usize,
-    user: usize,
-    item: usize,
-    timestamp: usize,
-    rating: Option<usize>,
+/// Where the interaction columns are in a header (`interactions.csv`'s or a RecBole `.inter` file's).
+pub struct InteractionColumns {
+    /// Columns in the header; a row with any other count is skipped.
+    pub count: usize,
+    pub user: usize,
+    pub item: usize,
+    pub timestamp: usize,
+    pub rating: Option<usize>,
 }
 
 /// Reads an interactions file; `item_index` maps a catalogue id to its index in the items.
@@ -50,8 +55,8 @@ pub fn read_interactions<R: BufRead>(
 ) -> InteractionsRead {
     let mut records = CsvRecords::new(reader, file);
     let mut out = InteractionsRead::default();
-    let mut user_slot: HashMap<String, usize> = HashMap::new();
-    let mut columns: Option<Columns> = None;
+    let mut histories = HistoryBuilder::default();
+    let mut columns: Option<InteractionColumns> = None;
     loop {
         let record = match records.next_record(&mut out.problems) {
             Ok(Some(record)) => record,
@@ -75,19 +80,11 @@ pub fn read_interactions<R: BufRead>(
             }
         };
         out.rows += 1;
-        let Some((user, event)) = read_row(&record, cols, file, &item_index, &mut out.problems) else {
-            continue;
-        };
-        let slot = *user_slot.entry(user.to_string()).or_insert_with(|| {
-            out.users.push(UserHistory { id: user.to_string(), events: Vec::new() });
-            out.users.len() - 1
-        });
-        out.users[slot].events.push(event);
+        if let Some((user, event)) = read_row(&record, cols, file, CATALOGUE, &item_index, &mut out.problems) {
+            histories.push(user, event);
+        }
     }
-    for user in &mut out.users {
-        // `sort_by` is stable: equal timestamps keep their file order.
-        user.events.sort_by(|a, b| a.timestamp.total_cmp(&b.timestamp));
-    }
+    out.users = histories.finish();
     if columns.is_none() || out.rows == 0 {
         let message = if columns.is_none() { "no header and no rows" } else { "a header but no rows" };
         out.problems.push(Problem::new(ProblemKind::EmptyFile, file, message));
@@ -100,7 +97,7 @@ pub fn read_interactions<R: BufRead>(
 }
 
 /// Finds the columns in the first record, or reports a missing header or column (fatal).
-fn read_header(record: &Record, file: &str, problems: &mut Vec<Problem>) -> Option<Columns> {
+fn read_header(record: &Record, file: &str, problems: &mut Vec<Problem>) -> Option<InteractionColumns> {
     let names: Vec<&str> = record.iter().map(str::trim).collect();
     let position = |name: &str| names.iter().position(|n| *n == name);
     let known = [USER_ID, ITEM_ID, TIMESTAMP, RATING];
@@ -124,7 +121,7 @@ fn read_header(record: &Record, file: &str, problems: &mut Vec<Problem>) -> Opti
     if missing {
         return None;
     }
-    Some(Columns {
+    Some(InteractionColumns {
         count: names.len(),
         user: position(USER_ID)?,
         item: position(ITEM_ID)?,
@@ -133,22 +130,23 @@ fn read_header(record: &Record, file: &str, problems: &mut Vec<Problem>) -> Opti
     })
 }
 
-/// One data row: the user id and the event, or `None` when the row is skipped (reported).
-fn read_row<'r>(
+/// One interaction row, checked the same way in every format that has one (`interactions.csv`,
+/// RecBole's `.inter`): the user id and the event, or `None` when the row is skipped. Each problem is
+/// reported at the row's line and field: a wrong column count, an empty user or item id, an item not
+/// in `catalogue` (named in the message: "the catalogue", "the .item file"), an empty or non-finite
+/// timestamp (row skipped); a non-finite rating (row kept without rating).
+pub fn read_row<'r>(
     record: &'r Record,
-    cols: &Columns,
+    cols: &InteractionColumns,
     file: &str,
+    catalogue: &str,
     item_index: &impl Fn(&str) -> Option<u32>,
     problems: &mut Vec<Problem>,
 ) -> Option<(&'r str, Event)> {
-    let line = record.line;
-    if record.len() != cols.count {
-        let lines =
-            if record.end_line > line { format!(" (lines {line}–{})", record.end_line) } else { String::new() };
-        let message = format!("{} columns where the header has {}{lines}; row skipped", record.len(), cols.count);
-        problems.push(Problem::new(ProblemKind::WrongColumnCount, file, message).at_line(line));
+    if wrong_column_count(record, cols.count, file, problems) {
         return None;
     }
+    let line = record.line;
     let field = |i: usize| record.get(i).unwrap_or_default();
     let problem =
         |kind: ProblemKind, name: &str, message: String| Problem::new(kind, file, message).at_line(line).in_field(name);
@@ -167,7 +165,7 @@ fn read_row<'r>(
     } else {
         let index = item_index(item_id);
         if index.is_none() {
-            let message = format!("item \"{}\" is not in the catalogue; row skipped", excerpt(item_id, QUOTE_CHARS));
+            let message = format!("item \"{}\" is not in {catalogue}; row skipped", excerpt(item_id, QUOTE_CHARS));
             problems.push(problem(ProblemKind::UnknownItemId, ITEM_ID, message));
         }
         index
@@ -201,6 +199,20 @@ fn read_row<'r>(
     Some((user, Event { item, timestamp, rating }))
 }
 
+/// Reports a row whose column count differs from the header's (with its line range when a quoted
+/// field spans lines); true when it does, and the row is skipped. Any delimited format's rows.
+pub fn wrong_column_count(record: &Record, expected: usize, file: &str, problems: &mut Vec<Problem>) -> bool {
+    if record.len() == expected {
+        return false;
+    }
+    let line = record.line;
+    let lines = if record.end_line > line { format!(" (lines {line}–{})", record.end_line) } else { String::new() };
+    let message = format!("{} columns where the header has {expected}{lines}; row skipped", record.len());
+    problems.push(Problem::new(ProblemKind::WrongColumnCount, file, message).at_line(line));
+    true
+}
+
+/// `raw` (already trimmed) as a finite number.
 fn parse_finite(raw: &str) -> Option<f64> {
     raw.parse::<f64>().ok().filter(|v| v.is_finite())
 }

@@ -14,10 +14,10 @@
 //! Values are kept raw: ML-100K's item 1412 keeps the "(1995)" in its title and year "V", item 267 its
 //! "unkonwn" (see the ml100k-mm README); fixing source data is not an importer's job.
 //!
-//! Rows that cannot be used are [`Problem`]s at their line, handled as their kind says (the same
-//! rules as `interactions.csv`): wrong column count, empty id, unknown item, non-numeric timestamp
-//! (skipped); a bad rating (kept without rating); a bad float in an item column (field left out);
-//! a repeated item id (later row skipped). A file that is missing, empty, lacks the typed header or a
+//! Rows that cannot be used are [`Problem`]s at their line, handled as their kind says (`.inter` rows
+//! go through `interactions.csv`'s own row check, [`read_row`]): wrong column count, empty id,
+//! unknown item, non-numeric timestamp (skipped); a bad rating (kept without rating); a bad float in
+//! an item column (field left out); a repeated item id (later row skipped). A file that is missing, empty, lacks the typed header or a
 //! required column is fatal. Users come in first-appearance order, each history sorted by timestamp
 //! with ties in row order ([`HistoryBuilder`]).
 
@@ -29,18 +29,17 @@ use serde_json::Value;
 
 use super::catalogue::{CatalogueBuilder, ItemsRead};
 use super::histories::HistoryBuilder;
+use super::interactions::{read_row, wrong_column_count, InteractionColumns, ITEM_ID, RATING, TIMESTAMP, USER_ID};
 use super::lines::{excerpt, open_reported};
 use super::load::Loaded;
 use super::records::{CsvRecords, Record};
-use super::{Dataset, Event, Item, Problem, ProblemKind};
+use super::{Dataset, Item, Problem, ProblemKind};
 
 /// Longest value quoted in a message.
 const QUOTE_CHARS: usize = 60;
 
-const USER_ID: &str = "user_id";
-const ITEM_ID: &str = "item_id";
-const TIMESTAMP: &str = "timestamp";
-const RATING: &str = "rating";
+/// What an unknown item id is missing from, in `.inter` messages.
+const CATALOGUE: &str = "the .item file";
 /// Columns that can hold the title, in order of preference.
 const TITLE_COLUMNS: [&str; 4] = ["title", "movie_title", "item_name", "name"];
 const DESCRIPTION_COLUMN: &str = "description";
@@ -174,16 +173,6 @@ fn next_record<R: BufRead>(records: &mut CsvRecords<R>, problems: &mut Vec<Probl
 fn atomic_records<R: BufRead>(reader: R, file: &str) -> CsvRecords<R> {
     // RecBole splits on the tab and knows no quoting: a quote is data.
     CsvRecords::with_delimiter(reader, file, b'\t', false)
-}
-
-/// Reports a row whose column count differs from the header's; true when it does.
-fn wrong_column_count(record: &Record, expected: usize, file: &str, problems: &mut Vec<Problem>) -> bool {
-    if record.len() == expected {
-        return false;
-    }
-    let message = format!("{} columns where the header has {expected}; row skipped", record.len());
-    problems.push(Problem::new(ProblemKind::WrongColumnCount, file, message).at_line(record.line));
-    true
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -360,7 +349,7 @@ fn read_inter_file<R: BufRead>(reader: R, file: &str, item_index: impl Fn(&str) 
         super::problem::sort_by_line(&mut out.problems);
         return out;
     };
-    let cols = InterColumns {
+    let cols = InteractionColumns {
         count: columns.len(),
         user: required[0],
         item: required[1],
@@ -371,7 +360,7 @@ fn read_inter_file<R: BufRead>(reader: R, file: &str, item_index: impl Fn(&str) 
     let mut rows = 0;
     while let Some(record) = next_record(&mut records, &mut out.problems) {
         rows += 1;
-        if let Some((user, event)) = read_inter_row(&record, &cols, file, &item_index, &mut out.problems) {
+        if let Some((user, event)) = read_row(&record, &cols, file, CATALOGUE, &item_index, &mut out.problems) {
             histories.push(user, event);
         }
     }
@@ -386,78 +375,7 @@ fn read_inter_file<R: BufRead>(reader: R, file: &str, item_index: impl Fn(&str) 
     out
 }
 
-/// Where the known `.inter` columns are.
-struct InterColumns {
-    count: usize,
-    user: usize,
-    item: usize,
-    timestamp: usize,
-    rating: Option<usize>,
-}
-
-/// One `.inter` row: the user id and the event, or `None` when the row is skipped (reported).
-fn read_inter_row<'r>(
-    record: &'r Record,
-    cols: &InterColumns,
-    file: &str,
-    item_index: &impl Fn(&str) -> Option<u32>,
-    problems: &mut Vec<Problem>,
-) -> Option<(&'r str, Event)> {
-    if wrong_column_count(record, cols.count, file, problems) {
-        return None;
-    }
-    let line = record.line;
-    let field = |i: usize| record.get(i).unwrap_or_default();
-    let problem =
-        |kind: ProblemKind, name: &str, message: String| Problem::new(kind, file, message).at_line(line).in_field(name);
-
-    let user = field(cols.user);
-    let user_ok = !user.trim().is_empty();
-    if !user_ok {
-        problems.push(problem(ProblemKind::MissingField, USER_ID, "empty user_id; row skipped".into()));
-    }
-
-    let item_id = field(cols.item);
-    let item = if item_id.trim().is_empty() {
-        problems.push(problem(ProblemKind::MissingField, ITEM_ID, "empty item_id; row skipped".into()));
-        None
-    } else {
-        let index = item_index(item_id);
-        if index.is_none() {
-            let message = format!("item \"{}\" is not in the .item file; row skipped", excerpt(item_id, QUOTE_CHARS));
-            problems.push(problem(ProblemKind::UnknownItemId, ITEM_ID, message));
-        }
-        index
-    };
-
-    let raw_time = field(cols.timestamp).trim();
-    let timestamp = if raw_time.is_empty() {
-        problems.push(problem(ProblemKind::MissingField, TIMESTAMP, "empty timestamp; row skipped".into()));
-        None
-    } else {
-        let parsed = parse_finite(raw_time);
-        if parsed.is_none() {
-            let message = format!("\"{}\" is not a finite number; row skipped", excerpt(raw_time, QUOTE_CHARS));
-            problems.push(problem(ProblemKind::BadTimestamp, TIMESTAMP, message));
-        }
-        parsed
-    };
-
-    let rating = cols.rating.map(|i| field(i).trim()).filter(|raw| !raw.is_empty()).and_then(|raw| {
-        let parsed = parse_finite(raw);
-        if parsed.is_none() {
-            let message = format!("\"{}\" is not a finite number; row kept without rating", excerpt(raw, QUOTE_CHARS));
-            problems.push(problem(ProblemKind::BadRating, RATING, message));
-        }
-        parsed.map(|r| r as f32)
-    });
-
-    let (Some(item), Some(timestamp), true) = (item, timestamp, user_ok) else {
-        return None;
-    };
-    Some((user, Event { item, timestamp, rating }))
-}
-
+/// `typed_value`'s floats: `raw` trimmed, as a finite number.
 fn parse_finite(raw: &str) -> Option<f64> {
     raw.trim().parse::<f64>().ok().filter(|v| v.is_finite())
 }
