@@ -107,6 +107,20 @@ mod tests {
     }
 
     #[test]
+    fn dispatched_gelu_equals_the_forced_scalar_path_bit_for_bit() {
+        for n in [1, 7, 8, 33, 1000] {
+            let x: Vec<f32> = grid(-8.0, 8.0, n).collect();
+            let (mut got, mut want) = (x.clone(), x);
+            gelu_erf_in_place(&mut got);
+            gelu_erf_in_place::scalar(&mut want);
+            assert_eq!(
+                got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
     fn gelu_matches_its_definition() {
         let mut values: Vec<f32> = grid(-8.0, 8.0, 1000).collect();
         let inputs = values.clone();

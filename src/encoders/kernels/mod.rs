@@ -13,41 +13,70 @@
 //! picked at run time: the crate is built for baseline x86-64 (SSE2), which would leave 3/4 of the
 //! vector width unused. Both versions perform the same operations in the same order (no FMA
 //! contraction), so results do not depend on the CPU.
+//!
+//! # Dispatch
+//! The runtime's convention (`omakase::runtime::kernels`, detection in
+//! [`omakase::runtime::kernels::cpu`](crate::runtime::kernels::cpu)), followed here:
+//! - the CPU is asked once (`cpu::features`) and this family's path is fixed once: [`simd_path`],
+//!   cached (AVX2 when the CPU has AVX2 and FMA; on wasm32 with `+simd128` the portable body is the
+//!   simd128 build, as the compiler vectorises it);
+//! - a `multiversion!` function `f` matches on [`simd_path`] and calls `f::avx2` or `f::scalar`;
+//! - the scalar body is always compiled, and tests force it by calling `f::scalar` directly and compare
+//!   it with the dispatched `f` bit for bit.
 
 pub(crate) mod activation;
 pub(crate) mod matmul;
 pub(crate) mod rows;
 
-/// Whether this x86-64 CPU has AVX2 and FMA (cached by std after the first call).
-#[cfg(target_arch = "x86_64")]
-#[inline]
-pub(crate) fn has_avx2_fma() -> bool {
-    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+use crate::runtime::kernels::cpu::{self, SimdPath};
+
+/// The path the encoders' kernels take on this CPU / build, chosen once: AVX2 when the CPU has AVX2
+/// and FMA, simd128 when compiled in, scalar otherwise.
+pub(crate) fn simd_path() -> SimdPath {
+    static PATH: std::sync::OnceLock<SimdPath> = std::sync::OnceLock::new();
+    *PATH.get_or_init(|| {
+        let cpu = cpu::features();
+        SimdPath::best(cpu.avx2 && cpu.fma)
+    })
 }
 
-/// Defines a function whose body is compiled twice on x86-64 — once with AVX2+FMA enabled, chosen at
-/// run time when the CPU has them, and once for the baseline — and once elsewhere (wasm32, aarch64).
-/// A hand-written macro rather than the `multiversion` crate: that crate needs a newer Rust than the
-/// crate's MSRV, and this is all of it that we use. No generics in the signature.
+/// Defines `fn f` that dispatches on [`simd_path`], and beside it a module `f` holding the body twice:
+/// `f::scalar` (the body as written, for the build's baseline target) and, on x86-64, `f::avx2` (the
+/// same body compiled with AVX2+FMA enabled). A function and a module may share a name (different
+/// namespaces); the module sees the caller's items through `use super::*`. A hand-written macro rather
+/// than the `multiversion` crate: that crate needs a newer Rust than the crate's MSRV, and this is all
+/// of it that we use. No generics in the signature.
 macro_rules! multiversion {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[inline(always)]
-            fn body($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
-                    body($($arg),*)
-                }
-                if $crate::encoders::kernels::has_avx2_fma() {
-                    // SAFETY: the CPU has AVX2 and FMA, checked just above.
-                    return unsafe { avx2($($arg),*) };
+                if $crate::encoders::kernels::simd_path() == $crate::runtime::kernels::cpu::SimdPath::Avx2 {
+                    // SAFETY: the path is Avx2 only when the CPU has AVX2 and FMA.
+                    return unsafe { $name::avx2($($arg),*) };
                 }
             }
-            body($($arg),*)
+            $name::scalar($($arg),*)
+        }
+
+        #[allow(dead_code)]
+        $vis mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            /// The body as written, for the build's baseline target (the scalar path).
+            #[inline(always)]
+            pub(super) fn scalar($($arg: $ty),*) $(-> $ret)? $body
+
+            /// The body compiled with AVX2 and FMA enabled (same operations, same order).
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            pub(super) unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                scalar($($arg),*)
+            }
         }
     };
 }
 pub(crate) use multiversion;
+

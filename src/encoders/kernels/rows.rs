@@ -138,4 +138,33 @@ mod tests {
         assert_eq!(x[3], 0.0);
         assert_eq!(&x[4..], &[0.25; 4]);
     }
+
+    /// Awkward sizes with values of both signs.
+    fn values(n: usize) -> Vec<f32> {
+        (0..n).map(|i| ((i * 7919 % 1000) as f32 / 125.0 - 4.0) * if i % 3 == 0 { 1.5 } else { 0.7 }).collect()
+    }
+
+    #[test]
+    fn dispatched_kernels_equal_the_forced_scalar_path_bit_for_bit() {
+        for width in [1, 7, 8, 33, 384] {
+            let (x, residual) = (values(3 * width), values(3 * width + 1)[1..].to_vec());
+            let (gamma, beta) = (values(width + 2)[2..].to_vec(), values(width + 5)[5..].to_vec());
+
+            let (mut got, mut want) = (x.clone(), x.clone());
+            add_layer_norm(&mut got, &residual, &gamma, &beta, 1e-12);
+            add_layer_norm::scalar(&mut want, &residual, &gamma, &beta, 1e-12);
+            assert_eq!(
+                got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+
+            let (mut got, mut want) = (x.clone(), x);
+            softmax_rows(&mut got, width);
+            softmax_rows::scalar(&mut want, width);
+            assert_eq!(
+                got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! x86-64 AVX2 (+F16C) paths, chosen at run time ([`available`]). Eight rows at a time: one 8-lane
+//! x86-64 AVX2 (+F16C) paths, chosen at run time when `super::simd_path()` is
+//! [`SimdPath::Avx2`](super::cpu::SimdPath::Avx2). Eight rows at a time: one 8-lane
 //! accumulator per row, reduced together by a transposing tree of horizontal adds, so that one vector
 //! comparison against the top-K threshold filters eight scores. FMA is deliberately not used: the
 //! scalar and wasm paths round products and sums separately, and bit-identical results on every CPU
@@ -15,12 +16,6 @@ use half::f16;
 use super::query::QuantizedQuery;
 use super::scalar::{dot_lanes8, int8_row_score};
 use super::topk::TopK;
-
-/// Whether this CPU has AVX2 and F16C (std caches the answer).
-#[inline]
-pub(super) fn available() -> bool {
-    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c")
-}
 
 #[inline(always)]
 unsafe fn pairs(x: __m256i, y: __m256i) -> __m256i {

@@ -3,8 +3,18 @@
 //! products (f32 or GGML Q8_0 weights).
 //!
 //! # Paths
-//! Each kernel has a scalar reference ([`scalar`]), an x86-64 AVX2 path chosen at run time, and a
-//! wasm32 `simd128` path compiled in when the crate is built with `+simd128` (`.cargo/config.toml`).
+//! Each kernel has a scalar reference ([`scalar`]), an x86-64 AVX2 (+F16C) path chosen at run time,
+//! and a wasm32 `simd128` path compiled in when the crate is built with `+simd128`
+//! (`.cargo/config.toml`).
+//!
+//! The dispatch convention, shared with the encoders' kernels (`omakase::encoders::kernels`), which
+//! follow it with the same detection ([`cpu`]):
+//! - the CPU is asked once ([`cpu::features`]) and the family's path is fixed once: [`simd_path`],
+//!   cached; [`path`] is its name;
+//! - every dispatched kernel `f` matches on [`simd_path`] (the `dispatch!` macro here) and calls
+//!   `avx2::f`, `simd128::f` or `scalar::f`;
+//! - the scalar reference is always compiled; tests force it by calling `scalar::f` directly and
+//!   compare it with the dispatched `f` bit for bit (`tests.rs`).
 //! Hand-written rather than left to the compiler: the int8 scan runs on integer multiply-add
 //! instructions (`pmaddwd`, `i32x4.dot_i16x8`) that the autovectoriser does not pick for this shape,
 //! and the scans reduce several rows at once.
@@ -23,6 +33,7 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+pub mod cpu;
 mod q8_0;
 mod query;
 pub mod scalar;
@@ -36,40 +47,36 @@ pub use q8_0::{dequantize_q8_0, q8_0_bytes, BLOCK_Q8_0_BYTES, QK8_0};
 pub use query::QuantizedQuery;
 pub use topk::{Hit, TopK};
 
-/// Calls `$name($args)` on the fastest path this CPU / build has: AVX2 when detected at run time,
-/// simd128 when compiled in, the scalar reference otherwise.
+pub use cpu::SimdPath;
+
+/// Calls `$name($args)` on the path [`simd_path`] chose: `avx2::$name`, `simd128::$name` or
+/// `scalar::$name`.
 macro_rules! dispatch {
     ($name:ident($($arg:expr),* $(,)?)) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            if avx2::available() {
-                // SAFETY: the CPU has AVX2 and F16C, checked just above.
-                return unsafe { avx2::$name($($arg),*) };
-            }
+        match simd_path() {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `simd_path` is Avx2 only when the CPU has AVX2 and F16C.
+            SimdPath::Avx2 => unsafe { avx2::$name($($arg),*) },
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            SimdPath::Simd128 => simd128::$name($($arg),*),
+            _ => scalar::$name($($arg),*),
         }
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        {
-            return simd128::$name($($arg),*);
-        }
-        #[allow(unreachable_code)]
-        scalar::$name($($arg),*)
     }};
+}
+
+/// The path the scoring kernels take on this CPU / build, chosen once: AVX2 when the CPU has AVX2 and
+/// F16C, simd128 when compiled in, scalar otherwise.
+pub fn simd_path() -> SimdPath {
+    static PATH: std::sync::OnceLock<SimdPath> = std::sync::OnceLock::new();
+    *PATH.get_or_init(|| {
+        let cpu = cpu::features();
+        SimdPath::best(cpu.avx2 && cpu.f16c)
+    })
 }
 
 /// Which kernel path [`score_int8`] and the others take here: `"avx2"`, `"simd128"` or `"scalar"`.
 pub fn path() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if avx2::available() {
-            return "avx2";
-        }
-    }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    {
-        return "simd128";
-    }
-    #[allow(unreachable_code)]
-    "scalar"
+    simd_path().name()
 }
 
 fn check_rows(what: &str, rows: usize, dim: usize, n: usize) {
