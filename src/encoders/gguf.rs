@@ -132,7 +132,8 @@ pub fn write_text_dir(dir: &std::path::Path, plan: GgufPlan) -> Result<(Vec<u8>,
         std::fs::read(&path).map_err(|e| GgufError::Source { reason: format!("{}: {e}", path.display()) })
     };
     let utf8 = |name: &str, bytes: Vec<u8>| {
-        String::from_utf8(bytes).map_err(|_| GgufError::Source { reason: format!("{}: not UTF-8", dir.join(name).display()) })
+        String::from_utf8(bytes)
+            .map_err(|_| GgufError::Source { reason: format!("{}: not UTF-8", dir.join(name).display()) })
     };
     let tokenizer = utf8("tokenizer.json", read("tokenizer.json")?)?;
     let config = match dir.join("config.json").is_file() {
@@ -150,6 +151,23 @@ pub fn write_image(safetensors: &[u8], plan: GgufPlan) -> Result<(Vec<u8>, GgufS
         (KEY_FEATURE_DIM.to_string(), Value::U32(FEATURE_DIM as u32)),
     ];
     write(safetensors, metadata, plan, |_| false)
+}
+
+// The encoders' GGUF constructors live here, with the format they read, so that the encoders' own
+// files need nothing from this one (this file builds on theirs, not the other way round).
+
+impl TextEncoder {
+    /// The encoder stored in one GGUF file by `omakase quantize` (tokenizer included; works on wasm).
+    pub fn from_gguf_bytes(bytes: &[u8]) -> Result<Self, GgufError> {
+        read_text(bytes)
+    }
+}
+
+impl ImageEncoder {
+    /// The encoder stored in one GGUF file by `omakase quantize` (works on wasm).
+    pub fn from_gguf_bytes(bytes: &[u8]) -> Result<Self, GgufError> {
+        read_image(bytes)
+    }
 }
 
 /// The text encoder stored by [`write_text`].

@@ -73,11 +73,6 @@ impl ImageEncoder {
         Self::from_state_dict(&StateDict::from_tensors(tensors, origin))
     }
 
-    /// The encoder stored in one GGUF file by `omakase quantize` (works on wasm).
-    pub fn from_gguf_bytes(bytes: &[u8]) -> std::result::Result<Self, crate::encoders::gguf::GgufError> {
-        crate::encoders::gguf::read_image(bytes)
-    }
-
     fn from_state_dict(state: &StateDict) -> Result<Self> {
         Ok(Self { network: EfficientNetLite0::load(state)?, device: Device::Cpu })
     }

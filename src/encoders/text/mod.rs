@@ -72,11 +72,6 @@ impl TextEncoder {
         Self::from_parts(safetensors, tokenizer_json, BertConfig::default(), DEFAULT_MAX_SEQ_LEN)
     }
 
-    /// The encoder stored in one GGUF file by `omakase quantize` (tokenizer included; works on wasm).
-    pub fn from_gguf_bytes(bytes: &[u8]) -> Result<Self, crate::encoders::gguf::GgufError> {
-        crate::encoders::gguf::read_text(bytes)
-    }
-
     /// Any BERT WordPiece sentence encoder with mean pooling; `max_seq_len` counts `[CLS]`/`[SEP]`.
     pub fn from_parts(
         safetensors: &[u8],

@@ -9,8 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use super::error::GpuError;
-use super::layers::LayerPipelines;
-use super::scoring::ScoringPipelines;
+use super::pipelines::{LayerPipelines, ScoringPipelines};
 
 /// How to pick an adapter in [`GpuContext::request`].
 #[derive(Debug, Clone)]
@@ -42,7 +41,7 @@ pub struct GpuContext {
 }
 
 impl GpuContext {
-    /// Finds an adapter (`request_adapter` returning one is the WebGPU detection test, DESIGN §7) and
+    /// Finds an adapter (`request_adapter` returning one is the WebGPU detection test, not `navigator.gpu`) and
     /// requests a device from it with [`GpuContext::from_adapter`].
     pub async fn request(options: &GpuOptions) -> Result<GpuContext, GpuError> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
@@ -113,7 +112,8 @@ impl GpuContext {
         Ok(GpuContext { device, queue, info, f16, lost, uncaptured, scoring, layers })
     }
 
-    /// `"webgpu-f16"` when the f16 shaders run, else `"webgpu-f32"` (the names of DESIGN §7).
+    /// `"webgpu-f16"` when the f16 shaders run, else `"webgpu-f32"` (the backend names of
+    /// ARCHITECTURE.md § Browser runtime).
     pub fn backend_name(&self) -> &'static str {
         if self.f16 {
             "webgpu-f16"

@@ -5,42 +5,13 @@
 //!
 //! Shapes: activations are row-major `[rows, width]` f32 [`GpuTensor`]s.
 
+use super::buffers::{dispatch, entry, storage_buffer, uniform_buffer, MAX_GROUPS_X};
 use super::context::{ErrorScope, GpuContext};
 use super::error::GpuError;
-use super::scoring::{entry, module, pipeline, storage_buffer, uniform_buffer};
 use crate::kernels::{BLOCK_Q8_0_BYTES, QK8_0};
 
 /// Invocations per workgroup (layers.wgsl's WG).
 const WORKGROUP: u32 = 64;
-/// WebGPU's limit on workgroups along one dimension of a dispatch.
-const MAX_GROUPS_X: u32 = 65535;
-
-/// The compiled layer kernels.
-#[derive(Debug)]
-pub(crate) struct LayerPipelines {
-    linear_f32: wgpu::ComputePipeline,
-    linear_q8_0: wgpu::ComputePipeline,
-    layer_norm: wgpu::ComputePipeline,
-    attention: wgpu::ComputePipeline,
-    gelu: wgpu::ComputePipeline,
-    softmax: wgpu::ComputePipeline,
-    add: wgpu::ComputePipeline,
-}
-
-impl LayerPipelines {
-    pub(crate) fn new(device: &wgpu::Device) -> LayerPipelines {
-        let module = module(device, "layers", include_str!("layers.wgsl"));
-        LayerPipelines {
-            linear_f32: pipeline(device, &module, "linear_f32"),
-            linear_q8_0: pipeline(device, &module, "linear_q8_0"),
-            layer_norm: pipeline(device, &module, "layer_norm"),
-            attention: pipeline(device, &module, "attention"),
-            gelu: pipeline(device, &module, "gelu"),
-            softmax: pipeline(device, &module, "softmax"),
-            add: pipeline(device, &module, "add"),
-        }
-    }
-}
 
 /// layers.wgsl's `Shape` (uniform; 32 bytes).
 #[repr(C)]
@@ -229,7 +200,7 @@ impl<'a> GpuPass<'a> {
         let shape = uniform_buffer(self.ctx, &shape);
         let mut all = vec![entry(0, &shape)];
         all.extend(entries.iter().map(|(binding, buffer)| entry(*binding, buffer)));
-        super::scoring::dispatch(self.ctx, &mut self.encoder, pipeline, &all, groups);
+        dispatch(self.ctx, &mut self.encoder, pipeline, &all, groups);
         Ok(())
     }
 

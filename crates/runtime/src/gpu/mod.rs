@@ -1,5 +1,5 @@
-//! The WebGPU backend (DESIGN §7): WGSL compute kernels run through wgpu, the same code natively
-//! (Vulkan; Mesa lavapipe in CI) and in the browser (WebGPU).
+//! The WebGPU backend (ARCHITECTURE.md § Browser runtime): WGSL compute kernels run through wgpu, the
+//! same code natively (Vulkan; Mesa lavapipe in CI) and in the browser (WebGPU).
 //!
 //! - [`context`]: [`GpuContext`], a device with its compiled kernels; adapter detection and device
 //!   request (`shader-f16` and larger buffer limits when the adapter has them); device-lost state;
@@ -22,9 +22,11 @@
 
 pub(crate) mod backend;
 pub mod bert;
+mod buffers;
 pub mod context;
 mod error;
 pub mod layers;
+mod pipelines;
 pub mod scoring;
 pub mod tower;
 

@@ -12,6 +12,7 @@
 //! two f32 products; f16 scores sum in the same eight lanes (a GPU may fuse a product and a sum, so
 //! they agree to rounding). Ranking is the CPU `TopK`'s: higher score, then lower index.
 
+use super::buffers::{dispatch, entry, storage_buffer, uniform_buffer, MAX_GROUPS_X};
 use super::context::GpuContext;
 use super::error::GpuError;
 use crate::kernels::{Hit, QuantizedQuery};
@@ -23,59 +24,8 @@ pub const MAX_K: usize = 512;
 /// Rows per invocation and invocations per workgroup (select.wgsl's IPT and WG).
 const WORKGROUP: u32 = 256;
 const ROWS_PER_GROUP: u32 = WORKGROUP * 8;
-/// WebGPU's limit on workgroups along one dimension of a dispatch.
-const MAX_GROUPS_X: u32 = 65535;
 /// The index marking "no candidate" in the shaders.
 const EMPTY: u32 = u32::MAX;
-
-/// The compiled scoring kernels.
-#[derive(Debug)]
-pub(crate) struct ScoringPipelines {
-    int8_score: wgpu::ComputePipeline,
-    int8_top_k: wgpu::ComputePipeline,
-    f16_score: wgpu::ComputePipeline,
-    f16_top_k: wgpu::ComputePipeline,
-    merge: wgpu::ComputePipeline,
-}
-
-impl ScoringPipelines {
-    pub(crate) fn new(device: &wgpu::Device, f16: bool) -> ScoringPipelines {
-        let select = include_str!("select.wgsl");
-        let score = include_str!("score.wgsl");
-        let int8 = [select, include_str!("rows_int8.wgsl"), score].concat();
-        // `enable f16;` must open the module, so the half reader goes first (its `rows` binding only
-        // refers to select.wgsl's declarations from inside functions, which WGSL allows).
-        let halves = if f16 { include_str!("halves_f16.wgsl") } else { include_str!("halves_unpack.wgsl") };
-        let f16_source = [halves, select, include_str!("rows_f16.wgsl"), score].concat();
-        let int8_module = module(device, "scoring int8", &int8);
-        let f16_module = module(device, "scoring f16", &f16_source);
-        ScoringPipelines {
-            int8_score: pipeline(device, &int8_module, "score"),
-            int8_top_k: pipeline(device, &int8_module, "score_top_k"),
-            f16_score: pipeline(device, &f16_module, "score"),
-            f16_top_k: pipeline(device, &f16_module, "score_top_k"),
-            merge: pipeline(device, &int8_module, "merge"),
-        }
-    }
-}
-
-pub(crate) fn module(device: &wgpu::Device, label: &str, source: &str) -> wgpu::ShaderModule {
-    device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some(label),
-        source: wgpu::ShaderSource::Wgsl(source.into()),
-    })
-}
-
-pub(crate) fn pipeline(device: &wgpu::Device, module: &wgpu::ShaderModule, entry: &str) -> wgpu::ComputePipeline {
-    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(entry),
-        layout: None,
-        module,
-        entry_point: Some(entry),
-        compilation_options: Default::default(),
-        cache: None,
-    })
-}
 
 /// select.wgsl's `Params` (uniform; 32 bytes).
 #[repr(C)]
@@ -398,40 +348,4 @@ fn padded_rows(bytes: &[u8], packed_row: usize, row_bytes: usize) -> std::borrow
         dst[..packed_row].copy_from_slice(src);
     }
     out.into()
-}
-
-pub(crate) fn storage_buffer(ctx: &GpuContext, label: &str, size: u64) -> wgpu::Buffer {
-    ctx.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some(label),
-        size: size.max(4),
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    })
-}
-
-pub(crate) fn uniform_buffer<T: bytemuck::Pod>(ctx: &GpuContext, value: &T) -> wgpu::Buffer {
-    ctx.buffer_with("params", bytemuck::bytes_of(value), wgpu::BufferUsages::UNIFORM)
-}
-
-pub(crate) fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
-    wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() }
-}
-
-/// Records one dispatch of `groups` workgroups (a 2-D grid beyond 65535, the shaders flatten it).
-pub(crate) fn dispatch(
-    ctx: &GpuContext,
-    encoder: &mut wgpu::CommandEncoder,
-    pipeline: &wgpu::ComputePipeline,
-    entries: &[wgpu::BindGroupEntry<'_>],
-    groups: u32,
-) {
-    let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: None,
-        layout: &pipeline.get_bind_group_layout(0),
-        entries,
-    });
-    let mut pass = encoder.begin_compute_pass(&Default::default());
-    pass.set_pipeline(pipeline);
-    pass.set_bind_group(0, &bind_group, &[]);
-    pass.dispatch_workgroups(groups.min(MAX_GROUPS_X), groups.div_ceil(MAX_GROUPS_X), 1);
 }
