@@ -1,0 +1,156 @@
+//! The report's inputs: the RUN directory's files read into [`ReportInputs`]. A missing file leaves
+//! its section out with a note saying so; a malformed one is an error naming the file (and line, for
+//! JSON lines).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::eval::error::EvalError;
+use crate::eval::protocol::EvalProtocol;
+use crate::eval::quality::QualityReport;
+use crate::eval::report::Report;
+
+/// `run.json` as far as the report uses it; every field optional (a run still in progress, or one
+/// written by an older trainer, is still reported).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct RunInfo {
+    pub dataset: Option<String>,
+    pub data_dir: Option<String>,
+    pub protocol: Option<String>,
+    pub features: Option<String>,
+    pub n_items: Option<usize>,
+    pub init: Option<String>,
+    pub status: Option<String>,
+    pub best_epoch: Option<usize>,
+    #[serde(rename = "best_valid_ndcg@10")]
+    pub best_valid_ndcg_at_10: Option<f64>,
+}
+
+/// One line of `history.jsonl`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct EpochRecord {
+    pub stage: String,
+    pub epoch: usize,
+    pub loss: Option<f64>,
+    #[serde(default)]
+    pub valid: Option<BTreeMap<String, f64>>,
+    pub seconds: Option<f64>,
+}
+
+/// Everything the page shows.
+#[derive(Debug, Clone, Default)]
+pub struct ReportInputs {
+    /// The RUN directory's name (the page's title).
+    pub run_name: String,
+    pub run: Option<RunInfo>,
+    pub history: Vec<EpochRecord>,
+    /// Learned baselines' own training histories, by baseline name.
+    pub baseline_histories: BTreeMap<String, Vec<EpochRecord>>,
+    /// Every `eval-*.json`, in protocol order (warm, cold, transfer).
+    pub evals: Vec<Report>,
+    pub quality: Option<QualityReport>,
+    /// Anything the reader should know that the data does not show (missing files...).
+    pub notes: Vec<String>,
+}
+
+/// Where the quality analysis is kept between runs (a transfer evaluation, which judges another
+/// catalogue, keeps the run's own).
+pub const QUALITY_FILE: &str = "quality.json";
+
+/// Reads a RUN directory's files into [`ReportInputs`], the quality analysis from `RUN/quality.json`.
+pub fn gather(run_dir: &Path) -> Result<ReportInputs, EvalError> {
+    let mut notes = Vec::new();
+    let quality = match read_optional(&run_dir.join(QUALITY_FILE))? {
+        Some(text) => Some(parse_json::<QualityReport>(&text, &run_dir.join(QUALITY_FILE))?),
+        None => {
+            notes.push(format!("{QUALITY_FILE} is missing: no data-quality section (omakase eval writes it)."));
+            None
+        }
+    };
+    let run = match read_optional(&run_dir.join("run.json"))? {
+        Some(text) => Some(parse_json::<RunInfo>(&text, &run_dir.join("run.json"))?),
+        None => {
+            notes.push("run.json is missing: run details are not shown.".to_string());
+            None
+        }
+    };
+    let history = match read_optional(&run_dir.join("history.jsonl"))? {
+        Some(text) => parse_history(&text, &run_dir.join("history.jsonl"))?,
+        None => {
+            notes.push("history.jsonl is missing: no training curves.".to_string());
+            Vec::new()
+        }
+    };
+    let mut baseline_histories = BTreeMap::new();
+    let baselines = run_dir.join("baselines");
+    if let Ok(entries) = std::fs::read_dir(&baselines) {
+        let mut names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        for name in names {
+            let path = baselines.join(&name).join("history.jsonl");
+            if let Some(text) = read_optional(&path)? {
+                baseline_histories.insert(name, parse_history(&text, &path)?);
+            }
+        }
+    }
+    let mut evals = Vec::new();
+    for protocol in [EvalProtocol::Warm, EvalProtocol::Cold, EvalProtocol::Transfer] {
+        let path = run_dir.join(format!("eval-{protocol}.json"));
+        if let Some(text) = read_optional(&path)? {
+            evals.push(parse_json::<Report>(&text, &path)?);
+        }
+    }
+    let run_name = run_dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| run_dir.display().to_string());
+    Ok(ReportInputs { run_name, run, history, baseline_histories, evals, quality, notes })
+}
+
+fn read_optional(path: &Path) -> Result<Option<String>, EvalError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(EvalError::ReportInput { path: path.display().to_string(), line: None, reason: e.to_string() }),
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, EvalError> {
+    serde_json::from_str(text).map_err(|e| EvalError::ReportInput {
+        path: path.display().to_string(),
+        line: Some(e.line()),
+        reason: e.to_string(),
+    })
+}
+
+/// `history.jsonl`: one record per non-blank line; a bad line is an error naming its number.
+pub fn parse_history(text: &str, path: &Path) -> Result<Vec<EpochRecord>, EvalError> {
+    let mut records = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = serde_json::from_str(line).map_err(|e| EvalError::ReportInput {
+            path: path.display().to_string(),
+            line: Some(i + 1),
+            reason: e.to_string(),
+        })?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_errors_name_the_line() {
+        let text = "{\"stage\":\"train\",\"epoch\":1,\"loss\":2.0}\n\n{\"stage\":\"train\"}\n";
+        let err = parse_history(text, Path::new("RUN/history.jsonl")).unwrap_err().to_string();
+        assert!(err.contains("RUN/history.jsonl") && err.contains("line 3"), "{err}");
+    }
+}
