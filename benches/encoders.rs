@@ -32,7 +32,6 @@ use omakase::encoders::text::TextEncoder;
 
 const BATCH_SIZES: [usize; 2] = [1, 32];
 
-
 /// Every `total / n`-th of `total` items (all when the variable is unset or not below `total`).
 fn subset<T>(items: Vec<T>, variable: &str) -> Vec<T> {
     let total = items.len();

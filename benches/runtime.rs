@@ -35,7 +35,6 @@ use rand_chacha::ChaCha8Rng;
 
 const K: usize = 10;
 
-
 /// Sum of all bytes, as fast as this CPU reads them: the bandwidth bound of one scan.
 fn sum_bytes(bytes: &[u8]) -> u64 {
     #[cfg(target_arch = "x86_64")]

@@ -101,7 +101,12 @@ fn check_top_k(what: &str, got: &[Hit], want: &[Hit], cpu_scores: &[f32], exclud
     assert_eq!(got.len(), want.len(), "{what}: number of hits (gpu {got:?}, cpu {want:?})");
     for (rank, hit) in got.iter().enumerate() {
         let cpu = cpu_scores[hit.index];
-        assert!((hit.score - cpu).abs() <= tolerance * (1.0 + cpu.abs()), "{what}: rank {rank} index {}: gpu {}, cpu {cpu}", hit.index, hit.score);
+        assert!(
+            (hit.score - cpu).abs() <= tolerance * (1.0 + cpu.abs()),
+            "{what}: rank {rank} index {}: gpu {}, cpu {cpu}",
+            hit.index,
+            hit.score
+        );
         assert!(!exclude.contains(&hit.index), "{what}: excluded index {} returned", hit.index);
         assert!(!got[..rank].iter().any(|h| h.index == hit.index), "{what}: index {} twice", hit.index);
         if rank > 0 {
@@ -156,7 +161,15 @@ fn f16_scores_match_cpu_on_awkward_sizes() {
 fn int8_top_k_matches_cpu_with_exclusions() {
     let ctx = gpu_or_skip!();
     let mut rng = Rng::new(3);
-    for &(n, dim, k) in &[(1, 8, 10), (50, 64, 10), (2048, 64, 10), (2049, 33, 1), (20_000, 64, 10), (9_999, 20, 100), (3000, 64, MAX_K)] {
+    for &(n, dim, k) in &[
+        (1, 8, 10),
+        (50, 64, 10),
+        (2048, 64, 10),
+        (2049, 33, 1),
+        (20_000, 64, 10),
+        (9_999, 20, 100),
+        (3000, 64, MAX_K),
+    ] {
         let (codes, scales, query) = (rng.codes(n * dim), rng.scales(n), rng.vec(dim));
         let mut cpu_scores = vec![0f32; n];
         kernels::score_int8(&codes, &scales, dim, &query, &mut cpu_scores);
@@ -201,7 +214,12 @@ fn top_k_merges_across_shards_and_rounds() {
     let mut table = GpuItemTable::new(GpuRowFormat::Int8, dim).unwrap();
     let mut start = 0;
     for size in sizes {
-        pollster::block_on(table.append_int8(ctx, &codes[start * dim..(start + size) * dim], &scales[start..start + size])).unwrap();
+        pollster::block_on(table.append_int8(
+            ctx,
+            &codes[start * dim..(start + size) * dim],
+            &scales[start..start + size],
+        ))
+        .unwrap();
         start += size;
     }
     assert_eq!(table.len(), n);
@@ -226,7 +244,10 @@ fn small_binding_limit_splits_a_shard() {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap();
     let limits = wgpu::Limits { max_storage_buffer_binding_size: 64 * 1024, ..wgpu::Limits::defaults() };
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor { required_limits: limits, ..Default::default() })).unwrap();
+    let (device, queue) = pollster::block_on(
+        adapter.request_device(&wgpu::DeviceDescriptor { required_limits: limits, ..Default::default() }),
+    )
+    .unwrap();
     let ctx = pollster::block_on(GpuContext::new(adapter.get_info(), device, queue)).unwrap();
     assert_eq!(ctx.backend_name(), "webgpu-f32");
     assert!(ctx.max_binding_bytes() <= 64 * 1024, "device limit {}", ctx.max_binding_bytes());
@@ -360,7 +381,8 @@ fn layer_norm_matches_cpu() {
     let ctx = gpu_or_skip!();
     let mut rng = Rng::new(12);
     for &(t, d) in &[(1, 1), (1, 64), (50, 64), (3, 17), (9, 256)] {
-        let (x, weight, bias) = (rng.vec(t * d).iter().map(|v| v * 3.0 + 0.5).collect::<Vec<_>>(), rng.vec(d), rng.vec(d));
+        let (x, weight, bias) =
+            (rng.vec(t * d).iter().map(|v| v * 3.0 + 0.5).collect::<Vec<_>>(), rng.vec(d), rng.vec(d));
         let want = layer_norm_reference(&x, &weight, &bias, 1e-5);
         let norm = GpuLayerNorm::new(ctx, &weight, &bias, 1e-5).unwrap();
         let got = run_pass(ctx, |p| p.layer_norm(&norm, &GpuTensor::from_slice(ctx, &x), t).unwrap());
@@ -388,8 +410,9 @@ fn attention_reference(q: &[f32], k: &[f32], v: &[f32], t: usize, d: usize, head
         for i in 0..t {
             let visible = if causal { i + 1 } else { t };
             let qi = &q[i * d..][cols.clone()];
-            let mut weights: Vec<f32> =
-                (0..visible).map(|j| qi.iter().zip(&k[j * d..][cols.clone()]).map(|(a, b)| a * b).sum::<f32>() * scale).collect();
+            let mut weights: Vec<f32> = (0..visible)
+                .map(|j| qi.iter().zip(&k[j * d..][cols.clone()]).map(|(a, b)| a * b).sum::<f32>() * scale)
+                .collect();
             softmax_reference(&mut weights);
             let out = &mut mixed[i * d..][cols.clone()];
             for (j, w) in weights.iter().enumerate() {
@@ -410,7 +433,8 @@ fn attention_matches_cpu() {
             let (q, k, v) = (scale(rng.vec(t * d)), scale(rng.vec(t * d)), rng.vec(t * d));
             let want = attention_reference(&q, &k, &v, t, d, heads, causal);
             let got = run_pass(ctx, |p| {
-                let (q, k, v) = (GpuTensor::from_slice(ctx, &q), GpuTensor::from_slice(ctx, &k), GpuTensor::from_slice(ctx, &v));
+                let (q, k, v) =
+                    (GpuTensor::from_slice(ctx, &q), GpuTensor::from_slice(ctx, &k), GpuTensor::from_slice(ctx, &v));
                 p.attention(&q, &k, &v, AttentionShape { rows: t, dim: d, heads, causal }).unwrap()
             });
             assert_close(&format!("attention t={t} d={d} heads={heads} causal={causal}"), &got, &want, 1e-5);
@@ -418,7 +442,10 @@ fn attention_matches_cpu() {
     }
     let mut pass = GpuPass::new(ctx).unwrap();
     let x = GpuTensor::from_slice(ctx, &[0.0; 12]);
-    assert!(matches!(pass.attention(&x, &x, &x, AttentionShape { rows: 2, dim: 6, heads: 4, causal: true }), Err(GpuError::Shape { .. })));
+    assert!(matches!(
+        pass.attention(&x, &x, &x, AttentionShape { rows: 2, dim: 6, heads: 4, causal: true }),
+        Err(GpuError::Shape { .. })
+    ));
 }
 
 #[test]
@@ -426,7 +453,8 @@ fn gelu_softmax_and_add_match_cpu() {
     let ctx = gpu_or_skip!();
     let mut rng = Rng::new(14);
     // GELU over a wide range, both tails included.
-    let x: Vec<f32> = (0..1001).map(|i| (i as f32 - 500.0) / 50.0).chain(rng.vec(333).iter().map(|v| v * 4.0)).collect();
+    let x: Vec<f32> =
+        (0..1001).map(|i| (i as f32 - 500.0) / 50.0).chain(rng.vec(333).iter().map(|v| v * 4.0)).collect();
     let want: Vec<f32> = x.iter().map(|&v| 0.5 * v * (1.0 + libm::erff(v * std::f32::consts::FRAC_1_SQRT_2))).collect();
     let got = run_pass(ctx, |p| {
         let t = GpuTensor::from_slice(ctx, &x);
@@ -476,7 +504,8 @@ fn sequence_tower_matches_cpu_runtime() {
     let mut rng = Rng::new(15);
     let config = ModelConfig { dim: 64, num_heads: 2, num_layers: 2, ffn_dim: 256, max_len: 50, ..Default::default() };
     let (d, f) = (config.dim, config.ffn_dim);
-    let mut shapes: Vec<(String, Vec<usize>)> = vec![("sequence_tower.position_embedding".into(), vec![config.max_len, d])];
+    let mut shapes: Vec<(String, Vec<usize>)> =
+        vec![("sequence_tower.position_embedding".into(), vec![config.max_len, d])];
     for i in 0..config.num_layers {
         let l = format!("sequence_tower.layers.{i}");
         for norm in ["attention_norm", "ffn_norm"] {
@@ -584,5 +613,8 @@ fn minilm_layers_match_cpu_text_encoder() {
         let cosine: f32 = got.iter().zip(&want).map(|(a, b)| a * b).sum();
         assert!(cosine > 0.9999 && worst < 2e-3, "{tokens} tokens: cosine {cosine}, largest difference {worst}");
     }
-    assert!(pollster::block_on(layers.forward(ctx, &[0.0; 100])).is_err(), "input not a multiple of the width is refused");
+    assert!(
+        pollster::block_on(layers.forward(ctx, &[0.0; 100])).is_err(),
+        "input not a multiple of the width is refused"
+    );
 }

@@ -146,7 +146,11 @@ fn bad_input_exits_2_naming_the_problem() {
 
     let output = run(&train_args(&dir.path().join("nowhere"), &out, &config(dir.path(), &features, 1)));
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("items.jsonl"), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("items.jsonl"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// Needs the text encoder's weights (`models/`): `train` encodes a text-only catalogue, and a second

@@ -127,8 +127,11 @@ fn history(run: &Path) -> Vec<EpochRecord> {
         .collect()
 }
 
+/// One epoch's stage, number, loss, validation figures and gradient norm.
+type EpochFigures = (String, usize, f64, Option<Vec<(String, f64)>>, f64);
+
 /// Loss and figures of each epoch (times differ from run to run, of course).
-fn figures(run: &Path) -> Vec<(String, usize, f64, Option<Vec<(String, f64)>>, f64)> {
+fn figures(run: &Path) -> Vec<EpochFigures> {
     history(run)
         .into_iter()
         .map(|r| {

@@ -50,7 +50,8 @@ impl BundleEncoders {
     /// The encoders from their files' bytes, already checked against `section` (e.g. by the
     /// browser's fetcher, which verifies every download); `image` None leaves the image encoder out.
     pub fn parse(section: &EncoderFiles, text: &[u8], image: Option<&[u8]>) -> Result<Self, BundleEncodersError> {
-        let template = ItemTextTemplate::new(section.text_template.clone()).map_err(|e| BundleEncodersError::Template(e.into()))?;
+        let template = ItemTextTemplate::new(section.text_template.clone())
+            .map_err(|e| BundleEncodersError::Template(e.into()))?;
         let text = gguf::read_text(text).map_err(|source| gguf_error(&section.text.path, "encoders.text", source))?;
         let image = match (&section.image, image) {
             (Some(entry), Some(bytes)) => {

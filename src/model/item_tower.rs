@@ -12,12 +12,12 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{Init, Linear, Module, VarBuilder};
 
 use super::attention::AttentionMask;
-use omakase_runtime::config::{ItemView, ModelConfig};
 use super::dropout::{Dropout, Mode};
 use super::error::{expect_dims, ModelError};
 use super::layer_norm::LayerNorm;
 use super::losses::PretrainingViews;
 use super::transformer::{encoder_stack, EncoderLayer};
+use omakase_runtime::config::{ItemView, ModelConfig};
 
 /// The frozen features of `n` items — the tower's input contract.
 ///

@@ -4,9 +4,9 @@
 use candle_core::{DType, Tensor, D};
 
 use super::batch::NextItemBatch;
-use omakase_runtime::config::PretrainWeights;
 use super::error::{expect_dims, ModelError};
 use super::sequence_tower::real_positions;
+use omakase_runtime::config::PretrainWeights;
 
 /// How a query vector scores an item vector.
 #[derive(Debug, Clone, Copy, PartialEq)]

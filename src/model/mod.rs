@@ -29,7 +29,6 @@ mod transformer;
 
 pub use attention::{AttentionMask, MultiHeadAttention};
 pub use batch::{Histories, NextItemBatch};
-pub use omakase_runtime::config::{ConfigError, ItemView, ModelConfig, PretrainWeights};
 pub use dropout::{Dropout, DropoutRng, Mode};
 pub use error::ModelError;
 pub use init::seeded_var_builder;
@@ -38,6 +37,7 @@ pub use layer_norm::LayerNorm;
 pub use losses::{
     l2_normalize, next_item_loss, pretraining_loss, symmetric_info_nce, PretrainingLoss, PretrainingViews, Scoring,
 };
+pub use omakase_runtime::config::{ConfigError, ItemView, ModelConfig, PretrainWeights};
 pub use recommender::{MultimodalRecommender, SequentialRecommender};
 pub use sasrec_id::SasRecId;
 pub use sequence_tower::{real_positions, user_vectors, SequenceTower};

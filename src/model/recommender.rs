@@ -5,12 +5,12 @@ use candle_core::Tensor;
 use candle_nn::VarBuilder;
 
 use super::batch::{Histories, NextItemBatch};
-use omakase_runtime::config::ModelConfig;
 use super::dropout::Mode;
 use super::error::ModelError;
 use super::item_tower::{ItemFeatures, ItemTower};
 use super::losses::{next_item_loss, pretraining_loss, PretrainingLoss, Scoring};
 use super::sequence_tower::{user_vectors, SequenceTower};
+use omakase_runtime::config::ModelConfig;
 
 /// A sequential recommender in RecBole's shape. Item vectors are computed once per step (or once
 /// per evaluation) by [`item_vectors`](Self::item_vectors) and passed in, so training can share

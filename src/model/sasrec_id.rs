@@ -7,12 +7,12 @@ use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 
 use super::batch::Histories;
-use omakase_runtime::config::{ConfigError, ModelConfig};
 use super::dropout::Mode;
 use super::error::ModelError;
 use super::losses::Scoring;
 use super::recommender::SequentialRecommender;
 use super::sequence_tower::SequenceTower;
+use omakase_runtime::config::{ConfigError, ModelConfig};
 
 /// Parameters: `item_embedding` (`[n_items, d]`, N(0, 0.02) as RecBole initialises it) and
 /// `sequence_tower.*`. The embedding table is both the input and the output item vectors

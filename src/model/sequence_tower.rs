@@ -12,11 +12,11 @@ use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 
 use super::attention::AttentionMask;
-use omakase_runtime::config::ModelConfig;
 use super::dropout::{Dropout, Mode};
 use super::error::{expect_dims, ModelError};
 use super::layer_norm::LayerNorm;
 use super::transformer::{encoder_stack, EncoderLayer};
+use omakase_runtime::config::ModelConfig;
 
 /// Parameters under its prefix: `position_embedding` (`[max_len, d]`), `layers.{i}` (encoder
 /// layers), `final_norm`.

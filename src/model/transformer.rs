@@ -10,9 +10,9 @@ use candle_core::{Result, Tensor};
 use candle_nn::{Linear, Module, VarBuilder};
 
 use super::attention::{AttentionMask, MultiHeadAttention};
-use omakase_runtime::config::ModelConfig;
 use super::dropout::{Dropout, Mode};
 use super::layer_norm::LayerNorm;
+use omakase_runtime::config::ModelConfig;
 
 /// Pre-LN encoder layer. Parameters under its prefix: `attention_norm`, `attention.{query,key,
 /// value,output}`, `ffn_norm`, `ffn.up` (`d → ffn_dim`), `ffn.down` (`ffn_dim → d`).

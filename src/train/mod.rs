@@ -16,6 +16,10 @@
 //! derived from (seed, stage, epoch), and the checkpoint holds parameters, optimiser moments and
 //! step, best metric, patience counter and history.
 
+// `TrainError` carries the dataset/features error it wraps by value (~130 bytes): it is returned once
+// per command, on a path where its size costs nothing, and boxing it would only obscure `?`.
+#![allow(clippy::result_large_err)]
+
 pub mod checkpoint;
 pub mod config;
 mod error;

@@ -632,6 +632,8 @@ pub fn load_weights(varmap: &VarMap, path: &Path) -> Result<(), TrainError> {
 }
 
 /// A trained model rebuilt from a RUN directory, with what it scores against.
+// One value per command: the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum TrainedModel {
     Multimodal { model: MultimodalRecommender, catalogue: ItemFeatures },
     SasrecId(SasRecId),

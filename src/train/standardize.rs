@@ -160,7 +160,8 @@ impl FeatureScaling {
     pub fn to_training_space(&self, varmap: &VarMap) -> Result<(), TrainError> {
         let vars = varmap.data().lock().map_err(|_| poisoned())?;
         for (prefix, standardization) in [(TEXT_PROJECTION, &self.text), (IMAGE_PROJECTION, &self.image)] {
-            let (Some(weight), Some(bias)) = (vars.get(&format!("{prefix}.weight")), vars.get(&format!("{prefix}.bias")))
+            let (Some(weight), Some(bias)) =
+                (vars.get(&format!("{prefix}.weight")), vars.get(&format!("{prefix}.bias")))
             else {
                 continue;
             };

@@ -37,7 +37,9 @@ impl BackendPreference {
             "auto" => Ok(BackendPreference::Auto),
             "webgpu" => Ok(BackendPreference::WebGpu),
             "wasm" => Ok(BackendPreference::Cpu),
-            other => Err(RuntimeError::argument("backend", format!("{other:?} is not \"auto\", \"webgpu\" or \"wasm\""))),
+            other => {
+                Err(RuntimeError::argument("backend", format!("{other:?} is not \"auto\", \"webgpu\" or \"wasm\"")))
+            }
         }
     }
 }
@@ -203,7 +205,11 @@ impl Backend {
 
     /// Adds a product to the catalogue (and to the GPU table, so both scan the same stored row);
     /// returns its row. A GPU failure moves the backend to the CPU and is returned as the warning.
-    pub async fn add_item(&mut self, meta: ItemMeta, vectors: &ItemVectors) -> Result<(u32, Option<String>), RuntimeError> {
+    pub async fn add_item(
+        &mut self,
+        meta: ItemMeta,
+        vectors: &ItemVectors,
+    ) -> Result<(u32, Option<String>), RuntimeError> {
         let row = self.runtime.add_item(meta, vectors)?;
         #[cfg(feature = "gpu")]
         {

@@ -9,8 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::RuntimeError;
-use crate::text_template::{ItemTextSpec, ItemTextTemplate};
 use crate::config::ModelConfig;
+use crate::text_template::{ItemTextSpec, ItemTextTemplate};
 
 /// `format` of every bundle manifest.
 pub const FORMAT: &str = "omakase-bundle";

@@ -31,7 +31,9 @@ pub(crate) mod rows;
 use crate::runtime::kernels::cpu::{self, SimdPath};
 
 /// The path the encoders' kernels take on this CPU / build, chosen once: AVX2 when the CPU has AVX2
-/// and FMA, simd128 when compiled in, scalar otherwise.
+/// and FMA, simd128 when compiled in, scalar otherwise. Read by the dispatch on x86-64 only: elsewhere
+/// `multiversion!` has a single body to call.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn simd_path() -> SimdPath {
     static PATH: std::sync::OnceLock<SimdPath> = std::sync::OnceLock::new();
     *PATH.get_or_init(|| {
@@ -79,4 +81,3 @@ macro_rules! multiversion {
     };
 }
 pub(crate) use multiversion;
-

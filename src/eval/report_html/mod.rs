@@ -7,7 +7,7 @@
 //!
 //! One concern per file:
 //! - `inputs`: the RUN directory's files read into [`ReportInputs`] by [`gather`] (see
-//!   `notes/run-format.md`): `run.json`, `history.jsonl`, `baselines/<name>/history.jsonl`, every
+//!   `docs/run-format.md`): `run.json`, `history.jsonl`, `baselines/<name>/history.jsonl`, every
 //!   `eval-<protocol>.json` and `quality.json` (the analysis of [`super::quality`], which needs the
 //!   model and the data, is written there by [`write_report`]);
 //! - `charts`: the SVG charts, drawn with plotters;

@@ -2,9 +2,9 @@
 //! browser's GPU through `runtime::gpu`; explanations and everything else stay on the CPU runtime.
 //! Any GPU failure is returned, and the caller finishes that call — and every later one — on the CPU.
 
-use crate::rows::ScoringRows;
 use crate::gguf::Gguf;
 use crate::gpu::{GpuContext, GpuError, GpuItemTable, GpuOptions, GpuRowFormat, GpuSequenceTower};
+use crate::rows::ScoringRows;
 use crate::{Runtime, RuntimeError};
 
 /// A device with the catalogue uploaded.

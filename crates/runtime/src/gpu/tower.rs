@@ -126,7 +126,14 @@ fn shape_error(file: &str, name: &str, found: &[usize], expected: &[usize]) -> G
     .into()
 }
 
-pub(super) fn linear(ctx: &GpuContext, gguf: &Gguf, file: &str, prefix: &str, n: usize, k: usize) -> Result<GpuLinear, GpuError> {
+pub(super) fn linear(
+    ctx: &GpuContext,
+    gguf: &Gguf,
+    file: &str,
+    prefix: &str,
+    n: usize,
+    k: usize,
+) -> Result<GpuLinear, GpuError> {
     let name = format!("{prefix}.weight");
     let weight = gguf.tensor(file, &name)?;
     if weight.dims != [n, k] {

@@ -15,6 +15,7 @@
 //!   `avx2::f`, `simd128::f` or `scalar::f`;
 //! - the scalar reference is always compiled; tests force it by calling `scalar::f` directly and
 //!   compare it with the dispatched `f` bit for bit (`tests.rs`).
+//!
 //! Hand-written rather than left to the compiler: the int8 scan runs on integer multiply-add
 //! instructions (`pmaddwd`, `i32x4.dot_i16x8`) that the autovectoriser does not pick for this shape,
 //! and the scans reduce several rows at once.
