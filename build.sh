@@ -237,7 +237,7 @@ cmd_bench_encoders() {
 # trains a quick model when out/demo has none (per-epoch lines), evaluates, exports and serves it on
 # 127.0.0.1, printing the URL. Extra arguments go to `omakase demo` (--port P, --model RUN). Only what
 # the demo loads is built: the dev-profile CLI (dependencies optimised, Cargo.toml; `./build.sh test`
-# builds the same one) and the release wasm modules, not the debug wasm32 library `wasm` checks.
+# builds the same one) and the two release wasm modules.
 cmd_demo() {
   local data started=$SECONDS need_pkg=1
   [ -f pkg/omakase_bg.wasm ] && [ -f pkg/encoders/omakase_encoders_bg.wasm ] && need_pkg=0
@@ -274,7 +274,8 @@ cmd_lint() {
   step "clippy, native (all targets, warnings are errors)"
   cargo clippy --workspace --all-targets -- -D warnings
   ensure_wasm_target
-  step "clippy, wasm32 (the browser facade with the encoder module; warnings are errors)"
+  step "clippy, wasm32 (the browser facade alone, then with the encoder module; warnings are errors)"
+  cargo clippy --target wasm32-unknown-unknown -p omakase-wasm -- -D warnings
   cargo clippy --target wasm32-unknown-unknown -p omakase-wasm --features encoders -- -D warnings
   # The JS types come from the Rust side: pkg/'s generated .d.ts files (built once when missing).
   [ -f pkg/omakase.d.ts ] && [ -f pkg/encoders/omakase_encoders.d.ts ] || build_pkg
