@@ -499,3 +499,24 @@ fn random_corruptions_never_panic() {
     // Most corruptions must be noticed (a flipped bit in a float value is not one that can be).
     assert!(refused > accepted, "{refused} refused, {accepted} accepted");
 }
+
+#[test]
+fn dimensions_whose_product_overflows_are_refused_naming_the_tensor() {
+    // Issue 14, point 7: (2⁴⁰, 2⁴⁰, 0) holds no element, but 2⁴⁰ · 2⁴⁰ overflowed in `numel`
+    // (exit 101 in `omakase convert`). Refused, naming the tensor, by the reader and the file API.
+    let huge = 1i64 << 40;
+    let empty =
+        Fake { numel: 0, shape: vec![huge, huge, 0], strides: vec![0, 0, 1], ..Fake::contiguous("w", "0", &[0]) };
+    let bytes = legacy_file(&state_dict(&[empty]), &[("0", 0, Vec::new())]);
+    let err = err_of(&bytes);
+    assert!(matches!(err, WeightsError::TensorTooLarge { ref name, .. } if name == "w"), "{err:?}");
+    assert!(err.to_string().contains("tensor `w`"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("huge.pth"), dir.path().join("out.safetensors"));
+    std::fs::write(&input, &bytes).unwrap();
+    let err = convert_legacy_pth(&input, &output).unwrap_err();
+    assert!(matches!(&err, WeightsError::File { path, .. } if path == &input), "{err:?}");
+    assert!(matches!(err.innermost(), WeightsError::TensorTooLarge { .. }), "{err:?}");
+    assert!(!output.exists());
+}

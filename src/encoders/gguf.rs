@@ -322,11 +322,16 @@ impl<'a> GgufFile<'a> {
         let dims = dims
             .iter()
             .map(|d| match d {
-                Value::U64(d) => Ok(*d as usize),
+                Value::U64(d) => usize::try_from(*d).map_err(|_| bad(format!("dimension {d} is absurd"))),
                 other => Err(bad(format!("expected u64 dimensions, found {other:?}"))),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if dims.iter().product::<usize>() != stored.iter().product::<usize>() {
+        // Sizes from the file: checked products, never a wrapped or panicking one.
+        let elements = |shape: &[usize]| shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        let Some(count) = elements(&dims) else {
+            return Err(bad(format!("shape {dims:?} has more elements than can be counted")));
+        };
+        if Some(count) != elements(stored) {
             return Err(bad(format!("shape {dims:?} does not hold the {stored:?} stored values")));
         }
         Ok(dims)

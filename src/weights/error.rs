@@ -100,6 +100,10 @@ pub enum WeightsError {
     #[error("tensor `{name}` (shape {shape:?}, strides {strides:?}, offset {offset}) reaches outside its storage of {storage_numel} elements")]
     TensorOutOfBounds { name: String, shape: Vec<u64>, strides: Vec<u64>, offset: u64, storage_numel: u64 },
 
+    /// A tensor whose dimensions multiply past what can be counted (even when one of them is 0).
+    #[error("tensor `{name}` has shape {shape:?}: its element count overflows")]
+    TensorTooLarge { name: String, shape: Vec<u64> },
+
     /// Tensors overlapping their storages so much that the output would dwarf the input.
     #[error("the converted tensors would take {bytes} bytes, more than the limit of {limit} (4 x the storage bytes)")]
     OutputTooLarge { bytes: u128, limit: u128 },

@@ -51,9 +51,15 @@ pub struct LegacyTensor<'a> {
 }
 
 impl LegacyTensor<'_> {
-    /// Number of elements (1 for a scalar).
+    /// Number of elements (1 for a scalar; 0 when any dimension is 0, however large the others).
+    /// Saturates instead of overflowing: [`read_legacy_pth`] has already refused a tensor whose
+    /// elements do not fit next to its storage, so only an empty tensor's other dimensions can be
+    /// huge, and those are skipped.
     pub fn numel(&self) -> usize {
-        self.shape.iter().product()
+        if self.shape.contains(&0) {
+            return 0;
+        }
+        self.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).unwrap_or(usize::MAX)
     }
 }
 
@@ -86,6 +92,7 @@ pub fn read_legacy_pth(bytes: &[u8]) -> Result<Vec<LegacyTensor<'_>>> {
     let (keys, keys_at, pos) = storage_keys(bytes, pos, &mut storages)?;
     let data = storage_bytes(bytes, pos, &keys, keys_at, &storages)?;
     for (name, tensor) in &entries {
+        check_shape(name, tensor)?;
         check_bounds(name, tensor)?;
     }
     check_output_size(&entries, &data)?;
@@ -292,6 +299,17 @@ fn check_output_size(entries: &[(String, Rc<TensorRef>)], data: &HashMap<Rc<str>
 }
 
 // ---- strided views → contiguous ----
+
+/// Errors unless the dimensions, multiplied in order with checked arithmetic, stay countable in
+/// `usize` (a later 0 does not excuse `[2⁴⁰, 2⁴⁰, 0]`: every product of sizes from the file is
+/// checked, and a shape the safetensors reader would refuse is not written).
+fn check_shape(name: &str, tensor: &TensorRef) -> Result<()> {
+    let count = tensor.shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
+    match count.and_then(|n| usize::try_from(n).ok()) {
+        Some(_) => Ok(()),
+        None => Err(WeightsError::TensorTooLarge { name: name.to_owned(), shape: tensor.shape.clone() }),
+    }
+}
 
 /// Errors unless every element of the view lies inside its storage: the furthest one,
 /// offset + Σ (size − 1) · stride, must be below the storage's element count.

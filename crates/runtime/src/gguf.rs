@@ -284,9 +284,9 @@ fn locate<'a>(
     if end > bytes.len() as u64 {
         return Err(bad(format!("data {start}..{end} beyond the end of the file ({} bytes)", bytes.len())));
     }
-    Ok(GgufTensor {
-        dims: dims.iter().map(|&d| d as usize).collect(),
-        dtype,
-        data: &bytes[start as usize..end as usize],
-    })
+    // Each dimension is at most `elements` (or the tensor is empty), but a 32-bit target still
+    // needs the conversion checked.
+    let dims = dims.iter().map(|&d| usize::try_from(d)).collect::<Result<Vec<_>, _>>();
+    let Ok(dims) = dims else { return Err(bad("a dimension does not fit in memory".into())) };
+    Ok(GgufTensor { dims, dtype, data: &bytes[start as usize..end as usize] })
 }
