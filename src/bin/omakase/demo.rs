@@ -14,16 +14,22 @@
 //! | `/site/`          | catalog.json, report.html          |
 //! | `/`               | www/ (`/` itself redirects to `/demo/`) |
 //!
-//! The server is hand-written on std (one thread per connection, GET/HEAD only, no keep-alive): the
-//! demo needs a dozen lines of HTTP, not a web framework's dependency tree in every build.
+//! The server ([`serve`]) is hand-written on std and stays inside those directories after links are
+//! resolved, answers only to its own Host, streams files, times out idle and slow clients and caps
+//! connections.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Component, Path, PathBuf};
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
+
+mod serve;
+
+use serve::{Limits, Mounts};
 
 /// The quick run's training settings: at most 3 minutes of training on 2 cores, tuned so the demo's
 /// model clearly beats "most popular" on its own results page (paired 95% intervals of NDCG@10 above
@@ -69,9 +75,18 @@ pub struct Args {
     /// Serve this bundle as is instead of exporting one (tests use a doctored bundle).
     #[arg(long)]
     pub bundle: Option<PathBuf>,
-    /// Print every request to stderr ("GET /path 200 bytes").
+    /// Print every request to stderr ("GET /path 200").
     #[arg(long)]
     pub log_requests: bool,
+    /// Milliseconds a client has to send its whole request head (tests shorten it).
+    #[arg(long, hide = true, default_value_t = serve::HEAD_TIMEOUT.as_millis() as u64)]
+    pub head_timeout_ms: u64,
+    /// Milliseconds a client has to take each chunk of a response (tests shorten it).
+    #[arg(long, hide = true, default_value_t = serve::CHUNK_TIMEOUT.as_millis() as u64)]
+    pub chunk_timeout_ms: u64,
+    /// Connections served at once; more get a 503 (tests lower it).
+    #[arg(long, hide = true, default_value_t = serve::MAX_CONNECTIONS)]
+    pub max_connections: usize,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -128,7 +143,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let port = listener.local_addr()?.port();
     println!("Omakase demo shop: http://127.0.0.1:{port}/demo/  (Ctrl-C to stop)");
     std::io::stdout().flush()?;
-    serve(listener, Arc::new(Mounts::new(mounts)), args.log_requests);
+    let limits = Limits {
+        head_timeout: Duration::from_millis(args.head_timeout_ms),
+        chunk_timeout: Duration::from_millis(args.chunk_timeout_ms),
+        max_connections: args.max_connections.max(1),
+    };
+    serve::serve(listener, Arc::new(Mounts::new(mounts)), limits, args.log_requests);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -275,24 +295,42 @@ fn export(run: &Path, data: &Path, out: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// `site/catalog.json` (what the shop's own pages show) and `site/report.html` (the RUN's, if any).
+///
+/// The catalogue is read by the loader `train` and `export` use, so the shop lists exactly the items
+/// the bundle has: rows it skips (bad JSON, no id, a repeated id...) are warnings here too, counted on
+/// stderr (`omakase validate` lists them); only what makes the dataset unusable for them is an error.
 fn write_site(data: &Path, run: &Path, site: &Path) -> anyhow::Result<()> {
+    use omakase::data::{items::read_items, lines::open_reported, load::ITEMS_FILE, Severity};
     std::fs::create_dir_all(site)?;
-    let path = data.join("items.jsonl");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let mut items = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Value =
-            serde_json::from_str(line).with_context(|| format!("{}:{}", path.display(), i + 1))?;
-        let pick = |k: &str| v.get(k).cloned().unwrap_or(serde_json::Value::Null);
-        let id = match pick("item_id") {
-            serde_json::Value::String(s) => s,
-            other => bail!("{}:{}: field item_id: expected a string, got {other}", path.display(), i + 1),
-        };
-        items.push(serde_json::json!({
-            "id": id, "title": pick("title"), "year": pick("year"), "genres": pick("genres"),
-            "description": pick("description"), "director": pick("director"), "image": pick("image"),
-        }));
+    let mut problems = Vec::new();
+    let read = match open_reported(&data.join(ITEMS_FILE), ITEMS_FILE, &mut problems) {
+        Some(reader) => read_items(reader, ITEMS_FILE),
+        None => Default::default(),
+    };
+    problems.extend(read.problems);
+    if let Some(fatal) = problems.iter().find(|p| p.severity == Severity::Fatal) {
+        bail!("{}: {fatal} (omakase validate lists every problem)", data.display());
     }
+    if !problems.is_empty() {
+        eprintln!(
+            "warning: {}: {} problems in {ITEMS_FILE}, handled as train and export handle them (omakase validate --data {} lists them)",
+            data.display(),
+            problems.len(),
+            data.display()
+        );
+    }
+    let text = |s: &str| if s.is_empty() { serde_json::Value::Null } else { s.into() };
+    let items: Vec<serde_json::Value> = read
+        .items
+        .iter()
+        .map(|item| {
+            let pick = |k: &str| item.metadata.get(k).cloned().unwrap_or(serde_json::Value::Null);
+            serde_json::json!({
+                "id": item.id, "title": text(&item.title), "year": pick("year"), "genres": pick("genres"),
+                "description": text(&item.description), "director": pick("director"), "image": item.image,
+            })
+        })
+        .collect();
     std::fs::write(site.join("catalog.json"), serde_json::to_vec(&items)?)?;
     let report = run.join("report.html");
     let copy = site.join("report.html");
@@ -302,185 +340,4 @@ fn write_site(data: &Path, run: &Path, site: &Path) -> anyhow::Result<()> {
         std::fs::remove_file(&copy)?;
     }
     Ok(())
-}
-
-/// URL prefixes → directories, longest prefix first.
-pub struct Mounts(Vec<(String, PathBuf)>);
-
-impl Mounts {
-    pub fn new(mut mounts: Vec<(String, PathBuf)>) -> Self {
-        mounts.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
-        Mounts(mounts)
-    }
-
-    /// The file a request path names, or None when it names nothing servable: the path is
-    /// percent-decoded, then every segment must be a plain name (no `..`, no `.`-leading names, no
-    /// separators or NULs inside a segment) — a request never leaves its mount.
-    pub fn resolve(&self, request_path: &str) -> Option<PathBuf> {
-        let path = percent_decode(request_path.split(['?', '#']).next()?)?;
-        let (prefix, dir) = self.0.iter().find(|(prefix, _)| path.starts_with(prefix.as_str()))?;
-        let mut file = dir.clone();
-        for segment in path[prefix.len()..].split('/').filter(|s| !s.is_empty()) {
-            if segment.starts_with('.') || segment.contains(['\\', '\0', ':']) {
-                return None;
-            }
-            let mut parts = Path::new(segment).components();
-            if !matches!((parts.next(), parts.next()), (Some(Component::Normal(_)), None)) {
-                return None;
-            }
-            file.push(segment);
-        }
-        if file.is_dir() {
-            file.push("index.html");
-        }
-        file.is_file().then_some(file)
-    }
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-pub fn mime_type(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-        Some("html") => "text/html; charset=utf-8",
-        Some("js" | "mjs") => "text/javascript; charset=utf-8",
-        Some("css") => "text/css; charset=utf-8",
-        Some("json") => "application/json",
-        Some("wasm") => "application/wasm",
-        Some("svg") => "image/svg+xml",
-        Some("png") => "image/png",
-        Some("jpg" | "jpeg") => "image/jpeg",
-        Some("webp") => "image/webp",
-        Some("ts" | "txt" | "md") => "text/plain; charset=utf-8",
-        _ => "application/octet-stream",
-    }
-}
-
-fn serve(listener: TcpListener, mounts: Arc<Mounts>, log: bool) {
-    for stream in listener.incoming().flatten() {
-        let mounts = Arc::clone(&mounts);
-        std::thread::spawn(move || {
-            if let Err(err) = answer(stream, &mounts, log) {
-                if log {
-                    eprintln!("connection error: {err}");
-                }
-            }
-        });
-    }
-}
-
-fn answer(stream: TcpStream, mounts: &Mounts, log: bool) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.by_ref().take(8192).read_line(&mut request_line)?;
-    // Headers are read and ignored (bounded: 64 lines of 8 KiB).
-    for _ in 0..64 {
-        let mut line = String::new();
-        if reader.by_ref().take(8192).read_line(&mut line)? == 0 || line.trim().is_empty() {
-            break;
-        }
-    }
-    let mut parts = request_line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (status, body, mime, extra) = respond(method, target, mounts);
-    if log {
-        eprintln!("{method} {target} {status} {}", body.len());
-    }
-    let mut out = stream;
-    let reason = match status {
-        200 => "OK",
-        302 => "Found",
-        404 => "Not Found",
-        _ => "Method Not Allowed",
-    };
-    write!(
-        out,
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {mime}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n{extra}\r\n",
-        body.len()
-    )?;
-    if method != "HEAD" {
-        out.write_all(&body)?;
-    }
-    out.flush()
-}
-
-/// (status, body, content type, extra header lines) of one request.
-fn respond(method: &str, target: &str, mounts: &Mounts) -> (u16, Vec<u8>, &'static str, String) {
-    if method != "GET" && method != "HEAD" {
-        return (405, b"GET only".to_vec(), "text/plain", "Allow: GET, HEAD\r\n".into());
-    }
-    if target == "/" {
-        return (302, Vec::new(), "text/plain", "Location: /demo/\r\n".into());
-    }
-    match mounts.resolve(target).and_then(|file| std::fs::read(&file).ok().map(|body| (file, body))) {
-        Some((file, body)) => (200, body, mime_type(&file), String::new()),
-        None => (404, b"not found".to_vec(), "text/plain", String::new()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fixture() -> (PathBuf, Mounts) {
-        let base = std::env::temp_dir().join(format!("omakase-demo-test-{}", std::process::id()));
-        std::fs::create_dir_all(base.join("www/demo")).unwrap();
-        std::fs::create_dir_all(base.join("bundle")).unwrap();
-        std::fs::write(base.join("www/demo/index.html"), "shop").unwrap();
-        std::fs::write(base.join("bundle/manifest.json"), "{}").unwrap();
-        std::fs::write(base.join("secret.txt"), "secret").unwrap();
-        let mounts = Mounts::new(vec![("/".into(), base.join("www")), ("/bundle/".into(), base.join("bundle"))]);
-        (base, mounts)
-    }
-
-    #[test]
-    fn serves_files_inside_their_mount() {
-        let (base, mounts) = fixture();
-        assert_eq!(mounts.resolve("/bundle/manifest.json"), Some(base.join("bundle/manifest.json")));
-        assert_eq!(mounts.resolve("/demo/"), Some(base.join("www/demo/index.html")));
-        assert_eq!(mounts.resolve("/demo/index.html?x=1"), Some(base.join("www/demo/index.html")));
-        assert_eq!(mounts.resolve("/demo/missing.html"), None);
-    }
-
-    #[test]
-    fn refuses_directory_traversal() {
-        let (_base, mounts) = fixture();
-        for path in [
-            "/../secret.txt",
-            "/bundle/../../secret.txt",
-            "/%2e%2e/secret.txt",
-            "/demo/%2E%2E/%2E%2E/secret.txt",
-            "/bundle/..%2f..%2fsecret.txt",
-            "/bundle/..%5c..%5csecret.txt",
-            "/%2fetc%2fpasswd",
-            "/bundle/%00",
-            "/bundle/%zz",
-        ] {
-            assert_eq!(mounts.resolve(path), None, "{path}");
-        }
-        let (status, body, _, _) = respond("GET", "/bundle/../../secret.txt", &mounts);
-        assert_eq!((status, body.as_slice()), (404, b"not found".as_slice()));
-        assert_eq!(respond("POST", "/demo/", &mounts).0, 405);
-    }
-
-    #[test]
-    fn names_the_wasm_mime_type() {
-        assert_eq!(mime_type(Path::new("pkg/omakase_bg.wasm")), "application/wasm");
-        assert_eq!(mime_type(Path::new("a/omakase.js")), "text/javascript; charset=utf-8");
-        assert_eq!(mime_type(Path::new("images/1.JPG")), "image/jpeg");
-    }
 }
