@@ -17,9 +17,14 @@
 //! operation with their own rules and stay with their owners (`export::write_atomic_dir`,
 //! `train::checkpoint`); the files inside a staging directory need no atomic write of their own.
 //!
+//! [`read_bounded`] is the one reader for a file named by a manifest, a dataset or an argument: it
+//! requires a regular file (after following links: a link to `/dev/zero`, a named pipe, a device
+//! or a folder is refused before anything is read or opened for long) and reads at most a stated
+//! number of bytes, so no such file can make a command read without end or wait forever.
+//!
 //! Native only: the browser has no file system (and no process id for the temporary name).
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 /// Why [`write_atomically`] failed, with the path concerned.
@@ -78,9 +83,139 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AtomicWriteErro
     })
 }
 
+/// The most bytes an image named by a dataset or an argument (`embed --image`) may hold: far above
+/// any product photo (the pixel limit, checked from the header, is the tighter bound), far below
+/// what would hurt a machine.
+pub const MAX_IMAGE_FILE_BYTES: u64 = 64 << 20;
+
+/// Why [`read_bounded`] refused or failed, with the path concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The path (after following links) is a named pipe, a device, a socket or a folder.
+    #[error("{}: not a regular file ({kind})", path.display())]
+    NotRegular { path: PathBuf, kind: &'static str },
+    /// The file holds more than the limit.
+    #[error("{}: more than {limit} bytes", path.display())]
+    TooLarge { path: PathBuf, limit: u64 },
+    /// Opening or reading failed.
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl ReadError {
+    pub fn path(&self) -> &Path {
+        match self {
+            ReadError::NotRegular { path, .. } | ReadError::TooLarge { path, .. } | ReadError::Io { path, .. } => path,
+        }
+    }
+
+    /// The path and an I/O error saying the same, for callers whose error type holds one path and
+    /// one `std::io::Error`.
+    pub fn into_parts(self) -> (PathBuf, std::io::Error) {
+        match self {
+            ReadError::Io { path, source } => (path, source),
+            ReadError::NotRegular { path, kind } => {
+                let message = format!("not a regular file ({kind})");
+                (path, std::io::Error::new(std::io::ErrorKind::InvalidInput, message))
+            }
+            ReadError::TooLarge { path, limit } => {
+                let message = format!("more than {limit} bytes");
+                (path, std::io::Error::new(std::io::ErrorKind::InvalidData, message))
+            }
+        }
+    }
+}
+
+/// What a non-regular file is, for the error.
+fn kind_of(file_type: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if file_type.is_fifo() {
+            return "a named pipe";
+        }
+        if file_type.is_char_device() || file_type.is_block_device() {
+            return "a device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() {
+        "a folder"
+    } else {
+        "not a plain file"
+    }
+}
+
+/// Reads the regular file at `path` (links followed), at most `limit` bytes: a longer file is
+/// [`ReadError::TooLarge`] after reading `limit + 1` bytes, so a file named with a declared size
+/// (a bundle's manifest entry) passes that size as `limit` and a mismatch is caught without reading
+/// further. Named pipes, devices, sockets and folders are refused before reading; the file is opened
+/// non-blocking, so a pipe swapped in after the check cannot hang the open either.
+pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let io = |source| ReadError::Io { path: path.to_path_buf(), source };
+    let not_regular = |file_type| ReadError::NotRegular { path: path.to_path_buf(), kind: kind_of(file_type) };
+    let metadata = std::fs::metadata(path).map_err(io)?;
+    if !metadata.is_file() {
+        return Err(not_regular(metadata.file_type()));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(io)?;
+    // Checked again on the opened file: the path may have changed in between.
+    let metadata = file.metadata().map_err(io)?;
+    if !metadata.is_file() {
+        return Err(not_regular(metadata.file_type()));
+    }
+    let capacity = metadata.len().min(limit).min(isize::MAX as u64) as usize;
+    let mut bytes = Vec::with_capacity(capacity);
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge { path: path.to_path_buf(), limit });
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_a_regular_file_within_its_limit_and_refuses_a_longer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.bin");
+        std::fs::write(&path, b"12345").unwrap();
+        assert_eq!(read_bounded(&path, 5).unwrap(), b"12345");
+        let err = read_bounded(&path, 4).unwrap_err();
+        assert!(matches!(err, ReadError::TooLarge { limit: 4, .. }), "{err}");
+        assert!(err.to_string().contains("f.bin"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_to_devices_pipes_and_folders_are_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let zero = dir.path().join("items-00000.bin");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let err = read_bounded(&zero, u64::MAX).unwrap_err();
+        assert!(matches!(err, ReadError::NotRegular { kind: "a device", .. }), "{err}");
+        assert!(err.to_string().contains("items-00000.bin"), "{err}");
+
+        let fifo = dir.path().join("pipe");
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let err = read_bounded(&fifo, 10).unwrap_err(); // would block forever if opened and read
+        assert!(matches!(err, ReadError::NotRegular { kind: "a named pipe", .. }), "{err}");
+
+        let err = read_bounded(dir.path(), 10).unwrap_err();
+        assert!(matches!(err, ReadError::NotRegular { kind: "a folder", .. }), "{err}");
+    }
 
     #[test]
     fn replaces_the_file_and_leaves_no_temporary() {

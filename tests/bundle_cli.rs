@@ -109,3 +109,50 @@ fn export_exits_2_naming_a_missing_run_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("run.json"));
     assert!(!out_dir.exists(), "nothing written on failure");
 }
+
+/// `omakase ARGS` killed after 60 s (a regression that hangs on a pipe fails instead of hanging).
+fn omakase_within_a_minute(args: &[&str]) -> Output {
+    Command::new("timeout").arg("60").arg(env!("CARGO_BIN_EXE_omakase")).args(args).output().unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn recommend_refuses_links_to_devices_pipes_and_longer_files_without_reading_them() {
+    // Issue 14, point 4: a shard or manifest linked to /dev/zero read 4.1 GB before running out of
+    // memory; a shard that is a named pipe hung forever. Now exit 2 naming the file, nothing read.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    write_bundle(&dir);
+    let bundle = dir.to_str().unwrap();
+    let shard = dir.join("items-00000.bin");
+    let original = std::fs::read(&shard).unwrap();
+    let expect_refusal = |what: &str| {
+        let out = omakase_within_a_minute(&["recommend", "--bundle", bundle, "--session", "p1"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(what), "{stderr}");
+        stderr.into_owned()
+    };
+
+    std::fs::remove_file(&shard).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &shard).unwrap();
+    assert!(expect_refusal("items-00000.bin").contains("not a regular file (a device)"));
+
+    std::fs::remove_file(&shard).unwrap();
+    let c_path = std::ffi::CString::new(shard.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    assert!(expect_refusal("items-00000.bin").contains("not a regular file (a named pipe)"));
+
+    std::fs::remove_file(&shard).unwrap();
+    let mut longer = original.clone();
+    longer.push(0);
+    std::fs::write(&shard, longer).unwrap();
+    let declared = original.len();
+    assert!(expect_refusal("items-00000.bin").contains(&format!("larger than the {declared} bytes")));
+
+    std::fs::write(&shard, &original).unwrap();
+    let manifest = dir.join("manifest.json");
+    std::fs::remove_file(&manifest).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &manifest).unwrap();
+    assert!(expect_refusal("manifest.json").contains("not a regular file"));
+}

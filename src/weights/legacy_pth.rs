@@ -131,7 +131,11 @@ pub struct ConvertSummary {
 /// absent, the old file, or complete.
 #[cfg(feature = "native")]
 pub fn convert_legacy_pth(input: &std::path::Path, output: &std::path::Path) -> Result<ConvertSummary> {
-    let bytes = std::fs::read(input).map_err(|source| WeightsError::Io { path: input.to_owned(), source })?;
+    // A regular file (a link to a device or a pipe is refused), read up to its size.
+    let bytes = crate::fs::read_bounded(input, u64::MAX).map_err(|e| {
+        let (path, source) = e.into_parts();
+        WeightsError::Io { path, source }
+    })?;
     let in_file = |source| WeightsError::File { path: input.to_owned(), source: Box::new(source) };
     let tensors = read_legacy_pth(&bytes).map_err(in_file)?;
     let summary = ConvertSummary { tensors: tensors.len(), elements: tensors.iter().map(|t| t.numel() as u64).sum() };

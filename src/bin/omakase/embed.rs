@@ -11,9 +11,10 @@ use std::process::ExitCode;
 
 use omakase::data::Item;
 use omakase::encoders::bundle::BundleEncoders;
-use omakase::encoders::image::{decode_file, ImageEncoder};
+use omakase::encoders::image::{decode_bytes, ImageEncoder};
 use omakase::encoders::pipeline::{default_models_dir, IMAGE_WEIGHTS, TEXT_MODEL_DIR};
 use omakase::encoders::text::{ItemTextTemplate, TextEncoder};
+use omakase::fs::MAX_IMAGE_FILE_BYTES;
 use omakase::runtime::Manifest;
 use serde_json::json;
 
@@ -94,7 +95,7 @@ struct Encoders {
 
 fn embed(args: &Args) -> Result<Embedded, String> {
     let manifest_path = args.bundle.join("manifest.json");
-    let manifest_bytes = std::fs::read(&manifest_path).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
+    let manifest_bytes = super::recommend::read_manifest(&args.bundle)?;
     let manifest = Manifest::from_json(&manifest_bytes).map_err(|e| format!("{}: {e}", args.bundle.display()))?;
     let section = manifest.encoders.as_ref().ok_or_else(|| {
         format!(
@@ -126,7 +127,9 @@ fn embed(args: &Args) -> Result<Embedded, String> {
     };
     let image_features = match (&args.image, &encoders.image) {
         (Some(path), Some(encoder)) => {
-            let rgb = decode_file(path).map_err(|e| e.to_string())?;
+            // A regular file of at most MAX_IMAGE_FILE_BYTES (`/dev/zero` or a pipe is refused).
+            let bytes = omakase::fs::read_bounded(path, MAX_IMAGE_FILE_BYTES).map_err(|e| e.to_string())?;
+            let rgb = decode_bytes(&bytes, &path.display().to_string()).map_err(|e| e.to_string())?;
             let features = encoder.encode_rgb(&[rgb.view()]).map_err(|e| format!("{}: {e}", path.display()))?;
             Some(first_row(features)?)
         }
@@ -177,9 +180,7 @@ fn model_encoders(models: &Path, with_image: bool) -> Result<Encoders, String> {
 fn bundle_encoders(bundle: &Path, manifest: &Manifest) -> Result<Encoders, String> {
     let mut files = HashMap::new();
     for (_, entry) in manifest.encoder_files() {
-        let path = bundle.join(&entry.path);
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        files.insert(entry.path.clone(), bytes);
+        files.insert(entry.path.clone(), super::recommend::read_listed(bundle, entry)?);
     }
     let loaded = BundleEncoders::load(manifest, &files).map_err(|e| format!("{}: {e}", bundle.display()))?;
     Ok(Encoders { text: loaded.text, image: loaded.image })

@@ -85,8 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             // Read back what was written: a bundle that fails here never reaches a browser silently.
             for (field, file) in manifest.files().into_iter().chain(manifest.encoder_files()) {
-                let path = dir.join(&file.path);
-                let bytes = std::fs::read(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                let bytes = super::recommend::read_listed(dir, file).map_err(|e| anyhow::anyhow!(e))?;
                 verify_file(file, &bytes).map_err(|e| anyhow::anyhow!("{field}: {e}"))?;
             }
             Ok(ExitCode::SUCCESS)

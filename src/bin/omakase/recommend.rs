@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use omakase::fs::ReadError;
+use omakase::runtime::manifest::FileEntry;
 use omakase::runtime::{Manifest, Recommendations, Runtime, RuntimeError};
 use serde_json::json;
 
@@ -53,17 +55,34 @@ fn recommend(args: &Args) -> Result<(Runtime, Recommendations), String> {
     Ok((runtime, result))
 }
 
+/// The most bytes a bundle's `manifest.json` may hold (it lists files; the catalogue is elsewhere).
+pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+
+/// A bundle's `manifest.json`, read as a regular file of at most [`MAX_MANIFEST_BYTES`].
+pub fn read_manifest(bundle: &Path) -> Result<Vec<u8>, String> {
+    omakase::fs::read_bounded(&bundle.join("manifest.json"), MAX_MANIFEST_BYTES).map_err(|e| e.to_string())
+}
+
+/// A file the manifest lists, read as a regular file of at most its declared size (one byte more is
+/// read to tell a longer file: a link to `/dev/zero` or a named pipe is refused, never read).
+pub fn read_listed(bundle: &Path, entry: &FileEntry) -> Result<Vec<u8>, String> {
+    let path = bundle.join(&entry.path);
+    omakase::fs::read_bounded(&path, entry.bytes).map_err(|e| match e {
+        ReadError::TooLarge { limit, .. } => {
+            format!("{}: larger than the {limit} bytes manifest.json declares", path.display())
+        }
+        other => other.to_string(),
+    })
+}
+
 /// Reads `manifest.json` and every file it lists, then loads them (checked) into a runtime.
 pub fn load(bundle: &Path) -> Result<Runtime, String> {
-    let path = bundle.join("manifest.json");
-    let manifest_bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let manifest_bytes = read_manifest(bundle)?;
     let named = |e: RuntimeError| format!("{}: {e}", bundle.display());
     let manifest = Manifest::from_json(&manifest_bytes).map_err(named)?;
     let mut files = HashMap::new();
     for (_, entry) in manifest.files() {
-        let file = bundle.join(&entry.path);
-        let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-        files.insert(entry.path.clone(), bytes);
+        files.insert(entry.path.clone(), read_listed(bundle, entry)?);
     }
     Runtime::from_manifest(&manifest, &files).map_err(named)
 }
