@@ -399,3 +399,50 @@ fn malformed_encoders_section_is_refused_by_field() {
     set_manifest(&mut files, &m);
     expect_error(&files, &["encoders.text.path", "twice"]);
 }
+
+/// `file` with the first value of its tensor `name` replaced: f32 `value` for an F32 tensor, else
+/// (Q8_0) the first block's f16 scale set to the bits `f16_bits`.
+fn poison_tensor(files: &mut Files, file: &str, name: &str, value: f32, f16_bits: u16) {
+    let mut bytes = files[file].clone();
+    let (at, dtype) = {
+        let gguf = omakase::runtime::gguf::Gguf::parse(&files[file], file).unwrap();
+        let tensor = &gguf.tensors[name];
+        (tensor.data.as_ptr() as usize - files[file].as_ptr() as usize, tensor.dtype)
+    };
+    match dtype {
+        omakase::runtime::gguf::TensorType::F32 => bytes[at..at + 4].copy_from_slice(&value.to_le_bytes()),
+        _ => bytes[at..at + 2].copy_from_slice(&f16_bits.to_le_bytes()),
+    }
+    replace_consistently(files, file, bytes);
+}
+
+#[test]
+fn non_finite_weights_and_shard_scales_are_refused_at_load_naming_the_tensor_or_row() {
+    // Issue 14, point 6: these loaded, then every answer failed as "user vector: need 64 finite
+    // values, got 64" (or `embed` printed `norm NaN`), naming no file.
+    for (file, tensor, value) in [
+        ("sequence_tower.gguf", "sequence_tower.final_norm.weight", f32::NAN),
+        ("sequence_tower.gguf", "sequence_tower.position_embedding", f32::INFINITY),
+        ("item_tower.gguf", "item_tower.output_norm.bias", f32::NAN),
+    ] {
+        let mut files = valid();
+        poison_tensor(&mut files, file, tensor, value, 0);
+        expect_error(&files, &[file, tensor, "finite"]);
+    }
+    // A Q8_0 matrix whose first block scale is an f16 NaN.
+    let mut files = valid();
+    let name = {
+        let gguf = omakase::runtime::gguf::Gguf::parse(&files["sequence_tower.gguf"], "s").unwrap();
+        let q8 = gguf.tensors.iter().filter(|(_, t)| t.dtype == omakase::runtime::gguf::TensorType::Q8_0);
+        q8.map(|(n, _)| n.clone()).min().expect("the Q8_0 fixture has Q8_0 matrices")
+    };
+    poison_tensor(&mut files, "sequence_tower.gguf", &name, f32::NAN, 0x7e00);
+    expect_error(&files, &["sequence_tower.gguf", &name, "finite"]);
+
+    // An int8 shard scale of 3e38: finite itself, but 127 · 3e38 is not.
+    let mut files = valid();
+    let mut shard = files["items-00000.bin"].clone();
+    shard[0..4].copy_from_slice(&3e38f32.to_le_bytes());
+    replace_consistently(&mut files, "items-00000.bin", shard);
+    expect_error(&files, &["items-00000.bin", "row 0", "non-finite"]);
+}

@@ -157,6 +157,8 @@ pub enum FeaturesError {
         #[source]
         source: crate::weights::WeightsError,
     },
+    #[error("{} exists and is not an Omakase features file ({why}); refusing to replace it (choose another --out, or remove it)", path.display())]
+    NotReplaceable { path: std::path::PathBuf, why: String },
     #[error("{origin}: not a readable safetensors file: {source}")]
     Safetensors { origin: String, source: safetensors::SafeTensorError },
     #[error("{origin}: {reason}")]
@@ -170,7 +172,74 @@ pub enum FeaturesError {
     UnusableDataset { dir: String, problems: Vec<Problem> },
 }
 
+/// Whether a features file may be written over `path`: nothing is there, or an Omakase features
+/// file (a safetensors header whose `__metadata__` says format [`FORMAT`]; any version, and its
+/// rows need not load: encoding again is how a broken one is fixed). Anything else — a folder, a
+/// pipe, someone's file given as `--out` by mistake — is refused, naming it. Reads only the header.
+#[cfg(feature = "native")]
+pub fn check_replaceable(path: &std::path::Path) -> Result<(), FeaturesError> {
+    use std::io::Read as _;
+    let refuse = |why: &str| FeaturesError::NotReplaceable { path: path.to_owned(), why: why.into() };
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(FeaturesError::Read { path: path.to_owned(), source }),
+    };
+    if !meta.is_file() {
+        return Err(refuse("not a regular file"));
+    }
+    let read = |source| FeaturesError::Read { path: path.to_owned(), source };
+    let mut file = std::fs::File::open(path).map_err(read)?;
+    let mut len = [0u8; 8];
+    if file.read_exact(&mut len).is_err() {
+        return Err(refuse("no safetensors header"));
+    }
+    // safetensors' own limit on a header: 100 MB.
+    let len = u64::from_le_bytes(len);
+    if len > 100_000_000 || len > meta.len() - 8 {
+        return Err(refuse("no safetensors header"));
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header).map_err(read)?;
+    let header: serde_json::Value = serde_json::from_slice(&header).map_err(|_| refuse("no safetensors header"))?;
+    let ours = header["__metadata__"][METADATA_KEY]
+        .as_str()
+        .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
+        .is_some_and(|h| h["format"] == FORMAT);
+    match ours {
+        true => Ok(()),
+        false => Err(refuse(&format!("no `{FORMAT}` header"))),
+    }
+}
+
+/// Refuses a NaN or infinite feature where the file enters, naming the item and modality: further
+/// on it became a silent all-zero int8 row in `export` or a loss blamed on the learning rate.
+fn check_finite(item_ids: &[String], name: &str, m: &ModalityFeatures, origin: &str) -> Result<(), FeaturesError> {
+    if m.dim == 0 {
+        return Ok(());
+    }
+    match m.values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(at) => {
+            let (row, col) = (at / m.dim, at % m.dim);
+            let id = item_ids.get(row).map(String::as_str).unwrap_or("?");
+            let value = m.values[at];
+            Err(format_error(origin, format!("item {id:?}: {name} feature {col} is {value} (features must be finite)")))
+        }
+    }
+}
+
 impl Features {
+    /// Refuses NaN or infinity in any row, naming the item and modality (and `origin`, the file):
+    /// [`Features::from_bytes`] checks on load, and `train` checks what it encodes before a loss
+    /// could turn non-finite and be blamed on the learning rate.
+    pub fn check_finite(&self, origin: &str) -> Result<(), FeaturesError> {
+        for (name, m) in [("text", &self.text), ("image", &self.image)] {
+            check_finite(&self.item_ids, name, m, origin)?;
+        }
+        Ok(())
+    }
+
     /// Number of items.
     pub fn len(&self) -> usize {
         self.item_ids.len()
@@ -230,7 +299,9 @@ impl Features {
         let n = header.item_ids.len();
         let text = read_modality(&tensors, "text", n, header.text_encoder, origin)?;
         let image = read_modality(&tensors, "image", n, header.image_encoder, origin)?;
-        Ok(Features { item_ids: header.item_ids, text, image, text_template: header.text_template })
+        let features = Features { item_ids: header.item_ids, text, image, text_template: header.text_template };
+        features.check_finite(origin)?;
+        Ok(features)
     }
 
     /// Writes the file atomically (a temporary file beside it, then a rename), creating its folder.
@@ -250,7 +321,11 @@ impl Features {
     /// Reads and checks a features file.
     #[cfg(feature = "native")]
     pub fn load(path: &std::path::Path) -> Result<Self, FeaturesError> {
-        let bytes = std::fs::read(path).map_err(|source| FeaturesError::Read { path: path.to_owned(), source })?;
+        // A regular file (a link to a device or a named pipe is refused), read up to its size.
+        let bytes = crate::fs::read_bounded(path, u64::MAX).map_err(|e| {
+            let (path, source) = e.into_parts();
+            FeaturesError::Read { path, source }
+        })?;
         Self::from_bytes(&bytes, &path.display().to_string())
     }
 

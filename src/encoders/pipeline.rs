@@ -104,7 +104,10 @@ impl Encoders {
 }
 
 fn sha256_of_file(path: &Path) -> Result<String, FeaturesError> {
-    let bytes = std::fs::read(path).map_err(|source| FeaturesError::Read { path: path.to_owned(), source })?;
+    let bytes = crate::fs::read_bounded(path, u64::MAX).map_err(|e| {
+        let (path, source) = e.into_parts();
+        FeaturesError::Read { path, source }
+    })?;
     Ok(sha256_hex(&bytes))
 }
 
@@ -180,6 +183,7 @@ pub fn encode_dir(
     options: &EncodeOptions,
 ) -> Result<(Features, EncodeReport), FeaturesError> {
     let start = Instant::now();
+    super::features::check_replaceable(out)?;
     let loaded = load_dir(data);
     if !loaded.is_usable() {
         let problems = loaded.problems.into_iter().filter(|p| p.severity == Severity::Fatal).collect();
@@ -314,7 +318,11 @@ impl ImageJobs<'_> {
 
     fn read(&self, i: usize) -> Result<Vec<u8>, String> {
         let relative = self.relative(i).unwrap_or_default();
-        std::fs::read(self.root.join(relative)).map_err(|e| format!("item {}: image {relative}: {e}", self.items[i].id))
+        // A regular file of bounded size: a link to `/dev/zero` or a named pipe is refused.
+        crate::fs::read_bounded(&self.root.join(relative), crate::fs::MAX_IMAGE_FILE_BYTES).map_err(|e| {
+            let (_, e) = e.into_parts();
+            format!("item {}: image {relative}: {e}", self.items[i].id)
+        })
     }
 }
 

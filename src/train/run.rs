@@ -308,7 +308,9 @@ fn check_features(features: &Features, dataset: &Dataset, path: &Path) -> Result
     let ids: Vec<&str> = dataset.items.iter().map(|item| item.id.as_str()).collect();
     let same = features.item_ids.len() == ids.len() && features.item_ids.iter().zip(&ids).all(|(a, b)| a == b);
     if same {
-        return Ok(());
+        // A NaN feature would otherwise surface epochs later as a non-finite loss, blamed on the
+        // learning rate: refused here, naming the file, the item and the modality.
+        return Ok(features.check_finite(&path.display().to_string())?);
     }
     Err(TrainError::run(
         path,

@@ -67,6 +67,12 @@ impl ItemStore {
                         return Err(bad_row(r, &format!("scale {s} is not a finite non-negative number")));
                     }
                     let row: Vec<i8> = row.iter().map(|&b| b as i8).collect();
+                    // A finite scale can still overflow the row (3e38 · 127) or its norm, which
+                    // the towers and the cosine need: refused here, naming the row.
+                    let squares = row.iter().map(|&c| c as f32 * s).map(|v| v * v).sum::<f32>();
+                    if !squares.is_finite() {
+                        return Err(bad_row(r, &format!("scale {s} makes the row's values or norm non-finite")));
+                    }
                     push_int8(codes, scale, score_scale, &row, s);
                 }
             }

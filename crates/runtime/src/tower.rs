@@ -33,9 +33,10 @@ impl Linear {
         let name = format!("{prefix}.weight");
         let tensor = gguf.tensor(file, &name)?;
         expect_shape(file, &name, tensor, &[n, k])?;
+        let values = finite_values(file, &name, tensor)?;
         let weight = match tensor.dtype {
             TensorType::Q8_0 => Weight::Q8_0(tensor.data.to_vec()),
-            _ => Weight::F32(tensor.to_f32()),
+            _ => Weight::F32(values),
         };
         let bias = vector(gguf, file, &format!("{prefix}.bias"), n)?;
         Ok(Linear { weight, bias, n, k })
@@ -207,7 +208,7 @@ impl SequenceTower {
         let positions = gguf.tensor(file, &name)?;
         expect_shape(file, &name, positions, &[config.max_len, config.dim])?;
         Ok(SequenceTower {
-            positions: positions.to_f32(),
+            positions: finite_values(file, &name, positions)?,
             layers: (0..config.num_layers)
                 .map(|i| EncoderLayer::load(gguf, file, &format!("{p}.layers.{i}"), config))
                 .collect::<Result<_, _>>()?,
@@ -264,7 +265,7 @@ impl ItemTower {
             text_norm: LayerNorm::load(gguf, file, &format!("{p}.text_norm"), d, eps)?,
             image_projection: Linear::load(gguf, file, &format!("{p}.image_projection"), d, config.image_dim)?,
             image_norm: LayerNorm::load(gguf, file, &format!("{p}.image_norm"), d, eps)?,
-            modality_embedding: modality.to_f32(),
+            modality_embedding: finite_values(file, &name, modality)?,
             fusion: (0..config.fusion_layers)
                 .map(|i| EncoderLayer::load(gguf, file, &format!("{p}.fusion.{i}"), config))
                 .collect::<Result<_, _>>()?,
@@ -324,5 +325,18 @@ fn expect_shape(file: &str, name: &str, tensor: &GgufTensor, dims: &[usize]) -> 
 fn vector(gguf: &Gguf, file: &str, name: &str, n: usize) -> Result<Vec<f32>, RuntimeError> {
     let tensor = gguf.tensor(file, name)?;
     expect_shape(file, name, tensor, &[n])?;
-    Ok(tensor.to_f32())
+    finite_values(file, name, tensor)
+}
+
+/// The tensor's values as f32 (dequantized), refusing NaN and infinity with the file and tensor
+/// named: one non-finite weight otherwise made every answer fail as "user vector: need 64 finite
+/// values" (or printed `norm NaN`), naming nothing.
+fn finite_values(file: &str, name: &str, tensor: &GgufTensor) -> Result<Vec<f32>, RuntimeError> {
+    let values = tensor.to_f32();
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(values),
+        Some(i) => {
+            Err(RuntimeError::tensor(file, name, format!("value {i} is {} (weights must be finite)", values[i])))
+        }
+    }
 }

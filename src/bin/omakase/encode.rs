@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use omakase::encoders::features::FeaturesError;
+use omakase::encoders::features::{check_replaceable, FeaturesError};
 use omakase::encoders::pipeline::{default_models_dir, encode_dir, EncodeOptions, EncodeReport, Encoders};
 
 /// Problems printed in full; the rest are counted.
@@ -37,6 +37,11 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let out = args.out.clone().unwrap_or_else(|| default_out(&args.data));
+    // Before the encoders load: an unrelated file at --out is never overwritten (issue 14).
+    if let Err(err) = check_replaceable(&out) {
+        eprintln!("error: {err}");
+        return Ok(ExitCode::from(2));
+    }
     let models = args.models.clone().unwrap_or_else(default_models_dir);
     let encoders = Encoders::load(&models, !args.text_only)
         .with_context(|| format!("loading the encoders from {} (run scripts/fetch-models.sh)", models.display()))?;
