@@ -41,6 +41,8 @@ pub struct WordPieceTokenizer {
     max_input_chars_per_word: usize,
     /// Added tokens matched verbatim in the raw text, longest first.
     added_tokens: Vec<(String, u32)>,
+    /// Whether some added token starts with this byte.
+    added_first_bytes: [bool; 256],
     /// Ids the template puts before and after the text (`[CLS]` and `[SEP]` for BERT).
     prefix_ids: Vec<u32>,
     suffix_ids: Vec<u32>,
@@ -68,22 +70,37 @@ impl WordPieceTokenizer {
 
     /// Token ids of one text, `[CLS]` and `[SEP]` included, truncated to `max_len` ids in all
     /// (the text keeps its first `max_len - 2` tokens). `max_len` must leave room for the template.
+    ///
+    /// Linear in the text, and in practice bounded by `max_len`: the text is cut into added tokens
+    /// and runs of plain text in one pass, plain text is tokenized a piece at a time, and tokenizing
+    /// stops as soon as the budget is full (what follows could only be truncated away).
     pub fn encode(&self, text: &str, max_len: usize) -> Vec<u32> {
+        self.encode_counting(text, max_len).0
+    }
+
+    /// [`Self::encode`], also returning its work: bytes scanned for added tokens, plus added-token
+    /// comparisons, plus bytes of plain text tokenized. A machine-independent cost for tests and
+    /// fuzzing (hostile text must cost at most a constant times its length, never its square).
+    #[doc(hidden)]
+    pub fn encode_counting(&self, text: &str, max_len: usize) -> (Vec<u32>, u64) {
         let budget = max_len.saturating_sub(self.prefix_ids.len() + self.suffix_ids.len());
         let mut ids = self.prefix_ids.clone();
         let content_start = ids.len();
-        for segment in self.split_added_tokens(text) {
-            if ids.len() - content_start >= budget {
-                break;
-            }
-            match segment {
-                Segment::Added(id) => ids.push(id),
-                Segment::Text(raw) => self.encode_plain(raw, &mut ids),
+        let mut segments = AddedTokenSplitter { tokenizer: self, text, at: 0, pending: None, work: 0 };
+        let mut text_work = 0u64;
+        while ids.len() - content_start < budget {
+            match segments.next() {
+                None => break,
+                Some(Segment::Added(id)) => ids.push(id),
+                Some(Segment::Text(raw)) => {
+                    text_work += raw.len() as u64;
+                    self.encode_plain(raw, &mut ids);
+                }
             }
         }
         ids.truncate(content_start + budget);
         ids.extend_from_slice(&self.suffix_ids);
-        ids
+        (ids, segments.work + text_work)
     }
 
     /// Number of ids the template adds around every text.
@@ -97,33 +114,6 @@ impl WordPieceTokenizer {
         for word in pre_tokenize(&normalized) {
             self.word_piece(word, ids);
         }
-    }
-
-    /// Cuts the raw text at every occurrence of an added token (leftmost match, longest first).
-    fn split_added_tokens<'a>(&self, text: &'a str) -> Vec<Segment<'a>> {
-        let mut segments = Vec::new();
-        let mut rest = text;
-        while !rest.is_empty() {
-            let next = self
-                .added_tokens
-                .iter()
-                .filter_map(|(content, id)| rest.find(content.as_str()).map(|at| (at, content.len(), *id)))
-                .min_by_key(|&(at, len, _)| (at, std::cmp::Reverse(len)));
-            match next {
-                Some((at, len, id)) => {
-                    if at > 0 {
-                        segments.push(Segment::Text(&rest[..at]));
-                    }
-                    segments.push(Segment::Added(id));
-                    rest = &rest[at + len..];
-                }
-                None => {
-                    segments.push(Segment::Text(rest));
-                    break;
-                }
-            }
-        }
-        segments
     }
 
     /// Greedy longest-match-first WordPiece of one pre-token, as `tokenizers`' `WordPiece::tokenize`.
@@ -168,6 +158,75 @@ impl WordPieceTokenizer {
 enum Segment<'a> {
     Added(u32),
     Text(&'a str),
+}
+
+/// Cuts the raw text at every occurrence of an added token (leftmost match, longest first, as
+/// `tokenizers`), lazily and in one pass: each byte is looked at once, and only a byte that starts
+/// some added token is compared with them. (Searching the rest of the text for every added token at
+/// every cut, as before, was quadratic: 100,000 `[SEP]`s took minutes.)
+///
+/// Plain text comes in pieces of about [`PLAIN_TEXT_PIECE`] bytes, each further piece starting at an
+/// ASCII space, tab, CR or LF, so that [`WordPieceTokenizer::encode_counting`] can stop reading
+/// once its budget is full. Tokenizing the pieces one after another gives the ids of the whole: such
+/// a character is never dropped by the normalizer, becomes a space and separates words; it has no
+/// decomposition and canonical combining class 0, so NFD does not reorder marks across it; every
+/// other normalizer step works character by character. (Not any Unicode whitespace: U+0085 is a
+/// control character, which `clean_text` drops, joining its neighbours.)
+struct AddedTokenSplitter<'t, 'a> {
+    tokenizer: &'t WordPieceTokenizer,
+    text: &'a str,
+    /// Where the text not yet returned starts.
+    at: usize,
+    /// An added token found after a piece of plain text, returned next: (its end, its id).
+    pending: Option<(usize, u32)>,
+    /// Bytes scanned plus added-token comparisons.
+    work: u64,
+}
+
+/// Bytes of plain text normalized and tokenized at a time (a few hundred words): small enough that
+/// stopping at a full budget wastes little, large enough that the per-piece cost does not matter.
+const PLAIN_TEXT_PIECE: usize = 4096;
+
+impl<'a> Iterator for AddedTokenSplitter<'_, 'a> {
+    type Item = Segment<'a>;
+
+    fn next(&mut self) -> Option<Segment<'a>> {
+        if let Some((end, id)) = self.pending.take() {
+            self.at = end;
+            return Some(Segment::Added(id));
+        }
+        let (text, start) = (self.text, self.at);
+        let bytes = text.as_bytes();
+        if start >= bytes.len() {
+            return None;
+        }
+        for (at, &byte) in bytes.iter().enumerate().skip(start) {
+            self.work += 1;
+            if at >= start + PLAIN_TEXT_PIECE && matches!(byte, b' ' | b'\t' | b'\r' | b'\n') {
+                self.at = at;
+                return Some(Segment::Text(&text[start..at]));
+            }
+            // A token's first byte is never a UTF-8 continuation byte, so `at` is a char boundary.
+            if !self.tokenizer.added_first_bytes[byte as usize] {
+                continue;
+            }
+            // Longest first: the first token that matches here is the one `tokenizers` takes.
+            for (content, id) in &self.tokenizer.added_tokens {
+                self.work += 1;
+                if bytes[at..].starts_with(content.as_bytes()) {
+                    if at == start {
+                        self.at = at + content.len();
+                        return Some(Segment::Added(*id));
+                    }
+                    self.pending = Some((at + content.len(), *id));
+                    self.at = at;
+                    return Some(Segment::Text(&text[start..at]));
+                }
+            }
+        }
+        self.at = bytes.len();
+        Some(Segment::Text(&text[start..]))
+    }
 }
 
 impl BertNormalizer {
@@ -354,6 +413,10 @@ impl TokenizerFile {
             .get(&model.unk_token)
             .ok_or_else(|| tokenizer_error(format!("model.unk_token `{}` is not in the vocab", model.unk_token)))?;
         let added_tokens = added_tokens(self.added_tokens)?;
+        let mut added_first_bytes = [false; 256];
+        for (content, _) in &added_tokens {
+            added_first_bytes[content.as_bytes()[0] as usize] = true;
+        }
         let (prefix_ids, suffix_ids) = template_ids(self.post_processor)?;
         Ok(WordPieceTokenizer {
             normalizer,
@@ -362,6 +425,7 @@ impl TokenizerFile {
             continuing_prefix: model.continuing_subword_prefix,
             max_input_chars_per_word: model.max_input_chars_per_word,
             added_tokens,
+            added_first_bytes,
             prefix_ids,
             suffix_ids,
         })
@@ -482,6 +546,111 @@ mod tests {
         let t = tiny();
         assert_eq!(t.encode("a a a a a", 5), vec![2, 10, 10, 10, 3]);
         assert_eq!(t.encode("a [SEP] a", 4), vec![2, 10, 3, 3]);
+    }
+
+    /// The splitting and encoding this module did before it was made linear: every added token
+    /// searched for in the rest of the text at every cut, each run of plain text tokenized whole.
+    fn reference_encode(t: &WordPieceTokenizer, text: &str, max_len: usize) -> Vec<u32> {
+        let budget = max_len.saturating_sub(t.num_special_tokens());
+        let mut ids = t.prefix_ids.clone();
+        let mut rest = text;
+        while !rest.is_empty() {
+            let next = t
+                .added_tokens
+                .iter()
+                .filter_map(|(content, id)| rest.find(content.as_str()).map(|at| (at, content.len(), *id)))
+                .min_by_key(|&(at, len, _)| (at, std::cmp::Reverse(len)));
+            match next {
+                Some((at, len, id)) => {
+                    t.encode_plain(&rest[..at], &mut ids);
+                    ids.push(id);
+                    rest = &rest[at + len..];
+                }
+                None => {
+                    t.encode_plain(rest, &mut ids);
+                    break;
+                }
+            }
+        }
+        ids.truncate(t.prefix_ids.len() + budget);
+        ids.extend_from_slice(&t.suffix_ids);
+        ids
+    }
+
+    /// Deterministic text from pieces that matter here: added tokens whole and cut, the four cut
+    /// characters, marks right after a space, U+0085 (whitespace but a control), CJK, accents.
+    fn generated_text(seed: u64, pieces: usize) -> String {
+        const PARTS: [&str; 18] = [
+            "[SEP]",
+            "[CLS]",
+            "[SE",
+            "P]",
+            "[",
+            " ",
+            "\t",
+            "\r\n",
+            " \u{301}",
+            "\u{85}",
+            "a",
+            "b",
+            "un",
+            "aff",
+            "\u{4e2d}",
+            "CAF\u{c9}",
+            "!",
+            "\u{130}",
+        ];
+        let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..pieces)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                PARTS[(state >> 33) as usize % PARTS.len()]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_pass_splitting_and_pieces_give_the_reference_ids() {
+        let t = tiny();
+        for seed in 0..200 {
+            // Up to ~8 KB: longer than a plain-text piece, so pieces are cut inside runs of text.
+            let text = generated_text(seed, 1 + (seed as usize * 37) % 3000);
+            for max_len in [4, 64, 256, usize::MAX] {
+                assert_eq!(t.encode(&text, max_len), reference_encode(&t, &text, max_len), "seed {seed} {max_len}");
+            }
+        }
+    }
+
+    #[test]
+    fn repeated_added_tokens_cost_linear_work() {
+        // 100,000 `[SEP]` (500 KB): each cut used to search the whole rest for `[CLS]`, about 10^10
+        // steps. Now each byte is scanned once and each `[` compared with the two added tokens.
+        let t = tiny();
+        let text = "[SEP]".repeat(100_000);
+        let (ids, work) = t.encode_counting(&text, usize::MAX);
+        assert_eq!(ids.len(), 100_002);
+        assert!(ids[1..100_001].iter().all(|&id| id == 3));
+        let bound = (1 + t.added_tokens.len() as u64) * text.len() as u64;
+        assert!(work <= bound, "{work} steps for {} bytes", text.len());
+        // Only prefixes of tokens, and text that is nothing but cut characters.
+        for text in ["[SE".repeat(100_000), "[".repeat(300_000), " ".repeat(300_000), "a".repeat(300_000)] {
+            let (_, work) = t.encode_counting(&text, usize::MAX);
+            assert!(work <= 2 * bound.max(text.len() as u64), "{work} steps for {} bytes", text.len());
+        }
+    }
+
+    #[test]
+    fn tokenizing_stops_when_the_budget_is_full() {
+        let t = tiny();
+        for unit in ["[SEP]", "a ", "abbb, ", "a[SEP]b\n"] {
+            let long = unit.repeat(1_000_000 / unit.len());
+            let short = &long[..50_000 / unit.len() * unit.len()];
+            let (ids, work) = t.encode_counting(&long, 256);
+            assert_eq!(ids.len(), 256, "{unit:?}");
+            // The same ids and the same work as for a 50 KB prefix: what follows is never read.
+            assert_eq!((ids.clone(), work), t.encode_counting(short, 256), "{unit:?}");
+            assert_eq!(ids, reference_encode(&t, short, 256), "{unit:?}");
+        }
     }
 
     #[test]
