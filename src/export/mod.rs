@@ -229,9 +229,13 @@ pub fn build_bundle(
 }
 
 /// An item's rendering metadata: the image path as the catalogue wrote it, and its link from the
-/// record's `url` / `link` field when it has one.
+/// record's `url` / `link` field when it has one and it is an http(s) or relative URL
+/// ([`crate::runtime::safe_link`]: a `javascript:` or `data:` link never reaches items.json).
 fn item_meta(item: &Item) -> ItemMeta {
-    let link = ["url", "link"].iter().find_map(|k| item.metadata.get(*k).and_then(|v| v.as_str()).map(String::from));
+    let link = ["url", "link"]
+        .iter()
+        .find_map(|k| item.metadata.get(*k).and_then(|v| v.as_str()))
+        .and_then(crate::runtime::safe_link);
     ItemMeta { id: item.id.clone(), title: item.title.clone(), image: item.image.clone(), link }
 }
 

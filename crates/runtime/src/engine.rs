@@ -478,5 +478,47 @@ fn parse_items(bytes: &[u8], file: &str, item_count: usize) -> Result<Vec<ItemMe
     if let Some((i, m)) = meta.iter().enumerate().find(|(_, m)| !seen.insert(m.id.as_str())) {
         return Err(RuntimeError::format(file, format!("entry {i}: id {:?} appears twice", m.id)));
     }
-    Ok(meta)
+    Ok(meta.into_iter().map(|m| ItemMeta { link: m.link.as_deref().and_then(safe_link), ..m }).collect())
+}
+
+/// `link` when a browser following it would load a page: an `http:` / `https:` URL or a relative
+/// one; `None` for any other scheme (`javascript:`, `data:`, `vbscript:`, `file:` …). Links come from
+/// the shop's catalogue and the bundle is untrusted, so every reader (the widget, `recommend --json`)
+/// gets only these. The scheme is read as a browser's URL parser reads it: leading C0 controls and
+/// spaces skipped, tabs and newlines inside ignored (`java\tscript:` is `javascript:` to it).
+pub fn safe_link(link: &str) -> Option<String> {
+    let cleaned: String =
+        link.trim_start_matches(|c: char| c <= ' ').chars().filter(|c| !matches!(c, '\t' | '\n' | '\r')).collect();
+    let scheme_end = cleaned.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')));
+    let has_scheme = matches!(scheme_end, Some(end) if end > 0 && cleaned[end..].starts_with(':'))
+        && cleaned.starts_with(|c: char| c.is_ascii_alphabetic());
+    if !has_scheme {
+        return Some(link.to_string());
+    }
+    let scheme = cleaned[..scheme_end.unwrap_or(0)].to_ascii_lowercase();
+    matches!(scheme.as_str(), "http" | "https").then(|| link.to_string())
+}
+
+#[cfg(test)]
+mod link_tests {
+    use super::safe_link;
+
+    #[test]
+    fn only_http_https_and_relative_links_survive() {
+        for kept in ["https://shop.example/p/1", "HTTP://x", "/p/1", "p/1?x=a:b", "//cdn.example/x", "#top", ""] {
+            assert_eq!(safe_link(kept).as_deref(), Some(kept), "{kept:?}");
+        }
+        for dropped in [
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            " \u{1}javascript:alert(1)",
+            "java\tscript:alert(1)",
+            "jav\nascript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "vbscript:msgbox",
+            "file:///etc/passwd",
+        ] {
+            assert_eq!(safe_link(dropped), None, "{dropped:?}");
+        }
+    }
 }

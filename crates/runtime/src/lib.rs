@@ -42,7 +42,7 @@ pub use backend::{Answer, Backend, BackendOptions, BackendPreference};
 pub use config::{ItemView, ModelConfig};
 
 pub use engine::{
-    verify_file, Explanation, FileSource, ItemMeta, ItemVectors, Recommendation, Recommendations, Runtime,
+    safe_link, verify_file, Explanation, FileSource, ItemMeta, ItemVectors, Recommendation, Recommendations, Runtime,
 };
 pub use error::RuntimeError;
 pub use manifest::{EmbeddingDtype, Manifest, WeightsDtype};
