@@ -178,6 +178,12 @@ impl ModelConfig {
                 return bad(field, format!("{value} must be a positive number"));
             }
         }
+        // eps only guards LayerNorm's division: PyTorch uses 1e-5, BERT 1e-12. Above 0.1 it swamps the
+        // variance of unit-scale activations and the layer no longer normalises (a bundle saying 1e300
+        // would score every item alike).
+        if self.layer_norm_eps > 0.1 {
+            return bad("layer_norm_eps", format!("{} is above 0.1", self.layer_norm_eps));
+        }
         let w = &self.pretrain_weights;
         let all = [w.image_text, w.fused_text, w.fused_image, w.fused_fused];
         if all.iter().any(|v| !(v.is_finite() && *v >= 0.0)) || w.sum() <= 0.0 {
@@ -215,5 +221,10 @@ mod tests {
         assert!(message.contains("num_heads"), "{message}");
         let config = ModelConfig { dropout: 1.0, ..Default::default() };
         assert!(config.validate().unwrap_err().to_string().contains("dropout"));
+        for eps in [0.0, 0.5, 1e300, f64::NAN] {
+            let config = ModelConfig { layer_norm_eps: eps, ..Default::default() };
+            assert!(config.validate().unwrap_err().to_string().contains("layer_norm_eps"), "{eps}");
+        }
+        ModelConfig { layer_norm_eps: 1e-12, ..Default::default() }.validate().unwrap();
     }
 }
