@@ -185,12 +185,14 @@ pub fn read_row<'r>(
     };
 
     let rating = cols.rating.map(|i| field(i).trim()).filter(|raw| !raw.is_empty()).and_then(|raw| {
-        let parsed = parse_finite(raw);
+        // Ratings are stored as f32: a value finite in f64 but not in f32 (1e300) would be written back
+        // as `inf`, so it counts as not finite here.
+        let parsed = parse_finite(raw).map(|r| r as f32).filter(|r| r.is_finite());
         if parsed.is_none() {
             let message = format!("\"{}\" is not a finite number; row kept without rating", excerpt(raw, QUOTE_CHARS));
             problems.push(problem(ProblemKind::BadRating, RATING, message));
         }
-        parsed.map(|r| r as f32)
+        parsed
     });
 
     let (Some(item), Some(timestamp), true) = (item, timestamp, usable) else {
@@ -247,5 +249,15 @@ mod tests {
         assert_eq!(found, vec![(ProblemKind::BadRating, Some(2), Some("rating"))]);
         assert_eq!(read.users[0].events.len(), 2);
         assert_eq!(read.users[0].events[0].rating, None);
+    }
+
+    #[test]
+    fn a_rating_beyond_f32_is_not_finite() {
+        let csv = "user_id,item_id,timestamp,rating\nu,a,1,1e300\nu,a,2,-1e39\nu,a,3,4.5\n";
+        let read = read_interactions(csv.as_bytes(), "interactions.csv", index);
+        let found: Vec<_> = read.problems.iter().map(|p| (p.kind, p.line)).collect();
+        assert_eq!(found, vec![(ProblemKind::BadRating, Some(2)), (ProblemKind::BadRating, Some(3))]);
+        let ratings: Vec<_> = read.users[0].events.iter().map(|e| e.rating).collect();
+        assert_eq!(ratings, vec![None, None, Some(4.5)]);
     }
 }
