@@ -338,10 +338,21 @@ fn wrong_column_count_is_skipped() {
 #[test]
 fn unclosed_quote_swallows_the_rest_and_is_reported() {
     let f = Fixture::valid();
-    f.write(INTERACTIONS, b"user_id,item_id,rating,timestamp\nu1,a,5,100\nu1,\"b,4,200\nu2,c,3,150\n");
+    // Two rows before the quote, so that a user keeps 2 interactions (a dataset whose users all have
+    // one is unusable: nothing to train on).
+    f.write(INTERACTIONS, b"user_id,item_id,rating,timestamp\nu1,a,5,100\nu1,c,4,90\nu1,\"b,4,200\nu2,c,3,150\n");
     let v = f.validate();
-    assert_problems(&v, vec![at(UnclosedQuote, INTERACTIONS, 3, None)], true);
-    assert_eq!(v.summary.interactions, 1);
+    assert_problems(&v, vec![at(UnclosedQuote, INTERACTIONS, 4, None)], true);
+    assert_eq!(v.summary.interactions, 2);
+}
+
+#[test]
+fn users_with_a_single_interaction_each_are_not_usable() {
+    let f = Fixture::valid();
+    f.write(INTERACTIONS, b"user_id,item_id,timestamp\nu1,a,100\nu2,b,200\n");
+    let v = f.validate();
+    assert_problems(&v, vec![whole_file(NoUsableRows, INTERACTIONS)], false);
+    assert!(message(&v, 0).contains("at least 2"), "{}", message(&v, 0));
 }
 
 #[test]

@@ -91,6 +91,13 @@ pub fn read_interactions<R: BufRead>(
     } else if out.users.is_empty() {
         let message = format!("none of the {} rows is a usable interaction", out.rows);
         out.problems.push(Problem::new(ProblemKind::NoUsableRows, file, message));
+    } else if out.users.iter().all(|u| u.events.len() < 2) {
+        // Nothing to learn or evaluate: next-item training needs a user with a previous item.
+        let message = format!(
+            "each of the {} users has a single usable interaction: training needs a user with at least 2",
+            out.users.len()
+        );
+        out.problems.push(Problem::new(ProblemKind::NoUsableRows, file, message));
     }
     super::problem::sort_by_line(&mut out.problems);
     out
@@ -222,6 +229,7 @@ fn parse_finite(raw: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Severity;
 
     fn index(id: &str) -> Option<u32> {
         ["a", "b", "c"].iter().position(|x| *x == id).map(|i| i as u32)
@@ -249,6 +257,17 @@ mod tests {
         assert_eq!(found, vec![(ProblemKind::BadRating, Some(2), Some("rating"))]);
         assert_eq!(read.users[0].events.len(), 2);
         assert_eq!(read.users[0].events[0].rating, None);
+    }
+
+    #[test]
+    fn users_with_one_interaction_each_are_unusable() {
+        let csv = "user_id,item_id,timestamp\nu,a,1\nv,a,2\n";
+        let read = read_interactions(csv.as_bytes(), "interactions.csv", index);
+        let found: Vec<_> = read.problems.iter().map(|p| (p.kind, p.severity)).collect();
+        assert_eq!(found, vec![(ProblemKind::NoUsableRows, Severity::Fatal)]);
+        assert!(read.problems[0].message.contains("at least 2"), "{}", read.problems[0].message);
+        let csv = "user_id,item_id,timestamp\nu,a,1\nv,a,2\nv,a,3\n";
+        assert!(read_interactions(csv.as_bytes(), "interactions.csv", index).problems.is_empty());
     }
 
     #[test]
