@@ -297,9 +297,9 @@ cmd_test() {
   export OMAKASE_SKIP_LOG="${OMAKASE_SKIP_LOG:-$PWD/out/needs-shared.txt}"
   mkdir -p "$(dirname "$OMAKASE_SKIP_LOG")" && : >"$OMAKASE_SKIP_LOG"
   cargo test --workspace --no-fail-fast || status=$?
+  cmd_browser_test || status=$?
   step "the runtime's kernels built for wasm32 with simd128, against the scalar reference bit for bit (node)"
   bash tests/wasm_kernels/run.sh 10000 || status=$?
-  cmd_browser_test || status=$?
   cmd_e2e || status=$?
   skipped=$(sort -u "$OMAKASE_SKIP_LOG" | grep -c $'\tskipped\t' || true)
   reduced=$(sort -u "$OMAKASE_SKIP_LOG" | grep -c $'\treduced\t' || true)
