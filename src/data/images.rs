@@ -1,6 +1,10 @@
-//! Checking every item's image: the path stays inside the dataset directory, the file exists, and it
-//! decodes fully with the `image` crate (JPEG, PNG or WebP, told by content, not by extension; JPEG
-//! through the same decoder `image` uses, in strict mode).
+//! Checking every item's image: the path stays inside the dataset directory, the file exists, its
+//! header declares at most [`MAX_IMAGE_PIXELS`] pixels (read before anything is decoded, so a
+//! decompression bomb costs nothing), and it decodes fully with the `image` crate (JPEG, PNG or WebP,
+//! told by content, not by extension; JPEG through the same decoder `image` uses, in strict mode).
+//!
+//! [`read_image_header`] and [`decoding_limits`] are shared with the encoders' decoder
+//! (`encoders::image::decode_bytes`, native and in the browser), so what validates is what encodes.
 //!
 //! An item whose image fails is kept, with its path unchanged in [`super::Item::image`]; the failure is
 //! a warning located at the item's line in `items.jsonl` (field `image`, the path in the message), and
@@ -9,6 +13,7 @@
 //!
 //! Decoding runs on all cores (`std::thread::scope`, items handed out through an atomic counter).
 
+use std::io::Cursor;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -96,15 +101,75 @@ fn check_one(root: &Path, relative: &str) -> Result<(), (ProblemKind, String)> {
     decode(&path).map_err(|why| (ProblemKind::ImageUndecodable, format!("{relative}: {why}")))
 }
 
-/// Decodes the whole image; the format is told by the content, never by the extension.
+/// The most pixels an image may declare: Pillow's `Image.MAX_IMAGE_PIXELS` (89,478,485, the size at
+/// which the reference pipeline's `Image.open` starts warning of a decompression bomb; it refuses at
+/// twice that). Anything the reference opens without a word opens here, so features stay comparable;
+/// a product photo needs far less (EfficientNet reads 224×224), and an image over it is refused
+/// before a byte of pixels is decoded.
+pub const MAX_IMAGE_PIXELS: u64 = 89_478_485;
+
+/// The most bytes a decoder may allocate for one image: 4 per allowed pixel, an 8-bit RGBA image at
+/// [`MAX_IMAGE_PIXELS`] (358 MB). Images with wider samples (16-bit) meet it at fewer pixels.
+pub const MAX_DECODE_BYTES: u64 = MAX_IMAGE_PIXELS * 4;
+
+/// What an image's header says, read without decoding pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageHeader {
+    pub format: image::ImageFormat,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Format (from the content) and size (from the header) of an encoded image, refusing one that
+/// declares more than [`MAX_IMAGE_PIXELS`] pixels. Reads the header only: a 20000×20000 PNG or a
+/// truncated JPEG declaring 16384² costs a few bytes of work, not gigabytes.
+pub fn read_image_header(bytes: &[u8]) -> Result<ImageHeader, String> {
+    let format =
+        image::guess_format(bytes).map_err(|_| "not an image (the content is not JPEG, PNG or WebP)".to_string())?;
+    let (width, height) = match format {
+        image::ImageFormat::Jpeg => {
+            use zune_jpeg::zune_core::{bytestream::ZCursor, options::DecoderOptions};
+            let options = DecoderOptions::default().set_strict_mode(true);
+            let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+            decoder.decode_headers().map_err(|e| format!("does not decode as JPEG: {e:?}"))?;
+            let (w, h) = decoder.dimensions().ok_or("does not decode as JPEG: no size in its header")?;
+            (u32::try_from(w).unwrap_or(u32::MAX), u32::try_from(h).unwrap_or(u32::MAX))
+        }
+        format => image::ImageReader::with_format(Cursor::new(bytes), format)
+            .into_dimensions()
+            .map_err(|e| format!("does not decode as {format:?}: {e}"))?,
+    };
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > MAX_IMAGE_PIXELS {
+        return Err(format!(
+            "{width}×{height} pixels ({:.1} megapixels) is over the limit of {:.1} megapixels; not decoded",
+            pixels as f64 / 1e6,
+            MAX_IMAGE_PIXELS as f64 / 1e6
+        ));
+    }
+    Ok(ImageHeader { format, width, height })
+}
+
+/// The `image` crate's limits for decoding: no allocation over [`MAX_DECODE_BYTES`] (its default is
+/// 512 MiB whatever the image).
+pub fn decoding_limits() -> image::Limits {
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    limits
+}
+
+/// Decodes the whole image, once its header passed [`read_image_header`]; the format is told by the
+/// content, never by the extension.
 fn decode(path: &Path) -> Result<(), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
-    match image::guess_format(&bytes) {
-        Err(_) => Err("not an image (the content is not JPEG, PNG or WebP)".to_string()),
-        Ok(image::ImageFormat::Jpeg) => decode_jpeg_strictly(&bytes),
-        Ok(format) => image::load_from_memory_with_format(&bytes, format)
-            .map(drop)
-            .map_err(|e| format!("does not decode as {format:?}: {e}")),
+    let header = read_image_header(&bytes)?;
+    match header.format {
+        image::ImageFormat::Jpeg => decode_jpeg_strictly(&bytes),
+        format => {
+            let mut reader = image::ImageReader::with_format(Cursor::new(&bytes), format);
+            reader.limits(decoding_limits());
+            reader.decode().map(drop).map_err(|e| format!("does not decode as {format:?}: {e}"))
+        }
     }
 }
 

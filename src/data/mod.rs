@@ -11,7 +11,7 @@ use std::path::PathBuf;
 pub mod amazon;
 pub mod catalogue;
 pub mod histories;
-#[cfg(feature = "native")]
+#[cfg(feature = "decode")]
 pub mod images;
 pub mod interactions;
 pub mod items;

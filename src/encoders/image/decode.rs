@@ -8,6 +8,10 @@
 //! - 16-bit channels keep their high byte, as Pillow's PNG unpacker does (`image` would round
 //!   `x / 257` instead). Pillow saturates 16-bit *grayscale* PNGs to 255 above 255, which we do not copy.
 //!
+//! The header is read first and an image over the pixel limit refused before any pixel is decoded
+//! (`data::images::read_image_header`, the same check `validate` makes); decoders allocate at most
+//! `data::images::MAX_DECODE_BYTES`.
+//!
 //! EXIF orientation is ignored, as in the reference (Pillow does not apply it on open).
 //!
 //! JPEGs are decoded by zune-jpeg directly, in **strict** mode: `image` runs it leniently, and a file cut
@@ -18,6 +22,7 @@
 use std::io::Cursor;
 use std::path::Path;
 
+use crate::data::images::{decoding_limits, read_image_header};
 use image::{DynamicImage, ImageFormat, ImageReader};
 use zune_jpeg::zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
 
@@ -33,11 +38,14 @@ pub fn decode_file(path: &Path) -> Result<RgbImage> {
 /// Decodes an encoded image (JPEG, PNG, WebP) to RGB8; `origin` labels errors (a path, a URL, an id).
 pub fn decode_bytes(bytes: &[u8], origin: &str) -> Result<RgbImage> {
     let fail = |reason: String| ImageEncoderError::Decode { origin: origin.to_string(), reason };
-    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| fail(e.to_string()))?;
-    match reader.format() {
-        None => Err(fail("not a JPEG, PNG or WebP image".into())),
-        Some(ImageFormat::Jpeg) => decode_jpeg_strictly(bytes).map_err(fail),
-        Some(_) => to_rgb8(reader.decode().map_err(|e| fail(e.to_string()))?),
+    let header = read_image_header(bytes).map_err(fail)?;
+    match header.format {
+        ImageFormat::Jpeg => decode_jpeg_strictly(bytes).map_err(fail),
+        format => {
+            let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+            reader.limits(decoding_limits());
+            to_rgb8(reader.decode().map_err(|e| fail(e.to_string()))?)
+        }
     }
 }
 
