@@ -81,7 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(message) => {
-            eprintln!("error: {message}");
+            eprintln!("error: {}", crate::display::terminal_safe(&message));
             Ok(ExitCode::from(2))
         }
     }

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod convert;
 mod demo;
+mod display;
 mod embed;
 mod encode;
 mod eval;
@@ -73,7 +74,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {}", said_once(&err));
+            eprintln!("error: {}", display::terminal_safe(&said_once(&err)));
             ExitCode::FAILURE
         }
     }

@@ -11,6 +11,8 @@ use omakase::runtime::manifest::FileEntry;
 use omakase::runtime::{Manifest, Recommendations, Runtime, RuntimeError};
 use serde_json::json;
 
+use crate::display::terminal_safe;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// The bundle directory written by `omakase export`.
@@ -38,7 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(message) => {
-            eprintln!("error: {message}");
+            eprintln!("error: {}", terminal_safe(&message));
             Ok(ExitCode::from(2))
         }
     }
@@ -125,11 +127,11 @@ fn as_json(args: &Args, runtime: &Runtime, result: &Recommendations) -> serde_js
 
 fn print_table(runtime: &Runtime, result: &Recommendations) {
     if !result.unknown.is_empty() {
-        println!("unknown ids (ignored): {}", result.unknown.join(", "));
+        println!("unknown ids (ignored): {}", terminal_safe(&result.unknown.join(", ")));
     }
     for (rank, rec) in result.items.iter().enumerate() {
         let e = &rec.explanation;
-        let title = |row| runtime.item(row).map_or("", |m| m.title.as_str()).to_string();
+        let title = |row| runtime.item(row).map_or("", |m| m.title.as_str());
         let split = match (e.text_similarity, e.image_similarity) {
             (Some(t), Some(i)) => format!(" (text {t:.2}, image {i:.2})"),
             _ => String::new(),
@@ -137,10 +139,12 @@ fn print_table(runtime: &Runtime, result: &Recommendations) {
         println!(
             "{:>3}. {:<10} {:<40} {:.3}  because {} {:?} {:.2}{split}",
             rank + 1,
-            rec.id,
-            title(rec.row),
+            // Ids and titles come from the bundle: escaped before they reach a terminal (`{:?}`
+            // escapes control characters already).
+            terminal_safe(&rec.id),
+            terminal_safe(title(rec.row)),
             rec.score,
-            e.session_id,
+            terminal_safe(&e.session_id),
             title(e.session_row),
             e.similarity
         );

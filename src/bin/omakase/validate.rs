@@ -9,6 +9,8 @@ use omakase::data::validate::{validate_dir, Validation};
 use omakase::data::{Problem, Summary};
 use serde::Serialize;
 
+use crate::display::terminal_safe;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// The dataset directory (items.jsonl, interactions.csv, images/).
@@ -56,7 +58,7 @@ fn validate_with_progress(args: &Args) -> Validation {
 
 fn print_human(args: &Args, validation: &Validation) {
     let s = &validation.summary;
-    println!("dataset        {}", args.data.display());
+    println!("dataset        {}", terminal_safe(&args.data.display().to_string()));
     println!("users          {}", s.users);
     println!("items          {}", s.items);
     println!("interactions   {}", s.interactions);
@@ -81,7 +83,8 @@ fn print_human(args: &Args, validation: &Validation) {
     } else {
         println!("problems       {} ({} fatal, {} warnings)", problems.len(), s.fatal_problems, s.warnings);
         for problem in problems {
-            println!("{problem}");
+            // Ids, paths and messages come from the data: escaped before they reach a terminal.
+            println!("{}", terminal_safe(&problem.to_string()));
         }
         println!("problem counts:");
         for (kind, count) in &s.problem_counts {
