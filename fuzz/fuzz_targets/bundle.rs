@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use libfuzzer_sys::fuzz_target;
-use omakase::runtime::manifest::sha256_hex;
-use omakase::runtime::{Manifest, Runtime};
+use omakase_runtime::manifest::sha256_hex;
+use omakase_runtime::{Manifest, Runtime};
 
 const SEPARATOR: &[u8] = b"\n--\n";
 
@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
         files.insert(path.clone(), bytes.to_vec());
     }
     let hashes: HashMap<String, String> = files.iter().map(|(p, b)| (p.clone(), sha256_hex(b))).collect();
-    let fix = |entry: &mut omakase::runtime::manifest::FileEntry| {
+    let fix = |entry: &mut omakase_runtime::manifest::FileEntry| {
         if let Some(h) = hashes.get(&entry.path) {
             entry.sha256 = h.clone();
         }

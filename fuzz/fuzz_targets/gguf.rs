@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use omakase::runtime::gguf::Gguf;
+use omakase_runtime::gguf::Gguf;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(gguf) = Gguf::parse(data, "fuzz.gguf") {
