@@ -35,10 +35,11 @@ impl askama::filters::Escaper for Xhtml {
     }
 }
 
-/// Control characters other than tab and newline: XML allows them neither raw nor as references
-/// (carriage return would be allowed, but an XML parser turns it into a newline).
+/// Control characters other than tab and newline, and the noncharacters U+FFFE and U+FFFF: XML
+/// allows them neither raw nor as references (its `Char` production stops at U+FFFD below the
+/// supplementary planes; carriage return would be allowed, but an XML parser turns it into a newline).
 pub(super) fn forbidden_in_xml(c: char) -> bool {
-    c.is_control() && c != '\n' && c != '\t'
+    (c.is_control() && c != '\n' && c != '\t') || c == '\u{FFFE}' || c == '\u{FFFF}'
 }
 
 /// Text made safe for HTML/XML element content and attribute values (what the template does to
@@ -52,6 +53,12 @@ pub fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn noncharacters_xml_forbids_are_replaced() {
+        assert_eq!(escape("a\u{FFFF}b\u{FFFE}c\u{FFFD}"), "a\u{FFFD}b\u{FFFD}c\u{FFFD}");
+        assert_eq!(escape("\u{10000}\u{E000}"), "\u{10000}\u{E000}");
+    }
 
     #[test]
     fn escape_covers_markup_and_quotes() {
