@@ -118,4 +118,13 @@ mod tests {
             vec![(ProblemKind::WrongFieldType, Some(1), Some("item_id")), (ProblemKind::NoUsableRows, None, None)]
         );
     }
+
+    #[test]
+    fn a_key_named_twice_skips_the_row_naming_the_key() {
+        let text = "{\"item_id\": \"d1\", \"item_id\": \"d2\"}\n{\"item_id\": \"e\", \"m\": {\"x\": 1, \"x\": 2}}\n{\"item_id\": \"f\", \"title\": \"F\"}\n";
+        let read = read_items(text.as_bytes(), "items.jsonl");
+        assert_eq!(kinds(&read), vec![(ProblemKind::BadJson, Some(1), None), (ProblemKind::BadJson, Some(2), None)]);
+        assert!(read.problems[0].message.contains("\"item_id\" appears twice"), "{}", read.problems[0].message);
+        assert_eq!(read.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["f"]);
+    }
 }

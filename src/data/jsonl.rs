@@ -1,5 +1,5 @@
 //! JSON-lines reading shared by `items.jsonl` and the Amazon importer: every non-blank line must be a
-//! JSON object; anything else is a located problem and the row is skipped.
+//! JSON object naming each key once; anything else is a located problem and the row is skipped.
 
 use std::io::BufRead;
 
@@ -39,7 +39,8 @@ pub(crate) fn for_each_object<R: BufRead>(
             continue;
         }
         rows += 1;
-        match serde_json::from_str::<Value>(text) {
+        // A key named twice is an error, not a silent pick of one value (see the runtime's `json`).
+        match crate::runtime::json::parse_unique_keys(text.as_bytes()) {
             Ok(Value::Object(object)) => each(number, object, problems),
             Ok(other) => {
                 let message = format!("expected a JSON object, found {}; row skipped", json_type(&other));

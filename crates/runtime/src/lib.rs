@@ -16,6 +16,7 @@
 //! - [`text_template`]: the rule that turns a product's fields into the text the encoder reads.
 //! - [`manifest`]: `manifest.json` (shared with `export`).
 //! - [`gguf`]: a bounded GGUF reader.
+//! - [`json`]: JSON from untrusted files, refusing a key named twice in one object.
 //! - [`tower`]: the sequence and item towers' forward passes.
 //! - [`store`]: item vectors (int8 / f16) and the shard layout.
 //! - [`engine`]: [`Runtime`], the public API (the CPU kernels).
@@ -31,6 +32,7 @@ mod error;
 pub mod gguf;
 #[cfg(feature = "gpu")]
 pub mod gpu;
+pub mod json;
 pub mod kernels;
 pub mod manifest;
 pub mod rows;

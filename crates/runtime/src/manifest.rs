@@ -175,8 +175,8 @@ pub struct EncoderFiles {
 impl Manifest {
     /// Parses and validates `manifest.json`'s bytes.
     pub fn from_json(bytes: &[u8]) -> Result<Manifest, RuntimeError> {
-        let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| RuntimeError::ManifestJson { reason: e.to_string() })?;
+        let value =
+            crate::json::parse_unique_keys(bytes).map_err(|e| RuntimeError::ManifestJson { reason: e.to_string() })?;
         let format = value.get("format").and_then(|f| f.as_str());
         if format != Some(FORMAT) {
             return Err(RuntimeError::field(
