@@ -92,7 +92,8 @@ fn export_exits_2_naming_a_missing_run_file() {
     let data = tmp.path().join("data");
     std::fs::create_dir(&data).unwrap();
     std::fs::write(data.join("items.jsonl"), "{\"item_id\": \"a\", \"title\": \"A\"}\n").unwrap();
-    std::fs::write(data.join("interactions.csv"), "user_id,item_id,timestamp\nu,a,1\n").unwrap();
+    // A usable dataset (a user with 2 interactions), so that the missing run file is what fails.
+    std::fs::write(data.join("interactions.csv"), "user_id,item_id,timestamp\nu,a,1\nu,a,2\n").unwrap();
     let run = tmp.path().join("run");
     std::fs::create_dir(&run).unwrap();
     let out_dir = tmp.path().join("bundle");

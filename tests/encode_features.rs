@@ -190,16 +190,31 @@ fn text_only_marks_every_image_missing_and_a_full_run_then_encodes_them() {
 }
 
 #[test]
-fn an_unreadable_previous_file_is_replaced_with_a_warning() {
+fn an_unreadable_previous_features_file_is_replaced_with_a_warning() {
     let tmp = tempfile::tempdir().unwrap();
     let (data, out) = (tmp.path().join("shop"), tmp.path().join("features.safetensors"));
     synthetic_dataset(&data, "Blue pen");
-    std::fs::write(&out, b"half a file").unwrap();
+    encode(&data, &out, encoders());
+    // Still an Omakase features file by its header, but its rows no longer load: encoding again is
+    // the fix, so it is replaced (with a warning naming it).
+    let bytes = std::fs::read(&out).unwrap();
+    std::fs::write(&out, &bytes[..bytes.len() - 16]).unwrap();
     let (_, report) = encode(&data, &out, encoders());
     assert_eq!((report.text.encoded, report.image.encoded), (4, 3));
     assert_eq!(report.warnings.len(), 1);
     assert!(report.warnings[0].contains("features.safetensors"), "{:?}", report.warnings);
     assert_eq!(Features::load(&out).unwrap().len(), 5);
+}
+
+#[test]
+fn a_previous_file_that_is_not_features_is_refused_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, out) = (tmp.path().join("shop"), tmp.path().join("features.safetensors"));
+    synthetic_dataset(&data, "Blue pen");
+    std::fs::write(&out, b"half a file").unwrap();
+    let err = encode_dir(&data, &out, encoders(), &options()).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("features.safetensors") && err.contains("not an Omakase features file"), "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), b"half a file");
 }
 
 #[test]

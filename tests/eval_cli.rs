@@ -452,7 +452,8 @@ fn bad_inputs_exit_2_naming_the_file() {
     let other = f.root.join("other");
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("items.jsonl"), "{\"item_id\": \"z\", \"title\": \"Z\"}\n").unwrap();
-    std::fs::write(other.join("interactions.csv"), "user_id,item_id,timestamp\nu,z,1\n").unwrap();
+    // Usable (a user with 2 interactions), so that the other catalogue is what fails.
+    std::fs::write(other.join("interactions.csv"), "user_id,item_id,timestamp\nu,z,1\nu,z,2\n").unwrap();
     let out = omakase(&f.root, &["eval", "--model", f.run.to_str().unwrap(), "--data", other.to_str().unwrap()]);
     assert_bad_input(&out, &["run.json", "transfer"]);
     let out = omakase(&f.root, &["eval", "--model", f.run.to_str().unwrap(), "--data", "missing-dir"]);
