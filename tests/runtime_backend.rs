@@ -45,7 +45,8 @@ fn assert_matches_cpu(answer: &Answer, cpu: &Runtime, session: &[&str], k: usize
 #[test]
 fn the_cpu_preference_never_takes_the_gpu() {
     let options = BackendOptions { preference: BackendPreference::Cpu, ..BackendOptions::default() };
-    let backend = block_on(Backend::choose(runtime(), &options, None));
+    let (backend, warning) = block_on(Backend::choose(runtime(), &options, None));
+    assert!(warning.is_none());
     assert!(backend.name().starts_with("cpu-"), "{}", backend.name());
     assert!(backend.note().contains("disabled"), "{}", backend.note());
     let cpu = runtime();
@@ -59,7 +60,7 @@ fn the_cpu_preference_never_takes_the_gpu() {
 
 #[test]
 fn bad_calls_are_refused_the_same_way_on_every_backend() {
-    let backend = block_on(Backend::choose(runtime(), &BackendOptions::default(), None));
+    let (backend, _) = block_on(Backend::choose(runtime(), &BackendOptions::default(), None));
     let err = block_on(backend.recommend(&["p1"], 0)).unwrap_err().to_string();
     assert!(err.contains('k'), "{err}");
     let err = block_on(backend.recommend(&["no-such-item"], 5)).unwrap_err().to_string();
@@ -79,7 +80,7 @@ fn backend_preference_names_parse_and_others_are_refused() {
 #[cfg(feature = "gpu")]
 #[test]
 fn the_gpu_answers_like_the_cpu_and_a_lost_device_finishes_on_the_cpu() {
-    let mut backend = block_on(Backend::choose(runtime(), &BackendOptions::default(), None));
+    let (mut backend, warning) = block_on(Backend::choose(runtime(), &BackendOptions::default(), None));
     if !backend.name().starts_with("webgpu") {
         if std::env::var("OMAKASE_REQUIRE_GPU").as_deref() == Ok("1") {
             panic!("OMAKASE_REQUIRE_GPU=1 but the backend is {}: {}", backend.name(), backend.note());
@@ -87,6 +88,7 @@ fn the_gpu_answers_like_the_cpu_and_a_lost_device_finishes_on_the_cpu() {
         eprintln!("SKIP runtime_backend: {}", backend.note());
         return;
     }
+    assert!(warning.is_none(), "{warning:?}");
     let mut cpu = runtime();
     for session in SESSIONS {
         let answer = block_on(backend.recommend(session, 10)).unwrap();

@@ -101,11 +101,16 @@ impl Backend {
     /// Chooses the backend for `runtime`'s catalogue: WebGPU when `options` allow it and an adapter
     /// and a device come (the catalogue uploaded, and the sequence tower from `tower` — the bundle's
     /// GGUF bytes and file name — when `options.tower_on_gpu`), else the CPU. Never fails: why the
-    /// GPU was not taken is in [`Backend::note`].
+    /// GPU was not taken is in [`Backend::note`], and is also returned as a warning when the GPU was
+    /// allowed but failed (the caller tells the developer, as with [`Answer::warning`]).
     #[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
-    pub async fn choose(runtime: Runtime, options: &BackendOptions, tower: Option<(&[u8], &str)>) -> Backend {
+    pub async fn choose(
+        runtime: Runtime,
+        options: &BackendOptions,
+        tower: Option<(&[u8], &str)>,
+    ) -> (Backend, Option<String>) {
         if options.preference == BackendPreference::Cpu {
-            return Backend::cpu(runtime, "WebGPU disabled by options.backend = \"wasm\"");
+            return (Backend::cpu(runtime, "WebGPU disabled by options.backend = \"wasm\""), None);
         }
         #[cfg(feature = "gpu")]
         {
@@ -119,13 +124,16 @@ impl Backend {
                         gpu.adapter(),
                         if gpu.tower_on_gpu() { "; sequence tower on the GPU" } else { "" }
                     );
-                    Backend { runtime, gpu: RefCell::new(Some(gpu)), note: RefCell::new(note) }
+                    (Backend { runtime, gpu: RefCell::new(Some(gpu)), note: RefCell::new(note) }, None)
                 }
-                Err(e) => Backend::cpu(runtime, format!("WebGPU unavailable, using the CPU: {e}")),
+                Err(e) => {
+                    let note = format!("WebGPU unavailable, using the CPU: {e}");
+                    (Backend::cpu(runtime, note.clone()), Some(note))
+                }
             }
         }
         #[cfg(not(feature = "gpu"))]
-        Backend::cpu(runtime, "built without the gpu feature")
+        (Backend::cpu(runtime, "built without the gpu feature"), None)
     }
 
     pub fn runtime(&self) -> &Runtime {

@@ -348,8 +348,10 @@ impl Recommender {
         }
         let runtime = Runtime::from_manifest(&manifest, &files)?;
         let tower = Some((files[&manifest.sequence_tower.path].as_slice(), manifest.sequence_tower.path.as_str()));
-        let backend = Backend::choose(runtime, &options.backend, tower).await;
-        warn_unless_gpu(&backend);
+        let (backend, warning) = Backend::choose(runtime, &options.backend, tower).await;
+        if let Some(warning) = &warning {
+            warn(warning);
+        }
         let mut state = State::new(backend, &fetcher);
         drop(files);
         state.manifest = Some(manifest);
@@ -382,20 +384,13 @@ impl Recommender {
         let runtime = Runtime::from_parts(manifest.model.clone(), &tower_bytes, &vectors, ids, EmbeddingDtype::Int8)?;
         drop(vectors);
         let tower = Some((tower_bytes.as_slice(), manifest.sequence_tower.path.as_str()));
-        let backend = Backend::choose(runtime, &options.backend, tower).await;
-        warn_unless_gpu(&backend);
+        let (backend, warning) = Backend::choose(runtime, &options.backend, tower).await;
+        if let Some(warning) = &warning {
+            warn(warning);
+        }
         let mut state = State::new(backend, &fetcher);
         state.synthetic = true;
         Ok(Recommender { state: Rc::new(RefCell::new(state)) })
-    }
-}
-
-/// Tells the developer why the GPU was not taken when it was allowed (as before the choice moved into
-/// the runtime: one console warning per load).
-fn warn_unless_gpu(backend: &Backend) {
-    let note = backend.note();
-    if note.starts_with("WebGPU unavailable") {
-        warn(&note);
     }
 }
 
