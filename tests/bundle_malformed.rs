@@ -264,6 +264,25 @@ fn non_finite_shard_values_are_refused() {
 }
 
 #[test]
+fn a_main_shard_row_of_zeros_is_refused_naming_it() {
+    let mut files = valid();
+    // Row 2 zeroed (scale and codes): a broken export, not an item that can never be recommended.
+    let mut shard = files["items-00000.bin"].clone();
+    let dim = manifest(&files)["dim"].as_u64().unwrap() as usize;
+    shard[8..12].fill(0);
+    let codes = N_ITEMS * 4 + 2 * dim;
+    shard[codes..codes + dim].fill(0);
+    replace_consistently(&mut files, "items-00000.bin", shard);
+    expect_error(&files, &["items-00000.bin", "row 2", "all zero"]);
+
+    // The whole shard zeroed.
+    let mut files = valid();
+    let zeros = vec![0; files["items-00000.bin"].len()];
+    replace_consistently(&mut files, "items-00000.bin", zeros);
+    expect_error(&files, &["items-00000.bin", "row 0", "all zero"]);
+}
+
+#[test]
 fn paths_must_be_plain_file_names() {
     let mut files = valid();
     let mut m = manifest(&files);

@@ -130,6 +130,7 @@ impl Runtime {
         };
         let meta = parse_items(checked(files, &manifest.items)?, &manifest.items.path, manifest.item_count)?;
         let items = load_store(files, &manifest.shards, manifest.embedding_dtype, manifest.dim)?;
+        refuse_empty_rows(&items, &manifest.shards)?;
         let explain = match &manifest.explain {
             Some(explain) if files.get(&explain.text[0].file.path).is_some() => Some((
                 load_store(files, &explain.text, manifest.embedding_dtype, manifest.dim)?,
@@ -463,6 +464,21 @@ fn load_store(
         store.append_shard(&shard.file.path, bytes, shard.rows)?;
     }
     Ok(store)
+}
+
+/// Refuses a main-shard row that holds no vector. Explain shards mark a missing modality that way,
+/// but every item has a main vector (the item tower's output is never exactly zero), so a zero row
+/// is a broken export — it would score 0 against every session and never be recommended, silently.
+fn refuse_empty_rows(store: &ItemStore, shards: &[ShardEntry]) -> Result<(), RuntimeError> {
+    let mut first = 0;
+    for shard in shards {
+        if let Some(r) = (0..shard.rows).find(|&r| !store.is_present(first + r)) {
+            let reason = format!("row {r} is all zero: a main shard row must hold the item's vector");
+            return Err(RuntimeError::format(&shard.file.path, reason));
+        }
+        first += shard.rows;
+    }
+    Ok(())
 }
 
 /// `items.json`: an array of `item_count` [`ItemMeta`] with unique ids.
