@@ -52,6 +52,47 @@ fn recommend_prints_k_explained_items_outside_the_session() {
     assert!(titles.contains(&"<script>alert(1)</script>"));
 }
 
+/// The fixture bundle with item `p1` renamed to `id` (items.json and its manifest entry rewritten).
+fn write_bundle_renaming_p1(dir: &Path, id: &str) {
+    let mut bundle = fixture().bundle(WeightsDtype::Q8_0, EmbeddingDtype::Int8, MAX_SHARD_BYTES);
+    let (_, items) = bundle.files.iter_mut().find(|(name, _)| name == "items.json").unwrap();
+    let mut meta: Value = serde_json::from_slice(items).unwrap();
+    let first = meta.as_array_mut().unwrap().iter_mut().find(|m| m["id"] == "p1").unwrap();
+    first["id"] = id.into();
+    *items = serde_json::to_vec(&meta).unwrap();
+    let (bytes, sha) = (items.len(), omakase::runtime::manifest::sha256_hex(items));
+    let (_, manifest) = bundle.files.iter_mut().find(|(name, _)| name == "manifest.json").unwrap();
+    let mut m: Value = serde_json::from_slice(manifest).unwrap();
+    m["items"]["bytes"] = bytes.into();
+    m["items"]["sha256"] = sha.into();
+    *manifest = serde_json::to_vec(&m).unwrap();
+    write_atomic_dir(dir, &bundle.files).unwrap();
+}
+
+#[test]
+fn recommend_takes_ids_with_commas_and_spaces_through_item() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    write_bundle_renaming_p1(&dir, " shoe, size 42 ");
+    let bundle = dir.to_str().unwrap();
+
+    let out = omakase(&["recommend", "--bundle", bundle, "--item", " shoe, size 42 ", "--item", "p7", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["used"], serde_json::json!([" shoe, size 42 ", "p7"]));
+    assert_eq!(json["session"], serde_json::json!([" shoe, size 42 ", "p7"]));
+    assert_eq!(json["unknown"], serde_json::json!([]));
+
+    // --session splits it (reported unknown, quoted in the table), and the two flags do not mix.
+    let out = omakase(&["recommend", "--bundle", bundle, "--session", " shoe, size 42 ,p7"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains(r#"unknown ids (ignored): "shoe", "size 42""#), "{table}");
+    let out = omakase(&["recommend", "--bundle", bundle, "--session", "p7", "--item", "p8"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+}
+
 #[test]
 fn recommend_exits_2_naming_the_bad_file() {
     let tmp = tempfile::tempdir().unwrap();

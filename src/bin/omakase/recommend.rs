@@ -1,5 +1,7 @@
-//! `omakase recommend --bundle BUNDLE --session ID[,ID...] [--k 10] [--json]`: the
+//! `omakase recommend --bundle BUNDLE (--session ID[,ID...] | --item ID ...) [--k 10] [--json]`: the
 //! runtime the browser runs, on a bundle directory. Unknown session ids are reported, not fatal.
+//! `--item` takes one id exactly as written (repeated, oldest first): a shop's ids may hold commas
+//! or spaces, which `--session` splits and trims.
 //! Exit codes: 0 ok; 2 bad input (unreadable or corrupt bundle file, named; no known session id).
 
 use std::collections::HashMap;
@@ -18,9 +20,13 @@ pub struct Args {
     /// The bundle directory written by `omakase export`.
     #[arg(long)]
     pub bundle: PathBuf,
-    /// Item ids the shopper viewed, oldest first, comma-separated.
-    #[arg(long, value_delimiter = ',')]
+    /// Item ids the shopper viewed, oldest first, comma-separated (spaces around ids are trimmed).
+    #[arg(long, value_delimiter = ',', required_unless_present = "item", conflicts_with = "item")]
     pub session: Vec<String>,
+    /// One item id the shopper viewed, exactly as written (no splitting, no trimming); repeat it for a
+    /// session, oldest first. For ids holding commas or spaces.
+    #[arg(long)]
+    pub item: Vec<String>,
     /// How many items to recommend.
     #[arg(long, default_value_t = 10)]
     pub k: usize,
@@ -48,13 +54,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Loads the bundle and answers the session; every failure is bad input, with the file named.
 fn recommend(args: &Args) -> Result<(Runtime, Recommendations), String> {
-    let session: Vec<&str> = args.session.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
+    let session = session_ids(args);
     if session.is_empty() {
         return Err(RuntimeError::EmptySession { unknown: Vec::new() }.to_string() + " (--session is empty)");
     }
     let runtime = load(&args.bundle)?;
     let result = runtime.recommend(&session, args.k).map_err(|e| format!("{}: {e}", args.bundle.display()))?;
     Ok((runtime, result))
+}
+
+/// The session's ids, oldest first: `--item`s as written, or `--session` split at commas and trimmed.
+fn session_ids(args: &Args) -> Vec<&str> {
+    if args.item.is_empty() {
+        args.session.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect()
+    } else {
+        args.item.iter().map(String::as_str).collect()
+    }
 }
 
 /// The most bytes a bundle's `manifest.json` may hold (it lists files; the catalogue is elsewhere).
@@ -117,7 +132,7 @@ fn as_json(args: &Args, runtime: &Runtime, result: &Recommendations) -> serde_js
         .collect();
     json!({
         "bundle": args.bundle.display().to_string(),
-        "session": args.session,
+        "session": session_ids(args),
         "used": result.used.iter().map(|&r| runtime.item(r).map(|m| m.id.as_str())).collect::<Vec<_>>(),
         "unknown": result.unknown,
         "k": args.k,
@@ -127,7 +142,9 @@ fn as_json(args: &Args, runtime: &Runtime, result: &Recommendations) -> serde_js
 
 fn print_table(runtime: &Runtime, result: &Recommendations) {
     if !result.unknown.is_empty() {
-        println!("unknown ids (ignored): {}", terminal_safe(&result.unknown.join(", ")));
+        // Quoted: an id may hold a comma or spaces (given with --item).
+        let quoted: Vec<String> = result.unknown.iter().map(|id| format!("{:?}", terminal_safe(id))).collect();
+        println!("unknown ids (ignored): {}", quoted.join(", "));
     }
     for (rank, rec) in result.items.iter().enumerate() {
         let e = &rec.explanation;
