@@ -55,6 +55,10 @@ pub enum ProblemKind {
     UnclosedQuote,
     /// An item id appears a second time; the later row is skipped (the first one wins).
     DuplicateItemId,
+    /// An item id equals an earlier one after Unicode normalisation (NFC: "é" as one code point or as
+    /// "e" + combining accent) but not byte for byte; both are kept as separate items, and a page or
+    /// interaction that spells it the other way finds the other one.
+    LookalikeItemId,
     /// An interaction names an item id not in the catalogue; the row is skipped.
     UnknownItemId,
     /// A timestamp is not a finite number; the row is skipped.
