@@ -2,12 +2,10 @@
 //! reaches the terminal with its control characters escaped. A title holding `ESC ] 0 ; … BEL`
 //! would retitle the terminal, `ESC [ 31 m` recolour it. `--json` stays JSON (serde escapes it).
 
-mod bundle_fixture;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use bundle_fixture::{config, fixture, items};
+use crate::bundle_fixture::{config, fixture, items};
 use omakase::export::{build_bundle, catalogue_vectors, write_atomic_dir, ExportJob};
 use omakase::runtime::manifest::{Provenance, MAX_SHARD_BYTES};
 use omakase::runtime::{EmbeddingDtype, WeightsDtype};
