@@ -23,7 +23,7 @@ fn crc32(bytes: &[u8]) -> u32 {
     !crc
 }
 
-fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+pub(crate) fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     out.extend_from_slice(&(data.len() as u32).to_be_bytes());
     let start = out.len();
     out.extend_from_slice(kind);
@@ -53,7 +53,7 @@ fn png_declaring(width: u32, height: u32) -> Vec<u8> {
 
 /// A real 16×16 JPEG whose frame header (SOF0) is rewritten to declare `side`×`side`, cut 16 bytes
 /// into its scan (every header whole): a truncated JPEG claiming to be huge.
-fn jpeg_declaring(side: u16) -> Vec<u8> {
+pub(crate) fn jpeg_declaring(side: u16) -> Vec<u8> {
     let img = image::RgbImage::from_fn(16, 16, |x, y| image::Rgb([(x * 16) as u8, (y * 16) as u8, 7]));
     let mut bytes = Cursor::new(Vec::new());
     image::DynamicImage::ImageRgb8(img).write_to(&mut bytes, image::ImageFormat::Jpeg).unwrap();
