@@ -88,6 +88,14 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AtomicWriteErro
 /// what would hurt a machine.
 pub const MAX_IMAGE_FILE_BYTES: u64 = 64 << 20;
 
+/// The most bytes a JSON or TOML document named by a run, a bundle or an argument may hold (a run's
+/// config and metrics, a bundle's manifest): a thousand times what they hold in practice.
+pub const MAX_DOCUMENT_BYTES: u64 = 64 << 20;
+
+/// The most bytes a weights file may hold (encoder weights, a run's model or checkpoint): all-MiniLM
+/// and EfficientNet-Lite0 are 90 MB and 19 MB as f32, a run's model a few MB.
+pub const MAX_WEIGHTS_FILE_BYTES: u64 = 2 << 30;
+
 /// Why [`read_bounded`] refused or failed, with the path concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -155,6 +163,21 @@ fn kind_of(file_type: std::fs::FileType) -> &'static str {
 /// non-blocking, so a pipe swapped in after the check cannot hang the open either.
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     let io = |source| ReadError::Io { path: path.to_path_buf(), source };
+    let (file, length) = open_regular(path)?;
+    let capacity = length.min(limit).min(isize::MAX as u64) as usize;
+    let mut bytes = Vec::with_capacity(capacity);
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge { path: path.to_path_buf(), limit });
+    }
+    Ok(bytes)
+}
+
+/// Opens the regular file at `path` (links followed) for reading, with its length; named pipes,
+/// devices, sockets and folders are refused before and after opening (the path may change in
+/// between), and the open does not block (a pipe swapped in cannot hang it).
+pub fn open_regular(path: &Path) -> Result<(std::fs::File, u64), ReadError> {
+    let io = |source| ReadError::Io { path: path.to_path_buf(), source };
     let not_regular = |file_type| ReadError::NotRegular { path: path.to_path_buf(), kind: kind_of(file_type) };
     let metadata = std::fs::metadata(path).map_err(io)?;
     if !metadata.is_file() {
@@ -168,18 +191,30 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
         options.custom_flags(libc::O_NONBLOCK);
     }
     let file = options.open(path).map_err(io)?;
-    // Checked again on the opened file: the path may have changed in between.
     let metadata = file.metadata().map_err(io)?;
     if !metadata.is_file() {
         return Err(not_regular(metadata.file_type()));
     }
-    let capacity = metadata.len().min(limit).min(isize::MAX as u64) as usize;
-    let mut bytes = Vec::with_capacity(capacity);
-    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(io)?;
-    if bytes.len() as u64 > limit {
-        return Err(ReadError::TooLarge { path: path.to_path_buf(), limit });
+    Ok((file, metadata.len()))
+}
+
+/// The sha256 (lowercase hex) of the regular file at `path`, read in 1 MiB pieces: a features file of
+/// a million items (gigabytes) is hashed without being held in memory.
+pub fn sha256_file(path: &Path) -> Result<String, ReadError> {
+    use sha2::Digest as _;
+    let (mut file, _) = open_regular(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(source) => return Err(ReadError::Io { path: path.to_path_buf(), source }),
+        };
+        hasher.update(&buffer[..n]);
     }
-    Ok(bytes)
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]
@@ -195,6 +230,17 @@ mod tests {
         let err = read_bounded(&path, 4).unwrap_err();
         assert!(matches!(err, ReadError::TooLarge { limit: 4, .. }), "{err}");
         assert!(err.to_string().contains("f.bin"), "{err}");
+    }
+
+    #[test]
+    fn hashes_a_regular_file_as_read_would_and_refuses_a_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.bin");
+        let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(sha256_file(&path).unwrap(), crate::runtime::manifest::sha256_hex(&bytes));
+        #[cfg(unix)]
+        assert!(matches!(sha256_file(Path::new("/dev/zero")), Err(ReadError::NotRegular { .. })));
     }
 
     #[cfg(unix)]

@@ -428,6 +428,41 @@ fn no_usable_row_is_fatal() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn special_files_are_refused_without_reading_them() {
+    // An image that links to /dev/zero, an interactions file that is a named pipe (a reader would wait
+    // on it forever): each refused by name, at once.
+    let f = Fixture::valid();
+    std::fs::remove_file(f.path().join("images/a.png")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", f.path().join("images/a.png")).unwrap();
+    let v = f.validate();
+    assert_problems(&v, vec![at(ImageMissing, ITEMS, 1, Some("image"))], true);
+    assert!(message(&v, 0).contains("not a file"), "{}", message(&v, 0));
+
+    std::fs::remove_file(f.path().join(INTERACTIONS)).unwrap();
+    assert!(Command::new("mkfifo").arg(f.path().join(INTERACTIONS)).status().unwrap().success());
+    let v = f.validate();
+    assert_eq!(problems(&v)[1], whole_file(FileUnreadable, INTERACTIONS), "{:#?}", v.problems());
+    assert!(message(&v, 1).contains("named pipe"), "{}", message(&v, 1));
+    assert!(!v.summary.usable);
+}
+
+#[test]
+fn lookalike_ids_and_out_of_range_numbers_are_reported_and_kept() {
+    let f = Fixture::valid();
+    f.append(ITEMS, "{\"item_id\": \"cafe\u{301}\", \"title\": \"T\", \"year\": 1e999}\n".as_bytes());
+    f.append(ITEMS, "{\"item_id\": \"caf\u{e9}\", \"title\": \"T\"}\n".as_bytes());
+    let v = f.validate();
+    assert_problems(
+        &v,
+        vec![at(WrongFieldType, ITEMS, 4, Some("year")), at(LookalikeItemId, ITEMS, 5, Some("item_id"))],
+        true,
+    );
+    assert_eq!(v.loaded.dataset.items.len(), 5);
+    assert_eq!(v.loaded.dataset.items[3].metadata.get("year"), Some(&serde_json::Value::Null));
+}
+
 // ---------------------------------------------------------------- the CLI
 
 #[test]

@@ -158,10 +158,20 @@ pub fn decoding_limits() -> image::Limits {
     limits
 }
 
+/// An image file's bytes. Natively: a regular file (a link to `/dev/zero` or a named pipe is refused
+/// before reading) of at most [`crate::fs::MAX_IMAGE_FILE_BYTES`]. The error carries no path (callers
+/// name the file their own way).
+pub fn read_image_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    #[cfg(feature = "native")]
+    return crate::fs::read_bounded(path, crate::fs::MAX_IMAGE_FILE_BYTES).map_err(|e| e.into_parts().1);
+    #[cfg(not(feature = "native"))]
+    std::fs::read(path)
+}
+
 /// Decodes the whole image, once its header passed [`read_image_header`]; the format is told by the
 /// content, never by the extension.
 fn decode(path: &Path) -> Result<(), String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let bytes = read_image_file(path).map_err(|e| format!("cannot be read: {e}"))?;
     let header = read_image_header(&bytes)?;
     match header.format {
         image::ImageFormat::Jpeg => decode_jpeg_strictly(&bytes),

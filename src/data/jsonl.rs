@@ -46,7 +46,7 @@ pub(crate) fn for_each_object<R: BufRead>(
                 let message = format!("expected a JSON object, found {}; row skipped", json_type(&other));
                 problems.push(Problem::new(ProblemKind::NotAnObject, file, message).at_line(number));
             }
-            Err(err) => match without_out_of_range_numbers(&text, &err) {
+            Err(err) => match without_out_of_range_numbers(text, &err) {
                 // One metadata number beyond f64 (`"year": 1e999`) costs that field, not the item.
                 Some((object, dropped)) => {
                     for (key, literal) in dropped {
@@ -68,13 +68,16 @@ pub(crate) fn for_each_object<R: BufRead>(
     rows
 }
 
+/// An object key and the number literal found under it.
+type KeyAndLiteral = (String, String);
+
 /// When `err` is serde_json's "number out of range" (a literal such as `1e999` that is valid JSON but
 /// beyond f64), the line parsed again with each such literal replaced by `null`, and the
 /// `(key, literal)` pairs replaced. `None` for any other error, or when the line still fails.
 fn without_out_of_range_numbers(
     text: &str,
     err: &serde_json::Error,
-) -> Option<(Map<String, Value>, Vec<(String, String)>)> {
+) -> Option<(Map<String, Value>, Vec<KeyAndLiteral>)> {
     if !err.to_string().starts_with("number out of range") {
         return None;
     }

@@ -202,8 +202,14 @@ impl<R: BufRead> LineReader<R> {
 
 /// Opens `path` for buffered reading, or reports it as [`ProblemKind::FileMissing`] /
 /// [`ProblemKind::FileUnreadable`] under `name`, the way problems refer to the file.
+/// Natively only a regular file is opened: a named pipe would hang the reader and `/dev/zero` would
+/// feed it forever (one over-long line after another).
 pub fn open_reported(path: &Path, name: &str, problems: &mut Vec<Problem>) -> Option<BufReader<File>> {
-    match File::open(path) {
+    #[cfg(feature = "native")]
+    let opened = crate::fs::open_regular(path).map(|(file, _)| file).map_err(|e| e.into_parts().1);
+    #[cfg(not(feature = "native"))]
+    let opened = File::open(path);
+    match opened {
         Ok(file) => Some(BufReader::with_capacity(1 << 16, file)),
         Err(err) => {
             let kind = match err.kind() {

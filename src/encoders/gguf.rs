@@ -129,7 +129,8 @@ pub fn write_text_dir(dir: &std::path::Path, plan: GgufPlan) -> Result<(Vec<u8>,
     let max_seq_len = TextEncoder::load(dir)?.max_seq_len();
     let read = |name: &str| {
         let path = dir.join(name);
-        std::fs::read(&path).map_err(|e| GgufError::Source { reason: format!("{}: {e}", path.display()) })
+        crate::fs::read_bounded(&path, crate::fs::MAX_WEIGHTS_FILE_BYTES)
+            .map_err(|e| GgufError::Source { reason: e.to_string() })
     };
     let utf8 = |name: &str, bytes: Vec<u8>| {
         String::from_utf8(bytes)

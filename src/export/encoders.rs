@@ -171,13 +171,13 @@ fn identity_of<'a>(
 fn check_files(dir: &Path, identity: &EncoderIdentity, features_path: &Path) -> Result<(), ExportError> {
     for (name, recorded) in &identity.files_sha256 {
         let path: PathBuf = dir.join(name);
-        let bytes = std::fs::read(&path).map_err(|e| {
+        let found = crate::fs::sha256_file(&path).map_err(|e| {
+            let (_, e) = e.into_parts();
             ExportError::input(
                 &path,
                 format!("{e}; {} was computed with it ({})", features_path.display(), identity.model),
             )
         })?;
-        let found = sha256_hex(&bytes);
         if &found != recorded {
             return Err(ExportError::input(
                 &path,
@@ -195,5 +195,5 @@ fn check_files(dir: &Path, identity: &EncoderIdentity, features_path: &Path) -> 
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ExportError> {
-    std::fs::read(path).map_err(|e| ExportError::io(path, e))
+    crate::fs::read_bounded(path, crate::fs::MAX_WEIGHTS_FILE_BYTES).map_err(ExportError::read)
 }

@@ -50,6 +50,21 @@ impl ExportError {
         ExportError::Io { path: path.to_owned(), source }
     }
 
+    /// A refused or failed [`crate::fs::read_bounded`]: a device, pipe or oversized file is bad
+    /// input; an I/O failure stays one.
+    pub fn read(error: crate::fs::ReadError) -> Self {
+        use crate::fs::ReadError;
+        match error {
+            ReadError::Io { path, source } => ExportError::Io { path, source },
+            ReadError::NotRegular { path, kind } => {
+                ExportError::Input { path, reason: format!("not a regular file ({kind})") }
+            }
+            ReadError::TooLarge { path, limit } => {
+                ExportError::Input { path, reason: format!("more than {limit} bytes") }
+            }
+        }
+    }
+
     /// Whether the user can fix this by changing the input (the CLI exits 2).
     pub fn is_bad_input(&self) -> bool {
         match self {

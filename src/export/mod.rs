@@ -111,7 +111,7 @@ pub fn export(job: &ExportJob) -> Result<Manifest, ExportError> {
     let provenance = Provenance {
         dataset: info.dataset.clone(),
         run: job.run.display().to_string(),
-        features_sha256: sha256_hex(&std::fs::read(&features_path).map_err(|e| ExportError::io(&features_path, e))?),
+        features_sha256: crate::fs::sha256_file(&features_path).map_err(ExportError::read)?,
         created_by: format!("omakase {}", env!("CARGO_PKG_VERSION")),
     };
     let mut bundle = build_bundle(&config.model, &tensors, &vectors, &loaded.dataset.items, job, provenance)?;

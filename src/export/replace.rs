@@ -30,7 +30,9 @@ pub fn check_replaceable(out: &Path) -> Result<(), ExportError> {
         return Ok(());
     }
     let manifest: Option<serde_json::Value> =
-        std::fs::read(out.join("manifest.json")).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        crate::fs::read_bounded(&out.join("manifest.json"), crate::fs::MAX_DOCUMENT_BYTES)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
     let Some(manifest) = manifest.filter(|m| m["format"] == crate::runtime::manifest::FORMAT) else {
         entries.sort();
         return Err(refuse(format!("is not an Omakase bundle (no bundle manifest.json; it holds `{}`)", entries[0])));

@@ -234,7 +234,7 @@ impl RunDir {
             return Ok(None);
         };
         let json_path = dir.join(STATE_JSON);
-        let json = fs::read(&json_path).map_err(|e| TrainError::io(&json_path, e))?;
+        let json = crate::fs::read_bounded(&json_path, crate::fs::MAX_DOCUMENT_BYTES).map_err(TrainError::read)?;
         let state: CheckpointState =
             serde_json::from_slice(&json).map_err(|e| TrainError::checkpoint(&json_path, e.to_string()))?;
         let tensors_path = dir.join(STATE_TENSORS);
@@ -272,9 +272,9 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// The file's sha256, streamed (a features file can be gigabytes), regular files only.
 pub fn sha256_file(path: &Path) -> Result<String, TrainError> {
-    let bytes = fs::read(path).map_err(|e| TrainError::io(path, e))?;
-    Ok(sha256_hex(&bytes))
+    crate::fs::sha256_file(path).map_err(TrainError::read)
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -262,7 +262,9 @@ impl Default for EncodeConfig {
 impl TrainConfig {
     /// Reads a TOML config; missing fields take their defaults. Errors name the file and the key.
     pub fn load(path: &Path) -> Result<Self, TrainError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TrainError::io(path, source))?;
+        let bytes = crate::fs::read_bounded(path, crate::fs::MAX_DOCUMENT_BYTES).map_err(TrainError::read)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| TrainError::Config { origin: path.display().to_string(), reason: "not UTF-8 text".into() })?;
         Self::parse(&text, &path.display().to_string())
     }
 

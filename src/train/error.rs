@@ -47,6 +47,12 @@ impl TrainError {
         TrainError::Io { path: path.to_owned(), source }
     }
 
+    /// A refused or failed [`crate::fs::read_bounded`] (device, pipe, oversized file, I/O error).
+    pub fn read(error: crate::fs::ReadError) -> Self {
+        let (path, source) = error.into_parts();
+        TrainError::Io { path, source }
+    }
+
     pub fn checkpoint(path: &Path, reason: impl Into<String>) -> Self {
         TrainError::Checkpoint { path: path.to_owned(), reason: reason.into() }
     }

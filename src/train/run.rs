@@ -122,7 +122,7 @@ pub struct RunInfo {
 impl RunInfo {
     pub fn load(run: &Path) -> Result<Self, TrainError> {
         let path = run.join("run.json");
-        let bytes = std::fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
+        let bytes = crate::fs::read_bounded(&path, crate::fs::MAX_DOCUMENT_BYTES).map_err(TrainError::read)?;
         serde_json::from_slice(&bytes).map_err(|e| TrainError::run(&path, e.to_string()))
     }
 }

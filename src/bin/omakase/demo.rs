@@ -218,11 +218,11 @@ fn quick_run(data: &Path, out: &Path) -> anyhow::Result<PathBuf> {
 /// trained, and its warm NDCG@10 against "most popular" with the paired intervals, unmasked and
 /// masked. `None` when the run has no `run.json` or no warm evaluation.
 fn model_summary(run: &Path, quick: bool) -> Option<serde_json::Value> {
-    let read =
-        |name: &str| -> Option<serde_json::Value> { serde_json::from_slice(&std::fs::read(run.join(name)).ok()?).ok() };
+    let bytes = |name: &str| omakase::fs::read_bounded(&run.join(name), omakase::fs::MAX_DOCUMENT_BYTES).ok();
+    let read = |name: &str| -> Option<serde_json::Value> { serde_json::from_slice(&bytes(name)?).ok() };
     let info = read("run.json")?;
     let eval = read("eval-warm.json")?;
-    let config = std::fs::read_to_string(run.join("config.toml")).ok();
+    let config = bytes("config.toml").and_then(|b| String::from_utf8(b).ok());
     let train_epochs = config.as_deref().and_then(|text| {
         let table: toml::Table = toml::from_str(text).ok()?;
         table.get("train")?.get("epochs")?.as_integer()

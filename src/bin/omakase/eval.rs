@@ -339,8 +339,7 @@ impl DataDir {
             let path = PathBuf::from(&run.info.features);
             if path.is_file() {
                 // Re-encoding (another template, other encoder weights) changes what the model reads.
-                let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                if omakase::encoders::cache::sha256_hex(&bytes) != run.info.features_sha256 {
+                if omakase::fs::sha256_file(&path)? != run.info.features_sha256 {
                     eprintln!(
                         "warning: {} changed since {} was trained (features_sha256 differs in run.json)",
                         path.display(),

@@ -94,7 +94,7 @@ struct Inputs {
 
 fn read_inputs(text_dir: &Path, image_path: &Path) -> anyhow::Result<Inputs> {
     TextEncoder::load(text_dir).with_context(|| format!("loading the text encoder from {}", text_dir.display()))?;
-    let image_weights = std::fs::read(image_path).with_context(|| format!("reading {}", image_path.display()))?;
+    let image_weights = omakase::fs::read_bounded(image_path, omakase::fs::MAX_WEIGHTS_FILE_BYTES)?;
     ImageEncoder::from_safetensors_bytes(&image_weights)
         .with_context(|| format!("loading the image encoder from {}", image_path.display()))?;
     Ok(Inputs { image_weights })

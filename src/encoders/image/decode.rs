@@ -31,7 +31,8 @@ use super::preprocess::RgbImage;
 
 /// Decodes an image file to RGB8. Errors name the file.
 pub fn decode_file(path: &Path) -> Result<RgbImage> {
-    let bytes = std::fs::read(path).map_err(|source| ImageEncoderError::Io { path: path.to_path_buf(), source })?;
+    let bytes = crate::data::images::read_image_file(path)
+        .map_err(|source| ImageEncoderError::Io { path: path.to_path_buf(), source })?;
     decode_bytes(&bytes, &path.display().to_string())
 }
 

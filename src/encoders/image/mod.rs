@@ -59,7 +59,8 @@ impl ImageEncoder {
     /// Loads `efficientnet-lite0.safetensors` (f32, PyTorch state-dict names).
     #[cfg(feature = "native")]
     pub fn load(path: &std::path::Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| ImageEncoderError::Io { path: path.to_path_buf(), source })?;
+        let bytes = crate::fs::read_bounded(path, crate::fs::MAX_WEIGHTS_FILE_BYTES)
+            .map_err(|e| ImageEncoderError::Io { path: path.to_path_buf(), source: e.into_parts().1 })?;
         Self::from_state_dict(&StateDict::from_safetensors_bytes(&bytes, &path.display().to_string(), &Device::Cpu)?)
     }
 

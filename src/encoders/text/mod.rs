@@ -111,7 +111,8 @@ impl TextEncoder {
     pub fn load(dir: &std::path::Path) -> Result<Self, EncoderError> {
         let read = |name: &str| {
             let path = dir.join(name);
-            std::fs::read(&path).map_err(|source| EncoderError::Read { path, source })
+            crate::fs::read_bounded(&path, crate::fs::MAX_WEIGHTS_FILE_BYTES)
+                .map_err(|e| EncoderError::Read { path, source: e.into_parts().1 })
         };
         let optional = |name: &str| dir.join(name).is_file().then(|| read(name)).transpose();
         let parse_config = |name: &str, bytes: Vec<u8>| {

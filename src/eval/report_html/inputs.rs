@@ -111,10 +111,11 @@ pub fn gather(run_dir: &Path) -> Result<ReportInputs, EvalError> {
 }
 
 fn read_optional(path: &Path) -> Result<Option<String>, EvalError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
+    let fail = |reason: String| EvalError::ReportInput { path: path.display().to_string(), line: None, reason };
+    match crate::fs::read_bounded(path, crate::fs::MAX_DOCUMENT_BYTES).map_err(|e| e.into_parts().1) {
+        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| fail("not UTF-8 text".into())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(EvalError::ReportInput { path: path.display().to_string(), line: None, reason: e.to_string() }),
+        Err(e) => Err(fail(e.to_string())),
     }
 }
 
