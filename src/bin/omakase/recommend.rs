@@ -143,7 +143,7 @@ fn as_json(args: &Args, runtime: &Runtime, result: &Recommendations) -> serde_js
 fn print_table(runtime: &Runtime, result: &Recommendations) {
     if !result.unknown.is_empty() {
         // Quoted: an id may hold a comma or spaces (given with --item).
-        let quoted: Vec<String> = result.unknown.iter().map(|id| format!("{:?}", terminal_safe(id))).collect();
+        let quoted: Vec<String> = result.unknown.iter().map(|id| format!("\"{}\"", terminal_safe(id))).collect();
         println!("unknown ids (ignored): {}", quoted.join(", "));
     }
     for (rank, rec) in result.items.iter().enumerate() {
