@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if !dir.join("model.safetensors").is_file() {
             continue;
         }
-        let (config, _, model) = TrainedModel::load(&dir, &features)?;
+        let (config, _, model) = TrainedModel::load(&dir, &features, true)?;
         let scorer = model.scorer(&name, config.model.max_len)?;
         let score = |cases: &[TestCase]| evaluate(scorer.as_ref(), cases, n, 256);
         let valid = score(&split.validation)?.metrics();

@@ -75,7 +75,7 @@ fn parity(run: &Path, data: &Path, features_path: &Path) -> Parity {
     let runtime = load_bundle(&out);
 
     let features = Features::load(features_path).unwrap();
-    let (config, _, model) = TrainedModel::load(run, &features).unwrap();
+    let (config, _, model) = TrainedModel::load(run, &features, true).unwrap();
     let scorer = model.scorer("f32", config.model.max_len).unwrap();
     let dataset = load_dir(data).dataset;
     let plan = EvalPlan::new(&dataset, EvalProtocol::Warm);

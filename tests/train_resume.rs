@@ -219,7 +219,7 @@ fn baselines_land_in_their_directories_and_load_back() {
     let features = Features::load(&features).unwrap();
     for name in names {
         let base = run.join("baselines").join(name);
-        let (config, info, model) = TrainedModel::load(&base, &features).unwrap();
+        let (config, info, model) = TrainedModel::load(&base, &features, true).unwrap();
         assert_eq!(info.status, "done");
         // No pretraining epochs in any baseline; the main run has 2.
         assert!(history(&base).iter().all(|r| r.stage.as_str() == "train"), "{name}");
@@ -227,7 +227,7 @@ fn baselines_land_in_their_directories_and_load_back() {
         let scores = scorer.score_batch(&[&[1, 2, 3], &[4]]).unwrap();
         assert_eq!(scores.dims(), [2, ITEMS]);
     }
-    let sasrec = TrainedModel::load(&run.join("baselines/sasrec_id"), &features).unwrap().1;
+    let sasrec = TrainedModel::load(&run.join("baselines/sasrec_id"), &features, true).unwrap().1;
     assert_eq!(sasrec.model_kind, omakase::train::ModelKind::SasrecId);
     assert_eq!(history(&run).iter().filter(|r| r.stage.as_str() == "pretrain").count(), 2);
 }
@@ -313,11 +313,75 @@ fn saved_weights_on_raw_features_reproduce_the_validation_figure() {
     train(&job(&data, &run, config)).unwrap();
 
     let features = Features::load(&features_path).unwrap();
-    let (config, info, model) = TrainedModel::load(&run, &features).unwrap();
+    let (config, info, model) = TrainedModel::load(&run, &features, true).unwrap();
     let dataset = omakase::data::load::load_dir(&data).dataset;
     let split = omakase::data::split::warm(&dataset);
     let scorer = model.scorer("model", config.model.max_len).unwrap();
     let valid = omakase::eval::evaluate(scorer.as_ref(), &split.validation, ITEMS, 64).unwrap().metrics();
     let recorded = info.best_valid_ndcg_at_10.unwrap();
     assert!((valid.ndcg_at_10 - recorded).abs() < 1e-9, "loaded {} vs recorded {recorded}", valid.ndcg_at_10);
+}
+
+/// ID residuals: trained for items seen in training only (new items' rows stay exactly zero), found
+/// again by id when the catalogue is reordered, and left out for another shop's catalogue.
+#[test]
+fn id_residuals_follow_item_ids_and_skip_new_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, features_path) = synthetic(dir.path());
+    let mut config = small_config(&features_path, 3);
+    config.data.protocol = omakase::train::config::TrainProtocol::Cold;
+    config.train.id_residuals = true;
+    config.train.id_residual_dropout = 0.25;
+    config.train.id_residual_l2 = 0.01;
+    let run = dir.path().join("run");
+    train(&job(&data, &run, config)).unwrap();
+
+    let residuals = weights(&run)["item_residuals"].clone();
+    let dataset = omakase::data::load::load_dir(&data).dataset;
+    let split = omakase::data::split::cold(&dataset);
+    let d = 16;
+    let row = |values: &[f32], i: usize| values[i * d..(i + 1) * d].to_vec();
+    for i in 0..ITEMS {
+        let zero = row(&residuals, i).iter().all(|v| *v == 0.0);
+        assert_eq!(zero, split.new_items[i], "item {i}: new {}, residual zero {zero}", split.new_items[i]);
+    }
+
+    let vectors = |features: &Features, own: bool| -> Vec<f32> {
+        let (_, _, model) = TrainedModel::load(&run, features, own).unwrap();
+        let TrainedModel::Multimodal { model, catalogue } = model else { panic!("a multimodal run") };
+        let items = omakase::model::SequentialRecommender::item_vectors(&model, &catalogue, omakase::model::Mode::Eval)
+            .unwrap();
+        items.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    };
+    let features = Features::load(&features_path).unwrap();
+    let own = vectors(&features, true);
+    let other_shop = vectors(&features, false);
+    for i in 0..ITEMS {
+        let content: Vec<f32> = row(&other_shop, i);
+        let with_residual: Vec<f32> = content.iter().zip(row(&residuals, i)).map(|(c, r)| c + r).collect();
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
+        assert!(close(&row(&own, i), &with_residual), "item {i}: content + residual");
+    }
+    // The same catalogue in reverse order: each item keeps its own residual.
+    let reversed: Vec<usize> = (0..ITEMS).rev().collect();
+    let pick = |modality: &ModalityFeatures| {
+        let mut out = ModalityFeatures::absent(ITEMS, modality.dim, modality.encoder.clone());
+        for (position, &i) in reversed.iter().enumerate() {
+            if let Some(hash) = modality.hashes[i] {
+                out.set_row(position, modality.row(i), hash);
+            }
+        }
+        out
+    };
+    let reordered = Features {
+        item_ids: reversed.iter().map(|&i| features.item_ids[i].clone()).collect(),
+        text: pick(&features.text),
+        image: pick(&features.image),
+        text_template: None,
+    };
+    let again = vectors(&reordered, true);
+    for (position, &i) in reversed.iter().enumerate() {
+        let (a, b) = (row(&again, position), row(&own, i));
+        assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-5), "item {i} moved to row {position}");
+    }
 }

@@ -97,7 +97,8 @@ pub fn export(job: &ExportJob) -> Result<Manifest, ExportError> {
             format!("its item ids are not {}'s catalogue (encode the dataset again)", job.data.display()),
         ));
     }
-    let (config, info, model) = TrainedModel::load(&job.run, &features)?;
+    // The bundle's catalogue is the run's shop (items may have been added since): ID residuals apply.
+    let (config, info, model) = TrainedModel::load(&job.run, &features, true)?;
     let TrainedModel::Multimodal { model, catalogue } = model else {
         return Err(ExportError::input(
             &job.run,

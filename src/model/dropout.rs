@@ -19,6 +19,11 @@ impl DropoutRng {
         DropoutRng(RefCell::new(ChaCha8Rng::seed_from_u64(seed)))
     }
 
+    /// `count` uniform draws in [0, 1) (whole-row masks, e.g. the ID residuals' dropout).
+    pub fn uniform_draws(&self, count: usize) -> Vec<f32> {
+        self.uniform(count)
+    }
+
     /// `count` uniform draws in [0, 1) with 24 random bits each (an `f32` mantissa's worth).
     fn uniform(&self, count: usize) -> Vec<f32> {
         let mut rng = self.0.borrow_mut();

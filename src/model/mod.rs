@@ -19,6 +19,7 @@ mod batch;
 mod dropout;
 mod error;
 mod init;
+mod item_residuals;
 mod item_tower;
 mod layer_norm;
 mod losses;
@@ -32,6 +33,7 @@ pub use batch::{Histories, NextItemBatch};
 pub use dropout::{Dropout, DropoutRng, Mode};
 pub use error::ModelError;
 pub use init::seeded_var_builder;
+pub use item_residuals::{ItemResiduals, ITEM_RESIDUALS};
 pub use item_tower::{ItemFeatures, ItemTower};
 pub use layer_norm::LayerNorm;
 pub use losses::{

@@ -7,6 +7,7 @@ use candle_nn::VarBuilder;
 use super::batch::{Histories, NextItemBatch};
 use super::dropout::Mode;
 use super::error::ModelError;
+use super::item_residuals::ItemResiduals;
 use super::item_tower::{ItemFeatures, ItemTower};
 use super::losses::{next_item_loss, pretraining_loss, PretrainingLoss, Scoring};
 use super::sequence_tower::{user_vectors, SequenceTower};
@@ -41,6 +42,11 @@ pub trait SequentialRecommender {
         next_item_loss(&states, batch, item_vectors, self.scoring())
     }
 
+    /// A term added to the training loss (e.g. the ID residuals' L2 penalty); `None` by default.
+    fn regularizer(&self) -> Result<Option<Tensor>, ModelError> {
+        Ok(None)
+    }
+
     /// Logits of every catalogue item for each history, `[b, n_items]` (inference mode; the same
     /// logits the training softmax uses, so their ranking is the recommendation).
     fn full_sort_predict(&self, item_vectors: &Tensor, histories: &Histories) -> Result<Tensor, ModelError> {
@@ -49,13 +55,15 @@ pub trait SequentialRecommender {
     }
 }
 
-/// Our model: items known only by their frozen text and image features. Parameters:
-/// `item_tower.*` and `sequence_tower.*` (see those types).
+/// Our model: items known by their frozen text and image features, plus, optionally, an ID residual
+/// for each item seen in training (see `item_residuals`). Parameters: `item_tower.*`,
+/// `sequence_tower.*` (see those types) and, with residuals, `item_residuals`.
 #[derive(Debug, Clone)]
 pub struct MultimodalRecommender {
     item_tower: ItemTower,
     sequence_tower: SequenceTower,
     config: ModelConfig,
+    residuals: Option<ItemResiduals>,
 }
 
 impl MultimodalRecommender {
@@ -65,7 +73,17 @@ impl MultimodalRecommender {
             item_tower: ItemTower::new(config, vb.pp("item_tower"))?,
             sequence_tower: SequenceTower::new(config, vb.pp("sequence_tower"))?,
             config: config.clone(),
+            residuals: None,
         })
+    }
+
+    /// The model with ID residuals added to its catalogue's item vectors (rows = catalogue rows).
+    pub fn with_residuals(self, residuals: ItemResiduals) -> Self {
+        MultimodalRecommender { residuals: Some(residuals), ..self }
+    }
+
+    pub fn residuals(&self) -> Option<&ItemResiduals> {
+        self.residuals.as_ref()
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -91,9 +109,18 @@ impl MultimodalRecommender {
 impl SequentialRecommender for MultimodalRecommender {
     type Catalogue = ItemFeatures;
 
-    /// The item tower over the catalogue, through the configured `item_view`.
+    /// The item tower over the catalogue, through the configured `item_view`, plus the ID residuals
+    /// when the model has them (the catalogue must then be the one they were made for).
     fn item_vectors(&self, catalogue: &ItemFeatures, mode: Mode) -> Result<Tensor, ModelError> {
-        self.item_tower.forward(catalogue, self.config.item_view, mode)
+        let content = self.item_tower.forward(catalogue, self.config.item_view, mode)?;
+        match &self.residuals {
+            Some(residuals) => residuals.apply(&content, mode),
+            None => Ok(content),
+        }
+    }
+
+    fn regularizer(&self) -> Result<Option<Tensor>, ModelError> {
+        self.residuals.as_ref().map_or(Ok(None), ItemResiduals::penalty)
     }
 
     fn scoring(&self) -> Scoring {

@@ -162,6 +162,15 @@ pub struct SequenceTrainingConfig {
     /// standardization into the saved weights (`train::standardize`): the same model, much faster
     /// to learn. Default true.
     pub standardize_features: bool,
+    /// Learn an ID residual for every item seen in training, added to its content vector and folded
+    /// into the bundle's shard at export (`model::item_residuals`); new items keep the content
+    /// vector alone. Default false.
+    pub id_residuals: bool,
+    /// Probability that an item's residual is left out of a training step (it is then scored by
+    /// content alone, as new items are). Default 0.0.
+    pub id_residual_dropout: f32,
+    /// Weight of the residuals' L2 penalty (mean over known items of ‖r‖²). Default 0.0.
+    pub id_residual_l2: f64,
 }
 
 impl Default for SequenceTrainingConfig {
@@ -182,6 +191,9 @@ impl Default for SequenceTrainingConfig {
             eval_batch: 256,
             max_seconds: 0.0,
             standardize_features: true,
+            id_residuals: false,
+            id_residual_dropout: 0.0,
+            id_residual_l2: 0.0,
         }
     }
 }
@@ -323,11 +335,16 @@ impl TrainConfig {
             ("train.weight_decay", self.train.weight_decay),
             ("train.clip", self.train.clip),
             ("train.max_seconds", self.train.max_seconds),
+            ("train.id_residual_l2", self.train.id_residual_l2),
         ];
         for (field, value) in non_negative {
             if !(value.is_finite() && value >= 0.0) {
                 return Err(format!("`{field}` must be a non-negative number, got {value}"));
             }
+        }
+        let dropout = self.train.id_residual_dropout;
+        if !(0.0..1.0).contains(&dropout) {
+            return Err(format!("`train.id_residual_dropout` must be in [0, 1), got {dropout}"));
         }
         if self.train.window_stride > self.model.max_len {
             return Err(format!(

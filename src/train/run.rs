@@ -11,6 +11,7 @@
 //! Also what a later step needs to use a run: [`TrainedModel::load`] rebuilds the trained model and
 //! its catalogue from `RUN` and the features, ready to score.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
@@ -31,7 +32,18 @@ use crate::data::{Dataset, Severity};
 use crate::encoders::features::{as_tensors, Features};
 use crate::encoders::pipeline::{default_models_dir, encode_dir, EncodeOptions, Encoders};
 use crate::eval::Scorer;
-use crate::model::{ItemFeatures, ItemView, ModelConfig, MultimodalRecommender, SasRecId, SequentialRecommender};
+use crate::model::{
+    ItemFeatures, ItemResiduals, ItemView, ModelConfig, MultimodalRecommender, SasRecId, SequentialRecommender,
+    ITEM_RESIDUALS,
+};
+
+/// A run with ID residuals: the item ids of the residual table's rows, in order (JSON array), so a
+/// later catalogue (items added, reordered) gets each known item's residual by id.
+pub const RESIDUAL_IDS: &str = "residual_ids.json";
+
+fn json_error(e: serde_json::Error) -> TrainError {
+    TrainError::Stage { stage: "train", reason: format!("JSON: {e}") }
+}
 
 /// Which model a run directory holds (`run.json`'s `model_kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -460,7 +472,16 @@ fn train_one(
 
     let result = match kind {
         ModelKind::Multimodal => {
-            let model = MultimodalRecommender::new(&config.model, vb)?;
+            let model = MultimodalRecommender::new(&config.model, vb.clone())?;
+            let model = match config.train.id_residuals {
+                true => {
+                    run.write(RESIDUAL_IDS, &serde_json::to_vec(&prepared.features.item_ids).map_err(json_error)?)?;
+                    let (n, d) = (prepared.features.len(), config.model.dim);
+                    let (dropout, l2) = (config.train.id_residual_dropout, config.train.id_residual_l2);
+                    model.with_residuals(ItemResiduals::new(n, d, dropout, l2, vb)?)
+                }
+                false => model,
+            };
             let scaling = match config.train.standardize_features {
                 true => FeatureScaling::fit(&prepared.features, &prepared.training_items.rows),
                 false => FeatureScaling::identity(&prepared.features),
@@ -633,6 +654,34 @@ pub fn load_weights(varmap: &VarMap, path: &Path) -> Result<(), TrainError> {
     Ok(())
 }
 
+/// The run's residual table (`[n_trained, d]`, rows named by `RUN/residual_ids.json`) laid out on
+/// `features`' rows: a known id gets its residual, any other item a zero row (content alone).
+fn residuals_by_id(run: &Path, table: &Tensor, features: &Features) -> Result<ItemResiduals, TrainError> {
+    let path = run.join(RESIDUAL_IDS);
+    let bytes = crate::fs::read_bounded(&path, crate::fs::MAX_DOCUMENT_BYTES.max(64 * features.len() as u64 + 1024))
+        .map_err(TrainError::read)?;
+    let ids: Vec<String> = serde_json::from_slice(&bytes).map_err(|e| TrainError::run(&path, e.to_string()))?;
+    let (rows, d) = table.dims2()?;
+    if ids.len() != rows {
+        let reason = format!("{} ids, but model.safetensors' {ITEM_RESIDUALS} has {rows} rows", ids.len());
+        return Err(TrainError::run(&path, reason));
+    }
+    let row_of: HashMap<&str, u32> = ids.iter().enumerate().map(|(row, id)| (id.as_str(), row as u32)).collect();
+    let found: Vec<Option<u32>> = features.item_ids.iter().map(|id| row_of.get(id.as_str()).copied()).collect();
+    let index: Vec<u32> = found.iter().map(|row| row.unwrap_or(0)).collect();
+    let keep: Vec<f32> = found.iter().map(|row| f32::from(u8::from(row.is_some()))).collect();
+    let n = features.len();
+    let table = table.to_dtype(DType::F32)?;
+    let mapped =
+        match rows {
+            0 => Tensor::zeros((n, d), DType::F32, &Device::Cpu)?,
+            _ => table
+                .index_select(&Tensor::new(index.as_slice(), &Device::Cpu)?, 0)?
+                .broadcast_mul(&Tensor::from_vec(keep, (n, 1), &Device::Cpu)?)?,
+        };
+    Ok(ItemResiduals::from_table(mapped))
+}
+
 /// A trained model rebuilt from a RUN directory, with what it scores against.
 // One value per command: the variants' size difference costs nothing.
 #[allow(clippy::large_enum_variant)]
@@ -644,18 +693,35 @@ pub enum TrainedModel {
 impl TrainedModel {
     /// Reads `RUN/config.toml`, `RUN/run.json` and `RUN/model.safetensors` (the best weights);
     /// `features` are the catalogue's features (`run.json`'s `features`, or a transfer target's).
-    pub fn load(run: &Path, features: &Features) -> Result<(TrainConfig, RunInfo, TrainedModel), TrainError> {
+    /// `own_catalogue`: whether `features` are the run's own shop (its catalogue then, items added
+    /// or not): only then do the run's ID residuals apply, by item id (another shop's items are
+    /// other products, whatever their ids).
+    pub fn load(
+        run: &Path,
+        features: &Features,
+        own_catalogue: bool,
+    ) -> Result<(TrainConfig, RunInfo, TrainedModel), TrainError> {
         let config = TrainConfig::load(&run.join("config.toml"))?;
         let info = RunInfo::load(run)?;
         let weights = run.join("model.safetensors");
         let tensors = candle_core::safetensors::load(&weights, &Device::Cpu)
             .map_err(|e| TrainError::run(&weights, e.to_string()))?;
+        let residuals = match (own_catalogue, tensors.get(ITEM_RESIDUALS)) {
+            (true, Some(table)) => Some(residuals_by_id(run, table, features)?),
+            _ => None,
+        };
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
         let model = match info.model_kind {
-            ModelKind::Multimodal => TrainedModel::Multimodal {
-                model: MultimodalRecommender::new(&config.model, vb)?,
-                catalogue: model_catalogue(features, &config.model, &Device::Cpu)?,
-            },
+            ModelKind::Multimodal => {
+                let model = MultimodalRecommender::new(&config.model, vb)?;
+                TrainedModel::Multimodal {
+                    model: match residuals {
+                        Some(residuals) => model.with_residuals(residuals),
+                        None => model,
+                    },
+                    catalogue: model_catalogue(features, &config.model, &Device::Cpu)?,
+                }
+            }
             ModelKind::SasrecId => TrainedModel::SasrecId(SasRecId::new(&config.model, features.len(), vb)?),
         };
         Ok((config, info, model))

@@ -242,7 +242,11 @@ pub fn batch_loss<M: SequentialRecommender>(
     let (b, t, d) = states.dims3()?;
     let queries = states.reshape((b * t, d))?.index_select(&batch.positions, 0)?;
     let logits = model.scoring().scores(&queries, items)?;
-    Ok(candle_nn::loss::cross_entropy(&logits, &batch.targets)?)
+    let loss = candle_nn::loss::cross_entropy(&logits, &batch.targets)?;
+    Ok(match model.regularizer()? {
+        Some(penalty) => (loss + penalty)?,
+        None => loss,
+    })
 }
 
 /// Validation figures of the model with these item vectors (compact catalogue).

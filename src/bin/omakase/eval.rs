@@ -114,7 +114,7 @@ fn evaluate(args: &Args) -> anyhow::Result<ExitCode> {
     let data = DataDir::load(&args.data)?;
     run.check_protocol(args.protocol, &data)?;
     let features = data.features(args.features.as_deref(), Some(&run), args.models.as_deref())?;
-    let model = run.load_model(&features)?;
+    let model = run.load_model(&features, args.protocol != EvalProtocol::Transfer)?;
     let plan = EvalPlan::new(&data.dataset, args.protocol);
     let n_items = data.dataset.items.len();
 
@@ -128,7 +128,7 @@ fn evaluate(args: &Args) -> anyhow::Result<ExitCode> {
         Some(path) => {
             let tuned = LoadedRun::open(path)?;
             tuned.check_protocol(EvalProtocol::Warm, &data).context("--finetuned")?;
-            let tuned_model = tuned.load_model(&features)?;
+            let tuned_model = tuned.load_model(&features, true)?;
             let result = plan.run(tuned_model.scorer(&tuned.path)?.as_ref(), n_items, EVAL_BATCH)?;
             report.finetuned = Some(CaseFigures::of(&result.primary));
             Some((tuned, tuned_model))
@@ -243,7 +243,9 @@ impl LoadedRun {
     }
 
     /// The run's best weights on `features`' catalogue; dims that disagree are bad input naming the files.
-    pub fn load_model(&self, features: &Features) -> anyhow::Result<LoadedModel> {
+    /// `own_catalogue`: `features` are the run's own shop (warm and cold protocols), so its ID
+    /// residuals apply; false for another shop (transfer).
+    pub fn load_model(&self, features: &Features, own_catalogue: bool) -> anyhow::Result<LoadedModel> {
         let model = &self.config.model;
         let config_path = self.path.join("config.toml");
         if self.info.model_kind == ModelKind::Multimodal {
@@ -260,7 +262,7 @@ impl LoadedRun {
                 }
             }
         }
-        let (_, _, trained) = TrainedModel::load(&self.path, features).map_err(|e| {
+        let (_, _, trained) = TrainedModel::load(&self.path, features, own_catalogue).map_err(|e| {
             bad(format!(
                 "{} does not fit {} and the features: {e}",
                 self.path.join("model.safetensors").display(),
@@ -452,7 +454,8 @@ impl Baselines {
                     .insert(name, format!("{} not found: train it with `omakase train --baselines`", dir.display()));
                 continue;
             }
-            match LoadedRun::open(&dir).and_then(|b| b.load_model(features)) {
+            // Baselines are trained on this very dataset (checked above): their own catalogue.
+            match LoadedRun::open(&dir).and_then(|b| b.load_model(features, true)) {
                 Ok(model) => baselines.learned.push((name, model)),
                 Err(err) => {
                     baselines.unavailable.insert(name, format!("{err:#}"));

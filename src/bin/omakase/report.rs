@@ -44,7 +44,7 @@ fn rebuild(args: &Args) -> anyhow::Result<ExitCode> {
     let protocol: EvalProtocol =
         run.info.protocol.parse().map_err(|e| bad(format!("{}: {e}", run.path.join("run.json").display())))?;
     let features = data.features(args.features.as_deref(), Some(&run), args.models.as_deref())?;
-    let model = run.load_model(&features)?;
+    let model = run.load_model(&features, protocol != EvalProtocol::Transfer)?;
     let plan = EvalPlan::new(&data.dataset, protocol);
     let baselines = Baselines::load(&data, &plan, &features, Some(&run))?;
     let quality = quality_report(&data, &features, &model, &plan, &baselines)?;
