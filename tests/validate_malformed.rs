@@ -463,6 +463,15 @@ fn lookalike_ids_and_out_of_range_numbers_are_reported_and_kept() {
     assert_eq!(v.loaded.dataset.items[3].metadata.get("year"), Some(&serde_json::Value::Null));
 }
 
+#[test]
+fn a_number_beyond_f64_before_non_ascii_outside_strings_is_bad_json() {
+    // Found by fuzz/fuzz_targets/dataset.rs: the second try that nulls a number beyond f64 walked the
+    // rest of the line a byte at a time and sliced `é` in two (a panic); such a line is not JSON.
+    let f = Fixture::valid();
+    f.append(ITEMS, "1e616\u{ed}\n{\"item_id\": \"d\", \"year\": 1e999, \u{e9}}\n".as_bytes());
+    assert_problems(&f.validate(), vec![at(BadJson, ITEMS, 4, None), at(BadJson, ITEMS, 5, None)], true);
+}
+
 // ---------------------------------------------------------------- the CLI
 
 #[test]

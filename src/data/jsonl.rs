@@ -133,7 +133,8 @@ fn null_out_of_range_numbers(text: &str) -> (String, Vec<(String, String)>) {
             } else if !b.is_ascii_whitespace() {
                 last_string = None;
             }
-            i + 1
+            // A whole character: outside strings the line need not be JSON (`1e999é`).
+            i + text[i..].chars().next().map_or(1, char::len_utf8)
         };
         out.push_str(&text[i..end]);
         i = end;
