@@ -4,7 +4,8 @@
 //! `interactions.csv`). Images are not touched here: [`super::images::check_images`] checks them
 //! (native only), so loading stays cheap and also works without a file system for images.
 
-use std::path::Path;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
 
 use super::interactions::read_interactions;
 use super::items::read_items;
@@ -39,15 +40,25 @@ impl Loaded {
 /// Never fails: a missing or unreadable file is a fatal problem. When no item could be read, the
 /// interactions are not parsed (every row would be an unknown item); only their absence is reported.
 pub fn load_dir(dir: &Path) -> Loaded {
+    load_with(Some(dir.to_path_buf()), |name, problems| open_reported(&dir.join(name), name, problems))
+}
+
+/// [`load_dir`] on files that `open(name, problems)` opens ([`ITEMS_FILE`], then
+/// [`INTERACTIONS_FILE`]), reporting to `problems` a file it cannot open (`None`); `root` becomes
+/// [`Dataset::root`]. In-memory files load the same way as a directory (the fuzz target does so).
+pub fn load_with<R: BufRead>(
+    root: Option<PathBuf>,
+    mut open: impl FnMut(&str, &mut Vec<Problem>) -> Option<R>,
+) -> Loaded {
     let mut problems = Vec::new();
 
-    let items = match open_reported(&dir.join(ITEMS_FILE), ITEMS_FILE, &mut problems) {
+    let items = match open(ITEMS_FILE, &mut problems) {
         Some(reader) => read_items(reader, ITEMS_FILE),
         None => Default::default(),
     };
     problems.extend(items.problems);
 
-    let users = match open_reported(&dir.join(INTERACTIONS_FILE), INTERACTIONS_FILE, &mut problems) {
+    let users = match open(INTERACTIONS_FILE, &mut problems) {
         Some(reader) if !items.items.is_empty() => {
             let index: std::collections::HashMap<&str, u32> =
                 items.items.iter().enumerate().map(|(i, item)| (item.id.as_str(), i as u32)).collect();
@@ -58,5 +69,5 @@ pub fn load_dir(dir: &Path) -> Loaded {
         _ => Vec::new(),
     };
 
-    Loaded { dataset: Dataset::new(Some(dir.to_path_buf()), items.items, users), item_lines: items.lines, problems }
+    Loaded { dataset: Dataset::new(root, items.items, users), item_lines: items.lines, problems }
 }

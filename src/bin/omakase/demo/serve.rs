@@ -143,7 +143,7 @@ fn open_inside(file: &Path, dir: &Path) -> Option<(File, u64)> {
     Some((opened, meta.len()))
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -289,11 +289,8 @@ fn read_head(stream: &mut TcpStream, timeout: Duration) -> Result<Vec<u8>, HeadE
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(HeadError::Io(e)),
         };
-        // Look for the end from a few bytes back (it may straddle two reads).
-        let from = head.len().saturating_sub(3);
-        head.extend_from_slice(&buf[..n]);
-        if let Some(end) = head_end(&head[from..]) {
-            head.truncate(from + end);
+        if let Some(end) = extend_head(&mut head, &buf[..n]) {
+            head.truncate(end);
             return Ok(head);
         }
         if head.len() > MAX_HEAD_BYTES {
@@ -302,8 +299,16 @@ fn read_head(stream: &mut TcpStream, timeout: Duration) -> Result<Vec<u8>, HeadE
     }
 }
 
+/// Appends `bytes` (one read) to `head`, which held no end yet; where the head ends, once it does.
+/// Looks for the end from a few bytes back: it may straddle two reads.
+pub(crate) fn extend_head(head: &mut Vec<u8>, bytes: &[u8]) -> Option<usize> {
+    let from = head.len().saturating_sub(3);
+    head.extend_from_slice(bytes);
+    head_end(&head[from..]).map(|end| from + end)
+}
+
 /// Where the head ends (after its blank line: CRLF CRLF, or bare LF LF), if it does.
-fn head_end(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn head_end(bytes: &[u8]) -> Option<usize> {
     (0..bytes.len()).find_map(|i| {
         if bytes[i..].starts_with(b"\r\n\r\n") {
             Some(i + 4)
@@ -337,31 +342,11 @@ impl Response {
 fn answer(mut stream: TcpStream, mounts: &Mounts, port: u16, limits: &Limits, log: bool) -> std::io::Result<()> {
     let response = match read_head(&mut stream, limits.head_timeout) {
         Ok(head) => {
-            let head = String::from_utf8_lossy(&head);
-            let mut lines = head.lines();
-            let request_line = lines.next().unwrap_or("");
-            let hosts: Vec<&str> = lines
-                .filter_map(|line| line.split_once(':'))
-                .filter(|(name, _)| name.trim().eq_ignore_ascii_case("host"))
-                .map(|(_, value)| value.trim())
-                .collect();
-            let mut parts = request_line.split_whitespace();
-            let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            let response = match hosts.as_slice() {
-                [host] if allowed_host(host, port) => respond(method, target, mounts),
-                [host] => Response::small(
-                    421,
-                    &format!(
-                        "this server answers to 127.0.0.1:{port} and localhost:{port}, not to Host {:?}",
-                        host.chars().take(100).collect::<String>()
-                    ),
-                ),
-                _ => Response::small(400, "one Host header required"),
-            };
+            let request = answer_head(&head, mounts, port);
             if log {
-                eprintln!("{method} {target} {}", response.status());
+                eprintln!("{} {} {}", request.method, request.target, request.response.status());
             }
-            write_response(&mut stream, method == "HEAD", response, limits.chunk_timeout)?;
+            write_response(&mut stream, request.method == "HEAD", request.response, limits.chunk_timeout)?;
             return Ok(());
         }
         Err(HeadError::Timeout) => Response::small(408, "request head not received in time"),
@@ -373,6 +358,41 @@ fn answer(mut stream: TcpStream, mounts: &Mounts, port: u16, limits: &Limits, lo
         eprintln!("(no request) {}", response.status());
     }
     write_response(&mut stream, false, response, limits.chunk_timeout)
+}
+
+/// A request head, as read: its method and target (for the log; HEAD sends no body) and the response.
+pub struct Request {
+    pub method: String,
+    pub target: String,
+    pub response: Response,
+}
+
+/// The answer to a request head (its bytes up to the blank line): the request line's method and
+/// target, the one Host header checked against `port`, then [`respond`]. Pure but for reading the
+/// mounts' files, so the fuzz target (`fuzz/fuzz_targets/demo_request.rs`) runs it as the server does.
+pub fn answer_head(head: &[u8], mounts: &Mounts, port: u16) -> Request {
+    let head = String::from_utf8_lossy(head);
+    let mut lines = head.lines();
+    let request_line = lines.next().unwrap_or("");
+    let hosts: Vec<&str> = lines
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(name, _)| name.trim().eq_ignore_ascii_case("host"))
+        .map(|(_, value)| value.trim())
+        .collect();
+    let mut parts = request_line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let response = match hosts.as_slice() {
+        [host] if allowed_host(host, port) => respond(method, target, mounts),
+        [host] => Response::small(
+            421,
+            &format!(
+                "this server answers to 127.0.0.1:{port} and localhost:{port}, not to Host {:?}",
+                host.chars().take(100).collect::<String>()
+            ),
+        ),
+        _ => Response::small(400, "one Host header required"),
+    };
+    Request { method: method.to_string(), target: target.to_string(), response }
 }
 
 /// (The head has been read.) Writes the response, each chunk within `chunk_timeout`.
@@ -559,6 +579,10 @@ mod tests {
         assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest"), Some(27));
         assert_eq!(head_end(b"GET / HTTP/1.0\n\n"), Some(16));
         assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: a\r\n"), None);
+        // The blank line straddling two reads.
+        let mut head = Vec::new();
+        assert_eq!(extend_head(&mut head, b"GET / HTTP/1.1\r\nHost: a\r"), None);
+        assert_eq!(extend_head(&mut head, b"\n\r\nrest"), Some(27));
     }
 
     #[test]
