@@ -250,6 +250,30 @@ fn warm_eval_json_follows_the_contract_and_masking_only_helps() {
 }
 
 #[test]
+fn against_compares_two_runs_on_the_same_cases() {
+    let f = fixture();
+    let alone = stdout_json(&eval(&f, &f.run, &["--json"]));
+    // A copy of the run: same figures, so every paired difference and its interval are exactly 0.
+    let copy = f.root.join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for name in ["config.toml", "run.json", "model.safetensors"] {
+        std::fs::copy(f.run.join(name), copy.join(name)).unwrap();
+    }
+    let report = stdout_json(&eval(&f, &f.run, &["--json", "--against", copy.to_str().unwrap()]));
+    assert_eq!(report["metrics"], alone["metrics"]);
+    let against = &report["against"];
+    assert_eq!(against["metrics"], alone["metrics"]);
+    assert_eq!(against["ndcg10_difference"]["difference"], 0.0);
+    assert_eq!(against["ndcg10_difference"]["ci95"], serde_json::json!([0.0, 0.0]));
+    assert!(alone.get("against").is_none());
+
+    // Another protocol's run is refused, naming the flag.
+    let cold = f.root.join("cold");
+    write_run(&cold, &f.features, ModelKind::Multimodal, "cold", &tiny_config());
+    assert_bad_input(&eval(&f, &f.run, &["--against", cold.to_str().unwrap()]), &["--against"]);
+}
+
+#[test]
 fn table_output_names_every_scorer() {
     let f = fixture();
     let out = eval(&f, &f.run, &["--baselines"]);

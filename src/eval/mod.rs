@@ -23,5 +23,5 @@ pub use baselines::{ContentKnn, Modality, Popularity};
 pub use error::EvalError;
 pub use metrics::{mask_history, mrr_at, ndcg_at, rank, rank_masked, recall_at, MetricRatios, Metrics, CUTOFFS};
 pub use protocol::{EvalPlan, EvalProtocol, ProtocolResult};
-pub use report::{CaseFigures, Report};
+pub use report::{Against, CaseFigures, Report};
 pub use scorer::{evaluate, Evaluation, RecommenderScorer, Scorer};

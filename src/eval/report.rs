@@ -78,6 +78,36 @@ pub struct Report {
     /// recommends a product the visitor has already viewed).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub ndcg10_masked_vs_baselines: BTreeMap<String, PairedDifference>,
+    /// `omakase eval --against RUN2`: another run of the same dataset and protocol (another setting
+    /// or seed), scored on the same cases, and the paired differences model − RUN2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub against: Option<Against>,
+}
+
+/// The evaluated run against another run on the same cases (see [`Report::against`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Against {
+    pub run: String,
+    pub metrics: Metrics,
+    pub metrics_masked: Metrics,
+    pub ndcg10_difference: PairedDifference,
+    pub ndcg10_masked_difference: PairedDifference,
+}
+
+impl Against {
+    /// `None` when the two results do not cover the same cases.
+    pub fn new(run: impl Into<String>, model: &ProtocolResult, other: &ProtocolResult) -> Option<Self> {
+        Some(Against {
+            run: run.into(),
+            metrics: other.primary.metrics(),
+            metrics_masked: other.primary.metrics_masked(),
+            ndcg10_difference: paired_ndcg10_difference(&model.primary.ranks, &other.primary.ranks)?,
+            ndcg10_masked_difference: paired_ndcg10_difference(
+                &model.primary.ranks_masked,
+                &other.primary.ranks_masked,
+            )?,
+        })
+    }
 }
 
 impl Report {
@@ -102,6 +132,7 @@ impl Report {
             baselines_unavailable: BTreeMap::new(),
             ndcg10_vs_baselines: BTreeMap::new(),
             ndcg10_masked_vs_baselines: BTreeMap::new(),
+            against: None,
         }
     }
 

@@ -32,7 +32,7 @@ use omakase::encoders::features::{as_tensors, Features};
 use omakase::encoders::pipeline::{default_models_dir, encode_dir, EncodeOptions, Encoders};
 use omakase::eval::quality::{self, QualityReport, EXPOSURE_K, MISMATCH_LIST, MISSING_LIST};
 use omakase::eval::report_html;
-use omakase::eval::{CaseFigures, ContentKnn, EvalPlan, EvalProtocol, Modality, Popularity, Report, Scorer};
+use omakase::eval::{Against, CaseFigures, ContentKnn, EvalPlan, EvalProtocol, Modality, Popularity, Report, Scorer};
 use omakase::model::{ItemFeatures, ItemView};
 use omakase::train::run::{Baseline, ModelKind, RunInfo, TrainedModel};
 use omakase::train::TrainConfig;
@@ -60,6 +60,10 @@ pub struct Args {
     /// transfer only: a run fine-tuned on DIR (e.g. `omakase train --init RUN`), evaluated too.
     #[arg(long)]
     pub finetuned: Option<PathBuf>,
+    /// Another run of the same dataset and protocol (another setting or seed): scored on the same
+    /// test cases, with the paired NDCG@10 difference (this run − RUN2) and its 95 % interval.
+    #[arg(long, value_name = "RUN2")]
+    pub against: Option<PathBuf>,
     /// The features file of DIR's catalogue [default: see the module documentation].
     #[arg(long)]
     pub features: Option<PathBuf>,
@@ -135,6 +139,13 @@ fn evaluate(args: &Args) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    if let Some(path) = &args.against {
+        let other = LoadedRun::open(path)?;
+        other.check_protocol(args.protocol, &data).context("--against")?;
+        let other_model = other.load_model(&features, args.protocol != EvalProtocol::Transfer)?;
+        let other_result = plan.run(other_model.scorer(&other.path)?.as_ref(), n_items, EVAL_BATCH)?;
+        report.against = Against::new(path.display().to_string(), &result, &other_result);
+    }
     drop(scorer);
 
     let mut baselines = Baselines::default();
