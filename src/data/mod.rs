@@ -31,7 +31,8 @@ pub use load::{load_dir, Loaded};
 pub use problem::{Problem, ProblemKind, Severity};
 pub use summary::Summary;
 
-/// One product, known by its words and its picture (never by a learned id embedding).
+/// One product, known by its words and its picture (a learned ID residual, when a run has them, is
+/// only added on top for items seen in training: `model::ItemResiduals`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
     /// The catalogue's own identifier (string, unique within a dataset).
