@@ -152,6 +152,35 @@ fn export_exits_2_naming_a_missing_run_file() {
     assert!(!out_dir.exists(), "nothing written on failure");
 }
 
+/// Issue 14, point 1: `export --out` given someone's folder, the dataset or the run refuses (exit 2,
+/// naming the folder and what it holds) and leaves every file in place; `demo` shares the guard.
+#[test]
+fn export_never_replaces_a_folder_that_is_not_a_bundle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("items.jsonl"), "{\"item_id\": \"a\", \"title\": \"A\"}\n").unwrap();
+    std::fs::write(data.join("interactions.csv"), "user_id,item_id,timestamp\nu,a,1\nu,a,2\n").unwrap();
+    let run = tmp.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::write(run.join("model.safetensors"), b"weights").unwrap();
+    let victim = tmp.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::write(victim.join("thesis.txt"), b"precious").unwrap();
+
+    for (out_dir, holds) in [(&victim, "thesis.txt"), (&data, "interactions.csv"), (&run, "model.safetensors")] {
+        let before: Vec<_> = std::fs::read_dir(out_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let args = ["export", "--model", run.to_str().unwrap(), "--data", data.to_str().unwrap()];
+        let out = omakase(&[&args[..], &["--out", out_dir.to_str().unwrap()]].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("refusing to replace") && stderr.contains(holds), "{stderr}");
+        let after: Vec<_> = std::fs::read_dir(out_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(after, before, "{} changed", out_dir.display());
+    }
+    assert_eq!(std::fs::read(victim.join("thesis.txt")).unwrap(), b"precious");
+}
+
 /// `omakase ARGS` killed after 60 s (a regression that hangs on a pipe fails instead of hanging).
 fn omakase_within_a_minute(args: &[&str]) -> Output {
     Command::new("timeout").arg("60").arg(env!("CARGO_BIN_EXE_omakase")).args(args).output().unwrap()
