@@ -20,7 +20,7 @@
 //! - [`tower`]: the sequence and item towers' forward passes.
 //! - [`store`]: item vectors (int8 / f16) and the shard layout.
 //! - [`engine`]: [`Runtime`], the public API (the CPU kernels).
-//! - [`backend`]: [`Backend`], a runtime with its backend: WebGPU or the CPU, the fallback between them.
+//! - [`backend`]: [`Backend`], a runtime with its backend: WebGPU or the CPU chosen by measurement, the fallback between them.
 //! - [`rows`]: item rows in scan form, as the GPU table and the benchmark read them.
 //! - [`kernels`]: CPU kernels (scoring, top-K, products).
 //! - `gpu` (feature `gpu`): the WebGPU backend (WGSL kernels through wgpu).
@@ -40,7 +40,7 @@ pub mod store;
 pub mod text_template;
 pub mod tower;
 
-pub use backend::{Answer, Backend, BackendOptions, BackendPreference};
+pub use backend::{Answer, Backend, BackendChoice, BackendOptions, BackendPreference, ChoiceReason, RememberedChoice};
 pub use config::{ItemView, ModelConfig};
 
 pub use engine::{

@@ -3,7 +3,7 @@
 //! Any GPU failure is returned, and the caller finishes that call — and every later one — on the CPU.
 
 use crate::gguf::Gguf;
-use crate::gpu::{GpuContext, GpuError, GpuItemTable, GpuOptions, GpuRowFormat, GpuSequenceTower};
+use crate::gpu::{GpuContext, GpuError, GpuItemTable, GpuRowFormat, GpuSequenceTower};
 use crate::rows::ScoringRows;
 use crate::{Runtime, RuntimeError};
 
@@ -15,15 +15,16 @@ pub(crate) struct GpuBackend {
 }
 
 impl GpuBackend {
-    /// Requests an adapter and device (`requestAdapter()` giving none is "no WebGPU"), uploads `rows`
-    /// and, when `tower` is given (the bundle's sequence-tower GGUF and its file name), the tower.
+    /// Requests a device from `adapter` (see [`GpuContext::request_adapter`]), uploads `rows` and,
+    /// when `tower` is given (the bundle's sequence-tower GGUF and its file name), the tower.
     pub async fn new(
+        adapter: &wgpu::Adapter,
         allow_f16: bool,
         runtime: &Runtime,
         rows: &ScoringRows,
         tower: Option<(&[u8], &str)>,
     ) -> Result<GpuBackend, GpuError> {
-        let ctx = GpuContext::request(&GpuOptions { allow_f16, ..GpuOptions::default() }).await?;
+        let ctx = GpuContext::from_adapter(adapter, allow_f16).await?;
         let format = match rows {
             ScoringRows::Int8 { .. } => GpuRowFormat::Int8,
             ScoringRows::F16 { .. } => GpuRowFormat::F16,

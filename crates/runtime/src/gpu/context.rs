@@ -44,15 +44,21 @@ impl GpuContext {
     /// Finds an adapter (`request_adapter` returning one is the WebGPU detection test, not `navigator.gpu`) and
     /// requests a device from it with [`GpuContext::from_adapter`].
     pub async fn request(options: &GpuOptions) -> Result<GpuContext, GpuError> {
+        let adapter = GpuContext::request_adapter(options).await?;
+        GpuContext::from_adapter(&adapter, options.allow_f16).await
+    }
+
+    /// The adapter alone (no device yet): enough to see what it is ([`is_software_adapter`]) before
+    /// paying for a device and the kernels' compilation.
+    pub async fn request_adapter(options: &GpuOptions) -> Result<wgpu::Adapter, GpuError> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = instance
+        instance
             .request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: options.power_preference,
                 ..Default::default()
             })
             .await
-            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
-        GpuContext::from_adapter(&adapter, options.allow_f16).await
+            .map_err(|e| GpuError::NoAdapter(e.to_string()))
     }
 
     /// Requests a device from `adapter`: `shader-f16` only when the adapter has it (and `allow_f16`),
@@ -137,10 +143,7 @@ impl GpuContext {
     /// Whether the adapter is a CPU rasteriser (SwiftShader, llvmpipe/lavapipe, WARP): WebGPU there is
     /// an emulation, slower than the wasm kernels for everything measured (bench/README.md).
     pub fn is_software(&self) -> bool {
-        let info = &self.info;
-        let text = format!("{} {} {}", info.name, info.driver, info.driver_info).to_lowercase();
-        info.device_type == wgpu::DeviceType::Cpu
-            || ["swiftshader", "llvmpipe", "lavapipe", "warp", "software"].iter().any(|s| text.contains(s))
+        is_software_adapter(&self.info)
     }
 
     /// Whether the device has `shader-f16` (f16 shards are then read as f16 in the shader).
@@ -225,6 +228,14 @@ impl GpuContext {
         }
         Ok(bytes)
     }
+}
+
+/// Whether `info` describes a CPU rasteriser: device type `Cpu` (in the browser, WebGPU's
+/// `isFallbackAdapter`), or a name or driver naming SwiftShader, llvmpipe/lavapipe, WARP or "software".
+pub fn is_software_adapter(info: &wgpu::AdapterInfo) -> bool {
+    let text = format!("{} {} {}", info.name, info.driver, info.driver_info).to_lowercase();
+    info.device_type == wgpu::DeviceType::Cpu
+        || ["swiftshader", "llvmpipe", "lavapipe", "warp", "software"].iter().any(|s| text.contains(s))
 }
 
 /// Validation and out-of-memory errors of one operation, collected by WebGPU error scopes (the

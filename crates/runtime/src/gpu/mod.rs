@@ -31,7 +31,7 @@ pub mod scoring;
 pub mod tower;
 
 pub use bert::{BertShape, GpuBert};
-pub use context::{GpuContext, GpuOptions};
+pub use context::{is_software_adapter, GpuContext, GpuOptions};
 pub use error::GpuError;
 pub use layers::{AttentionShape, GpuLayerNorm, GpuLinear, GpuPass, GpuTensor};
 pub use scoring::{GpuItemTable, GpuRowFormat, MAX_K};
