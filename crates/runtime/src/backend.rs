@@ -457,7 +457,7 @@ async fn choose_gpu(
         }
     };
     let info = adapter.get_info();
-    let adapter_name = format!("{} ({:?}, {:?}, {})", info.name, info.backend, info.device_type, info.driver);
+    let adapter_name = format!("{:?} ({:?}, {:?}, {})", info.name, info.backend, info.device_type, info.driver);
     if auto && !options.measure_software && crate::gpu::is_software_adapter(&info) {
         let note =
             format!("adapter {adapter_name} is a CPU rasteriser, slower than the CPU kernels: scoring on the CPU");
