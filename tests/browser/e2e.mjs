@@ -84,6 +84,8 @@ async function widget(page) {
       }),
       links: cards.map((c) => c.querySelector('a')?.getAttribute('href') || null),
       backend: document.querySelector('.panel')?.dataset.backend || null,
+      choice: document.querySelector('.panel')?.dataset.choice || null,
+      backendText: document.querySelectorAll('.panel dd')[0]?.textContent || null,
       latency: document.querySelectorAll('.panel dd')[1]?.textContent || null,
     };
   });
@@ -125,7 +127,10 @@ async function main() {
     check(last.why.length === 10 && last.why.every((t) => titles.includes(t)), `every "why?" names a viewed film (${[...new Set(last.why)].join(' | ')})`);
     checkCardPictures(last);
     check(last.links.every((h) => h && h.includes('/demo/product.html?id=')), 'every card is a link to its product page');
-    console.log(`     backend: ${last.backend}, update -> top-10 as the panel shows it: ${last.latency}`);
+    console.log(`     backend: ${last.backendText}, update -> top-10 as the panel shows it: ${last.latency}`);
+    // SwiftShader here, a CPU rasteriser: "auto" keeps wasm-simd; on a real GPU the choice is measured.
+    check(last.backend === 'wasm-simd' ? ['software adapter', 'measured', 'remembered'].includes(last.choice) : ['measured', 'remembered'].includes(last.choice),
+      `the panel says why the backend was chosen (${last.backendText})`);
     // Keyboard: Tab reaches the first card's link inside the shadow root, then its "why?" button.
     let focused = null;
     for (let i = 0; i < 12 && focused !== 'A'; i++) {
@@ -190,7 +195,7 @@ async function main() {
       args: [...CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu'), '--disable-features=WebGPU,Vulkan', '--disable-gpu'] });
     const noGpu = await browse(cpu, demo.url);
     check(noGpu.last.state === 'ready' && noGpu.last.ids.length === 10, `WebGPU disabled: 10 recommendations (${noGpu.last.state})`);
-    check(noGpu.last.backend === 'wasm-simd', `WebGPU disabled: backend wasm-simd (${noGpu.last.backend}, update -> top-10 ${noGpu.last.latency})`);
+    check(noGpu.last.backend === 'wasm-simd' && noGpu.last.choice === 'no adapter', `WebGPU disabled: backend wasm-simd (${noGpu.last.backendText}, update -> top-10 ${noGpu.last.latency})`);
     await noGpu.context.close();
     await cpu.close();
   } finally {

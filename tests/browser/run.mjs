@@ -263,6 +263,8 @@ async function main() {
       window.client = await window.Omakase.start();
     });
 
+    /** @type {Record<string, string>} the note of each explicit backend's load */
+    const notes = {};
     for (const backend of ['webgpu', 'wasm']) {
       const info = await page.evaluate(async (backend) => {
         const events = [];
@@ -270,8 +272,10 @@ async function main() {
         return { ...info, events };
       }, backend);
       console.log(`      ${backend}: ${info.backend} (${info.note}); ${info.itemCount} items, load ${info.loadMs.toFixed(0)} ms, ${info.stats.downloaded} B downloaded of ${info.stats.bundle} B`);
+      notes[backend] = info.note;
       const expectedName = backend === 'wasm' ? /^wasm-simd$/ : /^webgpu-f(16|32)$/;
       check(`${backend}: backend is ${expectedName}`, expectedName.test(info.backend), info.note);
+      check(`${backend}: chosen by preference, unmeasured`, info.choice.reason === 'preference' && info.choice.cpuCalls + info.choice.gpuCalls === 0, JSON.stringify(info.choice));
       if (backend === 'webgpu') {
         const last = info.events[info.events.length - 1];
         check('progress: events reach the total bundle bytes', info.events.length > 0 && last.loaded === last.total && last.total === info.stats.bundle,
@@ -347,6 +351,22 @@ async function main() {
       }
     }
 
+    // "auto" where the adapter is a CPU rasteriser (SwiftShader here): wasm-simd, nothing measured; on
+    // a real GPU both backends are measured and the faster kept.
+    const auto = await page.evaluate(async ([s, k]) => {
+      const info = await window.client.load('/bundle/manifest.json', { backend: 'auto' });
+      const r = await window.client.recommend(s, k);
+      return { backend: info.backend, note: info.note, choice: info.choice, answered: r.backend, ids: r.ids, scores: Array.from(r.scores) };
+    }, [sessions[0], K]);
+    console.log(`      auto: ${auto.backend} (${auto.choice.reason}: ${auto.note})`);
+    if (/swiftshader|llvmpipe|lavapipe|Cpu/i.test(notes.webgpu || '')) {
+      check('auto on a software adapter: wasm-simd, unmeasured', auto.backend === 'wasm-simd' && auto.answered === 'wasm-simd' && auto.choice.reason === 'software adapter'
+        && auto.choice.cpuMs === null && auto.choice.gpuMs === null && auto.choice.cpuCalls + auto.choice.gpuCalls === 0, JSON.stringify(auto.choice));
+    } else {
+      check('auto on a hardware adapter: measured', auto.choice.reason === 'measured' || auto.choice.reason === 'remembered', JSON.stringify(auto.choice));
+    }
+    compare('auto: session 0', auto, expected[0], TOLERANCE[auto.backend] ?? 2e-3);
+
     for (const [name, kind] of [['tampered', 'Checksum'], ['missing', 'MissingFile']]) {
       const error = await page.evaluate(async (name) => {
         try {
@@ -376,18 +396,23 @@ async function main() {
     // Every request is a plain file path (bundle files, the module, pages): nothing to carry a session in.
     const leaks = server.requests.filter((u) => u.includes('?') || u.includes('#'));
     check(`privacy: none of ${server.requests.length} requests carries a query`, leaks.length === 0, leaks.join(' '));
-    // A browser without WebGPU: "auto" finds no adapter and runs on wasm-simd, with the same answers.
+    // A browser without WebGPU: "auto" finds no adapter and runs on wasm-simd, with the same answers;
+    // an ordinary state, so one debug line on the console (the worker's), no warning.
     const plain = await launch({ webgpu: false });
     try {
       const { page: noGpu } = await openPage(plain, `${server.url}/test/harness.html`, verbose ? console.log : () => {});
+      /** @type {{ type: string, text: string }[]} */
+      const ours = [];
+      noGpu.on('console', (m) => { if (m.text().startsWith('omakase:')) ours.push({ type: m.type(), text: m.text() }); });
       await noGpu.waitForFunction(() => window.harnessReady === true);
       const got = await noGpu.evaluate(async ([s, k]) => {
         const client = await window.Omakase.start();
         const info = await client.load('/bundle/manifest.json');
         const r = await client.recommend(s, k);
-        return { backend: info.backend, note: info.note, ids: r.ids, scores: Array.from(r.scores) };
+        return { backend: info.backend, note: info.note, reason: info.choice.reason, ids: r.ids, scores: Array.from(r.scores) };
       }, [sessions[1], K]);
-      check('no WebGPU in the browser: "auto" falls back to wasm-simd', got.backend === 'wasm-simd', `${got.backend}: ${got.note}`);
+      check('no WebGPU in the browser: "auto" falls back to wasm-simd', got.backend === 'wasm-simd' && got.reason === 'no adapter', `${got.backend} (${got.reason}): ${got.note}`);
+      check('no WebGPU in the browser: one debug line, no warning', ours.length === 1 && ours[0].type === 'debug', JSON.stringify(ours));
       compare('no WebGPU in the browser: session 1', got, expected[1], TOLERANCE['wasm-simd']);
     } finally {
       await plain.close();

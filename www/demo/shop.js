@@ -127,6 +127,13 @@ function bytes(n) {
   return `${(n / 1024 / 1024).toFixed(2)} MB`;
 }
 
+/** How the backend was chosen, with both timings when measured: "measured: CPU 0.21 ms, WebGPU 1.9 ms".
+ *  @param {UpdateDetail['choice']} c */
+function choiceText(c) {
+  const ms = (/** @type {number | null} */ v) => (v === null ? '–' : `${v < 1 ? v.toFixed(2) : v.toFixed(1)} ms`);
+  return c.cpuMs === null && c.gpuMs === null ? c.reason : `${c.reason}: CPU ${ms(c.cpuMs)}, WebGPU ${ms(c.gpuMs)}`;
+}
+
 // "Under the hood": backend, latency per update, bytes, and every request this page and the
 // widget's worker made (PerformanceObserver resource entries on both sides).
 /** @param {Element} container */
@@ -193,8 +200,10 @@ export function panel(container) {
   document.addEventListener('omakase-update', (event) => {
     const d = /** @type {CustomEvent<UpdateDetail>} */ (event).detail;
     times.push(d.ms);
-    backend.textContent = d.backend;
+    backend.textContent = `${d.backend} (${choiceText(d.choice)})`;
+    backend.title = d.note;
     box.dataset.backend = d.backend;
+    box.dataset.choice = d.choice.reason;
     latency.textContent = `${d.ms.toFixed(1)} ms` + (times.length > 1 ? ` (${times.length} updates, best ${Math.min(...times).toFixed(1)})` : '');
     downloaded.title = `bundle ${bytes(d.bundleBytes)} in all; what is not counted here came from this browser's cache`;
     bundleSize.textContent = `${bytes(d.bundleBytes)}, once per shop`;

@@ -120,7 +120,8 @@ export class Omakase {
     });
   }
 
-  // Loads a bundle; resolves to { backend, note, itemCount, dim, stats: { downloaded, bundle }, loadMs }.
+  // Loads a bundle; resolves to { backend, note, choice, itemCount, dim, stats: { downloaded, bundle }, loadMs }
+  // (choice: { backend, reason, cpuMs, gpuMs, cpuCalls, gpuCalls, spentMs }, how "auto" decided).
   // options: backend ("auto" | "webgpu" | "wasm"), allowF16, towerOnGpu, cache, explain, itemTower, onProgress.
   /**
    * @param {string} manifestUrl

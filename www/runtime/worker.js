@@ -199,7 +199,7 @@ async function productFeatures(enc, product, picture) {
 
 /** @param {Recommender} r */
 function describe(r) {
-  return { backend: r.backend(), note: r.backendNote(), itemCount: r.itemCount(), dim: r.dim(), stats: r.loadStats() };
+  return { backend: r.backend(), note: r.backendNote(), choice: r.backendChoice(), itemCount: r.itemCount(), dim: r.dim(), stats: r.loadStats() };
 }
 
 /**

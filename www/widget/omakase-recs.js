@@ -28,7 +28,9 @@
 // static files; the session never leaves the device. Every product text is set with textContent.
 //
 // Events (on the element, bubbling): "omakase-update" { backend, ms, count, session, downloaded,
-// bundleBytes, loadMs } after each render, "omakase-new-product" { id, tokens, hasImage, timings,
+// bundleBytes, loadMs, note, choice } after each render (choice: how the backend was chosen at load,
+// { backend, reason, cpuMs, gpuMs, ... }: under "auto" the faster of WebGPU and wasm-simd, measured
+// once per bundle and device), "omakase-new-product" { id, tokens, hasImage, timings,
 // encoderStats } after embedding a new product, "omakase-error" { kind, message } on failure.
 
 import { Omakase } from '../runtime/omakase.js';
@@ -47,7 +49,7 @@ import { Omakase } from '../runtime/omakase.js';
 /** A product embedded on this device, as kept in localStorage: its vector `v`, its card, when.
  *  @typedef {{ v: number[], title?: string, image?: string, link?: string, at?: number }} StoredProduct */
 /** The detail of "omakase-update".
- *  @typedef {{ backend: string, ms: number, count: number, session: string[], downloaded: number, bundleBytes: number, loadMs: number, note: string }} UpdateDetail */
+ *  @typedef {{ backend: string, ms: number, count: number, session: string[], downloaded: number, bundleBytes: number, loadMs: number, note: string, choice: import('../../pkg/omakase.js').BackendChoice }} UpdateDetail */
 /** The detail of "omakase-new-product".
  *  @typedef {{ id: string, tokens: number, hasImage: boolean, timings: AddedProduct['timings'], encoderStats: AddedProduct['encoderStats'] }} NewProductDetail */
 /** The detail of "omakase-error" (`product`: the page's product that could not be embedded).
@@ -320,7 +322,7 @@ export class OmakaseRecs extends HTMLElement {
       if (generation !== this.generation) return;
       this.render(answer, why, manifestUrl);
       /** @type {UpdateDetail} */
-      const detail = { backend: answer.backend, ms, count: answer.ids.length, session, downloaded: info.stats.downloaded, bundleBytes: info.stats.bundle, loadMs: info.loadMs, note: info.note };
+      const detail = { backend: answer.backend, ms, count: answer.ids.length, session, downloaded: info.stats.downloaded, bundleBytes: info.stats.bundle, loadMs: info.loadMs, note: info.note, choice: info.choice };
       this.dispatchEvent(new CustomEvent('omakase-update', { bubbles: true, detail }));
     } catch (error) {
       if (generation !== this.generation) return;

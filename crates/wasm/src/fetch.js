@@ -102,3 +102,48 @@ export function resolveUrl(path, base) {
 export function locationHref() {
   return globalThis.location ? globalThis.location.href : 'http://localhost/';
 }
+
+// The backend choice of a bundle (the runtime's RememberedChoice as JSON), kept in a cache of its
+// own under the manifest's URL and a slot ("bundle", or "synthetic" for the benchmark's catalogues)
+// so the next load of this bundle on this device need not measure again. Only ever a hint: no Cache
+// API, an error or an unreadable entry is simply no choice. The key is never requested.
+const CHOICE_CACHE_NAME = 'omakase-backend-v1';
+
+function choiceKey(manifestUrl, slot) {
+  const u = new URL(manifestUrl);
+  u.searchParams.set('omakase-backend', slot);
+  return u.toString();
+}
+
+async function openChoiceCache() {
+  if (typeof caches === 'undefined') return null;
+  try {
+    return await caches.open(CHOICE_CACHE_NAME);
+  } catch (_) {
+    return null;
+  }
+}
+
+export async function rememberedChoice(manifestUrl, slot) {
+  try {
+    const cache = await openChoiceCache();
+    const hit = cache && await cache.match(choiceKey(manifestUrl, slot));
+    return hit ? await hit.text() : null;
+  } catch (_) {
+    return null;
+  }
+}
+
+export async function rememberChoice(manifestUrl, slot, json) {
+  try {
+    const cache = await openChoiceCache();
+    if (cache) await cache.put(choiceKey(manifestUrl, slot), new Response(json, { headers: { 'content-type': 'application/json' } }));
+  } catch (_) {
+    // Quota exceeded or private mode: the next load measures again.
+  }
+}
+
+// Milliseconds for timing the backends: performance.now() in windows and workers.
+export function now() {
+  return typeof performance !== 'undefined' && performance.now ? performance.now() : Date.now();
+}

@@ -29,6 +29,12 @@ extern "C" {
     fn resolve_url(path: &str, base: &str) -> Result<String, JsValue>;
     #[wasm_bindgen(js_name = locationHref)]
     fn location_href() -> String;
+    #[wasm_bindgen(js_name = rememberedChoice)]
+    async fn remembered_choice(manifest_url: &str, slot: &str) -> JsValue;
+    #[wasm_bindgen(js_name = rememberChoice)]
+    async fn remember_choice(manifest_url: &str, slot: &str, json: &str);
+    /// `performance.now()` (ms), the clock the backends are timed with.
+    pub(crate) fn now() -> f64;
 }
 
 /// Where files come from and how progress is reported.
@@ -50,6 +56,22 @@ impl Fetcher {
         let base = resolve_url(manifest_url, &location_href())
             .map_err(|_| super::error::argument("manifestUrl", format!("{manifest_url:?} is not a URL")))?;
         Ok(Fetcher { base, use_cache, on_progress, loaded: 0, total: 0, downloaded: 0 })
+    }
+
+    /// The backend choice stored in `slot` (`"bundle"`, `"synthetic"`) after an earlier load of this
+    /// manifest (Cache API; never with `cache: false`), as the runtime's JSON, or `None`.
+    pub async fn remembered_choice(&self, slot: &str) -> Option<String> {
+        if !self.use_cache {
+            return None;
+        }
+        remembered_choice(&self.base, slot).await.as_string()
+    }
+
+    /// Stores `json` (a `RememberedChoice`) in `slot` for the next load; failures are ignored.
+    pub async fn remember_choice(&self, slot: &str, json: &str) {
+        if self.use_cache {
+            remember_choice(&self.base, slot, json).await;
+        }
     }
 
     /// `manifest.json` itself: always from the network (it names the content of everything else).

@@ -1,6 +1,7 @@
 //! The browser facade: a thin wasm-bindgen layer over [`omakase_runtime`]. It fetches a bundle
 //! (Cache API, every file size- and sha256-checked before use, progress in bytes), hands it to the
-//! runtime's [`Backend`] (which picks WebGPU or the CPU and falls back between them), and converts
+//! runtime's [`Backend`] (which picks WebGPU or the CPU by measurement and falls back between them),
+//! stores the runtime's remembered choice of each bundle (Cache API, `fetch.js`), and converts
 //! answers to flat typed arrays. Single-threaded (a shop page cannot set COOP/COEP, so no wasm
 //! threads); meant to live in a Web Worker (`www/runtime/`).
 //!
@@ -26,21 +27,25 @@ use fetch::Fetcher;
 use omakase_runtime::rows::ScoringRows;
 use omakase_runtime::{
     Backend, BackendOptions, BackendPreference, EmbeddingDtype, ItemMeta, ItemVectors, Manifest, Recommendation,
-    Recommendations, Runtime, RuntimeError,
+    Recommendations, RememberedChoice, Runtime, RuntimeError,
 };
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
 /** Options of `Recommender.load` (every field optional). */
 export interface LoadOptions {
-  /** "auto" (WebGPU when an adapter is given, else WASM SIMD), "webgpu" (same, but say why not), "wasm". Default "auto". */
+  /** "auto": the faster of WebGPU and WASM SIMD on this device, measured on the catalogue at the first
+   *  load (≤ 50 ms) and remembered per bundle and device (Cache API), never a software adapter
+   *  (SwiftShader, llvmpipe), WASM SIMD without an adapter. "webgpu": WebGPU whenever an adapter
+   *  comes, any adapter, unmeasured (a console warning says why not). "wasm": WASM SIMD only.
+   *  Default "auto". */
   backend?: "auto" | "webgpu" | "wasm";
   /** Use f16 shaders when the adapter offers `shader-f16`. Default true. */
   allowF16?: boolean;
   /** Run the sequence tower on the GPU too (else only the scan and top-K). Default false: on an
    *  NVIDIA H200 the tower's ~30 small dispatches cost more than the CPU tower (bench/README.md). */
   towerOnGpu?: boolean;
-  /** Keep downloaded files in the Cache API (keyed by sha256). Default true. */
+  /** Keep downloaded files in the Cache API (keyed by sha256), and the "auto" backend choice. Default true. */
   cache?: boolean;
   /** Download the explanation shards (text/image shares). Default true. */
   explain?: boolean;
@@ -74,6 +79,22 @@ export interface Recommendations {
   used: Uint32Array;
   /** The backend that answered this call. */
   backend: string;
+}
+
+/** What a load chose (`Recommender.backendChoice()`). */
+export interface BackendChoice {
+  /** The backend chosen at load (a later GPU failure moves calls to the CPU; `backend()` says so). */
+  backend: string;
+  /** "preference" (options.backend), "no adapter", "software adapter", "measured", "remembered", "gpu failed". */
+  reason: string;
+  /** Best measured call, user vector + scan + top-10 (ms), or as measured by the remembered load; null when not measured. */
+  cpuMs: number | null;
+  gpuMs: number | null;
+  /** Calls the measurement made on each backend (warm-ups included). */
+  cpuCalls: number;
+  gpuCalls: number;
+  /** Time the measurement took (ms). */
+  spentMs: number;
 }
 
 /** Every rejection: `name` is "OmakaseError"; `kind` the cause; `file` the bundle file at fault. */
@@ -157,6 +178,7 @@ impl Options {
                 preference,
                 allow_f16: flag("allowF16", true)?,
                 tower_on_gpu: flag("towerOnGpu", false)?,
+                ..BackendOptions::default()
             },
             cache: flag("cache", true)?,
             explain: flag("explain", true)?,
@@ -193,6 +215,23 @@ impl Recommender {
     /// without simd128).
     pub fn backend(&self) -> String {
         self.state.borrow().backend.name()
+    }
+
+    /// What the load chose, why, and the timings it measured (see the `BackendChoice` interface).
+    #[wasm_bindgen(js_name = backendChoice, unchecked_return_type = "BackendChoice")]
+    pub fn backend_choice(&self) -> JsValue {
+        let state = self.state.borrow();
+        let choice = state.backend.choice();
+        let ms = |v: Option<f64>| v.map_or(JsValue::NULL, JsValue::from);
+        let out = Object::new();
+        set(&out, "backend", &choice.backend.as_str().into());
+        set(&out, "reason", &choice.reason.as_str().into());
+        set(&out, "cpuMs", &ms(choice.cpu_ms));
+        set(&out, "gpuMs", &ms(choice.gpu_ms));
+        set(&out, "cpuCalls", &choice.cpu_calls.into());
+        set(&out, "gpuCalls", &choice.gpu_calls.into());
+        set(&out, "spentMs", &choice.spent_ms.into());
+        out.into()
     }
 
     /// The adapter in use, or why the backend is the CPU.
@@ -331,7 +370,9 @@ impl Recommender {
     async fn load_inner(manifest_url: &str, options: &JsValue) -> Result<Recommender, JsError> {
         let options = Options::parse(options)?;
         let mut fetcher = Fetcher::new(manifest_url, options.cache, options.on_progress.clone())?;
-        let manifest = Manifest::from_json(&fetcher.manifest().await?)?;
+        let manifest_bytes = fetcher.manifest().await?;
+        let manifest = Manifest::from_json(&manifest_bytes)?;
+        let bundle_key = omakase_runtime::manifest::sha256_hex(&manifest_bytes);
         let mut wanted = vec![&manifest.sequence_tower, &manifest.items];
         wanted.extend(manifest.shards.iter().map(|s| &s.file));
         if let (true, Some(explain)) = (options.explain, &manifest.explain) {
@@ -348,10 +389,7 @@ impl Recommender {
         }
         let runtime = Runtime::from_manifest(&manifest, &files)?;
         let tower = Some((files[&manifest.sequence_tower.path].as_slice(), manifest.sequence_tower.path.as_str()));
-        let (backend, warning) = Backend::choose(runtime, &options.backend, tower).await;
-        if let Some(warning) = &warning {
-            warn(warning);
-        }
+        let backend = choose(runtime, options.backend.clone(), tower, bundle_key, "bundle", &fetcher).await;
         let mut state = State::new(backend, &fetcher);
         drop(files);
         state.manifest = Some(manifest);
@@ -370,7 +408,10 @@ impl Recommender {
             return Err(argument("count", "must be at least 1"));
         }
         let mut fetcher = Fetcher::new(manifest_url, options.cache, options.on_progress.clone())?;
-        let manifest = Manifest::from_json(&fetcher.manifest().await?)?;
+        let manifest_bytes = fetcher.manifest().await?;
+        let manifest = Manifest::from_json(&manifest_bytes)?;
+        // Its own key: a synthetic catalogue is not the bundle's (its size is in the remembered choice).
+        let bundle_key = format!("synthetic:{}", omakase_runtime::manifest::sha256_hex(&manifest_bytes));
         fetcher.total = manifest.sequence_tower.bytes;
         let tower_bytes = fetcher.file(&manifest.sequence_tower).await?;
         let d = manifest.dim;
@@ -384,14 +425,41 @@ impl Recommender {
         let runtime = Runtime::from_parts(manifest.model.clone(), &tower_bytes, &vectors, ids, EmbeddingDtype::Int8)?;
         drop(vectors);
         let tower = Some((tower_bytes.as_slice(), manifest.sequence_tower.path.as_str()));
-        let (backend, warning) = Backend::choose(runtime, &options.backend, tower).await;
-        if let Some(warning) = &warning {
-            warn(warning);
-        }
+        let backend = choose(runtime, options.backend.clone(), tower, bundle_key, "synthetic", &fetcher).await;
         let mut state = State::new(backend, &fetcher);
         state.synthetic = true;
         Ok(Recommender { state: Rc::new(RefCell::new(state)) })
     }
+}
+
+/// The runtime's choice of backend for `runtime`, with the choice remembered for `bundle_key` (the
+/// manifest's sha256) read from and written to the Cache API (`slot`: the bundle's or a synthetic
+/// catalogue's). A failure is a console warning; the choice itself (no WebGPU included) is one
+/// debug line.
+async fn choose(
+    runtime: Runtime,
+    mut options: BackendOptions,
+    tower: Option<(&[u8], &str)>,
+    bundle_key: String,
+    slot: &str,
+    fetcher: &Fetcher,
+) -> Backend {
+    if options.preference == BackendPreference::Auto {
+        options.remembered = fetcher.remembered_choice(slot).await.as_deref().and_then(RememberedChoice::from_json);
+        options.bundle = Some(bundle_key);
+    }
+    let (backend, warning) = Backend::choose_with(runtime, &options, tower, &fetch::now).await;
+    if let Some(warning) = &warning {
+        warn(warning);
+    }
+    let choice = backend.choice();
+    web_sys::console::debug_1(
+        &format!("omakase: backend {} ({}): {}", backend.name(), choice.reason.as_str(), backend.note()).into(),
+    );
+    if let (omakase_runtime::ChoiceReason::Measured, Some(remember)) = (choice.reason, &choice.remember) {
+        fetcher.remember_choice(slot, &remember.to_json()).await;
+    }
+    backend
 }
 
 fn warn(message: &str) {
