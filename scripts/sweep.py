@@ -105,7 +105,7 @@ def main() -> None:
                 "seed": seed,
                 "test_ndcg10": report["metrics"]["ndcg@10"],
                 "test_ndcg10_masked": report["metrics_masked"]["ndcg@10"],
-                "valid_ndcg10": info.get("best_valid_ndcg_at_10"),
+                "valid_ndcg10": info.get("best_valid_ndcg@10"),
                 "best_epoch": info.get("best_epoch"),
                 "cpu_minutes": (info.get("cpu_seconds") or 0.0) / 60.0,
                 "vs_default": report.get("against", {}).get("ndcg10_difference"),

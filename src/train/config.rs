@@ -171,6 +171,8 @@ pub struct SequenceTrainingConfig {
     pub id_residual_dropout: f32,
     /// Weight of the residuals' L2 penalty (mean over known items of ‖r‖²). Default 0.0.
     pub id_residual_l2: f64,
+    /// Peak learning rate of the residuals; absent means `lr`.
+    pub id_residual_lr: Option<f64>,
 }
 
 impl Default for SequenceTrainingConfig {
@@ -194,6 +196,7 @@ impl Default for SequenceTrainingConfig {
             id_residuals: false,
             id_residual_dropout: 0.0,
             id_residual_l2: 0.0,
+            id_residual_lr: None,
         }
     }
 }
@@ -341,6 +344,9 @@ impl TrainConfig {
             if !(value.is_finite() && value >= 0.0) {
                 return Err(format!("`{field}` must be a non-negative number, got {value}"));
             }
+        }
+        if let Some(lr) = self.train.id_residual_lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
+            return Err(format!("`train.id_residual_lr` must be positive, got {lr}"));
         }
         let dropout = self.train.id_residual_dropout;
         if !(0.0..1.0).contains(&dropout) {

@@ -610,6 +610,7 @@ fn run_stages<M: SequentialRecommender>(
         lr: config.train.lr,
         item_tower: config.train.item_tower,
         item_tower_lr: config.train.item_tower_lr,
+        id_residual_lr: config.train.id_residual_lr.unwrap_or(config.train.lr),
         warmup_steps: config.train.warmup_steps,
         decay: config.train.decay,
         clip: config.train.clip,

@@ -33,6 +33,8 @@ pub struct SequenceSettings {
     pub lr: f64,
     pub item_tower: ItemTowerTraining,
     pub item_tower_lr: f64,
+    /// Peak learning rate of the ID residuals (`model::ItemResiduals`), when the model has them.
+    pub id_residual_lr: f64,
     pub warmup_steps: usize,
     pub decay: Decay,
     pub clip: f64,
@@ -88,6 +90,9 @@ impl<M: SequentialRecommender> Trainable<'_, M> {
             match (in_item_tower, settings.item_tower) {
                 (true, ItemTowerTraining::Frozen) => {}
                 (true, ItemTowerTraining::Finetune) => groups.push((name.clone(), var.clone(), settings.item_tower_lr)),
+                (false, _) if name == crate::model::ITEM_RESIDUALS => {
+                    groups.push((name.clone(), var.clone(), settings.id_residual_lr))
+                }
                 (false, _) => groups.push((name.clone(), var.clone(), settings.lr)),
             }
         }
