@@ -127,16 +127,22 @@ fn recommend_exits_2_naming_the_bad_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("manifest.json"));
 }
 
+/// `dir/data`, a usable one-item dataset (a user with 2 interactions, so that what a test breaks is
+/// what fails), and `dir/run`, an empty folder.
+fn usable_dataset_and_empty_run(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let data = dir.join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("items.jsonl"), "{\"item_id\": \"a\", \"title\": \"A\"}\n").unwrap();
+    std::fs::write(data.join("interactions.csv"), "user_id,item_id,timestamp\nu,a,1\nu,a,2\n").unwrap();
+    let run = dir.join("run");
+    std::fs::create_dir(&run).unwrap();
+    (data, run)
+}
+
 #[test]
 fn export_exits_2_naming_a_missing_run_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    std::fs::write(data.join("items.jsonl"), "{\"item_id\": \"a\", \"title\": \"A\"}\n").unwrap();
-    // A usable dataset (a user with 2 interactions), so that the missing run file is what fails.
-    std::fs::write(data.join("interactions.csv"), "user_id,item_id,timestamp\nu,a,1\nu,a,2\n").unwrap();
-    let run = tmp.path().join("run");
-    std::fs::create_dir(&run).unwrap();
+    let (data, run) = usable_dataset_and_empty_run(tmp.path());
     let out_dir = tmp.path().join("bundle");
     let out = omakase(&[
         "export",
@@ -157,12 +163,7 @@ fn export_exits_2_naming_a_missing_run_file() {
 #[test]
 fn export_never_replaces_a_folder_that_is_not_a_bundle() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    std::fs::write(data.join("items.jsonl"), "{\"item_id\": \"a\", \"title\": \"A\"}\n").unwrap();
-    std::fs::write(data.join("interactions.csv"), "user_id,item_id,timestamp\nu,a,1\nu,a,2\n").unwrap();
-    let run = tmp.path().join("run");
-    std::fs::create_dir(&run).unwrap();
+    let (data, run) = usable_dataset_and_empty_run(tmp.path());
     std::fs::write(run.join("model.safetensors"), b"weights").unwrap();
     let victim = tmp.path().join("victim");
     std::fs::create_dir(&victim).unwrap();
