@@ -3,8 +3,7 @@
 targets into fuzz/seeds/<target>/ (run from anywhere; rerunning rewrites the same files).
 
 Everything here is written for the fuzzer, no data from ../shared. The image seeds are PNGs built
-below with zlib; the JPEG and WebP seeds (*.jpg, *.webp) were encoded once by the `image` crate
-0.25 (5x3 RGB, 4x4 grey, 3x2 RGBA pictures) and are kept as files.
+below with zlib; they are not committed (git keeps no image files): run this before fuzzing.
 """
 import os
 import struct
