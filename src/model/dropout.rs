@@ -19,13 +19,9 @@ impl DropoutRng {
         DropoutRng(RefCell::new(ChaCha8Rng::seed_from_u64(seed)))
     }
 
-    /// `count` uniform draws in [0, 1) (whole-row masks, e.g. the ID residuals' dropout).
-    pub fn uniform_draws(&self, count: usize) -> Vec<f32> {
-        self.uniform(count)
-    }
-
-    /// `count` uniform draws in [0, 1) with 24 random bits each (an `f32` mantissa's worth).
-    fn uniform(&self, count: usize) -> Vec<f32> {
+    /// `count` uniform draws in [0, 1) with 24 random bits each (an `f32` mantissa's worth); also
+    /// whole-row masks (the ID residuals' dropout).
+    pub fn uniform(&self, count: usize) -> Vec<f32> {
         let mut rng = self.0.borrow_mut();
         (0..count).map(|_| (rng.next_u32() >> 8) as f32 * (1.0 / (1u32 << 24) as f32)).collect()
     }

@@ -76,7 +76,7 @@ impl ItemResiduals {
 
     /// `[n, 1]` of 0 (dropped) / 1 (kept).
     fn keep_rows(&self, rng: &DropoutRng) -> Result<Tensor, ModelError> {
-        let keep: Vec<f32> = rng.uniform_draws(self.len()).into_iter().map(|u| f32::from(u >= self.dropout)).collect();
+        let keep: Vec<f32> = rng.uniform(self.len()).into_iter().map(|u| f32::from(u >= self.dropout)).collect();
         Ok(Tensor::from_vec(keep, (self.len(), 1), self.table.device())?)
     }
 
