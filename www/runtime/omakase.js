@@ -27,7 +27,7 @@
 /** What an operation's call resolves to (its reply's `result`).
  *  @template {Operation} F
  *  @typedef {Extract<Awaited<ReturnType<F>>, { result: unknown }>['result']} ResultOf */
-/** @typedef {{ workerUrl?: string | URL, moduleUrl?: string }} StartOptions */
+/** @typedef {{ workerUrl?: string | URL, moduleUrl?: string, base?: string | URL }} StartOptions */
 /** @typedef {{ resolve: (value: unknown) => void, reject: (error: OmakaseError) => void, onProgress: ((p: Progress) => void) | undefined }} Pending */
 
 /** @typedef {import('../../pkg/omakase.js').OmakaseError} OmakaseErrorShape the wasm module's rejections */
@@ -56,8 +56,11 @@ function runtime(client) {
  * @template {Record<string, Operation>} [T=RuntimeOps]
  */
 export class Omakase {
-  /** @param {Worker} worker */
-  constructor(worker) {
+  /**
+   * @param {Worker} worker
+   * @param {string} [script] the worker's URL, for error messages
+   */
+  constructor(worker, script = '') {
     this.worker = worker;
     this.next = 1;
     /** @type {Map<number, Pending>} */
@@ -67,23 +70,35 @@ export class Omakase {
     this.init = { initMs: NaN };
     worker.onmessage = (event) => this.receive(event.data);
     worker.onerror = (event) => {
-      const error = new OmakaseError({ kind: 'Worker', message: `worker failed: ${event.message || 'unknown error'}` });
+      // A module worker that cannot load says nothing more than that it failed.
+      const message = event.message
+        ? `worker failed: ${event.message}`
+        : `the worker ${script || 'script'} (or a module it imports) could not be loaded: check that it is served as JavaScript and, `
+          + 'when it imports modules from another origin, that their server allows this one (CORS) and that the Content-Security-Policy '
+          + 'allows that origin in script-src and worker-src (www/README.md, "Hosting")';
+      const error = new OmakaseError({ kind: 'Worker', message });
       for (const { reject } of this.pending.values()) reject(error);
       this.pending.clear();
     };
   }
 
-  // Starts the worker and instantiates the wasm module. `moduleUrl` is pkg/omakase.js (by default
-  // resolved from this file's URL: ../../pkg/ in the repository, /pkg/ when www/ is the site root).
+  // Starts the worker and instantiates the wasm module. One base locates both: `base` is the folder
+  // holding runtime/ and pkg/ (by default the folder above this file's runtime/: the site root when
+  // www/ is served as it, /shop/omakase/ under a sub-path, the package's root from npm);
+  // `workerUrl` (default base + runtime/worker.js) and `moduleUrl` (default base + pkg/omakase.js)
+  // override one each. A worker must come from the page's origin (www/README.md, "Hosting").
   // A subclass's start makes an instance of that subclass (`new this`).
   /**
    * @param {StartOptions} [options]
    * @returns {Promise<Omakase>}
    */
-  static async start({ workerUrl, moduleUrl } = {}) {
-    const worker = new Worker(workerUrl || new URL('./worker.js', import.meta.url), { type: 'module' });
-    const client = runtime(new this(worker));
-    const module = moduleUrl || new URL('../../pkg/omakase.js', import.meta.url).toString();
+  static async start({ workerUrl, moduleUrl, base } = {}) {
+    const root = base ? new URL(base, globalThis.location?.href) : new URL('../', import.meta.url);
+    if (!root.pathname.endsWith('/')) root.pathname += '/';
+    const script = new URL(workerUrl || new URL('runtime/worker.js', root), globalThis.location?.href);
+    const worker = new Worker(script, { type: 'module' });
+    const client = runtime(new this(worker, script.href));
+    const module = moduleUrl || new URL('pkg/omakase.js', root).toString();
     client.init = await client.call('init', [module]);
     return client;
   }

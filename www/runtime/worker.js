@@ -44,7 +44,7 @@
 
 /** The worker's global scope, by the members used here. The files of www/ are type-checked as one
  *  program whose lib is the DOM's (the pages'), where `self` is a Window.
- *  @typedef {{ postMessage(message: Answer, transfer?: Transferable[]): void, onmessage: ((event: MessageEvent<Request>) => void) | null, location: { href: string } }} WorkerScope */
+ *  @typedef {{ postMessage(message: Answer, transfer?: Transferable[]): void, onmessage: ((event: MessageEvent<Request>) => void) | null, location: { href: string }, origin?: string }} WorkerScope */
 const scope = /** @type {WorkerScope} */ (/** @type {unknown} */ (self));
 
 /** @type {WasmModule | null} the wasm-bindgen module (pkg/omakase.js) */
@@ -142,6 +142,48 @@ function needModuleUrl() {
   return moduleUrl;
 }
 
+// A fetch that failed outright (a TypeError, "Failed to fetch") means either that the server could
+// not be reached or that it answered without allowing this origin to read the answer (CORS): the
+// browser hides which. For a file on another origin, one no-cors GET of the same URL tells them
+// apart (it succeeds, opaquely, when the server answered), so the error can say "Cors" and what the
+// server must send. Errors of other kinds, and same-origin URLs, are returned as they are.
+/**
+ * @param {unknown} error
+ * @param {string} url the file the failed fetch asked for
+ * @returns {Promise<unknown>}
+ */
+export async function explainFetchFailure(error, url) {
+  const e = /** @type {Partial<WorkerError> | null} */ (error);
+  const failedFetch = e instanceof TypeError || (e && e.kind === 'Network' && /download failed/.test(String(e.message)));
+  if (!failedFetch || !e) return error;
+  let target;
+  try {
+    target = new URL(url, scope.location.href);
+  } catch {
+    return error;
+  }
+  if (target.origin === new URL(scope.location.href).origin) return error;
+  try {
+    await fetch(target.href, { mode: 'no-cors', credentials: 'omit', cache: 'no-store' });
+  } catch {
+    return error; // not reachable at all: a network error, as it said
+  }
+  const origin = scope.origin || new URL(scope.location.href).origin;
+  const failure = fail('Cors', `${target.href}: the server at ${target.origin} answered but does not allow ${origin} to read it (CORS): `
+    + `it must send Access-Control-Allow-Origin: ${origin} (or *) with its files (www/README.md, "Hosting")`);
+  const file = /** @type {Partial<WorkerError>} */ (e).file;
+  if (file !== undefined) failure.file = file;
+  return failure;
+}
+
+/** The URL a bundle download failed on, from the facade's message ("… from URL"), else `fallback`.
+ *  @param {unknown} error
+ *  @param {string} fallback */
+function failedUrl(error, fallback) {
+  const match = /\bfrom (\S+)$/.exec(String(/** @type {{ message?: string } | null} */ (error)?.message || ''));
+  return match ? match[1] : fallback;
+}
+
 // The picture of a new product: bytes given by the page (a picked file), else its `image` URL
 // fetched here (a static GET, like the bundle's own pictures). Undefined when there is none.
 /**
@@ -232,8 +274,21 @@ const runtimeOps = {
   async init(_id, url) {
     const started = performance.now();
     moduleUrl = url;
-    wasm = /** @type {WasmModule} */ (await import(moduleUrl));
-    await wasm.default();
+    try {
+      wasm = /** @type {WasmModule} */ (await import(url));
+    } catch (e) {
+      const explained = await explainFetchFailure(e, url);
+      if (explained !== e) throw explained;
+      throw fail('Module', `the wasm module's JS ${url} could not be loaded (${e instanceof Error ? e.message : e}): check the base the element was given (www/README.md, "Hosting")`);
+    }
+    const wasmUrl = new URL('omakase_bg.wasm', url).href;
+    try {
+      await wasm.default();
+    } catch (e) {
+      const explained = await explainFetchFailure(e, wasmUrl);
+      if (explained !== e) throw explained;
+      throw fail('Module', `the wasm module ${wasmUrl} could not be instantiated (${e instanceof Error ? e.message : e})`);
+    }
     return { result: { initMs: performance.now() - started } };
   },
   /**
@@ -243,7 +298,9 @@ const runtimeOps = {
    */
   async load(id, url, options) {
     const started = performance.now();
-    const loaded = await needWasm().Recommender.load(url, withProgress(id, options));
+    const loaded = await needWasm().Recommender.load(url, withProgress(id, options)).catch(async (e) => {
+      throw await explainFetchFailure(e, failedUrl(e, url));
+    });
     if (recommender) recommender.free();
     recommender = loaded;
     manifestUrl = new URL(url, scope.location.href).toString();
