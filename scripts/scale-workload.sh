@@ -5,7 +5,8 @@
 #
 #   validate  omakase validate --data DIR --json
 #   encode    N `omakase encode --shard I/N` processes at once, then `omakase encode --merge`, when the
-#             binary has --shard; otherwise one `omakase encode` (the summary says which)
+#             binary has --shard (docs/encoding.md); otherwise one `omakase encode` (the summary says
+#             which). Text only: the images, if any, are not encoded
 #   train     omakase train --no-encode with a short wall-clock budget ([train] max_seconds), on
 #             $OMAKASE_TRAIN_DEVICE when set (passed as --device when the binary has it)
 #   export    omakase export (the browser bundle)
@@ -116,7 +117,7 @@ if [[ $encode_help == *--shard* ]]; then
   done
   shard_files=()
   for ((i = 0; i < shards; i++)); do shard_files+=("$out/shards/features-$i.safetensors"); done
-  phase encode-merge "$bin" encode --data "$data" --merge "${shard_files[@]}" --out "$features"
+  phase encode-merge "$bin" encode --merge "${shard_files[@]}" --out "$features"
   ended=$(date +%s.%N)
   # The phase as a whole: wall from the first shard's start to the merge's end; CPU summed; peak
   # memory summed over the shards (they run at once, so the sum bounds the machine's peak) or the
