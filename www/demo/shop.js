@@ -7,9 +7,9 @@ import { omakase } from '../widget/omakase-recs.js';
 /** A product of the shop's catalogue (`omakase demo` writes the dataset's fields; null when absent).
  *  @typedef {{ id: string, title: string | null, year: number | null, genres: string[] | null, description: string | null, director: string | null, image: string | null }} CatalogItem */
 /** @typedef {{ items: CatalogItem[], byId: Map<string, CatalogItem> }} Catalog */
-/** @typedef {import('../widget/omakase-recs.js').UpdateDetail} UpdateDetail */
-/** @typedef {import('../widget/omakase-recs.js').NewProductDetail} NewProductDetail */
-/** @typedef {import('../widget/omakase-recs.js').ErrorDetail} ErrorDetail */
+/** @typedef {import('../widget/types.js').UpdateDetail} UpdateDetail */
+/** @typedef {import('../widget/types.js').NewProductDetail} NewProductDetail */
+/** @typedef {import('../widget/types.js').ErrorDetail} ErrorDetail */
 
 export const BUNDLE = '/bundle/manifest.json';
 

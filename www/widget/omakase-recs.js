@@ -1,14 +1,16 @@
-// <omakase-recs>: recommendations computed in the shopper's browser (ARCHITECTURE.md § Browser runtime, § Invariants).
+// <omakase-recs>: recommendations computed in the shopper's browser (ARCHITECTURE.md § Browser runtime, § Invariants;
+// www/README.md § Add the element to a shop: hosting, CSP, CORS, styling, events).
 //
-//   <script type="module" src="/widget/omakase-recs.js"></script>
+//   <script type="module" src="/omakase/widget/omakase-recs.js"></script>
 //   <omakase-recs bundle="/bundle/manifest.json" k="10" product="1"></omakase-recs>
 //
-// Attributes (the only configuration):
-//   bundle         URL of the bundle's manifest.json (required)
-//   k              how many recommendations (default 10, at most 50)
-//   product        the product on this page: counted as a view on this device, never recommended here
-//   link-template  card link for items without a link in the bundle, "{id}" replaced (e.g. "/p/{id}")
-//   backend        "auto" (default), "webgpu" or "wasm"
+// Attributes: the table in www/widget/attributes.js (bundle, k, product, backend, base, worker,
+// link-template, heading, heading-level, experiment, control-share, control-items); their types in
+// www/widget/types.d.ts. Hosting: the runtime (runtime/), the wasm (pkg/) and the worker
+// (widget/worker.js) are found from one base, by default the folder above this file's widget/
+// (so a sub-path such as /shop/omakase/ works as it is); `base` names another. A worker must come
+// from the page's origin: when the base is on another origin (a CDN), `worker` names a one-line
+// module on the shop's origin, `import 'https://cdn.example/omakase/widget/worker.js';`.
 //
 // A product the bundle does not hold yet (added to the shop this morning) is embedded on this device
 // from its words and picture when the element carries them:
@@ -20,47 +22,71 @@
 // such product downloads the quantized encoders (cached afterwards); its vector is kept on this
 // device (localStorage "omakase.products", the last 20) so it keeps counting on later pages.
 //
-// Styling: the cards live in a Shadow DOM; the custom property --omakase-card-min (default 140px)
-// sets their minimum width.
+// Styling (www/widget/style.js): CSS custom properties and ::part()s; the heading is replaced by a
+// child with slot="heading"; a child <template data-card> replaces each card's content (its
+// [data-field=title|image|price|cta|...] elements are filled as text); `element.itemDetails =
+// (item) => ({ price, cta })` gives the shop's own fields; `element.strings = { ... }` (or page-wide
+// `OmakaseRecs.strings`) translates the element's words.
 //
 // Views are kept in this browser's localStorage (the last 50, key "omakase.views"); `omakase.forget()`
 // (window.omakase, also exported) clears them. The worker (www/runtime/) downloads only the bundle's
-// static files; the session never leaves the device. Every product text is set with textContent.
+// static files; the session never leaves the device, and no event carries it. Every product text
+// is set with textContent.
 //
-// Events (on the element, bubbling): "omakase-update" { backend, ms, count, session, downloaded,
-// bundleBytes, loadMs, note, choice } after each render (choice: how the backend was chosen at load,
-// { backend, reason, cpuMs, gpuMs, ... }: under "auto" the faster of WebGPU and wasm-simd, measured
-// once per bundle and device), "omakase-new-product" { id, tokens, hasImage, timings,
-// encoderStats } after embedding a new product, "omakase-error" { kind, message } on failure.
+// Events (on the element, bubbling; details typed in www/widget/types.d.ts): "omakase-impression"
+// { listId, scenario, variant, experiment, items: [{ itemId, position }], count } once a rendered
+// list comes into view, "omakase-click" { listId, scenario, variant, experiment, itemId, position,
+// href } when a card is followed, "omakase-update" { listId, scenario, variant, experiment, backend,
+// ms, count, sessionLength, downloaded, bundleBytes, loadMs, note, choice } after each render,
+// "omakase-new-product" { id, tokens, hasImage, timings, encoderStats } after embedding a new
+// product, "omakase-error" { kind, message } on failure ("Cors" when a server did not allow this
+// origin to read a file).
 
-import { Omakase } from '../runtime/omakase.js';
+import { Omakase, OmakaseError } from '../runtime/omakase.js';
+import { OBSERVED, readConfig } from './attributes.js';
+import { bucket, forgetSeed, randomId } from './measure.js';
+import { STRINGS, format, styleSheet, widthClass } from './style.js';
 
 /** @typedef {import('./worker.js').WidgetOps} WidgetOps */
 /** @typedef {import('../runtime/worker.js').RuntimeOps} RuntimeOps */
 /** @typedef {import('../runtime/worker.js').Product} Product */
 /** @typedef {import('../../pkg/omakase.js').Recommendations} Recommendations */
 /** @typedef {import('../../pkg/omakase.js').LoadOptions} LoadOptions */
+/** @typedef {import('../../pkg/omakase.js').ItemMeta} ItemMeta */
 /** @template {import('../runtime/worker.js').Operation} F @typedef {import('../runtime/omakase.js').ResultOf<F>} ResultOf */
 /** @typedef {ResultOf<RuntimeOps['load']>} LoadInfo */
 /** @typedef {ResultOf<RuntimeOps['addProduct']>} AddedProduct */
-/** The worker of one bundle and backend, shared by the page's elements; `adding`: the products
- *  being (or already) embedded, by id.
+/** @typedef {import('./types.js').Config} Config */
+/** @typedef {import('./types.js').Strings} Strings */
+/** @typedef {import('./types.js').Variant} Variant */
+/** @typedef {import('./types.js').CardItem} CardItem */
+/** @typedef {import('./types.js').ItemDetails} ItemDetails */
+/** @typedef {import('./types.js').ItemDetailsHook} ItemDetailsHook */
+/** @typedef {import('./types.js').ListDetail} ListDetail */
+/** @typedef {import('./types.js').ImpressionDetail} ImpressionDetail */
+/** @typedef {import('./types.js').ClickDetail} ClickDetail */
+/** @typedef {import('./types.js').UpdateDetail} UpdateDetail */
+/** @typedef {import('./types.js').NewProductDetail} NewProductDetail */
+/** @typedef {import('./types.js').ErrorDetail} ErrorDetail */
+/** @typedef {import('./types.js').OmakaseRecsElement} OmakaseRecsElement */
+/** The worker of one bundle, backend and hosting, shared by the page's elements; `adding`: the
+ *  products being (or already) embedded, by id.
  *  @typedef {{ client: Omakase<WidgetOps>, info: LoadInfo, adding: Map<string, Promise<AddedProduct | null>> }} Engine */
+/** Where the runtime's files are: the worker script and the wasm module's JS.
+ *  @typedef {{ workerUrl: URL, moduleUrl: URL }} Hosting */
 /** A product embedded on this device, as kept in localStorage: its vector `v`, its card, when.
  *  @typedef {{ v: number[], title?: string, image?: string, link?: string, at?: number }} StoredProduct */
-/** The detail of "omakase-update".
- *  @typedef {{ backend: string, ms: number, count: number, session: string[], downloaded: number, bundleBytes: number, loadMs: number, note: string, choice: import('../../pkg/omakase.js').BackendChoice }} UpdateDetail */
-/** The detail of "omakase-new-product".
- *  @typedef {{ id: string, tokens: number, hasImage: boolean, timings: AddedProduct['timings'], encoderStats: AddedProduct['encoderStats'] }} NewProductDetail */
-/** The detail of "omakase-error" (`product`: the page's product that could not be embedded).
- *  @typedef {{ kind: string, message: string, product?: string }} ErrorDetail */
+/** One card to render: the item, its position, and (Omakase's list only) its explanation's index.
+ *  @typedef {{ item: CardItem, explained: number | null }} Card */
 
 const STORAGE_KEY = 'omakase.views';
 const PRODUCTS_KEY = 'omakase.products';
 const MAX_VIEWS = 50;
 const MAX_NEW_PRODUCTS = 20;
-const MAX_K = 50;
-const WORKER_URL = new URL('./worker.js', import.meta.url);
+/** The list's kind on the events. One today (from this device's views); scenarios are issue 16, point 2. */
+const SCENARIO = 'for-you';
+/** The folder holding widget/, runtime/ and pkg/ unless `base` names another. */
+const DEFAULT_BASE = new URL('../', import.meta.url);
 
 // ---- views on this device --------------------------------------------------------------------
 
@@ -129,7 +155,7 @@ function storeProduct(manifestUrl, id, vector, meta) {
 export const omakase = {
   /** The ids viewed on this device, oldest first. */
   views: readViews,
-  /** Forgets every view on this device and empties the widgets on the page. */
+  /** Forgets every view (and the experiment bucket) on this device and empties the widgets on the page. */
   forget() {
     try {
       localStorage.removeItem(STORAGE_KEY);
@@ -137,6 +163,7 @@ export const omakase = {
     } catch {
       // nothing stored
     }
+    forgetSeed();
     // Elements not upgraded yet (defined later) have no refresh.
     const elements = /** @type {NodeListOf<Element & Partial<Pick<OmakaseRecs, 'refresh'>>>} */ (document.querySelectorAll('omakase-recs'));
     for (const element of elements) element.refresh?.();
@@ -154,24 +181,55 @@ if (typeof window !== 'undefined') {
   page.omakase = Object.assign(page.omakase || {}, omakase);
 }
 
+// ---- hosting: one base for the runtime, the wasm and the worker --------------------------------
+
+/**
+ * Where the worker and the wasm module are, from the `base` and `worker` attributes.
+ * @param {Config} config
+ * @returns {Hosting}
+ */
+function hosting(config) {
+  let base = DEFAULT_BASE;
+  if (config.base) {
+    base = new URL(config.base, document.baseURI);
+    if (!base.pathname.endsWith('/')) base.pathname += '/';
+  }
+  const workerUrl = config.worker ? new URL(config.worker, document.baseURI) : new URL('widget/worker.js', base);
+  return { workerUrl, moduleUrl: new URL('pkg/omakase.js', base) };
+}
+
+/** Browsers start a worker only from the page's origin: said plainly before the browser's own
+ *  "cannot be accessed from origin" error.
+ *  @param {URL} workerUrl */
+function checkWorkerOrigin(workerUrl) {
+  if (workerUrl.origin === location.origin || workerUrl.protocol === 'blob:') return;
+  throw new OmakaseError({
+    kind: 'WorkerOrigin',
+    message: `the worker script ${workerUrl.href} is on another origin than this page (${location.origin}), and browsers start workers only from the page's origin: `
+      + `put a one-line module on this origin, import '${workerUrl.href}';, and name it with the worker attribute (www/README.md, "Hosting")`,
+  });
+}
+
 // ---- one worker per bundle, shared by every element of the page ------------------------------
 
-/** @type {Map<string, Promise<Engine>>} `${manifest URL}|${backend}` -> Promise<{ client, info }> */
+/** @type {Map<string, Promise<Engine>>} `${manifest URL}|${backend}|${worker}|${module}` -> Promise<{ client, info }> */
 const engines = new Map();
 
 /**
  * @param {string} manifestUrl
- * @param {string} backend the backend attribute ("auto", "webgpu" or "wasm"; the runtime refuses others)
+ * @param {Config} config
  * @returns {Promise<Engine>}
  */
-function engine(manifestUrl, backend) {
-  const key = `${manifestUrl}|${backend}`;
+function engine(manifestUrl, config) {
+  const { workerUrl, moduleUrl } = hosting(config);
+  const key = `${manifestUrl}|${config.backend}|${workerUrl.href}|${moduleUrl.href}`;
   let started = engines.get(key);
   if (!started) {
     started = (async () => {
+      checkWorkerOrigin(workerUrl);
       // The widget's worker: the runtime's operations and "resources".
-      const client = /** @type {Omakase<WidgetOps>} */ (await Omakase.start({ workerUrl: WORKER_URL }));
-      const info = await client.load(manifestUrl, { backend: /** @type {LoadOptions['backend']} */ (backend) });
+      const client = /** @type {Omakase<WidgetOps>} */ (await Omakase.start({ workerUrl, moduleUrl: moduleUrl.href }));
+      const info = await client.load(manifestUrl, { backend: config.backend });
       // New products embedded on earlier pages come back by their stored vectors (no encoders).
       for (const [id, p] of storedProducts(manifestUrl)) {
         if ((await client.rowOf(id)) !== null) continue; // the bundle has it by now
@@ -185,10 +243,11 @@ function engine(manifestUrl, backend) {
   return started;
 }
 
-/** The bundle attribute's manifest URL. Only used by elements that have one (refresh checks).
- *  @param {Element} element */
-function manifestOf(element) {
-  return new URL(/** @type {string} */ (element.getAttribute('bundle')), document.baseURI).href;
+/** The bundle attribute's manifest URL (elements without one show their error state first).
+ *  @param {Config} config */
+function manifestOf(config) {
+  if (!config.bundle) throw new OmakaseError({ kind: 'BadArgument', message: 'no bundle attribute' });
+  return new URL(config.bundle, document.baseURI).href;
 }
 
 /** The kind (an OmakaseError's, else "Error") and message of a rejection.
@@ -229,82 +288,128 @@ function el(tag, className, text) {
   return node;
 }
 
-const STYLE = `
-:host { display: block; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2328; }
-.head { display: flex; align-items: baseline; justify-content: space-between; gap: 1rem; margin: 0 0 .75rem; }
-h2 { font-size: 1.15rem; margin: 0; }
-.sub { color: #59636e; font-size: .8rem; }
-.grid { list-style: none; margin: 0; padding: 0; display: grid; gap: 14px; grid-template-columns: repeat(auto-fill, minmax(var(--omakase-card-min, 140px), 1fr)); }
-.card { background: #fff; border-radius: 10px; box-shadow: 0 1px 3px rgba(0,0,0,.12); overflow: hidden; display: flex; flex-direction: column; }
-.card a { color: inherit; text-decoration: none; display: block; }
-.card a:focus-visible, button:focus-visible, summary:focus-visible { outline: 3px solid #0b63ce; outline-offset: 2px; }
-.poster { aspect-ratio: 2 / 3; width: 100%; object-fit: cover; display: block; background: linear-gradient(135deg, #e8e4dc, #d6d0c4); }
-.noimg { aspect-ratio: 2 / 3; display: flex; align-items: center; justify-content: center; padding: 6px; text-align: center; color: #6b5f4b; background: linear-gradient(135deg, #efe9dd, #dcd2bf); font-weight: 600; font-size: .78rem; overflow: hidden; overflow-wrap: anywhere; }
-.title { padding: 8px 8px 2px; font-weight: 600; font-size: .82rem; line-height: 1.3; overflow-wrap: break-word; hyphens: auto; }
-details { padding: 0 10px 8px; font-size: .78rem; color: #59636e; }
-summary { cursor: pointer; color: #0b63ce; list-style: none; display: inline-block; padding: 2px 0; }
-summary::-webkit-details-marker { display: none; }
-.why { margin-top: 4px; }
-.bar { display: flex; height: 6px; border-radius: 3px; overflow: hidden; margin: 6px 0 2px; background: #eee; }
-.bar .t { background: #2f81f7; } .bar .i { background: #f0883e; }
-.legend { display: flex; justify-content: space-between; font-size: .72rem; }
-.state { padding: 18px; border-radius: 10px; background: #f6f8fa; color: #59636e; }
-.state.error { background: #fff1f0; color: #a40e26; }
-.skeleton { aspect-ratio: 2 / 3; border-radius: 10px; background: linear-gradient(90deg, #eee 25%, #f6f6f6 50%, #eee 75%); background-size: 200% 100%; animation: shimmer 1.2s infinite; }
-@keyframes shimmer { to { background-position: -200% 0; } }
-@media (prefers-reduced-motion: reduce) { .skeleton { animation: none; } }
-`;
+/**
+ * `node` with the ::part name `part` (a shop's stylesheet reaches it as omakase-recs::part(name)).
+ * @template {Element} E
+ * @param {E} node
+ * @param {string} part
+ * @returns {E}
+ */
+function part(node, part) {
+  node.setAttribute('part', part);
+  return node;
+}
 
+/** A detail value as text ("" for none).
+ *  @param {ItemDetails[string]} value */
+function detailText(value) {
+  return value === null || value === undefined ? '' : String(value);
+}
+
+/** @implements {OmakaseRecsElement} */
 export class OmakaseRecs extends HTMLElement {
+  /** Page-wide replacements of the element's words (each element's `strings` go on top).
+   *  @type {Partial<Strings>} */
+  static strings = {};
+
   static get observedAttributes() {
-    return ['bundle', 'k', 'product', 'backend'];
+    return OBSERVED;
   }
 
   constructor() {
     super();
     this.root = this.attachShadow({ mode: 'open' });
-    const style = el('style');
-    style.textContent = STYLE;
-    this.head = el('div', 'head');
-    this.heading = el('h2', '', 'Recommended for you');
-    this.sub = el('span', 'sub', 'computed on this device');
-    this.head.append(this.heading, this.sub);
+    this.root.adoptedStyleSheets = [styleSheet()];
+    this.head = part(el('div', 'head'), 'header');
+    this.headingSlot = el('slot');
+    this.headingSlot.name = 'heading';
+    this.sub = part(el('span', 'sub'), 'subheading');
+    this.head.append(this.headingSlot, this.sub);
     this.body = el('div');
     this.body.setAttribute('aria-live', 'polite');
-    this.root.append(style, this.head, this.body);
+    this.root.append(this.head, this.body);
     this.generation = 0;
     /** @type {string | null} the product whose view this element recorded */
     this.recorded = null;
+    /** @type {Partial<Strings>} */
+    this.ownStrings = {};
+    /** @type {ItemDetailsHook | null} */
+    this.detailsHook = null;
+    /** @type {ListDetail | null} the list on show */
+    this.list = null;
+    /** @type {IntersectionObserver | null} watches the list on show for its impression */
+    this.watcher = null;
   }
 
   connectedCallback() {
     this.refresh();
   }
 
+  disconnectedCallback() {
+    this.watcher?.disconnect();
+    this.watcher = null;
+  }
+
   attributeChangedCallback() {
     if (this.isConnected) this.refresh();
   }
 
+  /** The element's words: the defaults, then OmakaseRecs.strings, then this element's.
+   *  @returns {Strings} */
+  get strings() {
+    return { ...STRINGS, ...OmakaseRecs.strings, ...this.ownStrings };
+  }
+
+  /** @param {Partial<Strings>} value */
+  set strings(value) {
+    this.ownStrings = { ...(value || {}) };
+    if (this.isConnected) this.refresh();
+  }
+
+  get itemDetails() {
+    return this.detailsHook;
+  }
+
+  /** @param {ItemDetailsHook | null} hook */
+  set itemDetails(hook) {
+    this.detailsHook = typeof hook === 'function' ? hook : null;
+    if (this.isConnected) this.refresh();
+  }
+
+  /** The id of the list on show, or null. */
+  get listId() {
+    return this.list ? this.list.listId : null;
+  }
+
+  /** This visitor's bucket in the element's experiment ("omakase" without one). */
+  get variant() {
+    const config = readConfig(this);
+    return bucket(config.experiment, config.controlShare);
+  }
+
+  /** How many recommendations (the k attribute, 1 to 50). */
   get k() {
-    const k = Number.parseInt(this.getAttribute('k') || '10', 10);
-    return Number.isFinite(k) && k > 0 ? Math.min(k, MAX_K) : 10;
+    return readConfig(this).k;
   }
 
   async refresh() {
     const generation = ++this.generation;
-    const bundle = this.getAttribute('bundle');
-    if (!bundle) return this.showState('error', 'No bundle attribute: nothing to recommend from.');
-    const product = this.getAttribute('product');
+    const config = readConfig(this);
+    const strings = this.strings;
+    this.renderHead(config, strings);
+    if (!config.bundle) return this.showState('error', strings.noBundle);
+    const product = config.product;
     if (product && this.recorded !== product) {
       recordView(product);
       this.recorded = product;
     }
     const session = readViews();
-    if (session.length === 0) return this.showState('empty', 'Browse a few products and recommendations appear here. They are computed on this device.');
-    this.showLoading();
+    const variant = bucket(config.experiment, config.controlShare);
+    if (variant === 'omakase' && session.length === 0) return this.showState('empty', strings.empty);
+    this.showLoading(config, strings);
     try {
-      const manifestUrl = manifestOf(this);
-      const started0 = engine(manifestUrl, this.getAttribute('backend') || 'auto');
+      const manifestUrl = manifestOf(config);
+      const started0 = engine(manifestUrl, config);
       const { client, info } = await started0;
       // A product that cannot be embedded (no encoders in the bundle, picture unreadable) still
       // leaves the rest of the session to recommend from: reported, not fatal.
@@ -316,25 +421,107 @@ export class OmakaseRecs extends HTMLElement {
         });
       }
       const started = performance.now();
-      const answer = await client.recommend(session, this.k);
+      /** @type {Card[]} */
+      let cards;
+      /** @type {Recommendations | null} */
+      let answer = null;
+      if (variant === 'control') {
+        cards = await this.controlCards(client, config, manifestUrl);
+      } else {
+        const got = await client.recommend(session, config.k);
+        answer = got;
+        cards = got.ids.map((id, i) => ({ item: this.cardItem(got.items[i] || { id, title: id, image: null, link: null }, i, config, manifestUrl), explained: i }));
+      }
       const ms = performance.now() - started;
-      const why = await this.sessionTitles(client, answer.explanations.sessionRows);
+      const why = answer ? await this.sessionTitles(client, answer.explanations.sessionRows) : new Map();
+      const details = await this.details(cards);
       if (generation !== this.generation) return;
-      this.render(answer, why, manifestUrl);
+      /** @type {ListDetail} */
+      const list = { listId: randomId(), scenario: SCENARIO, variant, experiment: config.experiment };
+      this.render(list, cards, details, answer, why, strings);
       /** @type {UpdateDetail} */
-      const detail = { backend: answer.backend, ms, count: answer.ids.length, session, downloaded: info.stats.downloaded, bundleBytes: info.stats.bundle, loadMs: info.loadMs, note: info.note, choice: info.choice };
+      const detail = { ...list, backend: info.backend, ms, count: cards.length, sessionLength: session.length, downloaded: info.stats.downloaded,
+        bundleBytes: info.stats.bundle, loadMs: info.loadMs, note: info.note, choice: info.choice };
+      if (answer) detail.backend = answer.backend;
       this.dispatchEvent(new CustomEvent('omakase-update', { bubbles: true, detail }));
     } catch (error) {
       if (generation !== this.generation) return;
       /** @type {ErrorDetail} */
       const detail = errorDetail(error);
       if (detail.kind === 'EmptySession') {
-        this.showState('empty', 'None of the products viewed here are in the catalogue yet.');
+        this.showState('empty', strings.emptyCatalogue);
       } else {
-        this.showState('error', 'Recommendations are unavailable right now.');
+        this.showState('error', strings.error);
       }
       this.dispatchEvent(new CustomEvent('omakase-error', { bubbles: true, detail }));
     }
+  }
+
+  /**
+   * The control list: the `control-items` the catalogue holds, but this page's product, at most k.
+   * @param {Omakase<WidgetOps>} client
+   * @param {Config} config
+   * @param {string} manifestUrl
+   * @returns {Promise<Card[]>}
+   */
+  async controlCards(client, config, manifestUrl) {
+    /** @type {Card[]} */
+    const cards = [];
+    for (const id of config.controlItems) {
+      if (cards.length >= config.k) break;
+      if (id === config.product) continue;
+      const row = await client.rowOf(id);
+      const meta = row === null ? undefined : await client.item(row);
+      if (meta) cards.push({ item: this.cardItem(meta, cards.length, config, manifestUrl), explained: null });
+    }
+    return cards;
+  }
+
+  /**
+   * A card's item: links are the shop's pages (resolved against this page; else the link
+   * template), pictures are the bundle's files (resolved against the manifest).
+   * @param {ItemMeta | { id: string, title: string, image: string | null, link: string | null }} meta
+   * @param {number} index
+   * @param {Config} config
+   * @param {string} manifestUrl
+   * @returns {CardItem}
+   */
+  cardItem(meta, index, config, manifestUrl) {
+    const id = meta.id;
+    const template = config.linkTemplate;
+    const link = safeUrl(meta.link, document.baseURI) || (template ? safeUrl(template.replaceAll('{id}', encodeURIComponent(id)), document.baseURI) : null);
+    return { id, title: meta.title || id, link, image: safeUrl(meta.image, manifestUrl), position: index + 1 };
+  }
+
+  /**
+   * The shop's fields of each card (itemDetails), in card order; a hook that fails gives none.
+   * @param {Card[]} cards
+   * @returns {Promise<(ItemDetails | null)[]>}
+   */
+  async details(cards) {
+    const hook = this.detailsHook;
+    if (!hook) return cards.map(() => null);
+    return Promise.all(cards.map(async ({ item }) => {
+      try {
+        return (await hook({ ...item })) || null;
+      } catch {
+        return null;
+      }
+    }));
+  }
+
+  /**
+   * The heading: a child with slot="heading" when the page gives one, else an h1-h6 (heading-level)
+   * with the heading attribute's text or the strings' ("" leaves it out).
+   * @param {Config} config
+   * @param {Strings} strings
+   */
+  renderHead(config, strings) {
+    const text = config.heading !== null ? config.heading : strings.heading;
+    const level = /** @type {'h1' | 'h2' | 'h3' | 'h4' | 'h5' | 'h6'} */ (`h${config.headingLevel}`);
+    this.headingSlot.replaceChildren(...(text ? [part(el(level, 'heading', text), 'heading')] : []));
+    this.sub.textContent = strings.subheading;
+    this.sub.hidden = !strings.subheading;
   }
 
   // This page's product from its data-* attributes, or null when it carries no text.
@@ -385,8 +572,8 @@ export class OmakaseRecs extends HTMLElement {
    *  @param {string[]} session
    *  @param {number} [k] */
   async recommendFor(session, k = this.k) {
-    const manifestUrl = manifestOf(this);
-    const { client } = await engine(manifestUrl, this.getAttribute('backend') || 'auto');
+    const config = readConfig(this);
+    const { client } = await engine(manifestOf(config), config);
     return client.recommend(session, k);
   }
 
@@ -398,8 +585,9 @@ export class OmakaseRecs extends HTMLElement {
    * @returns {Promise<AddedProduct | null>}
    */
   async embed(fields, picture, started, manifestUrl) {
-    const url = manifestUrl || manifestOf(this);
-    const { client, adding } = await (started || engine(url, this.getAttribute('backend') || 'auto'));
+    const config = readConfig(this);
+    const url = manifestUrl || manifestOf(config);
+    const { client, adding } = await (started || engine(url, config));
     if (!adding.has(fields.id)) {
       const pending = (async () => {
         if ((await client.rowOf(fields.id)) !== null) return null;
@@ -431,12 +619,16 @@ export class OmakaseRecs extends HTMLElement {
     return titles;
   }
 
-  showLoading() {
-    const grid = el('ul', 'grid');
+  /**
+   * @param {Config} config
+   * @param {Strings} strings
+   */
+  showLoading(config, strings) {
+    const grid = part(el('ul', 'grid'), 'list');
     grid.setAttribute('aria-busy', 'true');
-    grid.setAttribute('aria-label', 'Loading recommendations');
-    for (let i = 0; i < Math.min(this.k, 5); i++) grid.append(el('li', 'skeleton'));
-    this.body.replaceChildren(grid);
+    grid.setAttribute('aria-label', strings.loading);
+    for (let i = 0; i < Math.min(config.k, 5); i++) grid.append(part(el('li', 'skeleton'), 'skeleton'));
+    this.showList(null, grid);
     this.setAttribute('state', 'loading');
   }
 
@@ -445,88 +637,190 @@ export class OmakaseRecs extends HTMLElement {
    * @param {string} message
    */
   showState(state, message) {
-    const box = el('p', `state ${state}`, message);
+    const box = part(el('p', `state ${state}`, message), 'state');
     if (state === 'error') box.setAttribute('role', 'alert');
-    this.body.replaceChildren(box);
+    this.showList(null, box);
     this.setAttribute('state', state);
   }
 
   /**
-   * @param {Recommendations} answer
-   * @param {Map<number, string>} why the session items' titles, by row
-   * @param {string} manifestUrl
+   * Puts `content` on show as the list `list` (null: no list), watching it for its impression.
+   * @param {ListDetail | null} list
+   * @param {Element} content
+   * @param {ImpressionDetail['items']} [items]
    */
-  render(answer, why, manifestUrl) {
-    const grid = el('ul', 'grid');
-    const e = answer.explanations;
-    const template = this.getAttribute('link-template');
-    answer.ids.forEach((id, i) => {
-      const meta = answer.items[i] || { id, title: id };
-      const title = meta.title || id;
-      const card = el('li', 'card');
-      card.dataset.id = id;
-      const href = safeUrl(meta.link, manifestUrl) || (template ? safeUrl(template.replaceAll('{id}', encodeURIComponent(id)), document.baseURI) : null);
+  showList(list, content, items = []) {
+    this.watcher?.disconnect();
+    this.watcher = null;
+    this.list = list;
+    this.body.replaceChildren(content);
+    if (!list) return;
+    const impression = () => {
+      this.watcher?.disconnect();
+      this.watcher = null;
+      if (this.list !== list) return;
+      /** @type {ImpressionDetail} */
+      const detail = { ...list, items, count: items.length };
+      this.dispatchEvent(new CustomEvent('omakase-impression', { bubbles: true, detail }));
+    };
+    // An empty list (a control bucket without control-items: a hold-out) counts as seen at once.
+    if (items.length === 0 || typeof IntersectionObserver === 'undefined') {
+      queueMicrotask(impression);
+      return;
+    }
+    this.watcher = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) impression();
+    });
+    this.watcher.observe(content);
+  }
+
+  /**
+   * @param {ListDetail} list
+   * @param {Card[]} cards
+   * @param {(ItemDetails | null)[]} details the shop's fields, per card
+   * @param {Recommendations | null} answer Omakase's answer (null: the control list)
+   * @param {Map<number, string>} why the session items' titles, by row
+   * @param {Strings} strings
+   */
+  render(list, cards, details, answer, why, strings) {
+    const grid = part(el('ul', 'grid'), 'list');
+    grid.dataset.listId = list.listId;
+    grid.dataset.variant = list.variant;
+    grid.setAttribute('aria-label', strings.listLabel);
+    const template = this.querySelector(':scope > template[data-card]');
+    cards.forEach(({ item, explained }, i) => {
+      const card = part(el('li', 'card'), 'card');
+      card.dataset.id = item.id;
+      card.dataset.position = String(item.position);
       /** @type {HTMLAnchorElement | HTMLDivElement} */
       let link;
-      if (href) {
-        const a = el('a');
-        a.href = href;
+      if (item.link) {
+        const a = el('a', 'link');
+        a.href = item.link;
         link = a;
       } else {
-        link = el('div');
+        link = el('div', 'link');
       }
-      const src = safeUrl(meta.image, manifestUrl);
-      if (src) {
-        const img = el('img', 'poster');
-        img.alt = title;
-        img.loading = 'lazy';
-        img.decoding = 'async';
-        img.src = src;
-        link.append(img);
-      } else {
-        const box = el('div', 'noimg', title);
-        box.setAttribute('role', 'img');
-        box.setAttribute('aria-label', title);
-        link.append(box);
-      }
-      link.append(el('div', 'title', title));
-      card.append(link, this.explanation(e, i, why));
+      part(link, 'link');
+      if (template instanceof HTMLTemplateElement) this.fillTemplate(link, template, item, details[i]);
+      else this.defaultCard(link, item, details[i], strings);
+      card.append(link);
+      if (answer && explained !== null) card.append(this.explanation(answer.explanations, explained, why, strings));
       grid.append(card);
     });
-    grid.setAttribute('aria-label', 'Recommended products');
-    this.body.replaceChildren(grid);
+    // Following a card's link (mouse, keyboard, middle click) is its click.
+    /** @param {MouseEvent} event */
+    const clicked = (event) => {
+      const target = /** @type {Element | null} */ (event.target instanceof Element ? event.target : null);
+      const a = target?.closest('a.link');
+      const card = a?.closest('li.card');
+      if (!a || !(card instanceof HTMLElement) || this.list !== list) return;
+      if (event.type === 'auxclick' && event.button !== 1) return;
+      /** @type {ClickDetail} */
+      const detail = { ...list, itemId: card.dataset.id || '', position: Number(card.dataset.position), href: a.getAttribute('href') };
+      this.dispatchEvent(new CustomEvent('omakase-click', { bubbles: true, detail }));
+    };
+    grid.addEventListener('click', clicked);
+    grid.addEventListener('auxclick', clicked);
+    this.showList(list, grid, cards.map(({ item }) => ({ itemId: item.id, position: item.position })));
     this.setAttribute('state', 'ready');
+  }
+
+  /**
+   * The default card: picture (or a placeholder), title, the shop's price and call to action. The
+   * link's accessible name is the title, said once: the picture is decorative (alt="") and the
+   * placeholder hidden from assistive technology, since the title is right below.
+   * @param {HTMLElement} link
+   * @param {CardItem} item
+   * @param {ItemDetails | null} details
+   * @param {Strings} strings
+   */
+  defaultCard(link, item, details, strings) {
+    if (item.image) {
+      const img = part(el('img', 'poster'), 'image');
+      img.alt = '';
+      img.loading = 'lazy';
+      img.decoding = 'async';
+      img.src = item.image;
+      link.append(img);
+    } else {
+      const box = part(el('div', 'noimg', item.title), 'placeholder');
+      box.setAttribute('aria-hidden', 'true');
+      link.append(box);
+    }
+    link.append(part(el('div', 'title', item.title), 'title'));
+    const price = detailText(details?.price);
+    if (price) link.append(part(el('div', 'price', price), 'price'));
+    const cta = detailText(details?.cta) || strings.cta;
+    if (cta) link.append(part(el('span', 'cta', cta), 'cta'));
+  }
+
+  /**
+   * A card from the page's <template data-card>: each [data-field=NAME] gets the item's NAME as text
+   * (title, id, position, or a field of itemDetails); an <img data-field=image> gets the picture
+   * (decorative: alt=""); an element whose field has no value is hidden.
+   * @param {HTMLElement} link
+   * @param {HTMLTemplateElement} template
+   * @param {CardItem} item
+   * @param {ItemDetails | null} details
+   */
+  fillTemplate(link, template, item, details) {
+    const content = /** @type {DocumentFragment} */ (template.content.cloneNode(true));
+    /** @type {Record<string, string>} */
+    const values = { id: item.id, title: item.title, position: String(item.position) };
+    for (const [key, value] of Object.entries(details || {})) values[key] = detailText(value);
+    for (const node of content.querySelectorAll('[data-field]')) {
+      if (!(node instanceof HTMLElement)) continue;
+      const field = node.dataset.field || '';
+      if (node instanceof HTMLImageElement) {
+        if (field === 'image' && item.image) {
+          node.alt = '';
+          node.src = item.image;
+        } else {
+          node.hidden = true;
+        }
+        continue;
+      }
+      const value = values[field] || '';
+      node.textContent = value;
+      node.hidden = value === '';
+    }
+    // Links and scripts do not belong in a card that is itself a link.
+    for (const node of content.querySelectorAll('a, script, iframe, object, embed')) node.remove();
+    link.append(content);
   }
 
   /**
    * @param {Recommendations['explanations']} e
    * @param {number} i
    * @param {Map<number, string>} why
+   * @param {Strings} strings
    */
-  explanation(e, i, why) {
-    const details = el('details');
-    details.append(el('summary', '', 'why?'));
-    const box = el('div', 'why');
+  explanation(e, i, why, strings) {
+    const details = part(el('details'), 'why');
+    details.append(part(el('summary', '', strings.why), 'why-summary'));
+    const box = part(el('div', 'why'), 'why-body');
     const viewed = why.get(e.sessionRows[i]) || e.sessionIds[i];
     const line = el('div');
-    line.append('Because you viewed ', el('strong', '', viewed), ` (similarity ${e.similarity[i].toFixed(2)}).`);
+    const [before, after = ''] = format(strings.because, { similarity: e.similarity[i].toFixed(2) }).split('{title}');
+    line.append(before, el('strong', '', viewed), after);
     box.append(line);
     const share = e.textShare[i];
     if (Number.isFinite(share)) {
       const text = Math.round(share * 100);
-      const bar = el('div', 'bar');
+      const values = { text, image: 100 - text };
+      const bar = part(el('div', 'bar'), 'share');
       bar.setAttribute('role', 'img');
-      bar.setAttribute('aria-label', `${text}% from the description, ${100 - text}% from the picture`);
-      const t = el('span', 't');
-      t.style.width = `${text}%`;
-      const im = el('span', 'i');
-      im.style.width = `${100 - text}%`;
+      bar.setAttribute('aria-label', format(strings.shareLabel, values));
+      // Widths by class (5 % steps): no style attribute, which style-src 'self' would refuse.
+      const t = el('span', `t ${widthClass(text)}`);
+      const im = el('span', `i ${widthClass(100 - text)}`);
       bar.append(t, im);
       const legend = el('div', 'legend');
-      legend.append(el('span', '', `text ${text}%`), el('span', '', `image ${100 - text}%`));
+      legend.append(el('span', '', format(strings.shareText, values)), el('span', '', format(strings.shareImage, values)));
       box.append(bar, legend);
     } else {
-      box.append(el('div', '', 'Similar overall (this catalogue has no separate text and image vectors).'));
+      box.append(el('div', '', strings.noShare));
     }
     details.append(box);
     return details;
