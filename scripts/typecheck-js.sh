@@ -30,3 +30,15 @@ fi
 
 tests/browser/node_modules/.bin/tsc -p www/tsconfig.json --noEmit
 echo "typecheck-js: www/ type-checks (typescript $pinned)"
+
+# The npm package's declarations as a shop sees them: the package (scripts/pack-npm.sh) installed
+# into a fresh folder, and a strict TypeScript page (tests/browser/types/shop.ts) checked against it,
+# its @ts-expect-error lines included (misuse must stay a type error).
+tarball=$(bash scripts/pack-npm.sh out/npm | tail -n 1)
+shop=$(mktemp -d)
+trap 'rm -rf "$shop"' EXIT
+echo '{ "name": "a-shop", "private": true }' > "$shop/package.json"
+(cd "$shop" && npm install --offline --no-audit --no-fund --loglevel=error "$OLDPWD/$tarball" >&2)
+cp tests/browser/types/shop.ts tests/browser/types/tsconfig.json "$shop/"
+tests/browser/node_modules/.bin/tsc -p "$shop/tsconfig.json"
+echo "typecheck-js: the npm package's declarations type-check a shop's TypeScript (tests/browser/types/shop.ts)"
