@@ -254,16 +254,21 @@ cmd_demo() {
 }
 
 # End-to-end tests of the demo shop and the widget (tests/browser/e2e.mjs): headless Chromium against
-# `omakase demo` serving the browser tests' small run; screenshots under out/e2e/<dataset>/.
+# `omakase demo` serving the browser tests' small run; screenshots under out/e2e/<dataset>/. Then how a
+# shop installs the element (tests/browser/hosting.mjs): a sub-path under the strict CSP, a second
+# origin, a server without CORS, experiments, restyling, and `npm pack` used through an import map.
 cmd_e2e() {
-  local data
+  local data bundle status=0
   [ -f pkg/omakase_bg.wasm ] || build_pkg
   ensure_node_tools
-  browser_test_bundle >/dev/null
+  bundle=$(browser_test_bundle)
   data=$(default_dataset)
   step "end-to-end tests of the demo shop (headless Chromium, screenshots in out/e2e/$(basename "$data")/)"
   node tests/browser/e2e.mjs --omakase "$(target_dir)/debug/omakase" --data "$data" \
-    --model "out/browser-test/$(basename "$data")/run" --out "out/e2e/$(basename "$data")"
+    --model "out/browser-test/$(basename "$data")/run" --out "out/e2e/$(basename "$data")" || status=$?
+  step "hosting tests: a sub-path under a strict CSP, a second origin, CORS, npm pack + an import map (headless Chromium)"
+  node tests/browser/hosting.mjs --bundle "$bundle" --data "$data" --out "out/e2e/$(basename "$data")/hosting" || status=$?
+  return $status
 }
 
 # The lint gate CI runs first: formatting, clippy (native, and wasm32 for the browser crates) with

@@ -16,8 +16,10 @@ const TYPES = {
   '.ts': 'text/plain',
 };
 
-// mounts: [[prefix, dir], ...], longest prefix first wins. Resolves to { url, close, requests, served }.
-export function serve(mounts) {
+// mounts: [[prefix, dir], ...], longest prefix first wins. `headers`: extra response headers for
+// every file (a CSP, CORS), or a function of the request's path giving them. Resolves to
+// { url, close, requests, served }.
+export function serve(mounts, { headers = {} } = {}) {
   const sorted = [...mounts].sort((a, b) => b[0].length - a[0].length);
   const requests = []; // every URL asked for (tests check that no request carries the session)
   const served = []; // { url, file, bytes } of every file sent (the benchmark's first-load bytes)
@@ -38,6 +40,7 @@ export function serve(mounts) {
         res.writeHead(200, {
           'content-type': TYPES[path.extname(file)] || 'application/octet-stream',
           'cache-control': 'no-store',
+          ...(typeof headers === 'function' ? headers(pathname) : headers),
         });
         served.push({ url: req.url, file, bytes: body.length });
         res.end(body);
