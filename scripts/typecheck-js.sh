@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Type-checks the shipped JS of www/ (JSDoc types, checkJs + strict; www/tsconfig.json) with the
-# typescript pinned in tests/browser/package.json. Nothing is emitted; exits non-zero on a type error.
+# typescript pinned in tests/browser/package.json, then the npm package's declarations as a shop's
+# TypeScript sees them (scripts/pack-npm.sh, installed into a fresh folder; tests/browser/types/).
+# Nothing is emitted into the tree but out/npm; exits non-zero on a type error.
 #   bash scripts/typecheck-js.sh
 # Needs node + npm, and the wasm module's generated declarations (pkg/omakase.d.ts and
 # pkg/encoders/omakase_encoders.d.ts, from `./build.sh wasm`): the JS takes the module's types from
