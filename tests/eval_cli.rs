@@ -146,6 +146,7 @@ fn write_run(run: &Path, features: &Path, kind: ModelKind, protocol: &str, confi
         best_valid_ndcg_at_10: Some(0.1),
         seconds: 3.0,
         cpu_seconds: None,
+        device: None,
     };
     std::fs::write(run.join("run.json"), serde_json::to_string_pretty(&info).unwrap()).unwrap();
     let history = [

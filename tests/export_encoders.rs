@@ -130,6 +130,7 @@ fn trained(tmp: &Path, models: &Path) -> (PathBuf, PathBuf, PathBuf) {
         main: true,
         baselines: Vec::new(),
         stop_after_epochs: None,
+        device: Default::default(),
     };
     train(&job).unwrap();
     (data, run, features)

@@ -161,6 +161,7 @@ fn bundle_matches_the_f32_model_on_ml100k_warm_test_users() {
         main: true,
         baselines: Vec::new(),
         stop_after_epochs: None,
+        device: Default::default(),
     };
     train(&job).unwrap();
     check(&parity(&run, &data, &features), &format!("small model trained here on {}", ml100k.name()));

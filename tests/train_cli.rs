@@ -153,6 +153,41 @@ fn bad_input_exits_2_naming_the_problem() {
     );
 }
 
+/// A GPU that cannot be had is a named error before any work: this build (CI's) has no CUDA, so
+/// `--device cuda` exits 2 naming the fallback and makes no RUN folder; `auto` trains on the CPU,
+/// says why, and run.json records the device.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn a_device_that_cannot_be_had_is_refused_by_name_and_auto_falls_back_to_the_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, features) = dataset(dir.path(), true);
+    let config = config(dir.path(), &features, 1);
+    let out = dir.path().join("run");
+    let with_device =
+        |device: &str| [train_args(&data, &out, &config), vec!["--device".into(), device.into()]].concat();
+
+    let output = run(&with_device("cuda"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--device cuda:0") && stderr.contains("built without CUDA"), "{stderr}");
+    assert!(stderr.contains("--device cpu"), "the fallback is named: {stderr}");
+    assert!(!out.exists(), "nothing is made before the device opens");
+
+    let output = run(&with_device("tpu"));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("`tpu` is not a device"));
+
+    let mut auto = with_device("auto");
+    auto.retain(|arg| arg != "--quiet");
+    let output = run(&auto);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let said = format!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(said.contains("auto: on the CPU (this omakase was built without CUDA"), "{said}");
+    let info: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(info["device"], "cpu");
+}
+
 /// Needs the text encoder's weights (`models/`): `train` encodes a text-only catalogue, and a second
 /// run finds every row in the cache.
 #[test]

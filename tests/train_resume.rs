@@ -116,6 +116,7 @@ fn job(data: &Path, out: &Path, config: TrainConfig) -> TrainJob {
         main: true,
         baselines: Vec::new(),
         stop_after_epochs: None,
+        device: Default::default(),
     }
 }
 

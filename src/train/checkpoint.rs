@@ -123,7 +123,7 @@ impl Checkpoint {
                     format!("parameter `{name}` has shape {:?}, the model {:?}", saved.dims(), var.dims()),
                 ));
             }
-            var.set(saved)?;
+            var.set(&saved.to_device(var.device())?)?;
         }
         Ok(())
     }

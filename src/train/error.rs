@@ -23,6 +23,9 @@ pub enum TrainError {
     #[error("run {}: {reason}", path.display())]
     Run { path: PathBuf, reason: String },
 
+    #[error("--device {asked}: {reason}")]
+    Device { asked: String, reason: String },
+
     #[error("{stage}: {reason}")]
     Stage { stage: &'static str, reason: String },
 

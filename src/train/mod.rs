@@ -3,6 +3,7 @@
 //! shows progress.
 //!
 //! - [`config`]: the TOML config, every default documented;
+//! - [`device`]: CPU or CUDA (`--device`), opened once per job;
 //! - [`sequences`]: training windows, seeded epoch order, the cold protocol's training catalogue;
 //! - [`optim`]: AdamW with saved moments, warm-up + decay, gradient clipping;
 //! - [`pretrain`]: the item tower's self-supervised stage;
@@ -22,6 +23,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod device;
 mod error;
 pub mod optim;
 pub mod pretrain;
@@ -32,6 +34,7 @@ pub mod standardize;
 pub mod trainer;
 
 pub use config::TrainConfig;
+pub use device::DeviceChoice;
 pub use error::TrainError;
 pub use progress::{Progress, Session};
 pub use run::{train, Baseline, ModelKind, RunInfo, TrainJob, TrainSummary, TrainedModel};

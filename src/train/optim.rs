@@ -136,7 +136,7 @@ impl AdamW {
                 if saved.shape() != param.var.shape() {
                     return Err(format!("`{key}` has shape {:?}, the parameter {:?}", saved.dims(), param.var.dims()));
                 }
-                *slot = saved.clone();
+                *slot = saved.to_device(param.var.device()).map_err(|e| format!("`{key}`: {e}"))?;
             }
         }
         self.step = step;

@@ -4,6 +4,7 @@
 use std::cell::Cell;
 use std::time::Instant;
 
+use candle_core::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::error::TrainError;
@@ -77,13 +78,15 @@ pub fn process_cpu_seconds() -> Option<f64> {
 #[derive(Debug)]
 pub struct Session {
     pub progress: Progress,
+    /// Where every tensor of the job lives (src/train/device.rs).
+    pub device: Device,
     limit: Option<usize>,
     epochs: Cell<usize>,
 }
 
 impl Session {
-    pub fn new(progress: Progress, stop_after_epochs: Option<usize>) -> Self {
-        Session { progress, limit: stop_after_epochs, epochs: Cell::new(0) }
+    pub fn new(progress: Progress, stop_after_epochs: Option<usize>, device: Device) -> Self {
+        Session { progress, device, limit: stop_after_epochs, epochs: Cell::new(0) }
     }
 
     /// Called after each epoch's checkpoint: [`TrainError::Interrupted`] once the budget is spent.

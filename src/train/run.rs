@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{named_vars, sha256_file, sha256_hex, CheckpointState, RngState, RunDir, Stage};
 use super::config::TrainConfig;
+use super::device::{device_name, DeviceChoice};
 use super::error::TrainError;
 use super::pretrain::{pretrain, PretrainSettings, ITEM_TOWER_PREFIX};
 use super::progress::{Progress, Session, Stopwatch};
@@ -129,6 +130,9 @@ pub struct RunInfo {
     pub seconds: f64,
     #[serde(default)]
     pub cpu_seconds: Option<f64>,
+    /// Where the last session trained (`cpu`, `cuda:0`); absent in runs from before `--device`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 impl RunInfo {
@@ -162,6 +166,8 @@ pub struct TrainJob {
     /// process were killed right after that epoch's checkpoint: a later job resumes. For tests and
     /// time-boxed sessions; `None` = run to the end.
     pub stop_after_epochs: Option<usize>,
+    /// `--device`: the CPU (default), a CUDA GPU, or `auto`.
+    pub device: DeviceChoice,
 }
 
 /// What a finished job reports.
@@ -189,10 +195,15 @@ struct Prepared {
 /// Runs a job: the main model, then each baseline. A finished run (`status: done`) is not trained
 /// again; an interrupted one resumes from its checkpoint.
 pub fn train(job: &TrainJob) -> Result<TrainSummary, TrainError> {
+    // The device first: a GPU that does not open ends the job before any folder or file is made.
+    let device = super::device::open(job.device)?;
+    if let Some(note) = &device.note {
+        job.progress.line(note);
+    }
     let root = RunDir::create(&job.out)?;
     let config = effective_config(&root, job.config.as_ref())?;
     let prepared = prepare(job, &config)?;
-    let session = Session::new(job.progress, job.stop_after_epochs);
+    let session = Session::new(job.progress, job.stop_after_epochs, device.device);
     let main = match job.main {
         true => Some(train_one(ModelKind::Multimodal, &config, &root, &prepared, job.init.as_deref(), &session)?),
         false => None,
@@ -450,6 +461,7 @@ fn train_one(
         best_valid_ndcg_at_10: None,
         seconds: 0.0,
         cpu_seconds: None,
+        device: Some(device_name(&session.device)),
     };
     if let Ok(previous) = RunInfo::load(run.root()) {
         if previous.status == "done" {
@@ -461,7 +473,7 @@ fn train_one(
     }
     let watch = Stopwatch::start();
     let config_sha256 = sha256_file(&run.config_path())?;
-    let device = Device::Cpu;
+    let device = session.device.clone();
     let varmap = VarMap::new();
     let vb = crate::model::seeded_var_builder(&varmap, config.train.seed, &device);
     let write_info = |info: &RunInfo| -> Result<(), TrainError> {
@@ -650,7 +662,7 @@ pub fn load_weights(varmap: &VarMap, path: &Path) -> Result<(), TrainError> {
                 ),
             ));
         }
-        var.set(&tensor.to_dtype(DType::F32)?)?;
+        var.set(&tensor.to_dtype(DType::F32)?.to_device(var.device())?)?;
     }
     Ok(())
 }

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use candle_nn::VarMap;
 
 use super::checkpoint::{Checkpoint, CheckpointState, EpochRecord, RunDir, Stage};
@@ -128,7 +128,7 @@ pub fn train_sequences<M: SequentialRecommender>(
             "no validation case (users need ≥ 4 interactions): early stopping has nothing to measure",
         ));
     }
-    let device = Device::Cpu;
+    let device = session.device.clone();
     let rows = data.rows.as_ref().map(|rows| Tensor::new(rows.as_slice(), &device)).transpose()?;
     let mut optimizer = trainable.optimizer(settings)?;
     if let Some(checkpoint) = resume {

@@ -1,4 +1,4 @@
-//! `omakase train --data DIR --out RUN [--config FILE] [--init RUN] [--baselines [LIST]] [--quiet]`:
+//! `omakase train --data DIR --out RUN [--config FILE] [--init RUN] [--baselines [LIST]] [--device D] [--quiet]`:
 //! encode (a cache hit when the features exist) → pretrain → train, into the RUN directory
 //! (docs/run-format.md). Checkpoints every epoch: run the same command again after a crash or a
 //! kill and it resumes from the last completed epoch, to the same result. Exit 0 when done, 2 on
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use omakase::train::{train, Baseline, Progress, RunInfo, TrainConfig, TrainError, TrainJob};
+use omakase::train::{train, Baseline, DeviceChoice, Progress, RunInfo, TrainConfig, TrainError, TrainJob};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -40,6 +40,10 @@ pub struct Args {
     /// No progress bars or per-epoch lines.
     #[arg(long)]
     pub quiet: bool,
+    /// Where to train: `cpu` (default), `cuda` / `cuda:N` (an NVIDIA GPU; needs a binary built by
+    /// scripts/build-cuda.sh), or `auto` (the GPU when one opens, else the CPU, saying why).
+    #[arg(long, default_value = "cpu", value_parser = DeviceChoice::parse)]
+    pub device: DeviceChoice,
 }
 
 /// Process-wide settings that make CPU training several times cheaper; each measured on ml100k-mm
@@ -95,12 +99,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         main: !args.baselines_only,
         baselines,
         stop_after_epochs: None,
+        device: args.device,
     };
     let summary = match train(&job) {
         Ok(summary) => summary,
-        Err(err @ (TrainError::Config { .. } | TrainError::Data { .. } | TrainError::Run { .. })) => {
-            return bad_input(&err)
-        }
+        Err(
+            err @ (TrainError::Config { .. }
+            | TrainError::Data { .. }
+            | TrainError::Run { .. }
+            | TrainError::Device { .. }),
+        ) => return bad_input(&err),
         Err(err) => return Err(err).with_context(|| format!("training into {}", args.out.display())),
     };
     if let Some(main) = &summary.main {
