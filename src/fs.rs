@@ -58,21 +58,42 @@ impl AtomicWriteError {
     }
 }
 
-/// The temporary name beside `path`: hidden, and carrying the process id so two processes writing
-/// into one folder never share a temporary file.
-pub fn temp_path(path: &Path) -> PathBuf {
+/// The temporary name beside `path` for a writer's `attempt`-th try: hidden, and carrying the
+/// process id so that two processes writing into one folder normally pick different names.
+pub fn temp_path(path: &Path, attempt: u32) -> PathBuf {
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()))
+    path.with_file_name(format!(".{file_name}.tmp-{}-{attempt}", std::process::id()))
+}
+
+/// How many names [`create_temp`] tries before giving up (each taken one is another live writer's, or
+/// the leftover of a killed one).
+const TEMP_ATTEMPTS: u32 = 1000;
+
+/// Creates a temporary file beside `path` that no other writer has open. The process id alone is not
+/// enough: containers on one shared folder (sharded `encode` workers of a Kubernetes Job, a retried
+/// slice whose first pod still runs) often all run as pid 1, and two writers in one temporary file
+/// interleave their bytes, then rename a corrupt file into place. `create_new` (O_EXCL, also on NFS
+/// v3 and later) makes the name the first writer's alone; a taken name moves to the next attempt.
+fn create_temp(path: &Path) -> Result<(std::fs::File, PathBuf), AtomicWriteError> {
+    for attempt in 0..TEMP_ATTEMPTS {
+        let tmp = temp_path(path, attempt);
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(file) => return Ok((file, tmp)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(source) => return Err(AtomicWriteError::Write { path: tmp, source }),
+        }
+    }
+    let source = std::io::Error::new(std::io::ErrorKind::AlreadyExists, "every temporary name is taken");
+    Err(AtomicWriteError::Write { path: temp_path(path, TEMP_ATTEMPTS - 1), source })
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it to disk, and renames it over `path`
-/// (see the module docs). The folder must exist.
+/// (see the module docs). The folder must exist. Concurrent writers of one `path` each rename a
+/// whole file of their own: the last rename wins, and no reader ever sees a mixture.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AtomicWriteError> {
-    let tmp = temp_path(path);
-    let written = std::fs::File::create(&tmp).and_then(|mut file| {
-        file.write_all(bytes)?;
-        file.sync_all()
-    });
+    let (mut file, tmp) = create_temp(path)?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    drop(file);
     if let Err(source) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(AtomicWriteError::Write { path: tmp, source });
@@ -280,7 +301,20 @@ mod tests {
         let path = dir.path().join("absent").join("out.json");
         let err = write_atomically(&path, b"x").unwrap_err();
         assert!(matches!(err, AtomicWriteError::Write { .. }), "{err}");
-        assert_eq!(err.path(), temp_path(&path));
+        assert_eq!(err.path(), temp_path(&path, 0));
         assert!(err.to_string().starts_with("cannot write "), "{err}");
+    }
+
+    /// Another writer with the same process id (a container on a shared folder) holds the first
+    /// temporary name: this writer takes the next one and leaves the other's bytes alone.
+    #[test]
+    fn a_temporary_name_in_use_is_never_shared() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("features.safetensors");
+        std::fs::write(temp_path(&path, 0), "the other writer's half").unwrap();
+        write_atomically(&path, b"mine").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"mine");
+        assert_eq!(std::fs::read(temp_path(&path, 0)).unwrap(), b"the other writer's half");
+        assert!(!temp_path(&path, 1).exists());
     }
 }
