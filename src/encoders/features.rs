@@ -10,9 +10,11 @@
 //! has_image   U8     [n]            1 = the item's image decoded and `image` holds its features
 //! image_hash  U8     [n, 32]        content hash of the row; zeros where has_image = 0
 //! __metadata__ { "omakase_features": JSON {format, version, item_ids, text_encoder, image_encoder,
-//!                text_template} }
+//!                text_template[, shard]} }
 //! ```
-//! Row `i` of every tensor is item `item_ids[i]`, in catalogue order.
+//! Row `i` of every tensor is item `item_ids[i]`, in catalogue order. A shard file (`encode --shard
+//! I/N`) is a features file of one slice of the catalogue whose header also holds `shard`, a
+//! [`ShardRecord`]; a whole features file has no `shard` key at all, so its bytes are as before.
 //!
 //! Why the hashes are tensors, not metadata: safetensors caps its header at 100 MB, and 2 × 64 hex
 //! characters per item would reach it near 700k items; 64 raw bytes per item in the body have no cap.
@@ -28,6 +30,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
 use super::image::ImageEncoderError;
+use super::shard::ShardRecord;
 use super::text::{EncoderError, ItemTextSpec};
 use crate::data::Problem;
 
@@ -135,15 +138,33 @@ pub struct Features {
     pub text_template: Option<ItemTextSpec>,
 }
 
-/// What `__metadata__` holds (as JSON under one key).
-#[derive(Serialize, Deserialize)]
-struct Header {
-    format: String,
-    version: u32,
-    item_ids: Vec<String>,
-    text_encoder: Option<EncoderIdentity>,
-    image_encoder: Option<EncoderIdentity>,
-    text_template: Option<ItemTextSpec>,
+/// What `__metadata__` holds (as JSON under one key): all a file says about itself, which
+/// [`read_header`] reads without the rows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Header {
+    pub format: String,
+    pub version: u32,
+    pub item_ids: Vec<String>,
+    pub text_encoder: Option<EncoderIdentity>,
+    pub image_encoder: Option<EncoderIdentity>,
+    pub text_template: Option<ItemTextSpec>,
+    /// Only in a shard file; absent (not `null`) otherwise, so whole files keep their bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardRecord>,
+}
+
+impl Header {
+    /// Refuses another format or version, naming `origin`.
+    fn check_version(&self, origin: &str) -> Result<(), FeaturesError> {
+        if self.format == FORMAT && self.version == FORMAT_VERSION {
+            return Ok(());
+        }
+        let reason = format!(
+            "format {} version {}; this build reads {FORMAT} version {FORMAT_VERSION}",
+            self.format, self.version
+        );
+        Err(format_error(origin, reason))
+    }
 }
 
 /// Everything that can go wrong making, saving or loading features; each names its file or item.
@@ -178,7 +199,6 @@ pub enum FeaturesError {
 /// pipe, someone's file given as `--out` by mistake — is refused, naming it. Reads only the header.
 #[cfg(feature = "native")]
 pub fn check_replaceable(path: &std::path::Path) -> Result<(), FeaturesError> {
-    use std::io::Read as _;
     let refuse = |why: &str| FeaturesError::NotReplaceable { path: path.to_owned(), why: why.into() };
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
@@ -190,18 +210,8 @@ pub fn check_replaceable(path: &std::path::Path) -> Result<(), FeaturesError> {
     }
     let read = |source| FeaturesError::Read { path: path.to_owned(), source };
     let mut file = std::fs::File::open(path).map_err(read)?;
-    let mut len = [0u8; 8];
-    if file.read_exact(&mut len).is_err() {
-        return Err(refuse("no safetensors header"));
-    }
-    // safetensors' own limit on a header: 100 MB.
-    let len = u64::from_le_bytes(len);
-    if len > 100_000_000 || len > meta.len() - 8 {
-        return Err(refuse("no safetensors header"));
-    }
-    let mut header = vec![0u8; len as usize];
-    file.read_exact(&mut header).map_err(read)?;
-    let header: serde_json::Value = serde_json::from_slice(&header).map_err(|_| refuse("no safetensors header"))?;
+    let header =
+        safetensors_header(&mut file, meta.len()).map_err(read)?.ok_or_else(|| refuse("no safetensors header"))?;
     let ours = header["__metadata__"][METADATA_KEY]
         .as_str()
         .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
@@ -210,6 +220,46 @@ pub fn check_replaceable(path: &std::path::Path) -> Result<(), FeaturesError> {
         true => Ok(()),
         false => Err(refuse(&format!("no `{FORMAT}` header"))),
     }
+}
+
+/// The JSON header of a safetensors file; `Ok(None)` when the file does not start with one.
+#[cfg(feature = "native")]
+fn safetensors_header(file: &mut std::fs::File, file_len: u64) -> std::io::Result<Option<serde_json::Value>> {
+    use std::io::Read as _;
+    let mut len = [0u8; 8];
+    if file.read_exact(&mut len).is_err() {
+        return Ok(None);
+    }
+    // safetensors' own limit on a header: 100 MB.
+    let len = u64::from_le_bytes(len);
+    if len > 100_000_000 || len > file_len - 8 {
+        return Ok(None);
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header)?;
+    Ok(serde_json::from_slice(&header).ok())
+}
+
+/// A features file's [`Header`] without its rows (merge checks a set of shards before loading any):
+/// the file must be a regular one holding an Omakase features header of this version.
+#[cfg(feature = "native")]
+pub fn read_header(path: &std::path::Path) -> Result<Header, FeaturesError> {
+    let origin = path.display().to_string();
+    let read = |e: crate::fs::ReadError| {
+        let (path, source) = e.into_parts();
+        FeaturesError::Read { path, source }
+    };
+    let (mut file, len) = crate::fs::open_regular(path).map_err(read)?;
+    let io = |source| FeaturesError::Read { path: path.to_owned(), source };
+    let json = safetensors_header(&mut file, len).map_err(io)?;
+    let metadata = json.as_ref().map(|json| &json["__metadata__"][METADATA_KEY]);
+    let Some(header) = metadata.and_then(|m| m.as_str()) else {
+        return Err(format_error(&origin, format!("no `{METADATA_KEY}` header: not a features file")));
+    };
+    let header: Header = serde_json::from_str(header)
+        .map_err(|e| format_error(&origin, format!("__metadata__ `{METADATA_KEY}`: {e}")))?;
+    header.check_version(&origin)?;
+    Ok(header)
 }
 
 /// Refuses a NaN or infinite feature where the file enters, naming the item and modality: further
@@ -251,6 +301,15 @@ impl Features {
 
     /// The safetensors bytes (deterministic: the same features give the same bytes).
     pub fn to_bytes(&self) -> Result<Vec<u8>, FeaturesError> {
+        self.to_bytes_with(None)
+    }
+
+    /// The bytes of a shard file: these features (one slice's items) with `shard` in the header.
+    pub fn to_shard_bytes(&self, shard: &ShardRecord) -> Result<Vec<u8>, FeaturesError> {
+        self.to_bytes_with(Some(shard))
+    }
+
+    fn to_bytes_with(&self, shard: Option<&ShardRecord>) -> Result<Vec<u8>, FeaturesError> {
         let origin = "features being written";
         self.check_shapes(origin)?;
         let header = Header {
@@ -260,6 +319,7 @@ impl Features {
             text_encoder: self.text.encoder.clone(),
             image_encoder: self.image.encoder.clone(),
             text_template: self.text_template.clone(),
+            shard: shard.cloned(),
         };
         let header = serde_json::to_string(&header).map_err(|e| format_error(origin, e.to_string()))?;
         let buffers = [("text", &self.text), ("image", &self.image)].map(|(name, m)| (name, encode_modality(m)));
@@ -277,6 +337,11 @@ impl Features {
 
     /// Parses and checks a features file; `origin` (a path) labels errors.
     pub fn from_bytes(bytes: &[u8], origin: &str) -> Result<Self, FeaturesError> {
+        Self::from_bytes_with_shard(bytes, origin).map(|(features, _)| features)
+    }
+
+    /// [`Features::from_bytes`], with the shard record of a shard file (`None` for a whole file).
+    pub fn from_bytes_with_shard(bytes: &[u8], origin: &str) -> Result<(Self, Option<ShardRecord>), FeaturesError> {
         let tensors = SafeTensors::deserialize(bytes)
             .map_err(|source| FeaturesError::Safetensors { origin: origin.into(), source })?;
         let (_, metadata) = SafeTensors::read_metadata(bytes)
@@ -287,46 +352,42 @@ impl Features {
             })?;
         let header: Header = serde_json::from_str(header_json)
             .map_err(|e| format_error(origin, format!("__metadata__ `{METADATA_KEY}`: {e}")))?;
-        if header.format != FORMAT || header.version != FORMAT_VERSION {
-            return Err(format_error(
-                origin,
-                format!(
-                    "format {} version {}; this build reads {FORMAT} version {FORMAT_VERSION}",
-                    header.format, header.version
-                ),
-            ));
-        }
+        header.check_version(origin)?;
         let n = header.item_ids.len();
         let text = read_modality(&tensors, "text", n, header.text_encoder, origin)?;
         let image = read_modality(&tensors, "image", n, header.image_encoder, origin)?;
         let features = Features { item_ids: header.item_ids, text, image, text_template: header.text_template };
         features.check_finite(origin)?;
-        Ok(features)
+        Ok((features, header.shard))
     }
 
     /// Writes the file atomically (a temporary file beside it, then a rename), creating its folder.
     #[cfg(feature = "native")]
     pub fn save(&self, path: &std::path::Path) -> Result<(), FeaturesError> {
-        let bytes = self.to_bytes()?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| FeaturesError::Write {
-                path: path.to_owned(),
-                source: crate::weights::WeightsError::Io { path: dir.to_owned(), source },
-            })?;
-        }
-        crate::weights::legacy_pth::write_atomically(path, &bytes)
-            .map_err(|source| FeaturesError::Write { path: path.to_owned(), source })
+        save_bytes(path, &self.to_bytes()?)
     }
 
-    /// Reads and checks a features file.
+    /// Writes a shard file (see [`Features::to_shard_bytes`]) atomically, as [`Features::save`].
     #[cfg(feature = "native")]
-    pub fn load(path: &std::path::Path) -> Result<Self, FeaturesError> {
+    pub fn save_shard(&self, path: &std::path::Path, shard: &ShardRecord) -> Result<(), FeaturesError> {
+        save_bytes(path, &self.to_shard_bytes(shard)?)
+    }
+
+    /// Reads and checks a features file, with its shard record (`None` for a whole file).
+    #[cfg(feature = "native")]
+    pub fn load_with_shard(path: &std::path::Path) -> Result<(Self, Option<ShardRecord>), FeaturesError> {
         // A regular file (a link to a device or a named pipe is refused), read up to its size.
         let bytes = crate::fs::read_bounded(path, u64::MAX).map_err(|e| {
             let (path, source) = e.into_parts();
             FeaturesError::Read { path, source }
         })?;
-        Self::from_bytes(&bytes, &path.display().to_string())
+        Self::from_bytes_with_shard(&bytes, &path.display().to_string())
+    }
+
+    /// Reads and checks a features file.
+    #[cfg(feature = "native")]
+    pub fn load(path: &std::path::Path) -> Result<Self, FeaturesError> {
+        Self::load_with_shard(path).map(|(features, _)| features)
     }
 
     fn item_dim(&self, name: &str) -> usize {
@@ -356,6 +417,19 @@ impl Features {
         }
         Ok(())
     }
+}
+
+/// Writes `bytes` atomically (a temporary file beside `path`, then a rename), creating its folder.
+#[cfg(feature = "native")]
+fn save_bytes(path: &std::path::Path, bytes: &[u8]) -> Result<(), FeaturesError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| FeaturesError::Write {
+            path: path.to_owned(),
+            source: crate::weights::WeightsError::Io { path: dir.to_owned(), source },
+        })?;
+    }
+    crate::weights::legacy_pth::write_atomically(path, bytes)
+        .map_err(|source| FeaturesError::Write { path: path.to_owned(), source })
 }
 
 fn format_error(origin: &str, reason: String) -> FeaturesError {
@@ -471,6 +545,32 @@ mod tests {
         assert_eq!(back.to_bytes().unwrap(), bytes);
         assert_eq!(back.text.present, [true, false, true]);
         assert_eq!(back.image.hashes, [None, Some([1; 32]), None]);
+    }
+
+    #[test]
+    fn a_shard_file_carries_its_record_and_a_whole_file_has_no_shard_key() {
+        let record = ShardRecord {
+            index: 1,
+            count: 4,
+            catalogue_items: 9,
+            catalogue_sha256: "c".repeat(64),
+            item_ids_sha256: "i".repeat(64),
+        };
+        let features = sample();
+        let shard = features.to_shard_bytes(&record).unwrap();
+        assert_eq!(Features::from_bytes_with_shard(&shard, "s").unwrap(), (features.clone(), Some(record)));
+        let whole = features.to_bytes().unwrap();
+        assert!(!String::from_utf8_lossy(&whole).contains("shard"));
+        assert_eq!(Features::from_bytes_with_shard(&whole, "w").unwrap().1, None);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.safetensors");
+        std::fs::write(&path, &shard).unwrap();
+        let header = read_header(&path).unwrap();
+        assert_eq!((header.item_ids.len(), header.shard.map(|s| s.index)), (3, Some(1)));
+        std::fs::write(&path, b"not safetensors").unwrap();
+        let err = read_header(&path).unwrap_err().to_string();
+        assert!(err.contains("s.safetensors") && err.contains("not a features file"), "{err}");
     }
 
     #[test]

@@ -9,4 +9,5 @@ pub mod image;
 mod kernels;
 #[cfg(feature = "native")]
 pub mod pipeline;
+pub mod shard;
 pub mod text;

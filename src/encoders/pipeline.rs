@@ -9,6 +9,10 @@
 //! The previous output file is the cache (see [`super::cache`]): rows whose content hash matches are copied
 //! from it, so a second run encodes nothing and writes the same bytes.
 //!
+//! [`encode_shard`] does the same for one slice of the catalogue ([`super::shard`]): only that slice's
+//! images are checked and its items encoded, and its file (a shard file, whose previous version is its
+//! cache) records what it belongs to, for [`super::merge`].
+//!
 //! Whether an image is usable is decided by [`crate::data::images::check_images`] — the same check
 //! `omakase validate` reports — not by `Item::image` being set. An image that passed the check but then
 //! fails to read or decode here (the file changed meanwhile) is masked as missing with a warning.
@@ -24,9 +28,10 @@ use rayon::prelude::*;
 use super::cache::{content_hash, sha256_hex, text_hash, RowCache};
 use super::features::{ContentHash, EncoderIdentity, Features, FeaturesError, ModalityFeatures};
 use super::image::{center_crop, crops_to_input, decode_bytes, ImageEncoder, ImageEncoderError, FEATURE_DIM};
+use super::shard::{Shard, ShardRecord};
 use super::text::{EncoderError, ItemTextTemplate, TextEncoder};
 use crate::data::images::{check_images, ImageCheck};
-use crate::data::load::load_dir;
+use crate::data::load::{load_dir, Loaded};
 use crate::data::{Item, Problem, Severity};
 
 /// The text model's folder inside the models directory.
@@ -159,7 +164,12 @@ impl ModalityReport {
 /// What an encoding run did.
 #[derive(Debug, Clone, Default)]
 pub struct EncodeReport {
+    /// Items encoded: the catalogue's, or one slice's.
     pub items: usize,
+    /// The slice encoded ([`encode_shard`]); `None` for the whole catalogue.
+    pub shard: Option<Shard>,
+    /// Items in the whole catalogue.
+    pub catalogue_items: usize,
     pub text: ModalityReport,
     pub image: ModalityReport,
     /// Time spent checking (decoding) every image to learn which are usable (0 for text-only).
@@ -182,20 +192,47 @@ pub fn encode_dir(
     encoders: &Encoders,
     options: &EncodeOptions,
 ) -> Result<(Features, EncodeReport), FeaturesError> {
+    encode_selection(data, out, encoders, options, None)
+}
+
+/// [`encode_dir`] for slice `shard` of the catalogue: `out` becomes a shard file holding that slice's
+/// rows and its [`ShardRecord`]; the previous file at `out` is its cache, so running a slice again
+/// encodes only what changed.
+pub fn encode_shard(
+    data: &Path,
+    out: &Path,
+    encoders: &Encoders,
+    options: &EncodeOptions,
+    shard: Shard,
+) -> Result<(Features, EncodeReport), FeaturesError> {
+    encode_selection(data, out, encoders, options, Some(shard))
+}
+
+/// The whole catalogue (`shard` `None`) or one slice of it into `out`.
+fn encode_selection(
+    data: &Path,
+    out: &Path,
+    encoders: &Encoders,
+    options: &EncodeOptions,
+    shard: Option<Shard>,
+) -> Result<(Features, EncodeReport), FeaturesError> {
     let start = Instant::now();
     super::features::check_replaceable(out)?;
-    let loaded = load_dir(data);
+    let mut loaded = load_dir(data);
     if !loaded.is_usable() {
         let problems = loaded.problems.into_iter().filter(|p| p.severity == Severity::Fatal).collect();
         return Err(FeaturesError::UnusableDataset { dir: data.display().to_string(), problems });
     }
-    let items = &loaded.dataset.items;
+    let catalogue_items = loaded.dataset.items.len();
+    let record = shard.map(|shard| ShardRecord::new(shard, &loaded.dataset.items));
+    let (items, item_lines) = select(&mut loaded, shard);
+    let items = &items;
 
     let check_start = Instant::now();
     let check = match encoders.image {
         Some(_) => {
             let bar = progress_bar(options, "checking images", items.iter().filter(|i| i.image.is_some()).count());
-            let check = check_images(data, items, Some(&loaded.item_lines), &|| bar.inc(1));
+            let check = check_images(data, items, Some(&item_lines), &|| bar.inc(1));
             bar.finish_and_clear();
             check
         }
@@ -212,7 +249,11 @@ pub fn encode_dir(
     };
 
     let (features, mut report) = encode_items(items, data, &check.usable, encoders, previous.as_ref(), options)?;
-    features.save(out)?;
+    match &record {
+        Some(record) => features.save_shard(out, record)?,
+        None => features.save(out)?,
+    }
+    (report.shard, report.catalogue_items) = (shard, catalogue_items);
     report.image_check_seconds = image_check_seconds;
     report.image_problems = check.problems;
     if let Some(warning) = previous_warning {
@@ -220,6 +261,15 @@ pub fn encode_dir(
     }
     report.seconds = start.elapsed().as_secs_f64();
     Ok((features, report))
+}
+
+/// The items of `shard` (every item for `None`) and their lines in `items.jsonl`, taken out of `loaded`
+/// (a slice's items are moved, not copied: the rest are dropped).
+fn select(loaded: &mut Loaded, shard: Option<Shard>) -> (Vec<Item>, Vec<usize>) {
+    let items = std::mem::take(&mut loaded.dataset.items);
+    let lines = std::mem::take(&mut loaded.item_lines);
+    let Some(shard) = shard else { return (items, lines) };
+    items.into_iter().zip(lines).enumerate().filter(|(i, _)| shard.holds(*i)).map(|(_, pair)| pair).unzip()
 }
 
 /// The engine: `items` (image paths relative to `root`; `usable_images[i]` says whether item `i`'s image
