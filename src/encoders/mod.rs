@@ -8,6 +8,8 @@ pub mod gguf;
 pub mod image;
 mod kernels;
 #[cfg(feature = "native")]
+pub mod merge;
+#[cfg(feature = "native")]
 pub mod pipeline;
 pub mod shard;
 pub mod text;
