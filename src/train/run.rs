@@ -374,13 +374,14 @@ pub fn model_catalogue(features: &Features, config: &ModelConfig, device: &Devic
 
 /// The items with text and image that pretraining may use: the training catalogue's (cold: new
 /// items left out) plus every item of the extra catalogues of `[pretrain] catalogues`.
-/// All in the training space of `scaling`.
+/// All in the training space of `scaling`. `None` when fewer than 2 have both (nothing to align):
+/// an empty selection is never made, as CUDA refuses a zero-byte allocation.
 fn pretraining_items(
     prepared: &Prepared,
     config: &TrainConfig,
     scaling: &FeatureScaling,
     device: &Device,
-) -> Result<ItemFeatures, TrainError> {
+) -> Result<Option<ItemFeatures>, TrainError> {
     let (text, image, has_text, has_image) = as_tensors(&scaling.apply(&prepared.features), device)?;
     let own = ItemFeatures::new(text, image, &has_text, &has_image)?;
     let mut parts = vec![own.select(&Tensor::new(prepared.training_items.rows.as_slice(), device)?)?];
@@ -391,7 +392,10 @@ fn pretraining_items(
     }
     let all = ItemFeatures::concat(&parts.iter().collect::<Vec<_>>())?;
     let paired = all.rows_with_both()?;
-    Ok(all.select(&Tensor::new(paired.as_slice(), device)?)?)
+    if paired.len() < 2 {
+        return Ok(None);
+    }
+    Ok(Some(all.select(&Tensor::new(paired.as_slice(), device)?)?))
 }
 
 /// Windows, validation cases and row selection in the training catalogue's compact indices.
@@ -548,7 +552,7 @@ fn train_one(
     Ok(info)
 }
 
-type PretrainItems<'a> = &'a dyn Fn() -> Result<ItemFeatures, TrainError>;
+type PretrainItems<'a> = &'a dyn Fn() -> Result<Option<ItemFeatures>, TrainError>;
 /// Re-expresses weights loaded with `--init` (raw space) in the run's training space.
 type InitHook<'a> = &'a dyn Fn() -> Result<(), TrainError>;
 
@@ -585,8 +589,7 @@ fn run_stages<M: SequentialRecommender>(
 
     if state.stage == Stage::Pretrain && !state.stage_done {
         if let Some((model, items)) = pretraining.filter(|_| config.pretrain.epochs > 0) {
-            let items = items()?;
-            if items.len() >= 2 {
+            if let Some(items) = items()? {
                 let settings = PretrainSettings {
                     epochs: config.pretrain.epochs,
                     batch: config.pretrain.batch,
