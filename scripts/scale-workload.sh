@@ -173,12 +173,15 @@ phase export "$bin" export --model "$out/run" --data "$data" --out "$out/bundle"
 load_after=$(cut -d ' ' -f 1-3 /proc/loadavg)
 
 # --- summary -------------------------------------------------------------------------------------
+# The commit says which scripts ran; the binary's path and build time say which omakase did (a binary
+# is often built from another tree, or copied to the GPU machine).
 python3 - "$out" "$data" "$cpus" "$load_before" "$load_after" "$encode_mode" "$device_mode" \
-  "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" <<'PY'
-import json, sys
+  "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" "$bin" <<'PY'
+import json, sys, time
 from pathlib import Path
 
-out, data, cpus, load_before, load_after, encode_mode, device_mode, commit = sys.argv[1:]
+out, data, cpus, load_before, load_after, encode_mode, device_mode, commit, binary = sys.argv[1:]
+built = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(Path(binary).stat().st_mtime))
 out = Path(out)
 dataset = json.loads((out / "validate.json").read_text())
 times = {p: json.loads((out / "times" / f"{p}.json").read_text()) for p in ("validate", "encode", "train", "export")}
@@ -206,6 +209,7 @@ summary = {
     "dataset": {"dir": data, "items": items, "users": dataset["users"], "interactions": interactions},
     "machine": {"cpus": int(cpus), "load_average_before": load_before, "load_average_after": load_after},
     "commit": commit,
+    "binary": {"path": binary, "built": built},
     "encode_mode": encode_mode,
     "train_device": device_mode,
     "phases": phases,
@@ -220,7 +224,8 @@ summary = {
 lines = [
     f"# Scale workload: {items:,} items, {dataset['users']:,} users, {interactions:,} interactions",
     "",
-    f"{cpus} CPUs, load average {load_before} before and {load_after} after; commit {commit}.",
+    f"{cpus} CPUs, load average {load_before} before and {load_after} after; commit {commit}; "
+    f"{binary} built {built}.",
     f"Encode: {encode_mode}. Train: {device_mode}, {len(train_epochs)} epoch(s) of "
     f"{summary['train']['seconds_per_epoch']} s, best validation NDCG@10 "
     f"{summary['train']['best_valid_ndcg@10']:.4f}. Bundle {bundle_bytes / 2**20:.1f} MiB.",
