@@ -20,7 +20,6 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::cache::hex;
 use crate::data::Item;
 
 /// Slice `index` of `count` (0-based, `index < count`).
@@ -144,7 +143,9 @@ pub fn catalogue_sha256(items: &[Item]) -> String {
             put(&mut hasher, field);
         }
     }
-    hex(&hasher.finalize())
+    // sha2's digest formats itself as lowercase hex (cache::hex would make an import circle:
+    // cache → features → shard).
+    format!("{:x}", hasher.finalize())
 }
 
 /// sha256 over the item ids, in order.
@@ -153,7 +154,9 @@ pub fn item_ids_sha256<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
     for id in ids {
         put(&mut hasher, id);
     }
-    hex(&hasher.finalize())
+    // sha2's digest formats itself as lowercase hex (cache::hex would make an import circle:
+    // cache → features → shard).
+    format!("{:x}", hasher.finalize())
 }
 
 /// A length prefix keeps neighbouring fields from running into each other (`ab`,`c` vs `a`,`bc`).
