@@ -86,19 +86,17 @@ pub fn device_name(device: &Device) -> String {
 
 #[cfg(feature = "cuda")]
 fn open_cuda(ordinal: usize) -> Result<OpenedDevice, String> {
-    // candle panics inside cudarc on some driver failures (e.g. no libcuda.so.1 at all); a panic
-    // here is the environment's, so it becomes the same named error as a returned one.
-    let opened = std::panic::catch_unwind(|| Device::new_cuda(ordinal));
-    match opened {
-        Ok(Ok(device)) => Ok(OpenedDevice { device, name: format!("cuda:{ordinal}"), note: None }),
-        Ok(Err(err)) => {
+    // The binary links libcuda.so.1 (cudarc's dynamic linking): without a driver it does not start
+    // at all, and the loader names the library; here the driver is there and answers.
+    match Device::new_cuda(ordinal) {
+        Ok(device) => Ok(OpenedDevice { device, name: format!("cuda:{ordinal}"), note: None }),
+        Err(err) => {
             // candle appends a backtrace to driver errors: the first line is the driver's word.
             let first_line = err.to_string().lines().next().unwrap_or_default().to_string();
             Err(format!(
                 "CUDA device {ordinal} could not be opened: {first_line} (is there an NVIDIA GPU, and a driver ≥ 580 for CUDA 13.0?)"
             ))
         }
-        Err(_) => Err(format!("CUDA device {ordinal} could not be opened: the CUDA driver library failed to load (libcuda.so.1; driver ≥ 580 for CUDA 13.0)")),
     }
 }
 

@@ -31,18 +31,14 @@ if (settings.get('restyle')) {
   recs.classList.add('restyled');
   const template = document.createElement('template');
   template.dataset.card = '';
-  const img = document.createElement('img');
-  img.dataset.field = 'image';
-  img.setAttribute('part', 'image');
-  const title = document.createElement('strong');
-  title.dataset.field = 'title';
-  title.setAttribute('part', 'title');
-  const price = document.createElement('span');
-  price.dataset.field = 'price';
-  price.setAttribute('part', 'price');
-  const cta = document.createElement('span');
-  cta.dataset.field = 'cta';
-  cta.setAttribute('part', 'cta');
+  /** A card slot: an element filled from `field`, styled through the part of the same name. */
+  const slot = (tag, field) => {
+    const element = document.createElement(tag);
+    element.dataset.field = field;
+    element.setAttribute('part', field);
+    return element;
+  };
+  const [img, title, price, cta] = [slot('img', 'image'), slot('strong', 'title'), slot('span', 'price'), slot('span', 'cta')];
   template.content.append(img, title, price, cta);
   recs.append(template);
   recs.strings = { heading: 'Für Sie ausgewählt', subheading: 'auf diesem Gerät berechnet', why: 'warum?', because: 'Weil Sie {title} angesehen haben ({similarity}).' };
