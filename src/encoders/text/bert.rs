@@ -74,8 +74,8 @@ impl BertConfig {
 /// BERT without its pooler: token ids → contextual token states.
 #[derive(Debug, Clone)]
 pub struct Bert {
-    embeddings: Embeddings,
-    layers: Vec<Layer>,
+    pub(super) embeddings: Embeddings,
+    pub(super) layers: Vec<Layer>,
     config: BertConfig,
 }
 
@@ -149,10 +149,10 @@ impl Bert {
 
 /// LayerNorm parameters over the hidden width.
 #[derive(Debug, Clone)]
-struct Norm {
-    gamma: Vec<f32>,
-    beta: Vec<f32>,
-    eps: f32,
+pub(super) struct Norm {
+    pub(super) gamma: Vec<f32>,
+    pub(super) beta: Vec<f32>,
+    pub(super) eps: f32,
 }
 
 impl Norm {
@@ -175,11 +175,11 @@ const ROWS_PER_TASK: usize = 16;
 
 /// Word + token type (always 0) + absolute position embeddings, then LayerNorm.
 #[derive(Debug, Clone)]
-struct Embeddings {
-    word: Vec<f32>,        // [vocab, H]
-    position: Vec<f32>,    // [max_positions, H]
-    token_type0: Vec<f32>, // [H]
-    norm: Norm,
+pub(super) struct Embeddings {
+    pub(super) word: Vec<f32>,        // [vocab, H]
+    pub(super) position: Vec<f32>,    // [max_positions, H]
+    pub(super) token_type0: Vec<f32>, // [H]
+    pub(super) norm: Norm,
 }
 
 impl Embeddings {
@@ -233,14 +233,14 @@ struct Scratch {
 
 /// One transformer layer: self-attention and feed-forward, each with residual + LayerNorm after.
 #[derive(Debug, Clone)]
-struct Layer {
+pub(super) struct Layer {
     /// Query, key and value in one product: weight [3H, H] (their rows stacked), output [tokens, 3H].
-    qkv: Linear,
-    attention_out: Linear,
-    attention_norm: Norm,
-    intermediate: Linear,
-    output: Linear,
-    output_norm: Norm,
+    pub(super) qkv: Linear,
+    pub(super) attention_out: Linear,
+    pub(super) attention_norm: Norm,
+    pub(super) intermediate: Linear,
+    pub(super) output: Linear,
+    pub(super) output_norm: Norm,
     heads: usize,
 }
 

@@ -36,6 +36,19 @@ impl Linear {
         self.bias.len()
     }
 
+    pub fn inputs(&self) -> usize {
+        self.inputs
+    }
+
+    /// The weight as `[in, out]` row-major (the transpose of PyTorch's), as the products read it.
+    pub fn weight_t(&self) -> &[f32] {
+        &self.weight_t
+    }
+
+    pub fn bias(&self) -> &[f32] {
+        &self.bias
+    }
+
     /// The same layer with its weight rounded to `dtype` blocks and expanded back to f32 (module docs;
     /// the bias stays f32). `in` must be a multiple of the block size of `dtype` (32 for Q8_0/Q4_0).
     pub fn quantized(&self, dtype: GgmlDType) -> candle_core::Result<Self> {

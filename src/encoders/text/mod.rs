@@ -7,6 +7,11 @@
 //! longest text and the padding masked out of attention) → [`pooling`] (masked mean, L2 norm).
 //! Everything compiles for wasm32: [`TextEncoder::from_bytes`] takes the two files' bytes, so the
 //! browser can encode a product it has never seen.
+//!
+//! Two forward passes compute the same embeddings: [`bert`] on our CPU kernels (the default, and the
+//! only one in the browser), and [`tensor_bert`] on candle tensors, which runs on any candle device
+//! (a CUDA GPU: [`TextEncoder::on_device`]); `tests/encode_device.rs` holds them to the goldens'
+//! tolerance of each other.
 
 use std::path::PathBuf;
 
@@ -18,6 +23,7 @@ pub mod bert;
 pub mod compose;
 mod linear;
 pub mod pooling;
+pub mod tensor_bert;
 pub mod tokenizer;
 
 pub use bert::BertConfig;
@@ -64,6 +70,9 @@ pub struct TextEncoder {
     tokenizer: WordPieceTokenizer,
     bert: bert::Bert,
     max_seq_len: usize,
+    /// A copy of `bert` on a candle device, when [`TextEncoder::on_device`] made one: batches then
+    /// run there instead of on the kernels.
+    on_device: Option<tensor_bert::TensorBert>,
 }
 
 impl TextEncoder {
@@ -101,7 +110,7 @@ impl TextEncoder {
             });
         }
         let bert = bert::Bert::new(weights, config)?;
-        Ok(TextEncoder { tokenizer, bert, max_seq_len })
+        Ok(TextEncoder { tokenizer, bert, max_seq_len, on_device: None })
     }
 
     /// Loads a sentence-transformers model folder: `model.safetensors`, `tokenizer.json`, and when
@@ -143,6 +152,20 @@ impl TextEncoder {
             }
         }
         Self::from_parts(&read("model.safetensors")?, &read("tokenizer.json")?, config, max_seq_len)
+    }
+
+    /// The same encoder running its batches on `device` with candle's ops ([`tensor_bert`]): a CUDA
+    /// device, or the CPU (slower than the kernels there; what the parity tests compare).
+    /// Tokenizing stays on the CPU; the weights are copied to the device once, here.
+    pub fn on_device(&self, device: &Device) -> Result<Self, EncoderError> {
+        let on_device = tensor_bert::TensorBert::new(&self.bert, device)
+            .map_err(EncoderError::candle("copying the text encoder to the device"))?;
+        Ok(TextEncoder { on_device: Some(on_device), ..self.clone() })
+    }
+
+    /// Where batches run: `None` on the CPU kernels, else the candle device of [`Self::on_device`].
+    pub fn device(&self) -> Option<&Device> {
+        self.on_device.as_ref().map(tensor_bert::TensorBert::device)
     }
 
     /// Width of the embeddings (384 for MiniLM).
@@ -191,10 +214,14 @@ impl TextEncoder {
     }
 
     /// Embeds pre-tokenized texts (each `[CLS] … [SEP]`, at most `max_seq_len` ids) as one batch:
-    /// [n, dim]. The texts run packed, without padding (see [`bert`]).
+    /// [n, dim] on the CPU. On the kernels the texts run packed, without padding (see [`bert`]); on a
+    /// device, padded to the longest (see [`tensor_bert`]).
     pub fn encode_ids(&self, ids: &[Vec<u32>]) -> Result<Tensor, EncoderError> {
         if let Some(row) = ids.iter().position(|r| r.len() > self.max_seq_len) {
             return Err(EncoderError::TooManyTokens { row, tokens: ids[row].len(), max: self.max_seq_len });
+        }
+        if let Some(on_device) = &self.on_device {
+            return on_device.encode(ids).map_err(EncoderError::candle("running the text encoder on the device"));
         }
         let run = || -> candle_core::Result<Tensor> {
             let texts: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
@@ -206,10 +233,15 @@ impl TextEncoder {
     }
 
     /// The same encoder with every Linear layer quantized to `dtype` (e.g. `GgmlDType::Q8_0`);
-    /// embeddings and LayerNorms stay f32.
+    /// embeddings and LayerNorms stay f32. On the same device as `self`.
     pub fn quantized(&self, dtype: GgmlDType) -> Result<Self, EncoderError> {
         let bert = self.bert.quantized(dtype).map_err(EncoderError::candle("quantizing the text encoder"))?;
-        Ok(TextEncoder { tokenizer: self.tokenizer.clone(), bert, max_seq_len: self.max_seq_len })
+        let quantized =
+            TextEncoder { tokenizer: self.tokenizer.clone(), bert, max_seq_len: self.max_seq_len, on_device: None };
+        match self.device() {
+            Some(device) => quantized.on_device(device),
+            None => Ok(quantized),
+        }
     }
 
     /// The widths a GPU copy of this encoder's layers needs ([`crate::runtime::gpu::GpuBert::load`]).
