@@ -17,13 +17,13 @@ use crate::encoders::kernels::matmul::{matmul, MatMut, MatRef, Threads};
 pub struct ConvBn {
     /// `[c_in·k·k, c_out]` (rows in PyTorch's (c_in, ky, kx) order), BatchNorm scale folded in; the
     /// transpose of PyTorch's layout, which `gemm` reads without packing.
-    weight_t: Vec<f32>,
+    pub(super) weight_t: Vec<f32>,
     /// `[c_out]`, BatchNorm shift folded in.
-    bias: Vec<f32>,
-    c_in: usize,
-    kernel: usize,
-    stride: usize,
-    activation: Activation,
+    pub(super) bias: Vec<f32>,
+    pub(super) c_in: usize,
+    pub(super) kernel: usize,
+    pub(super) stride: usize,
+    pub(super) activation: Activation,
 }
 
 impl ConvBn {

@@ -22,11 +22,11 @@ use crate::encoders::kernels::multiversion;
 #[derive(Debug, Clone)]
 pub struct DepthwiseConvBn {
     /// `[k·k, c]`: for each tap (row-major), its weight for every channel, BatchNorm scale folded in.
-    taps: Vec<f32>,
+    pub(super) taps: Vec<f32>,
     /// `[c]`, BatchNorm shift folded in.
-    bias: Vec<f32>,
-    kernel: usize,
-    stride: usize,
+    pub(super) bias: Vec<f32>,
+    pub(super) kernel: usize,
+    pub(super) stride: usize,
 }
 
 impl DepthwiseConvBn {

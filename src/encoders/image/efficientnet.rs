@@ -52,13 +52,13 @@ const LITE0_STAGES: [Stage; 7] = [
 /// Mobile inverted bottleneck without squeeze-excitation. `[n, c_in, h, w]` →
 /// `[n, c_out, ceil(h/stride), ceil(w/stride)]`.
 #[derive(Debug, Clone)]
-struct MbConv {
+pub(super) struct MbConv {
     /// Absent when the expand ratio is 1 (the first block).
-    expand: Option<PointwiseConvBn>,
-    depthwise: DepthwiseConvBn,
-    project: PointwiseConvBn,
+    pub(super) expand: Option<PointwiseConvBn>,
+    pub(super) depthwise: DepthwiseConvBn,
+    pub(super) project: PointwiseConvBn,
     /// Identity skip: stride 1 and c_in == c_out (drop-connect is a no-op at inference).
-    residual: bool,
+    pub(super) residual: bool,
 }
 
 impl MbConv {
@@ -124,9 +124,9 @@ struct Scratch {
 /// The whole network with BatchNorm folded in. See the module docs for the layout.
 #[derive(Debug, Clone)]
 pub struct EfficientNetLite0 {
-    stem: ConvBn,
-    blocks: Vec<MbConv>,
-    head: PointwiseConvBn,
+    pub(super) stem: ConvBn,
+    pub(super) blocks: Vec<MbConv>,
+    pub(super) head: PointwiseConvBn,
     /// `_fc.weight` `[1000, 1280]` (f32 or quantized).
     classifier: QMatMul,
     /// `_fc.bias` `[1000]`.

@@ -14,7 +14,8 @@
 //! as GGML blocks (Q8_0: feature cosine to f32 ≥ 0.99 on every golden crop, mean 0.9986).
 //!
 //! Everything but decoding compiles for wasm32; in the browser, pixels come from a canvas.
-//! CPU only: the custom kernels have no GPU versions.
+//! The custom kernels are CPU code; [`tensor_net`] computes the same features with candle's ops, which
+//! run on any candle device (a CUDA GPU: [`ImageEncoder::on_device`]).
 
 mod batch_norm;
 mod bias_act;
@@ -29,6 +30,7 @@ mod preprocess;
 mod resample;
 mod same_pad;
 mod state_dict;
+pub mod tensor_net;
 
 use candle_core::{Device, Tensor};
 
@@ -39,11 +41,14 @@ pub use error::{ImageEncoderError, Result};
 pub use preprocess::{center_crop, crops_to_input, resized_size, RgbImage, RgbView, INPUT_SIZE};
 pub use state_dict::StateDict;
 
-/// The encoder: weights loaded (BatchNorm folded) and ready; CPU.
+/// The encoder: weights loaded (BatchNorm folded) and ready; on the CPU kernels, or on a candle device.
 #[derive(Debug, Clone)]
 pub struct ImageEncoder {
     network: EfficientNetLite0,
     device: Device,
+    /// A copy of `network` on a candle device, when [`ImageEncoder::on_device`] made one: features are
+    /// then computed there instead of on the kernels (logits stay on the CPU, from those features).
+    on_device: Option<tensor_net::TensorEfficientNet>,
 }
 
 /// Output of a forward pass.
@@ -75,13 +80,31 @@ impl ImageEncoder {
     }
 
     fn from_state_dict(state: &StateDict) -> Result<Self> {
-        Ok(Self { network: EfficientNetLite0::load(state)?, device: Device::Cpu })
+        Ok(Self { network: EfficientNetLite0::load(state)?, device: Device::Cpu, on_device: None })
+    }
+
+    /// The same encoder computing its features on `device` with candle's ops ([`tensor_net`]): a CUDA
+    /// device, or the CPU (slower than the kernels there; what the parity tests compare). Decoding and
+    /// cropping stay on the CPU; the weights are copied to the device once, here.
+    pub fn on_device(&self, device: &Device) -> Result<Self> {
+        let on_device = tensor_net::TensorEfficientNet::new(&self.network, device)?;
+        Ok(Self { on_device: Some(on_device), ..self.clone() })
+    }
+
+    /// Where features are computed: `None` on the CPU kernels, else the device of [`Self::on_device`].
+    pub fn device(&self) -> Option<&Device> {
+        self.on_device.as_ref().map(tensor_net::TensorEfficientNet::device)
     }
 
     /// The same encoder with its pointwise and classifier weights quantized to `dtype` (e.g.
     /// `GgmlDType::Q8_0`); see [`EfficientNetLite0::quantized`].
+    /// On the same device as `self`.
     pub fn quantized(&self, dtype: candle_core::quantized::GgmlDType) -> Result<Self> {
-        Ok(Self { network: self.network.quantized(dtype)?, device: self.device.clone() })
+        let quantized = Self { network: self.network.quantized(dtype)?, device: self.device.clone(), on_device: None };
+        match self.device() {
+            Some(device) => quantized.on_device(device),
+            None => Ok(quantized),
+        }
     }
 
     /// The network itself.
@@ -91,14 +114,20 @@ impl ImageEncoder {
 
     /// Features and logits of normalised input `[n, 3, 224, 224]` (see [`crops_to_input`]).
     pub fn forward(&self, input: &Tensor) -> Result<ImageEncoding> {
-        let features = self.network.features(input)?;
+        let features = self.features(input)?;
         let logits = self.network.logits(&features)?;
         Ok(ImageEncoding { features, logits })
     }
 
-    /// Features only: `[n, 3, 224, 224]` → `[n, 1280]`.
+    /// Features only: `[n, 3, 224, 224]` → `[n, 1280]` on the CPU.
     pub fn features(&self, input: &Tensor) -> Result<Tensor> {
-        self.network.features(input)
+        match &self.on_device {
+            Some(on_device) => match input.dims() {
+                [_, 3, h, w] if *h > 0 && *w > 0 => Ok(on_device.features(input)?),
+                dims => Err(ImageEncoderError::InvalidInput(dims.to_vec())),
+            },
+            None => self.network.features(input),
+        }
     }
 
     /// Pictures → `[n, 1280]` features: resize, crop and normalise each, then one batched forward.

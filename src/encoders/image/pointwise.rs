@@ -23,11 +23,11 @@ use crate::encoders::kernels::matmul::{matmul, MatMut, MatRef, Threads};
 pub struct PointwiseConvBn {
     /// `[c_in, c_out]` f32, BatchNorm scale folded in: the transpose of PyTorch's, because `gemm` reads
     /// the weight this way without packing it (measured: packing was 13% of the network's time).
-    weight_t: Vec<f32>,
+    pub(super) weight_t: Vec<f32>,
     /// `[c_out]`, BatchNorm shift folded in.
-    bias: Vec<f32>,
-    c_in: usize,
-    activation: Activation,
+    pub(super) bias: Vec<f32>,
+    pub(super) c_in: usize,
+    pub(super) activation: Activation,
     /// The block type the weight was quantized to, if it was.
     quantized: Option<GgmlDType>,
 }
