@@ -106,6 +106,24 @@ impl Encoders {
         };
         Ok(Encoders { text, image })
     }
+
+    /// The same encoders computing on `device` with candle's ops (`TextEncoder::on_device`,
+    /// `ImageEncoder::on_device`): `omakase encode --device cuda`. Tokenizing, decoding and cropping
+    /// stay on the CPU.
+    ///
+    /// The identities are unchanged: the device path computes the same function of the same files
+    /// (within the goldens' tolerances, `tests/encode_device.rs`), so its rows and the kernels' are
+    /// interchangeable in the cache and a features file does not say where it was computed.
+    pub fn on_device(&self, device: &Device) -> Result<Self, FeaturesError> {
+        let text = TextModel { encoder: self.text.encoder.on_device(device)?, identity: self.text.identity.clone() };
+        let image = match &self.image {
+            Some(model) => {
+                Some(ImageModel { encoder: model.encoder.on_device(device)?, identity: model.identity.clone() })
+            }
+            None => None,
+        };
+        Ok(Encoders { text, image })
+    }
 }
 
 fn sha256_of_file(path: &Path) -> Result<String, FeaturesError> {

@@ -59,22 +59,26 @@ pub struct OpenedDevice {
     pub note: Option<String>,
 }
 
-/// Opens what `choice` asks for.
+/// Opens what `choice` asks for, for training.
 pub fn open(choice: DeviceChoice) -> Result<OpenedDevice, TrainError> {
+    open_for(choice, "train")
+}
+
+/// Opens what `choice` asks for; `job` is the command whose fallback an error names (`train`,
+/// `encode`: "encode on the CPU with --device cpu").
+pub fn open_for(choice: DeviceChoice, job: &str) -> Result<OpenedDevice, TrainError> {
     let cpu = |note| OpenedDevice { device: Device::Cpu, name: "cpu".into(), note };
     match choice {
         DeviceChoice::Cpu => Ok(cpu(None)),
         DeviceChoice::Cuda(ordinal) => open_cuda(ordinal).map_err(|reason| TrainError::Device {
             asked: choice.to_string(),
-            reason: format!("{reason}; {FALLBACK}"),
+            reason: format!("{reason}; {job} on the CPU with --device cpu"),
         }),
         DeviceChoice::Auto => {
             Ok(open_cuda(0).unwrap_or_else(|reason| cpu(Some(format!("auto: on the CPU ({reason})")))))
         }
     }
 }
-
-const FALLBACK: &str = "train on the CPU with --device cpu";
 
 /// `cpu` or `cuda:N`: how run.json names the device a run trained on.
 pub fn device_name(device: &Device) -> String {
