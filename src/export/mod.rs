@@ -223,6 +223,7 @@ pub fn build_bundle(
         explain,
         encoders: None,
         provenance,
+        index: None,
     };
     manifest.validate().map_err(|e| ExportError::Invalid { reason: e.to_string() })?;
     files.push(("manifest.json".into(), manifest.to_json()));

@@ -20,6 +20,7 @@
 //! - [`tower`]: the sequence and item towers' forward passes.
 //! - [`store`]: item vectors (int8 / f16) and the shard layout.
 //! - [`engine`]: [`Runtime`], the public API (the CPU kernels).
+//! - [`index`]: an IVF index over the rows for large catalogues: probe, exact rerank, streamed partitions.
 //! - [`backend`]: [`Backend`], a runtime with its backend: WebGPU or the CPU chosen by measurement, the fallback between them.
 //! - [`rows`]: item rows in scan form, as the GPU table and the benchmark read them.
 //! - [`kernels`]: CPU kernels (scoring, top-K, products).
@@ -32,6 +33,7 @@ mod error;
 pub mod gguf;
 #[cfg(feature = "gpu")]
 pub mod gpu;
+pub mod index;
 pub mod json;
 pub mod kernels;
 pub mod manifest;

@@ -158,6 +158,39 @@ pub struct Manifest {
     pub encoders: Option<EncoderFiles>,
     #[serde(default)]
     pub provenance: Provenance,
+    /// A coarse partition of the rows for approximate search (optional; docs/bundle.md § Index):
+    /// with it, main shard `i` is partition `i`. Absent from bundles that have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<IndexEntry>,
+}
+
+/// The kinds of index a reader knows (a reader refuses others by name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IndexKind {
+    /// Inverted file: one unit-length centroid per partition; a query probes the partitions whose
+    /// centroids are nearest (cosine) and scores their rows exactly.
+    Ivf,
+}
+
+/// `index` (docs/bundle.md § Index). Its counts repeat the rows' own (`item_count`, `dim`, the
+/// number of shards) so that an index spliced from another export is refused by name at load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexEntry {
+    pub kind: IndexKind,
+    /// Rows the index partitions: equals `item_count`.
+    pub item_count: usize,
+    /// Width of the centroids: equals `dim`.
+    pub dim: usize,
+    /// Number of partitions `p`: equals the number of main shards (shard `i` holds partition `i`'s rows).
+    pub partitions: usize,
+    /// Partitions a reader probes by default (1..=`partitions`), chosen at export by measurement.
+    pub nprobe: usize,
+    /// Seed of the export's k-means (informative: the same seed and vectors give the same index).
+    pub seed: u64,
+    /// `p × dim` little-endian f32, row-major: partition `i`'s unit-length centroid.
+    pub centroids: FileEntry,
 }
 
 /// The quantized frozen encoders (GGUF, as `omakase quantize` writes them) and the rule that turns a
@@ -211,6 +244,9 @@ impl Manifest {
         if let Some(explain) = &self.explain {
             files.extend(shard_files("explain.text", &explain.text));
             files.extend(shard_files("explain.image", &explain.image));
+        }
+        if let Some(index) = &self.index {
+            files.push(("index.centroids".into(), &index.centroids));
         }
         files
     }
@@ -279,6 +315,36 @@ impl Manifest {
         if let Some(explain) = &self.explain {
             self.check_shards("explain.text", &explain.text)?;
             self.check_shards("explain.image", &explain.image)?;
+        }
+        if let Some(index) = &self.index {
+            self.check_index(index)?;
+        }
+        Ok(())
+    }
+
+    /// The index agrees with the rows it partitions: same count, same width, one partition per main
+    /// shard, and a centroids file of exactly `partitions × dim` f32.
+    fn check_index(&self, index: &IndexEntry) -> Result<(), RuntimeError> {
+        for (field, found, expected, what) in [
+            ("index.item_count", index.item_count, self.item_count, "item_count"),
+            ("index.dim", index.dim, self.dim, "dim"),
+            ("index.partitions", index.partitions, self.shards.len(), "the number of main shards"),
+        ] {
+            if found != expected {
+                return Err(RuntimeError::field(field, format!("{found}, but {what} is {expected}")));
+            }
+        }
+        if index.nprobe == 0 || index.nprobe > index.partitions {
+            let reason = format!("{} is not in 1..={}", index.nprobe, index.partitions);
+            return Err(RuntimeError::field("index.nprobe", reason));
+        }
+        let expected = (index.partitions as u64) * (index.dim as u64) * 4;
+        if index.centroids.bytes != expected {
+            let reason = format!(
+                "{}, but {} centroids of dim {} take {expected}",
+                index.centroids.bytes, index.partitions, index.dim
+            );
+            return Err(RuntimeError::field("index.centroids.bytes", reason));
         }
         Ok(())
     }

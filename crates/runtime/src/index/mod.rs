@@ -1,0 +1,32 @@
+//! Approximate search over a large catalogue: a coarse partition of the rows (IVF) whose centroids a
+//! page downloads first, so that only the rows of the few partitions nearest to a visitor's user
+//! vector need to arrive before a recommendation (docs/bundle.md § Index).
+//!
+//! ```text
+//! user vector ─► unit query ─► cosine with every centroid (p × d f32) ─► the nprobe best partitions
+//!   ─► exact int8 (or f16) scores of their rows, the same kernels and numbers as the full scan
+//!   ─► rows past the index (products added at run time, delta shards) always scanned ─► top-K
+//! ```
+//!
+//! The answer is a subset of the exact scan's candidates with the exact scan's scores, so an item
+//! it returns is ranked exactly as the full scan would rank it; what it can miss is an item of an
+//! unprobed partition (recall@10 against the full scan is measured: bench/README.md § Index).
+//!
+//! - [`centroids`]: the centroids file (parse, probe).
+//! - [`ivf`]: [`Ivf`], partitions over rows; the search over a loaded [`crate::store::ItemStore`]
+//!   or over the partitions that have arrived ([`PartitionRows`]).
+//! - [`partitions`]: [`PartitionSet`], the partitions a page has received, each verified.
+//! - [`recommend`]: a loaded [`crate::Runtime`]'s recommendations through the index.
+
+pub mod centroids;
+pub mod ivf;
+pub mod partitions;
+pub mod recommend;
+
+pub use centroids::Centroids;
+pub use ivf::{unit_query, Ivf, PartitionRows, Search};
+pub use partitions::PartitionSet;
+pub use recommend::IndexedAnswer;
+
+#[cfg(test)]
+mod tests;
