@@ -100,12 +100,12 @@ fn flipped_byte_is_a_checksum_mismatch() {
 fn unknown_manifest_version_is_refused_by_name() {
     let mut files = valid();
     let mut m = manifest(&files);
-    m["format_version"] = 2.into();
+    m["format_version"] = 3.into();
     // A future version may change anything else too: the version is checked first.
     m["shards"] = "something new".into();
     set_manifest(&mut files, &m);
-    let err = expect_error(&files, &["manifest.json", "format_version", "2"]);
-    assert!(matches!(err, RuntimeError::UnsupportedVersion { found: 2, .. }), "{err:?}");
+    let err = expect_error(&files, &["manifest.json", "format_version", "3"]);
+    assert!(matches!(err, RuntimeError::UnsupportedVersion { found: 3, .. }), "{err:?}");
 
     let mut m = manifest(&valid());
     m["format"] = "zip".into();

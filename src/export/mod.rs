@@ -6,6 +6,8 @@
 //!                       ─► text-only / image-only vectors ─► explain-{text,image}-NNNNN.bin
 //! dataset items.jsonl   ─► items.json (id, title, image, link)
 //! MODELS (with --encoders) ─► text_encoder.gguf, image_encoder.gguf (Q8_0; encoders.rs)
+//! items.jsonl fields    ─► columns.json (typed metadata columns for the rules; merchandising.rs)
+//! interactions.csv      ─► popularity.json (counts and time-decayed trending; merchandising.rs)
 //! all of it + sizes + sha256 ─► manifest.json; written in BUNDLE.tmp-*, renamed to BUNDLE
 //! ```
 //! Native only (files); the formats' encoders live in `runtime` (`store::encode_shard`,
@@ -13,6 +15,7 @@
 
 pub mod encoders;
 mod error;
+pub mod merchandising;
 mod replace;
 mod towers;
 
@@ -31,7 +34,7 @@ use crate::data::{Item, Severity};
 use crate::encoders::features::Features;
 use crate::model::{ItemFeatures, ItemView, Mode, MultimodalRecommender, SequentialRecommender};
 use crate::runtime::manifest::{
-    sha256_hex, ExplainShards, FileEntry, Manifest, Provenance, ShardEntry, FORMAT, FORMAT_VERSION, MAX_SHARD_BYTES,
+    sha256_hex, ExplainShards, FileEntry, Manifest, Provenance, ShardEntry, FORMAT, MAX_SHARD_BYTES, MIN_FORMAT_VERSION,
 };
 use crate::runtime::store::encode_shard;
 use crate::runtime::{EmbeddingDtype, ItemMeta, WeightsDtype};
@@ -53,6 +56,10 @@ pub struct ExportJob {
     pub max_shard_bytes: u64,
     /// Add the frozen encoders (GGUF Q8_0) from this models folder (`encoders.rs`). Default `None`.
     pub encoders: Option<PathBuf>,
+    /// Which item metadata fields become `columns.json` (merchandising rules). Default: automatic.
+    pub columns: merchandising::ColumnChoice,
+    /// Write `popularity.json` with this trending half-life in days; `None`: no popularity.
+    pub popularity_half_life_days: Option<f64>,
 }
 
 impl ExportJob {
@@ -67,6 +74,8 @@ impl ExportJob {
             explain: true,
             max_shard_bytes: MAX_SHARD_BYTES,
             encoders: None,
+            columns: merchandising::ColumnChoice::Auto,
+            popularity_half_life_days: Some(merchandising::DEFAULT_HALF_LIFE_DAYS),
         }
     }
 }
@@ -122,6 +131,9 @@ pub fn export(job: &ExportJob) -> Result<Manifest, ExportError> {
         let files = encoders::encoder_bundle(models, &features, &features_path, template, with_image)?;
         encoders::attach(&mut bundle, files)?;
     }
+    let columns = merchandising::columns_file(&loaded.dataset.items, &job.columns, &job.data.join("items.jsonl"))?;
+    let popularity = job.popularity_half_life_days.map(|days| merchandising::popularity_file(&loaded.dataset, days));
+    merchandising::attach(&mut bundle, columns, popularity)?;
     write_atomic_dir(&job.out, &bundle.files)?;
     Ok(bundle.manifest)
 }
@@ -209,7 +221,8 @@ pub fn build_bundle(
     });
     let manifest = Manifest {
         format: FORMAT.into(),
-        format_version: FORMAT_VERSION,
+        // Raised by `merchandising::attach` when a newer field is added.
+        format_version: MIN_FORMAT_VERSION,
         model: model.clone(),
         dim: d,
         item_count: n,
@@ -223,6 +236,8 @@ pub fn build_bundle(
         explain,
         encoders: None,
         provenance,
+        columns: None,
+        popularity: None,
         index: None,
     };
     manifest.validate().map_err(|e| ExportError::Invalid { reason: e.to_string() })?;

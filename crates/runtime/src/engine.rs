@@ -12,6 +12,8 @@ use super::error::RuntimeError;
 use super::gguf::Gguf;
 use super::kernels::TopK;
 use super::manifest::{sha256_hex, EmbeddingDtype, FileEntry, Manifest, ShardEntry};
+use super::popularity::Popularity;
+use super::rules::Columns;
 use super::store::ItemStore;
 use super::tower::{ItemTower, SequenceTower};
 use crate::config::ModelConfig;
@@ -101,6 +103,10 @@ pub struct Runtime {
     rows_by_id: HashMap<String, u32>,
     sequence: SequenceTower,
     item_tower: Option<ItemTower>,
+    /// The metadata rules read (`columns.json`; empty without one).
+    columns: Columns,
+    /// `popularity.json`, when the bundle has one.
+    popularity: Option<Popularity>,
 }
 
 impl Runtime {
@@ -139,7 +145,25 @@ impl Runtime {
             _ => None,
         };
         let rows_by_id = meta.iter().enumerate().map(|(r, m)| (m.id.clone(), r as u32)).collect();
-        Ok(Runtime { config: config.clone(), items, explain, meta, rows_by_id, sequence, item_tower })
+        let columns = match &manifest.columns {
+            Some(entry) => Columns::parse(checked(files, entry)?, &entry.path, manifest.item_count)?,
+            None => Columns::default(),
+        };
+        let popularity = match &manifest.popularity {
+            Some(entry) => Some(Popularity::parse(checked(files, entry)?, &entry.path, manifest.item_count)?),
+            None => None,
+        };
+        Ok(Runtime {
+            config: config.clone(),
+            items,
+            explain,
+            meta,
+            rows_by_id,
+            sequence,
+            item_tower,
+            columns,
+            popularity,
+        })
     }
 
     /// A runtime from in-memory parts (benchmarks, tests): the model config, a sequence-tower GGUF,
@@ -169,7 +193,17 @@ impl Runtime {
         if meta.len() != items.len() || HashMap::len(&rows_by_id) != meta.len() {
             return Err(RuntimeError::argument("ids", "must be unique"));
         }
-        Ok(Runtime { config, items, explain: None, meta, rows_by_id, sequence, item_tower: None })
+        Ok(Runtime {
+            config,
+            items,
+            explain: None,
+            meta,
+            rows_by_id,
+            sequence,
+            item_tower: None,
+            columns: Columns::default(),
+            popularity: None,
+        })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -196,6 +230,26 @@ impl Runtime {
     /// The item vectors as scanned (for another backend, e.g. the GPU, to upload).
     pub fn items(&self) -> &ItemStore {
         &self.items
+    }
+
+    /// The metadata columns rules read (empty for a bundle without `columns.json`).
+    pub fn columns(&self) -> &Columns {
+        &self.columns
+    }
+
+    /// The bundle's popularity, if it has `popularity.json`.
+    pub fn popularity(&self) -> Option<&Popularity> {
+        self.popularity.as_ref()
+    }
+
+    /// Replaces the metadata columns (tests and benchmarks over [`Runtime::from_parts`]).
+    pub fn set_columns(&mut self, columns: Columns) {
+        self.columns = columns;
+    }
+
+    /// Replaces the popularity (tests and benchmarks over [`Runtime::from_parts`]).
+    pub fn set_popularity(&mut self, popularity: Option<Popularity>) {
+        self.popularity = popularity;
     }
 
     pub fn row_of(&self, id: &str) -> Option<u32> {

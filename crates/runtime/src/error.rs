@@ -34,6 +34,11 @@ pub enum RuntimeError {
     /// A caller-supplied argument is unusable (vector of the wrong width, duplicate id, k = 0…).
     #[error("{what}: {reason}")]
     BadArgument { what: String, reason: String },
+    /// A merchandising rule or scenario is unusable (malformed, or on a field the bundle lacks):
+    /// `attribute` is the element attribute / CLI flag that carried it (`filter`, `boost`, `pin`,
+    /// `exclude`, `diversity`, `facts`, `scenario`).
+    #[error("{attribute}: {reason}")]
+    Rule { attribute: String, reason: String },
     /// The bundle has no explain vectors / no item tower but the call needs them.
     #[error("{what} is not in this bundle ({reason})")]
     NotInBundle { what: String, reason: String },
@@ -58,6 +63,10 @@ impl RuntimeError {
 
     pub fn tensor(file: &str, tensor: &str, reason: impl Into<String>) -> Self {
         RuntimeError::Tensor { file: file.into(), tensor: tensor.into(), reason: reason.into() }
+    }
+
+    pub fn rule(attribute: impl Into<String>, reason: impl Into<String>) -> Self {
+        RuntimeError::Rule { attribute: attribute.into(), reason: reason.into() }
     }
 
     pub fn argument(what: impl Into<String>, reason: impl Into<String>) -> Self {

@@ -24,6 +24,9 @@
 //! - [`backend`]: [`Backend`], a runtime with its backend: WebGPU or the CPU chosen by measurement, the fallback between them.
 //! - [`rows`]: item rows in scan form, as the GPU table and the benchmark read them.
 //! - [`kernels`]: CPU kernels (scoring, top-K, products).
+//! - [`rules`]: merchandising rules inside the scan (filters, exclusions, boosts, pins, diversity).
+//! - [`popularity`]: `popularity.json`, computed at export, read for `popular` lists.
+//! - [`scenario`]: the lists an element shows (`for-you`, `similar`, `popular`, `recently-viewed`).
 //! - `gpu` (feature `gpu`): the WebGPU backend (WGSL kernels through wgpu).
 
 pub mod backend;
@@ -37,7 +40,10 @@ pub mod index;
 pub mod json;
 pub mod kernels;
 pub mod manifest;
+pub mod popularity;
 pub mod rows;
+pub mod rules;
+pub mod scenario;
 pub mod store;
 pub mod text_template;
 pub mod tower;
@@ -50,3 +56,5 @@ pub use engine::{
 };
 pub use error::RuntimeError;
 pub use manifest::{EmbeddingDtype, Manifest, WeightsDtype};
+pub use rules::{CompiledRules, Facts, RuleText, Rules};
+pub use scenario::{Fallback, List, ListItem, Request, Scenario};

@@ -14,8 +14,15 @@ use crate::text_template::{ItemTextSpec, ItemTextTemplate};
 
 /// `format` of every bundle manifest.
 pub const FORMAT: &str = "omakase-bundle";
-/// The one version this build reads and writes.
-pub const FORMAT_VERSION: u64 = 1;
+/// The newest version this build reads and writes. Version 2 adds the optional `columns` and
+/// `popularity` files (issue 16); a manifest without them is written as version 1, byte for byte
+/// what earlier builds wrote, so bundles that use nothing new stay readable by deployed runtimes,
+/// while one that does is refused by them by version ("re-export" / update the runtime) rather than
+/// by a confusing unknown field. This reader reads versions 1 to [`FORMAT_VERSION`]; a version-1
+/// manifest holding a version-2 field is refused naming the field ([`Manifest::required_version`]).
+pub const FORMAT_VERSION: u64 = 2;
+/// The oldest version this build reads.
+pub const MIN_FORMAT_VERSION: u64 = 1;
 /// Largest shard file (docs/bundle.md; WebGPU's default max storage binding is 128 MiB, half of it
 /// leaves room for the shader's other buffers).
 pub const MAX_SHARD_BYTES: u64 = 64 << 20;
@@ -158,6 +165,12 @@ pub struct Manifest {
     pub encoders: Option<EncoderFiles>,
     #[serde(default)]
     pub provenance: Provenance,
+    /// Version 2: the item metadata merchandising rules read (`columns.json`, docs/bundle.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<FileEntry>,
+    /// Version 2: popularity and trending, time-decayed at export (`popularity.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub popularity: Option<FileEntry>,
     /// A coarse partition of the rows for approximate search (optional; docs/bundle.md § Index):
     /// with it, main shard `i` is partition `i`. Absent from bundles that have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -218,7 +231,7 @@ impl Manifest {
             ));
         }
         match value.get("format_version").and_then(|v| v.as_u64()) {
-            Some(FORMAT_VERSION) => {}
+            Some(MIN_FORMAT_VERSION..=FORMAT_VERSION) => {}
             Some(found) => return Err(RuntimeError::UnsupportedVersion { found, supported: FORMAT_VERSION }),
             None => return Err(RuntimeError::field("format_version", "missing or not an unsigned integer")),
         }
@@ -234,9 +247,24 @@ impl Manifest {
         bytes
     }
 
+    /// The oldest format version that can hold this manifest's fields: 2 with `columns` or
+    /// `popularity`, else 1. Writers set `format_version` to it.
+    pub fn required_version(&self) -> u64 {
+        if self.columns.is_some() || self.popularity.is_some() {
+            2
+        } else {
+            1
+        }
+    }
+
     /// Every file the manifest lists, with the field that lists it.
     pub fn files(&self) -> Vec<(String, &FileEntry)> {
         let mut files = vec![("sequence_tower".to_string(), &self.sequence_tower), ("items".to_string(), &self.items)];
+        for (field, entry) in [("columns", &self.columns), ("popularity", &self.popularity)] {
+            if let Some(entry) = entry {
+                files.push((field.to_string(), entry));
+            }
+        }
         if let Some(tower) = &self.item_tower {
             files.push(("item_tower".into(), tower));
         }
@@ -265,6 +293,13 @@ impl Manifest {
 
     /// Checks every limit, dimension and size; nothing is allocated from the manifest before this.
     pub fn validate(&self) -> Result<(), RuntimeError> {
+        if self.format_version < self.required_version() {
+            let field = if self.columns.is_some() { "columns" } else { "popularity" };
+            return Err(RuntimeError::field(
+                field,
+                format!("needs format_version {}, the manifest says {}", self.required_version(), self.format_version),
+            ));
+        }
         let m = &self.model;
         m.validate().map_err(|e| RuntimeError::field("model", e.to_string()))?;
         for (field, value, max) in [

@@ -46,7 +46,7 @@ use half::f16;
 
 pub use q8_0::{dequantize_q8_0, q8_0_bytes, BLOCK_Q8_0_BYTES, QK8_0};
 pub use query::QuantizedQuery;
-pub use topk::{Hit, TopK};
+pub use topk::{Admission, Hit, TopK};
 
 pub use cpu::SimdPath;
 
