@@ -103,8 +103,8 @@ build_pkg() {
   fi
   step "building the browser package (pkg/)"
   # The facade crate alone: the runtime, no candle (crates/wasm/Cargo.toml).
-  cargo build --target wasm32-unknown-unknown --release -p omakase-wasm
-  wasm="$(target_dir)/wasm32-unknown-unknown/release/omakase_wasm.wasm"
+  cargo build --target wasm32-unknown-unknown --profile wasm-release -p omakase-wasm
+  wasm="$(target_dir)/wasm32-unknown-unknown/wasm-release/omakase_wasm.wasm"
   # Generated files only: pkg/README.md is committed.
   rm -rf pkg/snippets pkg/omakase* pkg/package.json pkg/encoders
   wasm-bindgen --target web --out-dir pkg --out-name omakase "$wasm"
@@ -115,6 +115,7 @@ build_pkg() {
   # worker only when a page shows one (so the widget's first download stays the module above).
   step "building the encoder module (pkg/encoders/)"
   cargo build --target wasm32-unknown-unknown --release -p omakase-wasm --features encoders
+  wasm="$(target_dir)/wasm32-unknown-unknown/release/omakase_wasm.wasm"
   wasm-bindgen --target web --out-dir pkg/encoders --out-name omakase_encoders "$wasm"
   optimize_wasm pkg/encoders/omakase_encoders_bg.wasm
   printf 'pkg/encoders/omakase_encoders_bg.wasm: %s bytes, %s gzipped\n' "$(wc -c < pkg/encoders/omakase_encoders_bg.wasm)" \
