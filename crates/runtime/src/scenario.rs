@@ -285,11 +285,27 @@ impl Runtime {
             None => TopK::with_excluded(scan_k, &excluded),
         };
         fill(&mut top);
-        let mut out: Vec<(u32, f32, bool)> =
-            top.into_sorted().into_iter().map(|h| (h.index as u32, h.score, false)).collect();
-        for (row, position) in pinned {
-            let at = (position - 1).min(out.len());
-            out.insert(at, (row, rules.boosted(row as usize, score_of(row)), true));
+        // Position by position: a pin whose position has come, else the next scanned hit; pins
+        // beyond the scanned hits end the list in position order.
+        let mut pins = pinned.into_iter().peekable();
+        let mut scanned = top.into_sorted().into_iter();
+        let mut out: Vec<(u32, f32, bool)> = Vec::with_capacity(request.k);
+        let pin_entry = |row: u32| (row, rules.boosted(row as usize, score_of(row)), true);
+        while out.len() < request.k {
+            let position = out.len() + 1;
+            let due = matches!(pins.peek(), Some(&(_, p)) if p <= position);
+            let next = if due {
+                pins.next().map(|(row, _)| pin_entry(row))
+            } else {
+                scanned
+                    .next()
+                    .map(|hit| (hit.index as u32, hit.score, false))
+                    .or_else(|| pins.next().map(|(row, _)| pin_entry(row)))
+            };
+            match next {
+                Some(entry) => out.push(entry),
+                None => break,
+            }
         }
         (out, dropped)
     }

@@ -1,12 +1,14 @@
 //! `omakase export --model RUN --data DIR --out BUNDLE [--weights q8_0|q4_0|f16] [--shard int8|f16]
-//! [--encoders [MODELS]]`: the bundle the browser downloads, written atomically; format
-//! in docs/bundle.md. Every file is read back and checked against the manifest before the summary.
+//! [--encoders [MODELS]] [--columns F,... | --no-columns] [--trending-half-life DAYS | --no-popularity]`:
+//! the bundle the browser downloads, written atomically; format in docs/bundle.md.
+//! Every file is read back and checked against the manifest before the summary.
 //! Exit codes: 0 ok, 2 bad input (missing or mismatched RUN / DIR / features file, named), 1 otherwise.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use omakase::encoders::pipeline::default_models_dir;
+use omakase::export::merchandising::ColumnChoice;
 use omakase::export::{export, ExportError, ExportJob};
 use omakase::runtime::{verify_file, EmbeddingDtype, WeightsDtype};
 
@@ -37,6 +39,27 @@ pub struct Args {
     /// folder [default: $OMAKASE_MODELS, else models/]; they must be the weights the features came from.
     #[arg(long, value_name = "MODELS", num_args = 0..=1)]
     pub encoders: Option<Option<PathBuf>>,
+    /// The item fields merchandising rules may use (columns.json), comma-separated [default: every
+    /// field of one type: numbers, booleans, or categories of at most 256 values; docs/rules.md].
+    #[arg(long, value_delimiter = ',', conflicts_with = "no_columns")]
+    pub columns: Vec<String>,
+    /// Write no columns.json (rules then need run-time facts for every field they use).
+    #[arg(long)]
+    pub no_columns: bool,
+    /// Half-life in days of the trending score in popularity.json (interaction timestamps are read
+    /// as seconds).
+    #[arg(long, default_value_t = omakase::export::merchandising::DEFAULT_HALF_LIFE_DAYS, value_parser = parse_days)]
+    pub trending_half_life: f64,
+    /// Write no popularity.json (no `popular` scenario, no first-visit list).
+    #[arg(long)]
+    pub no_popularity: bool,
+}
+
+fn parse_days(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(d) if d.is_finite() && d > 0.0 => Ok(d),
+        _ => Err(format!("{s:?}: expected a positive number of days")),
+    }
 }
 
 fn parse_weights(s: &str) -> Result<WeightsDtype, String> {
@@ -63,6 +86,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         shard: args.shard,
         explain: !args.no_explain,
         encoders: args.encoders.clone().map(|dir| dir.unwrap_or_else(default_models_dir)),
+        columns: if args.no_columns {
+            ColumnChoice::None
+        } else if args.columns.is_empty() {
+            ColumnChoice::Auto
+        } else {
+            ColumnChoice::Named(args.columns.iter().map(|c| c.trim().to_string()).collect())
+        },
+        popularity_half_life_days: (!args.no_popularity).then_some(args.trending_half_life),
         ..ExportJob::new(&args.model, &args.data, &args.out)
     };
     match export(&job) {

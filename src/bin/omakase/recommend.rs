@@ -1,8 +1,13 @@
-//! `omakase recommend --bundle BUNDLE (--session ID[,ID...] | --item ID ...) [--k 10] [--json]`: the
-//! runtime the browser runs, on a bundle directory. Unknown session ids are reported, not fatal.
+//! `omakase recommend --bundle BUNDLE [--session ID[,ID...] | --item ID ...] [--k 10] [--json]
+//! [--scenario for-you|similar|popular|recently-viewed] [--product ID] [--filter F] [--boost B]
+//! [--exclude IDS] [--pin ID@POS ...] [--diversity FIELD:N] [--facts FILE]`: the runtime the browser
+//! runs, on a bundle directory, with the element's scenarios and rules (the same text as its
+//! attributes, read by the same parser: docs/rules.md). Unknown session ids are reported, not fatal.
 //! `--item` takes one id exactly as written (repeated, oldest first): a shop's ids may hold commas
 //! or spaces, which `--session` splits and trims.
-//! Exit codes: 0 ok; 2 bad input (unreadable or corrupt bundle file, named; no known session id).
+//! Exit codes: 0 ok; 2 bad input (unreadable or corrupt bundle file, named; a malformed rule or a
+//! rule on a field the bundle lacks, naming the flag; `for-you` with no known session id on a
+//! bundle without popularity).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,7 +15,8 @@ use std::process::ExitCode;
 
 use omakase::fs::ReadError;
 use omakase::runtime::manifest::FileEntry;
-use omakase::runtime::{Manifest, Recommendations, Runtime, RuntimeError};
+use omakase::runtime::scenario::Fallback;
+use omakase::runtime::{Facts, List, Manifest, Request, RuleText, Rules, Runtime, RuntimeError, Scenario};
 use serde_json::json;
 
 use crate::display::terminal_safe;
@@ -21,7 +27,7 @@ pub struct Args {
     #[arg(long)]
     pub bundle: PathBuf,
     /// Item ids the shopper viewed, oldest first, comma-separated (spaces around ids are trimmed).
-    #[arg(long, value_delimiter = ',', required_unless_present = "item", conflicts_with = "item")]
+    #[arg(long, value_delimiter = ',', conflicts_with = "item")]
     pub session: Vec<String>,
     /// One item id the shopper viewed, exactly as written (no splitting, no trimming); repeat it for a
     /// session, oldest first. For ids holding commas or spaces.
@@ -33,15 +39,44 @@ pub struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Which list: for-you (from the session), similar (the product's neighbours), popular,
+    /// recently-viewed.
+    #[arg(long, default_value = "for-you")]
+    pub scenario: String,
+    /// The page's product (similar's anchor; never in any list).
+    #[arg(long)]
+    pub product: Option<String>,
+    /// Keep only items matching every clause, e.g. "genres=Comedy|Drama; price=10..50; in_stock".
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Score changes for items matching clauses, e.g. "+0.1 on_sale; -0.05 genres=Horror".
+    #[arg(long)]
+    pub boost: Option<String>,
+    /// Ids never to list (the basket, purchases), separated by spaces or commas.
+    #[arg(long)]
+    pub exclude: Option<String>,
+    /// ID@POSITION entries (positions from 1), separated by spaces or commas.
+    #[arg(long)]
+    pub pin: Option<String>,
+    /// FIELD:N, at most N items per value of FIELD.
+    #[arg(long)]
+    pub diversity: Option<String>,
+    /// A JSON file of run-time facts ({"in_stock": {"12": false}, "price": {"12": 8.5}}) replacing
+    /// the bundle's values.
+    #[arg(long)]
+    pub facts: Option<PathBuf>,
 }
+
+/// Largest facts file read.
+const MAX_FACTS_FILE: u64 = omakase::runtime::rules::facts::MAX_FACTS_BYTES as u64;
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match recommend(&args) {
-        Ok((runtime, result)) => {
+        Ok((runtime, list)) => {
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&as_json(&args, &runtime, &result))?);
+                println!("{}", serde_json::to_string_pretty(&as_json(&args, &runtime, &list))?);
             } else {
-                print_table(&runtime, &result);
+                print_table(&runtime, &list);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -52,15 +87,47 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Loads the bundle and answers the session; every failure is bad input, with the file named.
-fn recommend(args: &Args) -> Result<(Runtime, Recommendations), String> {
-    let session = session_ids(args);
-    if session.is_empty() {
-        return Err(RuntimeError::EmptySession { unknown: Vec::new() }.to_string() + " (--session is empty)");
+/// A rule error with the flag that carried it (`--filter: ...`).
+fn flagged(e: RuntimeError) -> String {
+    match e {
+        RuntimeError::Rule { attribute, reason } if attribute == "facts" => format!("--facts: {reason}"),
+        RuntimeError::Rule { attribute, reason } => format!("--{attribute}: {reason}"),
+        other => other.to_string(),
     }
+}
+
+/// Loads the bundle and answers the request; every failure is bad input, with the file or flag named.
+fn recommend(args: &Args) -> Result<(Runtime, List), String> {
+    let scenario = Scenario::parse(&args.scenario).map_err(flagged)?;
+    let text = RuleText {
+        filter: args.filter.as_deref(),
+        boost: args.boost.as_deref(),
+        exclude: args.exclude.as_deref(),
+        pin: args.pin.as_deref(),
+        diversity: args.diversity.as_deref(),
+    };
+    let rules = Rules::parse(&text).map_err(flagged)?;
+    let facts = match &args.facts {
+        Some(path) => {
+            let bytes = omakase::fs::read_bounded(path, MAX_FACTS_FILE).map_err(|e| e.to_string())?;
+            let text = String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
+            Some(Facts::parse(&text).map_err(|e| format!("{}: {}", path.display(), flagged(e)))?)
+        }
+        None => None,
+    };
+    let session: Vec<String> = session_ids(args).into_iter().map(String::from).collect();
     let runtime = load(&args.bundle)?;
-    let result = runtime.recommend(&session, args.k).map_err(|e| format!("{}: {e}", args.bundle.display()))?;
-    Ok((runtime, result))
+    let compiled = runtime.compile_rules(&rules, facts.as_ref()).map_err(flagged)?;
+    let request =
+        Request { scenario, session: &session, product: args.product.as_deref(), k: args.k, rules: &compiled };
+    let list = runtime.answer(&request).map_err(|e| format!("{}: {e}", args.bundle.display()))?;
+    if list.items.is_empty() && list.fallback == Some(Fallback::NoHistory) {
+        // for-you without history on a bundle without popularity: nothing to show, said as before.
+        let empty = RuntimeError::EmptySession { unknown: list.unknown.clone() };
+        let why = if session.is_empty() { "--session is empty" } else { "no session id is in the bundle" };
+        return Err(format!("{empty} ({why}; {})", list.note.as_deref().unwrap_or("no popular item passes the rules")));
+    }
+    Ok((runtime, list))
 }
 
 /// The session's ids, oldest first: `--item`s as written, or `--session` split at commas and trimmed.
@@ -104,14 +171,23 @@ pub fn load(bundle: &Path) -> Result<Runtime, String> {
     Runtime::from_manifest(&manifest, &files).map_err(named)
 }
 
-fn as_json(args: &Args, runtime: &Runtime, result: &Recommendations) -> serde_json::Value {
-    let items: Vec<_> = result
+fn as_json(args: &Args, runtime: &Runtime, list: &List) -> serde_json::Value {
+    let items: Vec<_> = list
         .items
         .iter()
         .enumerate()
         .map(|(rank, rec)| {
             let meta = runtime.item(rec.row);
-            let e = &rec.explanation;
+            let because = rec.explanation.as_ref().map(|e| {
+                json!({
+                    "session_item": e.session_id,
+                    "session_title": runtime.item(e.session_row).map(|m| m.title.as_str()),
+                    "similarity": e.similarity,
+                    "text_similarity": e.text_similarity,
+                    "image_similarity": e.image_similarity,
+                    "text_share": e.text_share,
+                })
+            });
             json!({
                 "rank": rank + 1,
                 "id": rec.id,
@@ -119,51 +195,68 @@ fn as_json(args: &Args, runtime: &Runtime, result: &Recommendations) -> serde_js
                 "image": meta.and_then(|m| m.image.as_deref()),
                 "link": meta.and_then(|m| m.link.as_deref()),
                 "score": rec.score,
-                "because": {
-                    "session_item": e.session_id,
-                    "session_title": runtime.item(e.session_row).map(|m| m.title.as_str()),
-                    "similarity": e.similarity,
-                    "text_similarity": e.text_similarity,
-                    "image_similarity": e.image_similarity,
-                    "text_share": e.text_share,
-                },
+                "pinned": rec.pinned,
+                "because": because,
             })
         })
         .collect();
     json!({
         "bundle": args.bundle.display().to_string(),
+        "scenario": list.scenario,
+        "source": list.source,
+        "fallback": list.fallback,
         "session": session_ids(args),
-        "used": result.used.iter().map(|&r| runtime.item(r).map(|m| m.id.as_str())).collect::<Vec<_>>(),
-        "unknown": result.unknown,
+        "product": args.product,
+        "used": list.used.iter().map(|&r| runtime.item(r).map(|m| m.id.as_str())).collect::<Vec<_>>(),
+        "unknown": list.unknown,
         "k": args.k,
+        "dropped_pins": list.dropped_pins,
+        "note": list.note,
         "recommendations": items,
     })
 }
 
-fn print_table(runtime: &Runtime, result: &Recommendations) {
-    if !result.unknown.is_empty() {
+fn print_table(runtime: &Runtime, list: &List) {
+    if !list.unknown.is_empty() {
         // Quoted: an id may hold a comma or spaces (given with --item).
-        let quoted: Vec<String> = result.unknown.iter().map(|id| format!("\"{}\"", terminal_safe(id))).collect();
+        let quoted: Vec<String> = list.unknown.iter().map(|id| format!("\"{}\"", terminal_safe(id))).collect();
         println!("unknown ids (ignored): {}", quoted.join(", "));
     }
-    for (rank, rec) in result.items.iter().enumerate() {
-        let e = &rec.explanation;
+    if let Some(fallback) = list.fallback {
+        println!("{} list instead of {} ({})", list.source.as_str(), list.scenario.as_str(), fallback.as_str());
+    }
+    for pin in &list.dropped_pins {
+        println!("pin {} not shown: {}", terminal_safe(&pin.id), pin.reason);
+    }
+    if let Some(note) = &list.note {
+        println!("{note}");
+    }
+    for (rank, rec) in list.items.iter().enumerate() {
         let title = |row| runtime.item(row).map_or("", |m| m.title.as_str());
-        let split = match (e.text_similarity, e.image_similarity) {
-            (Some(t), Some(i)) => format!(" (text {t:.2}, image {i:.2})"),
-            _ => String::new(),
+        let why = match &rec.explanation {
+            Some(e) => {
+                let split = match (e.text_similarity, e.image_similarity) {
+                    (Some(t), Some(i)) => format!(" (text {t:.2}, image {i:.2})"),
+                    _ => String::new(),
+                };
+                // Ids and titles come from the bundle: escaped before they reach a terminal (`{:?}`
+                // escapes control characters already).
+                format!(
+                    "because {} {:?} {:.2}{split}",
+                    terminal_safe(&e.session_id),
+                    title(e.session_row),
+                    e.similarity
+                )
+            }
+            None => list.source.as_str().to_string(),
         };
+        let pinned = if rec.pinned { "  (pinned)" } else { "" };
         println!(
-            "{:>3}. {:<10} {:<40} {:.3}  because {} {:?} {:.2}{split}",
+            "{:>3}. {:<10} {:<40} {:.3}  {why}{pinned}",
             rank + 1,
-            // Ids and titles come from the bundle: escaped before they reach a terminal (`{:?}`
-            // escapes control characters already).
             terminal_safe(&rec.id),
             terminal_safe(title(rec.row)),
             rec.score,
-            terminal_safe(&e.session_id),
-            title(e.session_row),
-            e.similarity
         );
     }
 }
