@@ -15,6 +15,7 @@
 
 pub mod encoders;
 mod error;
+pub mod index;
 pub mod merchandising;
 mod replace;
 mod towers;
@@ -56,6 +57,10 @@ pub struct ExportJob {
     pub max_shard_bytes: u64,
     /// Add the frozen encoders (GGUF Q8_0) from this models folder (`encoders.rs`). Default `None`.
     pub encoders: Option<PathBuf>,
+    /// Whether to partition the catalogue for approximate search (`index`, docs/bundle.md § Index).
+    /// Default: [`index::IndexChoice::Auto`], above [`index::AUTO_ROW_BYTES`] of main rows.
+    pub index: index::IndexChoice,
+    pub index_options: index::IndexOptions,
     /// Which item metadata fields become `columns.json` (merchandising rules). Default: automatic.
     pub columns: merchandising::ColumnChoice,
     /// Write `popularity.json` with this trending half-life in days; `None`: no popularity.
@@ -74,6 +79,8 @@ impl ExportJob {
             explain: true,
             max_shard_bytes: MAX_SHARD_BYTES,
             encoders: None,
+            index: index::IndexChoice::Auto,
+            index_options: index::IndexOptions::default(),
             columns: merchandising::ColumnChoice::Auto,
             popularity_half_life_days: Some(merchandising::DEFAULT_HALF_LIFE_DAYS),
         }
@@ -92,7 +99,7 @@ pub struct CatalogueVectors {
 pub fn export(job: &ExportJob) -> Result<Manifest, ExportError> {
     // Before any work: an --out that is not an earlier bundle is refused up front.
     check_replaceable(&job.out)?;
-    let loaded = load_dir(&job.data);
+    let mut loaded = load_dir(&job.data);
     if let Some(fatal) = loaded.problems.iter().find(|p| p.severity == Severity::Fatal) {
         return Err(ExportError::input(&job.data, format!("{fatal} (omakase validate lists every problem)")));
     }
@@ -124,7 +131,24 @@ pub fn export(job: &ExportJob) -> Result<Manifest, ExportError> {
         features_sha256: crate::fs::sha256_file(&features_path).map_err(ExportError::read)?,
         created_by: format!("omakase {}", env!("CARGO_PKG_VERSION")),
     };
+    let (d, n) = (config.model.dim, loaded.dataset.items.len());
+    let plan = index::wants_index(job.index, n, job.shard.row_bytes(d)).then(|| {
+        let popularity = index::popularity(&loaded.dataset.users, n);
+        index::partition(&vectors.fused, d, &popularity, &job.index_options)
+    });
+    // With an index the catalogue is in partition order from here on: the rows, items.json and what
+    // merchandising computes from the dataset all follow it.
+    let vectors = match &plan {
+        Some(plan) => {
+            loaded.dataset = index::permute_dataset(&loaded.dataset, &plan.order());
+            index::permute_vectors(&vectors, &plan.order(), d)
+        }
+        None => vectors,
+    };
     let mut bundle = build_bundle(&config.model, &tensors, &vectors, &loaded.dataset.items, job, provenance)?;
+    if let Some(plan) = &plan {
+        index::attach(&mut bundle, &vectors, plan, job, &job.index_options)?;
+    }
     if let Some(models) = &job.encoders {
         let with_image = encoders::needs_image(&config.model, &features);
         let template = config.encode.text_template.spec();

@@ -247,10 +247,10 @@ impl Manifest {
         bytes
     }
 
-    /// The oldest format version that can hold this manifest's fields: 2 with `columns` or
-    /// `popularity`, else 1. Writers set `format_version` to it.
+    /// The oldest format version that can hold this manifest's fields: 2 with `columns`,
+    /// `popularity` or `index`, else 1. Writers set `format_version` to it.
     pub fn required_version(&self) -> u64 {
-        if self.columns.is_some() || self.popularity.is_some() {
+        if self.columns.is_some() || self.popularity.is_some() || self.index.is_some() {
             2
         } else {
             1
@@ -294,7 +294,11 @@ impl Manifest {
     /// Checks every limit, dimension and size; nothing is allocated from the manifest before this.
     pub fn validate(&self) -> Result<(), RuntimeError> {
         if self.format_version < self.required_version() {
-            let field = if self.columns.is_some() { "columns" } else { "popularity" };
+            let field = match (&self.columns, &self.popularity) {
+                (Some(_), _) => "columns",
+                (None, Some(_)) => "popularity",
+                (None, None) => "index",
+            };
             return Err(RuntimeError::field(
                 field,
                 format!("needs format_version {}, the manifest says {}", self.required_version(), self.format_version),

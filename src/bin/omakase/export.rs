@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use omakase::encoders::pipeline::default_models_dir;
+use omakase::export::index::{IndexChoice, IndexOptions};
 use omakase::export::merchandising::ColumnChoice;
 use omakase::export::{export, ExportError, ExportJob};
 use omakase::runtime::{verify_file, EmbeddingDtype, WeightsDtype};
@@ -39,6 +40,17 @@ pub struct Args {
     /// folder [default: $OMAKASE_MODELS, else models/]; they must be the weights the features came from.
     #[arg(long, value_name = "MODELS", num_args = 0..=1)]
     pub encoders: Option<Option<PathBuf>>,
+    /// Partition the catalogue for approximate search (docs/bundle.md § Index): auto (when the main
+    /// rows exceed 16 MiB, about 250k items at d 64), on or off.
+    #[arg(long, default_value = "auto", value_parser = parse_index)]
+    pub index: IndexChoice,
+    /// Partitions of the index [default: √items rounded up to a power of two].
+    #[arg(long)]
+    pub partitions: Option<usize>,
+    /// Partitions a reader probes by default [default: the smallest reaching recall@10 0.99 against
+    /// the exact scan on the catalogue's own item queries].
+    #[arg(long)]
+    pub nprobe: Option<usize>,
     /// The item fields merchandising rules may use (columns.json), comma-separated [default: every
     /// field of one type: numbers, booleans, or categories of at most 256 values; docs/rules.md].
     #[arg(long, value_delimiter = ',', conflicts_with = "no_columns")]
@@ -59,6 +71,15 @@ fn parse_days(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(d) if d.is_finite() && d > 0.0 => Ok(d),
         _ => Err(format!("{s:?}: expected a positive number of days")),
+    }
+}
+
+fn parse_index(s: &str) -> Result<IndexChoice, String> {
+    match s {
+        "auto" => Ok(IndexChoice::Auto),
+        "on" => Ok(IndexChoice::Always),
+        "off" => Ok(IndexChoice::Never),
+        _ => Err(format!("{s:?}: expected auto, on or off")),
     }
 }
 
@@ -86,6 +107,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         shard: args.shard,
         explain: !args.no_explain,
         encoders: args.encoders.clone().map(|dir| dir.unwrap_or_else(default_models_dir)),
+        index: args.index,
+        index_options: IndexOptions { partitions: args.partitions, nprobe: args.nprobe, ..IndexOptions::default() },
         columns: if args.no_columns {
             ColumnChoice::None
         } else if args.columns.is_empty() {
