@@ -263,6 +263,7 @@ pub fn build_bundle(
         columns: None,
         popularity: None,
         index: None,
+        deltas: Vec::new(),
     };
     manifest.validate().map_err(|e| ExportError::Invalid { reason: e.to_string() })?;
     files.push(("manifest.json".into(), manifest.to_json()));

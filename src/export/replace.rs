@@ -40,10 +40,17 @@ pub fn check_replaceable(out: &Path) -> Result<(), ExportError> {
     let mut named = std::collections::HashSet::from(["manifest.json".to_string()]);
     collect_paths(&manifest, &mut named);
     entries.sort();
-    match entries.iter().find(|entry| !named.contains(*entry)) {
+    match entries.iter().find(|entry| !named.contains(*entry) && !is_delta_name(entry)) {
         Some(stranger) => Err(refuse(format!("holds `{stranger}`, which is not a file of its bundle"))),
         None => Ok(()),
     }
+}
+
+/// `delta-<16 hex digits>.bin`: a delta shard an interrupted `omakase delta` wrote but did not list
+/// (docs/bundle.md § Deltas), the bundle's own file all the same.
+fn is_delta_name(name: &str) -> bool {
+    let hex = name.strip_prefix("delta-").and_then(|rest| rest.strip_suffix(".bin"));
+    hex.is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 /// Every `"path"` string in a manifest (files sit at any depth: towers, shards, encoders).
@@ -91,6 +98,11 @@ mod tests {
             ("items.json", "[]"),
         ]);
         assert!(check_replaceable(bundle.path()).is_ok());
+        // An unlisted delta shard an interrupted append left is the bundle's too; other names are not.
+        std::fs::write(bundle.path().join("delta-0123456789abcdef.bin"), "").unwrap();
+        assert!(check_replaceable(bundle.path()).is_ok());
+        std::fs::write(bundle.path().join("delta-notes.bin"), "").unwrap();
+        assert!(check_replaceable(bundle.path()).is_err());
     }
 
     #[test]

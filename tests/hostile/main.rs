@@ -5,6 +5,8 @@
 //!   only a features file (points 6 and 1);
 //! - `images`: decompression bombs refused from their header (point 3);
 //! - `terminal`: control characters from data escaped before they reach a terminal (point 8);
+//! - `delta`: delta shards that are devices, pipes, over-long headers or carry terminal escapes
+//!   (issue 16, point 6);
 //! - `demo_server`: the demo server's links, Host check, timeouts, connection cap (point 5);
 //! - `capped`: the worst of these run through the built CLI under a memory cap, below.
 //!
@@ -53,6 +55,7 @@ mod bundle_fixture;
 mod common;
 
 mod capped;
+mod delta;
 mod demo_server;
 mod features;
 mod images;

@@ -119,7 +119,16 @@ impl Runtime {
     }
 
     /// As [`Runtime::load`] with a parsed, validated manifest.
+    /// A manifest listing delta shards is refused: `delta::load` loads those, each checked, so that
+    /// no loader drops a bundle's appended products silently.
     pub fn from_manifest(manifest: &Manifest, files: &dyn FileSource) -> Result<Runtime, RuntimeError> {
+        if !manifest.deltas.is_empty() {
+            let reason = format!(
+                "lists {} delta shards: load it with delta::load (docs/bundle.md § Deltas)",
+                manifest.deltas.len()
+            );
+            return Err(RuntimeError::argument("manifest.json", reason));
+        }
         let config = &manifest.model;
         let seq_bytes = checked(files, &manifest.sequence_tower)?;
         let sequence = SequenceTower::load(
@@ -449,6 +458,38 @@ impl Runtime {
         self.rows_by_id.insert(meta.id.clone(), row);
         self.meta.push(meta);
         Ok(row)
+    }
+
+    /// Appends the rows of a delta shard (`crate::delta`, which checked every one of them, and the
+    /// ids, before): `main` holds `meta.len()` rows in the shards' layout, `explain` the text-only and
+    /// image-only rows when the delta has them (absent rows otherwise, when this runtime loaded the
+    /// explain shards). `file` names the delta in errors.
+    pub(crate) fn append_delta_rows(
+        &mut self,
+        file: &str,
+        meta: Vec<ItemMeta>,
+        main: &[u8],
+        explain: Option<(&[u8], &[u8])>,
+    ) -> Result<(), RuntimeError> {
+        let (rows, d) = (meta.len(), self.dim());
+        self.items.append_shard(file, main, rows)?;
+        if let Some((text, image)) = &mut self.explain {
+            match explain {
+                Some((text_rows, image_rows)) => {
+                    text.append_shard(file, text_rows, rows)?;
+                    image.append_shard(file, image_rows, rows)?;
+                }
+                None => (0..rows).for_each(|_| {
+                    text.push(&vec![0.0; d]);
+                    image.push(&vec![0.0; d]);
+                }),
+            }
+        }
+        for m in meta {
+            self.rows_by_id.insert(m.id.clone(), self.meta.len() as u32);
+            self.meta.push(m);
+        }
+        Ok(())
     }
 
     /// [`Runtime::add_item`] with only the item vector `[d]` (no explain vectors).

@@ -20,6 +20,7 @@
 //! - [`tower`]: the sequence and item towers' forward passes.
 //! - [`store`]: item vectors (int8 / f16) and the shard layout.
 //! - [`engine`]: [`Runtime`], the public API (the CPU kernels).
+//! - [`delta`]: delta shards, products appended to a published bundle (and [`delta::load`]).
 //! - [`index`]: an IVF index over the rows for large catalogues: probe, exact rerank, streamed partitions.
 //! - [`backend`]: [`Backend`], a runtime with its backend: WebGPU or the CPU chosen by measurement, the fallback between them.
 //! - [`rows`]: item rows in scan form, as the GPU table and the benchmark read them.
@@ -31,6 +32,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod delta;
 mod engine;
 mod error;
 pub mod gguf;

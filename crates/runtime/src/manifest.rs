@@ -36,6 +36,11 @@ pub const MAX_MATRIX_VALUES: usize = 1 << 31;
 pub const MAX_LAYERS: usize = 64;
 pub const MAX_SEQUENCE: usize = 4096;
 pub const MAX_FEATURE_DIM: usize = 65_536;
+/// Most delta shards one manifest lists (each is one more request for every visitor: re-export the
+/// bundle with the products in its dataset long before; docs/bundle.md § Deltas).
+pub const MAX_DELTAS: usize = 1024;
+/// A delta file's bytes before its rows: 8 bytes of magic and a u32 header length (`crate::delta`).
+pub const DELTA_PREAMBLE_BYTES: u64 = 12;
 
 /// Storage of the towers' weight matrices in their GGUF files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +127,15 @@ pub struct ExplainShards {
     pub image: Vec<ShardEntry>,
 }
 
+/// Products appended after export (`omakase delta`, docs/bundle.md § Deltas): a delta file of
+/// `rows` products (vectors and card metadata, format in `crate::delta`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeltaEntry {
+    pub file: FileEntry,
+    pub rows: usize,
+}
+
 /// Where the bundle came from (informative; the runtime reads nothing here).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -175,6 +189,10 @@ pub struct Manifest {
     /// with it, main shard `i` is partition `i`. Absent from bundles that have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<IndexEntry>,
+    /// Delta shards appended after export, in order: their rows follow the catalogue's
+    /// (`item_count..`). Absent when empty, so a bundle without deltas keeps its bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deltas: Vec<DeltaEntry>,
 }
 
 /// The kinds of index a reader knows (a reader refuses others by name).
@@ -248,9 +266,9 @@ impl Manifest {
     }
 
     /// The oldest format version that can hold this manifest's fields: 2 with `columns`,
-    /// `popularity` or `index`, else 1. Writers set `format_version` to it.
+    /// `popularity`, `deltas` or `index`, else 1. Writers set `format_version` to it.
     pub fn required_version(&self) -> u64 {
-        if self.columns.is_some() || self.popularity.is_some() || self.index.is_some() {
+        if self.columns.is_some() || self.popularity.is_some() || !self.deltas.is_empty() || self.index.is_some() {
             2
         } else {
             1
@@ -276,6 +294,7 @@ impl Manifest {
         if let Some(index) = &self.index {
             files.push(("index.centroids".into(), &index.centroids));
         }
+        files.extend(self.deltas.iter().enumerate().map(|(i, d)| (format!("deltas[{i}]"), &d.file)));
         files
     }
 
@@ -294,10 +313,14 @@ impl Manifest {
     /// Checks every limit, dimension and size; nothing is allocated from the manifest before this.
     pub fn validate(&self) -> Result<(), RuntimeError> {
         if self.format_version < self.required_version() {
-            let field = match (&self.columns, &self.popularity) {
-                (Some(_), _) => "columns",
-                (None, Some(_)) => "popularity",
-                (None, None) => "index",
+            let field = if self.columns.is_some() {
+                "columns"
+            } else if self.popularity.is_some() {
+                "popularity"
+            } else if self.index.is_some() {
+                "index"
+            } else {
+                "deltas"
             };
             return Err(RuntimeError::field(
                 field,
@@ -357,6 +380,47 @@ impl Manifest {
         }
         if let Some(index) = &self.index {
             self.check_index(index)?;
+        }
+        self.check_deltas()
+    }
+
+    /// Delta entries: at most [`MAX_DELTAS`], each of at least one row and no more rows than its
+    /// file's bytes can hold (so nothing is sized from `rows` beyond the file), the whole catalogue
+    /// within the item limits.
+    fn check_deltas(&self) -> Result<(), RuntimeError> {
+        if self.deltas.len() > MAX_DELTAS {
+            return Err(RuntimeError::field(
+                "deltas",
+                format!(
+                    "{} delta shards exceed this runtime's limit {MAX_DELTAS} (re-export the bundle)",
+                    self.deltas.len()
+                ),
+            ));
+        }
+        let mut total = self.item_count;
+        for (i, delta) in self.deltas.iter().enumerate() {
+            let rows_bytes = self.embedding_dtype.shard_bytes(delta.rows, self.dim);
+            let fits =
+                rows_bytes.and_then(|b| b.checked_add(DELTA_PREAMBLE_BYTES)).is_some_and(|b| b <= delta.file.bytes);
+            if delta.rows == 0 || !fits {
+                return Err(RuntimeError::field(
+                    format!("deltas[{i}].rows"),
+                    format!("{} rows of dim {} do not fit the file's {} bytes", delta.rows, self.dim, delta.file.bytes),
+                ));
+            }
+            if delta.file.bytes > MAX_SHARD_BYTES {
+                return Err(RuntimeError::field(
+                    format!("deltas[{i}].file.bytes"),
+                    format!("{} exceeds the shard limit {MAX_SHARD_BYTES}", delta.file.bytes),
+                ));
+            }
+            total = total.saturating_add(delta.rows);
+        }
+        if total > MAX_ITEMS || total.saturating_mul(self.dim) > MAX_MATRIX_VALUES {
+            return Err(RuntimeError::field(
+                "deltas",
+                format!("{} items with the deltas' exceed this runtime's limits", total),
+            ));
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod convert;
+mod delta;
 mod demo;
 mod display;
 mod embed;
@@ -31,6 +32,8 @@ struct Cli {
 enum Command {
     /// Convert a legacy (non-zip) PyTorch .pth state dict to safetensors.
     ConvertPth(convert::Args),
+    /// Append new products to a published bundle as a small delta shard (docs/bundle.md § Deltas).
+    Delta(delta::Args),
     /// Serve the demo shop (www/demo/) on 127.0.0.1: trains a quick run and exports a bundle when needed.
     Demo(demo::Args),
     /// Embed a product the bundle does not hold (title, description, image) into the bundle's item space.
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
         Command::ConvertPth(args) => convert::run(args),
+        Command::Delta(args) => delta::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Embed(args) => embed::run(args),
         Command::Encode(args) => encode::run(args),

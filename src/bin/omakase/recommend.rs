@@ -159,7 +159,8 @@ pub fn read_listed(bundle: &Path, entry: &FileEntry) -> Result<Vec<u8>, String> 
     })
 }
 
-/// Reads `manifest.json` and every file it lists, then loads them (checked) into a runtime.
+/// Reads `manifest.json` and every file it lists, then loads them (checked) into a runtime, delta
+/// shards included (a bad one fails the load, named).
 pub fn load(bundle: &Path) -> Result<Runtime, String> {
     let manifest_bytes = read_manifest(bundle)?;
     let named = |e: RuntimeError| format!("{}: {e}", bundle.display());
@@ -168,7 +169,7 @@ pub fn load(bundle: &Path) -> Result<Runtime, String> {
     for (_, entry) in manifest.files() {
         files.insert(entry.path.clone(), read_listed(bundle, entry)?);
     }
-    Runtime::from_manifest(&manifest, &files).map_err(named)
+    omakase::runtime::delta::load(&manifest, &files).map_err(named)
 }
 
 fn as_json(args: &Args, runtime: &Runtime, list: &List) -> serde_json::Value {
