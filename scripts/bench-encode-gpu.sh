@@ -20,15 +20,18 @@
 #   EXTRA_ARGS   added to every run (e.g. --text-only); KEEP=1 keeps the work folder
 set -euo pipefail
 
-data="${1:?usage: bench-encode-gpu.sh DATA [DEVICE]}"
+# Paths given relative to the caller's folder, before moving to the repository's.
+absolute() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+data="$(absolute "${1:?usage: bench-encode-gpu.sh DATA [DEVICE]}")"
 device="${2:-cuda}"
+[ -n "${OMAKASE:-}" ] && OMAKASE="$(absolute "$OMAKASE")"
+models="$(absolute "${MODELS:-${OMAKASE_MODELS:-models}}")"
 cd "$(dirname "$0")/.."
 scripts="$PWD/scripts"
 if [ -z "${OMAKASE:-}" ]; then
-  OMAKASE=target/release/omakase
-  [ -x target/cuda/release/omakase ] && OMAKASE=target/cuda/release/omakase
+  OMAKASE="$PWD/target/release/omakase"
+  [ -x target/cuda/release/omakase ] && OMAKASE="$PWD/target/cuda/release/omakase"
 fi
-models="${MODELS:-${OMAKASE_MODELS:-models}}"
 rounds="${ROUNDS:-2}"
 read -r -a device_args <<< "${DEVICE_ARGS:---device $device}"
 read -r -a extra_args <<< "${EXTRA_ARGS:-}"

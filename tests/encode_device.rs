@@ -156,7 +156,9 @@ fn the_candle_path_writes_the_same_file_within_the_tolerances() {
     let (kernels_out, candle_out) = (tmp.path().join("kernels.safetensors"), tmp.path().join("candle.safetensors"));
     let stdout = stdout_of_success(&encode(&data, &kernels_out, &[]));
     assert!(stdout.contains("device         cpu (CPU kernels)"), "{stdout}");
-    let stdout = stdout_of_success(&encode(&data, &candle_out, &["--device", "cpu", "--candle", "--batch", "2"]));
+    // Two batches of pictures: the second is prepared while the first runs.
+    let candle_args = ["--device", "cpu", "--candle", "--batch", "2", "--image-batch", "3"];
+    let stdout = stdout_of_success(&encode(&data, &candle_out, &candle_args));
     assert!(stdout.contains("device         cpu (candle)"), "{stdout}");
     assert!(stdout.contains("5 items with text: 5 encoded") && stdout.contains("4 encoded"), "{stdout}");
 

@@ -395,7 +395,8 @@ impl ImageJobs<'_> {
 }
 
 /// Usable images → rows: each file's bytes hashed (all cores), cached rows copied, the rest decoded and
-/// cropped on all cores, then run through the network in batches.
+/// cropped on all cores, then run through the network in batches (on a device, the next batch is
+/// prepared while one runs).
 fn encode_images(
     jobs: &ImageJobs<'_>,
     model: &ImageModel,
@@ -425,10 +426,27 @@ fn encode_images(
     let reused = rows.present_count();
 
     let bar = progress_bar(options, "images", todo.len());
+    let batches: Vec<&[usize]> = todo.chunks(options.image_batch_size.max(1)).collect();
+    // On a device the CPU is idle while a batch runs there, so the next batch is read, decoded and
+    // cropped meanwhile. On the CPU kernels the forward pass needs every core itself: batches take turns.
+    let overlap = model.encoder.device().is_some();
     let mut encoded = 0;
-    for batch in todo.chunks(options.image_batch_size.max(1)) {
-        encoded += encode_image_batch(jobs, model, batch, &mut rows, warnings)?;
+    let mut prepared = batches.first().map(|batch| prepare_images(jobs, model, batch));
+    for (i, batch) in batches.iter().enumerate() {
+        let current = prepared.take().expect("each batch is prepared before its turn");
+        let prepare_following = || batches.get(i + 1).map(|batch| prepare_images(jobs, model, batch));
+        let (features, following) = if overlap {
+            rayon::join(|| image_features(model, &current.ready), prepare_following)
+        } else {
+            (image_features(model, &current.ready), None)
+        };
+        warnings.extend(current.failures);
+        for (image, values) in current.ready.iter().zip(&features?) {
+            rows.set_row(image.row, values, image.hash);
+        }
+        encoded += current.ready.len();
         bar.inc(batch.len() as u64);
+        prepared = if overlap { following } else { prepare_following() };
     }
     bar.finish_and_clear();
     let report =
@@ -436,15 +454,9 @@ fn encode_images(
     Ok((rows, report))
 }
 
-/// One batch: read, hash, decode and crop each image in parallel, then one forward pass. An image that no
-/// longer reads or decodes is left absent, with a warning. Returns how many rows were encoded.
-fn encode_image_batch(
-    jobs: &ImageJobs<'_>,
-    model: &ImageModel,
-    batch: &[usize],
-    rows: &mut ModalityFeatures,
-    warnings: &mut Vec<String>,
-) -> Result<usize, FeaturesError> {
+/// One batch read, hashed, decoded and cropped, each image in parallel. An image that no longer reads or
+/// decodes is left out, with the reason.
+fn prepare_images(jobs: &ImageJobs<'_>, model: &ImageModel, batch: &[usize]) -> PreparedBatch {
     // The hash is taken again from the bytes actually decoded, so it always describes the row.
     let prepared: Vec<Result<PreparedImage, String>> = batch
         .par_iter()
@@ -455,23 +467,30 @@ fn encode_image_batch(
             Ok(PreparedImage { row, hash: content_hash(&model.identity, &bytes), crop: center_crop(rgb.view()) })
         })
         .collect();
-    let mut ready = Vec::with_capacity(prepared.len());
+    let mut batch = PreparedBatch { ready: Vec::with_capacity(prepared.len()), failures: Vec::new() };
     for result in prepared {
         match result {
-            Ok(image) => ready.push(image),
-            Err(why) => warnings.push(why),
+            Ok(image) => batch.ready.push(image),
+            Err(why) => batch.failures.push(why),
         }
     }
+    batch
+}
+
+/// One forward pass: the crops' features, one row each (none for no crops).
+fn image_features(model: &ImageModel, ready: &[PreparedImage]) -> Result<Vec<Vec<f32>>, FeaturesError> {
     if ready.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let crops: Vec<&[u8]> = ready.iter().map(|image| image.crop.as_slice()).collect();
     let input = crops_to_input(&crops, &Device::Cpu)?;
-    let features = model.encoder.features(&input)?.to_vec2::<f32>().map_err(ImageEncoderError::from)?;
-    for (image, values) in ready.iter().zip(&features) {
-        rows.set_row(image.row, values, image.hash);
-    }
-    Ok(ready.len())
+    Ok(model.encoder.features(&input)?.to_vec2::<f32>().map_err(ImageEncoderError::from)?)
+}
+
+/// A batch's images ready for the network, and why the others are not.
+struct PreparedBatch {
+    ready: Vec<PreparedImage>,
+    failures: Vec<String>,
 }
 
 /// An image decoded and cropped, ready for the network.
