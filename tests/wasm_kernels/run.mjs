@@ -64,3 +64,28 @@ for (const n of (sizes.length ? sizes : ['10000', '100000', '1000000']).map(Numb
   const ns = (ms) => (ms * 1e6 / n).toFixed(3);
   console.log(`| ${n.toLocaleString('en')} | ${ns(top)} | ${ns(bound)} | ${ns(scalar)} | ${ns(plain)} | ${(top / bound).toFixed(2)} | ${(plain / top).toFixed(1)} |`);
 }
+
+// Merchandising rules inside the scan (issue 16, point 1): the same workload as `cargo bench --bench
+// rules` (benches/support/rules_workload.rs), timed in pairs (unfiltered, ruled) back to back, 101
+// pairs after 3 warm-up pairs; the median of the per-pair ratios.
+function pairs(a, b) {
+  const ta = [], tb = [], ratios = [];
+  for (let pass = 0; pass < 104; pass++) {
+    let t = performance.now(); a(); const x = performance.now() - t;
+    t = performance.now(); b(); const y = performance.now() - t;
+    if (pass >= 3) { ta.push(x); tb.push(y); ratios.push(y / x); }
+  }
+  const med = (v) => v.sort((p, q) => p - q)[v.length >> 1];
+  return [med(ta), med(tb), med(ratios)];
+}
+console.log('\nrules inside the scan, wasm-simd: filter "category=c3" (keeps ~10%) + boost "+0.1 sale", top-10 at d = 64');
+console.log('| items | unfiltered µs | ruled µs | ruled / unfiltered | compile + ruled µs | (compile + ruled) / unfiltered | kept |');
+console.log('|---:|---:|---:|---:|---:|---:|---:|');
+for (const n of (sizes.length ? sizes : ['10000', '100000', '1000000']).map(Number)) {
+  const kept = k.bench_rules_setup(n) / 1000;
+  if (k.bench_rules_ruled() !== 10) { console.error(`ruled top-10 over ${n} items: not 10 hits kept by the filter`); process.exit(1); }
+  const [plain, ruled, ratio] = pairs(() => k.bench_rules_plain(), () => k.bench_rules_ruled());
+  const [plain2, both, ratio2] = pairs(() => k.bench_rules_plain(), () => k.bench_rules_compile_ruled());
+  const us = (ms) => (ms * 1e3).toFixed(1);
+  console.log(`| ${n} | ${us((plain + plain2) / 2)} | ${us(ruled)} | ${ratio.toFixed(2)} | ${us(both)} | ${ratio2.toFixed(2)} | ${kept.toFixed(3)} |`);
+}

@@ -135,6 +135,18 @@ impl Runtime {
     /// The list `request` asks for (module docs). An empty history or an unknown product is an
     /// ordinary answer, never an error; errors are bad arguments (`k = 0`) only.
     pub fn answer(&self, request: &Request<'_>) -> Result<List, RuntimeError> {
+        self.answer_scanning(request, &mut |unit, top| request.rules.scan(self.items(), unit, top))
+    }
+
+    /// [`Runtime::answer`] with `scan` finding the candidates of `for-you` and `similar`: it pushes
+    /// rows scored for the unit-length query into the selection it is given, which carries the
+    /// exclusions and the rules. [`Runtime::answer`] scans every row; an indexed bundle's search
+    /// (`crate::index::recommend::answer`) scans the probed partitions, under the same rules.
+    pub(crate) fn answer_scanning(
+        &self,
+        request: &Request<'_>,
+        scan: &mut dyn FnMut(&[f32], &mut TopK<'_>),
+    ) -> Result<List, RuntimeError> {
         if request.k == 0 {
             return Err(RuntimeError::argument("k", "must be at least 1"));
         }
@@ -147,12 +159,12 @@ impl Runtime {
                 let mut exclude = session.clone();
                 exclude.extend(product);
                 let used = session[session.len().saturating_sub(self.config().max_len)..].to_vec();
-                self.nearest(request, &user, &exclude, &session, used)?
+                self.nearest(request, &user, &exclude, &session, used, scan)?
             }
             Scenario::Similar => match product {
                 Some(p) => {
                     let query = self.item_vector(p).expect("a resolved row");
-                    self.nearest(request, &query, &[p], &[p], vec![p])?
+                    self.nearest(request, &query, &[p], &[p], vec![p], scan)?
                 }
                 None => {
                     let why = if request.product.is_some() { Fallback::UnknownProduct } else { Fallback::NoProduct };
@@ -168,7 +180,7 @@ impl Runtime {
     }
 
     /// The ruled top-K by cosine with `query` (`[d]`, any length), never a row of `exclude`, each
-    /// explained against `anchors`.
+    /// explained against `anchors`; `scan` fills the selection (see [`Runtime::answer_scanning`]).
     fn nearest(
         &self,
         request: &Request<'_>,
@@ -176,6 +188,7 @@ impl Runtime {
         exclude: &[u32],
         anchors: &[u32],
         used: Vec<u32>,
+        scan: &mut dyn FnMut(&[f32], &mut TopK<'_>),
     ) -> Result<List, RuntimeError> {
         let norm = query.iter().map(|v| v * v).sum::<f32>().sqrt();
         if query.len() != self.dim() || !norm.is_finite() {
@@ -187,7 +200,7 @@ impl Runtime {
             let v = self.items().unit_vector(row as usize);
             v.iter().zip(&unit).map(|(a, b)| a * b).sum::<f32>()
         };
-        let (hits, dropped_pins) = self.select(request, exclude, &mut |top| self.items().scan(&unit, top), &cosine);
+        let (hits, dropped_pins) = self.select(request, exclude, &mut |top| scan(&unit, top), &cosine);
         let items = hits
             .into_iter()
             .map(|(row, score, pinned)| {

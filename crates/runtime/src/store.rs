@@ -152,6 +152,17 @@ impl ItemStore {
         }
     }
 
+    /// Scans only the rows `indices` (ascending, each below [`ItemStore::len`]) into `top`, each
+    /// scored exactly as [`ItemStore::scan`] scores it (a filter keeping few rows).
+    pub fn scan_rows(&self, query: &[f32], indices: &mut dyn Iterator<Item = usize>, top: &mut TopK) {
+        match &self.rows {
+            Rows::Int8 { codes, score_scale, .. } => {
+                kernels::scan_int8_rows(codes, score_scale, self.dim, query, indices, top)
+            }
+            Rows::F16 { unit, .. } => kernels::scan_f16_rows(unit, self.dim, query, indices, top),
+        }
+    }
+
     /// The int8 rows as scanned: codes `[n, dim]` and the cosine scales `[n]` (`1 / ‖codes_r‖`), so
     /// `cosine_r = score_scale[r] · Σ_j codes[r, j] · q_j` for a unit query (a GPU backend uploads
     /// exactly these). `None` for f16 rows.

@@ -174,3 +174,51 @@ fn sum_bytes(bytes: &[u8]) -> u32 {
         })
         .fold(tail, u32::wrapping_add)
 }
+
+// ---- merchandising rules inside the scan (issue 16, point 1): benches/support/rules_workload.rs ----
+
+#[path = "../../../benches/support/rules_workload.rs"]
+mod rules_workload;
+
+struct RulesBench {
+    workload: rules_workload::Workload,
+    compiled: omakase_runtime::rules::CompiledRules,
+}
+
+thread_local! {
+    static RULES: RefCell<Option<RulesBench>> = const { RefCell::new(None) };
+}
+
+/// Builds the rules workload of `n` items at d = 64 (the same as `cargo bench --bench rules`);
+/// returns the per-mille of rows the filter keeps.
+#[no_mangle]
+pub extern "C" fn bench_rules_setup(n: usize) -> u32 {
+    let workload = rules_workload::workload(n, 64);
+    let compiled = workload.compile();
+    let kept = (workload.kept(&compiled) * 1000.0).round() as u32;
+    RULES.with(|r| *r.borrow_mut() = Some(RulesBench { workload, compiled }));
+    kept
+}
+
+fn with_rules<R>(f: impl FnOnce(&RulesBench) -> R) -> R {
+    RULES.with(|r| f(r.borrow().as_ref().expect("bench_rules_setup first")))
+}
+
+/// The unfiltered top-10; returns its first hit.
+#[no_mangle]
+pub extern "C" fn bench_rules_plain() -> usize {
+    with_rules(|b| b.workload.plain()[0])
+}
+
+/// The top-10 under the filter and the boost (rules compiled once); returns how many hits the
+/// filter keeps (10 expected).
+#[no_mangle]
+pub extern "C" fn bench_rules_ruled() -> usize {
+    with_rules(|b| b.workload.ruled(&b.compiled).iter().filter(|&&h| b.compiled.allows(h as u32)).count())
+}
+
+/// The same, compiling the rules in the pass.
+#[no_mangle]
+pub extern "C" fn bench_rules_compile_ruled() -> usize {
+    with_rules(|b| b.workload.ruled(&b.workload.compile()).len())
+}

@@ -119,6 +119,87 @@ pub fn scan_f16(rows: &[f16], dim: usize, query: &[f32], first_index: usize, top
     dispatch!(scan_f16(rows, dim, query, first_index, top))
 }
 
+/// Rows a sparse scan gathers before scoring them together ([`scan_int8_rows`]).
+const GATHER: usize = 32;
+
+/// Scans only the int8 rows `indices` (`[n, dim]` rows, scales `[n]`) into `top`: for a filter that
+/// keeps few rows, cheaper than every row. The rows are gathered [`GATHER`] at a time into a small
+/// buffer and scored there by the same dispatched kernel as [`score_int8`], so a row scores exactly
+/// what [`scan_int8`] gives it.
+pub fn scan_int8_rows(
+    rows: &[i8],
+    scales: &[f32],
+    dim: usize,
+    query: &[f32],
+    indices: &mut dyn Iterator<Item = usize>,
+    top: &mut TopK,
+) {
+    check_rows("scan_int8_rows", rows.len(), dim, scales.len());
+    assert_eq!(query.len(), dim, "scan_int8_rows: query length");
+    let q = QuantizedQuery::new(query);
+    let mut block = vec![0i8; GATHER * dim];
+    let mut block_scales = [0f32; GATHER];
+    let mut block_rows = [0usize; GATHER];
+    let mut out = [0f32; GATHER];
+    loop {
+        let mut m = 0;
+        for i in (&mut *indices).take(GATHER) {
+            block[m * dim..(m + 1) * dim].copy_from_slice(&rows[i * dim..(i + 1) * dim]);
+            block_scales[m] = scales[i];
+            block_rows[m] = i;
+            m += 1;
+        }
+        if m == 0 {
+            return;
+        }
+        let (b, s, o) = (&block[..m * dim], &block_scales[..m], &mut out[..m]);
+        dispatch!(score_int8_quantized(b, s, dim, &q, o));
+        for (&i, &score) in block_rows[..m].iter().zip(out[..m].iter()) {
+            if score >= top.threshold() {
+                top.push(i, score);
+            }
+        }
+        if m < GATHER {
+            return;
+        }
+    }
+}
+
+/// [`scan_int8_rows`] for f16 rows (`[n, dim]`): scores as [`scan_f16`].
+pub fn scan_f16_rows(
+    rows: &[f16],
+    dim: usize,
+    query: &[f32],
+    indices: &mut dyn Iterator<Item = usize>,
+    top: &mut TopK,
+) {
+    assert_eq!(query.len(), dim, "scan_f16_rows: query length");
+    let mut block = vec![f16::ZERO; GATHER * dim];
+    let mut block_rows = [0usize; GATHER];
+    let mut out = [0f32; GATHER];
+    loop {
+        let mut m = 0;
+        for i in (&mut *indices).take(GATHER) {
+            block[m * dim..(m + 1) * dim].copy_from_slice(&rows[i * dim..(i + 1) * dim]);
+            block_rows[m] = i;
+            m += 1;
+        }
+        if m == 0 {
+            return;
+        }
+        let (b, o) = (&block[..m * dim], &mut out[..m]);
+        dispatch!(score_f16(b, dim, query, o));
+        for (&i, &score) in block_rows[..m].iter().zip(out[..m].iter()) {
+            if score >= top.threshold() {
+                top.push(i, score);
+            }
+        }
+        if m < GATHER {
+            return;
+        }
+    }
+}
+
 /// The `k` best int8 rows for `query`, never one of `exclude`, best first (fused scan + selection).
 pub fn top_k_int8(rows: &[i8], scales: &[f32], dim: usize, query: &[f32], k: usize, exclude: &[usize]) -> Vec<Hit> {
     let mut top = TopK::with_excluded(k, exclude);

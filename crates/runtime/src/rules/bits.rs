@@ -71,6 +71,20 @@ impl Bits {
         bits
     }
 
+    /// The members, ascending.
+    pub fn iter_ones(&self) -> impl Iterator<Item = usize> + '_ {
+        self.words.iter().enumerate().flat_map(|(w, &word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let at = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    w * 64 + at
+                })
+            })
+        })
+    }
+
     /// How many rows are members.
     pub fn count(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
@@ -93,6 +107,7 @@ mod tests {
     fn set_get_complement_count() {
         let mut b = Bits::of_rows(70, [0, 63, 64, 69, 70, 1000]);
         assert_eq!(b.count(), 4);
+        assert_eq!(b.iter_ones().collect::<Vec<_>>(), vec![0, 63, 64, 69]);
         assert!(b.get(69) && !b.get(70) && !b.get(5000));
         let c = b.complement();
         assert_eq!(c.count(), 66);

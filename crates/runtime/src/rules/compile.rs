@@ -13,7 +13,13 @@ use super::columns::{Column, ColumnData, ColumnKind, Columns};
 use super::facts::{Fact, FactField, Facts};
 use super::parse::{parse_range, Clause, Cmp, Rules, Test};
 use crate::error::RuntimeError;
-use crate::kernels::Admission;
+use crate::kernels::{Admission, TopK};
+use crate::store::ItemStore;
+
+/// A filter keeping at most one row in this many is scanned row by row (only the rows it keeps);
+/// a wider one scans every row, the blocks' coarse bounds skipping most (measured: `cargo bench
+/// --bench rules`, bench/README.md § Rules).
+pub const SPARSE_SCAN_DIVISOR: usize = 5;
 
 /// Rules ready for a scan over `len` rows.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +27,8 @@ pub struct CompiledRules {
     len: usize,
     /// Rows every filter clause keeps and `exclude` does not name; `None`: every row.
     allowed: Option<Bits>,
+    /// How many rows `allowed` holds (`len` without a filter).
+    kept: usize,
     boosts: Vec<(Bits, f32)>,
     max_gain: f32,
     /// A group per row (`u32::MAX`: none) and the cap.
@@ -51,6 +59,7 @@ impl CompiledRules {
         CompiledRules {
             len: 0,
             allowed: None,
+            kept: 0,
             boosts: Vec::new(),
             max_gain: 0.0,
             groups: None,
@@ -111,7 +120,8 @@ impl CompiledRules {
             Some((name, cap)) => Some((group_rows(&field("diversity", name)?, name, len)?, *cap)),
             None => None,
         };
-        Ok(CompiledRules { len, allowed, boosts, max_gain, groups, excluded, pins: rules.pins.clone() })
+        let kept = allowed.as_ref().map_or(len, Bits::count);
+        Ok(CompiledRules { len, allowed, kept, boosts, max_gain, groups, excluded, pins: rules.pins.clone() })
     }
 
     /// Rows the compiled rules were made for.
@@ -128,6 +138,23 @@ impl CompiledRules {
         match &self.allowed {
             Some(a) => a.get(row as usize),
             None => self.excluded.binary_search(&row).is_err(),
+        }
+    }
+
+    /// Rows the filter keeps (every row without one).
+    pub fn kept(&self) -> usize {
+        self.kept
+    }
+
+    /// Scans `store` for the unit-length `query` into `top` (made with [`CompiledRules::admission`]):
+    /// only the rows the filter keeps when it keeps few (row by row), else every row; the same
+    /// scores either way. Rows added to `store` after compiling are never kept by a filter.
+    pub fn scan(&self, store: &ItemStore, query: &[f32], top: &mut TopK<'_>) {
+        match &self.allowed {
+            Some(allowed) if self.kept.saturating_mul(SPARSE_SCAN_DIVISOR) <= store.len() => {
+                store.scan_rows(query, &mut allowed.iter_ones().filter(|&r| r < store.len()), top)
+            }
+            _ => store.scan(query, top),
         }
     }
 
