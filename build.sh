@@ -258,6 +258,8 @@ cmd_demo() {
 # `omakase demo` serving the browser tests' small run; screenshots under out/e2e/<dataset>/. Then how a
 # shop installs the element (tests/browser/hosting.mjs): a sub-path under the strict CSP, a second
 # origin, a server without CORS, experiments, restyling, and `npm pack` used through an import map.
+# Then delta shards (tests/browser/delta.mjs): products appended after the export (the CLI, the admin
+# page, the demo shop) reach visitors without the encoders; hostile deltas are named and left out.
 cmd_e2e() {
   local data bundle status=0
   [ -f pkg/omakase_bg.wasm ] || build_pkg
@@ -269,6 +271,9 @@ cmd_e2e() {
     --model "out/browser-test/$(basename "$data")/run" --out "out/e2e/$(basename "$data")" || status=$?
   step "hosting tests: a sub-path under a strict CSP, a second origin, CORS, npm pack + an import map (headless Chromium)"
   node tests/browser/hosting.mjs --bundle "$bundle" --data "$data" --out "out/e2e/$(basename "$data")/hosting" || status=$?
+  step "delta shards: products added after the export reach visitors without the encoders (headless Chromium)"
+  node tests/browser/delta.mjs --bundle "$bundle" --data "$data" --omakase "$(target_dir)/debug/omakase" \
+    --model "out/browser-test/$(basename "$data")/run" --out "out/e2e/$(basename "$data")/delta" || status=$?
   return $status
 }
 

@@ -82,7 +82,7 @@ export function movieCard(item) {
   return li;
 }
 
-/** @param {string} active the page's link: 'home', 'new', 'results', or '' for none */
+/** @param {string} active the page's link: 'home', 'new', 'results', 'admin', or '' for none */
 export function header(active) {
   const top = el('header', 'top');
   const bar = el('div', 'bar');
@@ -91,7 +91,7 @@ export function header(active) {
   logo.append('Reel', el('span', '', '&'), 'Co.');
   const nav = el('nav', 'links');
   nav.setAttribute('aria-label', 'Shop');
-  for (const [href, label, key] of [['/demo/', 'Shop', 'home'], ['/demo/new.html', 'Add a new film', 'new'], ['/demo/results.html', 'How well it works', 'results']]) {
+  for (const [href, label, key] of [['/demo/', 'Shop', 'home'], ['/demo/new.html', 'Add a new film', 'new'], ['/demo/results.html', 'How well it works', 'results'], ['/demo/admin.html', 'Shop admin', 'admin']]) {
     const a = el('a', '', label);
     a.href = href;
     if (key === active) a.setAttribute('aria-current', 'page');

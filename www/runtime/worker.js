@@ -219,7 +219,7 @@ export function refusePictureWithoutEncoder(enc, picture) {
  * @param {Product} product
  * @param {ArrayBuffer | null | undefined} picture
  */
-async function productFeatures(enc, product, picture) {
+export async function productFeatures(enc, product, picture) {
   refusePictureWithoutEncoder(enc, picture);
   let t = performance.now();
   const text = enc.composeText(product);
@@ -241,7 +241,7 @@ async function productFeatures(enc, product, picture) {
 
 /** @param {Recommender} r */
 function describe(r) {
-  return { backend: r.backend(), note: r.backendNote(), choice: r.backendChoice(), itemCount: r.itemCount(), dim: r.dim(), stats: r.loadStats() };
+  return { backend: r.backend(), note: r.backendNote(), choice: r.backendChoice(), itemCount: r.itemCount(), dim: r.dim(), stats: r.loadStats(), deltas: r.deltas() };
 }
 
 /**

@@ -43,6 +43,10 @@ const fraction = (fallback) => (value) => {
   return Number.isFinite(x) && x >= 0 && x <= 1 ? x : fallback;
 };
 
+/** A boolean attribute: present (and not "false") is on.
+ *  @param {string | null} value */
+const flag = (value) => value !== null && value.trim().toLowerCase() !== 'false';
+
 /** @param {string | null} value
  *  @returns {Backend} */
 const backend = (value) => (value === 'webgpu' || value === 'wasm' ? value : 'auto');
@@ -56,6 +60,9 @@ export const ATTRIBUTES = {
   k: { field: 'k', parse: integer(10, 1, MAX_K), observed: true },
   product: { field: 'product', parse: text, observed: true },
   backend: { field: 'backend', parse: backend, observed: true },
+  // Opt-in: embed this page's product on the visitor's device (downloads the encoders) when the
+  // bundle and its delta shards do not hold it
+  'embed-new': { field: 'embedNew', parse: flag, observed: true },
   // Hosting: where widget/, runtime/ and pkg/ are, and the same-origin worker script
   base: { field: 'base', parse: text, observed: true },
   worker: { field: 'worker', parse: text, observed: true },

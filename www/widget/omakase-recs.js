@@ -12,8 +12,11 @@
 // from the page's origin: when the base is on another origin (a CDN), `worker` names a one-line
 // module on the shop's origin, `import 'https://cdn.example/omakase/widget/worker.js';`.
 //
-// A product the bundle does not hold yet (added to the shop this morning) is embedded on this device
-// from its words and picture when the element carries them:
+// A product added after the export reaches visitors as a delta shard of the bundle (`omakase delta`,
+// or the admin page www/demo/admin.html): a few KB, no encoders. A delta left out (tampered, of
+// another model…) fires "omakase-error" { kind, file, message } and the list is shown without it.
+// Opt-in (attribute embed-new), a product neither holds is embedded on this device from its words
+// and picture when the element carries them (the encoders, ~25 MB, are downloaded once):
 //   data-title, data-description   its text (rendered into the bundle's text template)
 //   data-image                     its picture's URL (fetched by the worker, a static GET)
 //   data-metadata                  optional JSON object of other fields the template reads, e.g.
@@ -339,6 +342,8 @@ export class OmakaseRecs extends HTMLElement {
     this.list = null;
     /** @type {IntersectionObserver | null} watches the list on show for its impression */
     this.watcher = null;
+    /** @type {LoadInfo | null} the load whose left-out delta shards this element reported */
+    this.deltasReported = null;
   }
 
   connectedCallback() {
@@ -411,9 +416,10 @@ export class OmakaseRecs extends HTMLElement {
       const manifestUrl = manifestOf(config);
       const started0 = engine(manifestUrl, config);
       const { client, info } = await started0;
+      this.reportDeltas(info);
       // A product that cannot be embedded (no encoders in the bundle, picture unreadable) still
       // leaves the rest of the session to recommend from: reported, not fatal.
-      if (product) {
+      if (product && config.embedNew) {
         await this.embedIfNew(await started0, manifestUrl, product).catch((error) => {
           /** @type {ErrorDetail} */
           const detail = { ...errorDetail(error), product };
@@ -453,6 +459,18 @@ export class OmakaseRecs extends HTMLElement {
       } else {
         this.showState('error', strings.error);
       }
+      this.dispatchEvent(new CustomEvent('omakase-error', { bubbles: true, detail }));
+    }
+  }
+
+  /** Each delta shard the load left out, as one "omakase-error" naming its file (once per load).
+   *  @param {LoadInfo} info */
+  reportDeltas(info) {
+    if (this.deltasReported === info) return;
+    this.deltasReported = info;
+    for (const { kind, file, message } of info.deltas.failed) {
+      /** @type {ErrorDetail} */
+      const detail = { kind, file, message };
       this.dispatchEvent(new CustomEvent('omakase-error', { bubbles: true, detail }));
     }
   }

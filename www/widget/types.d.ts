@@ -36,6 +36,10 @@ export interface Config {
   controlShare: number;
   /** `control-items`: the ids the control bucket shows (e.g. the shop's best sellers), spaces or commas. */
   controlItems: string[];
+  /** `embed-new`: embed this page's product on the visitor's device (data-* attributes) when the
+   *  bundle and its delta shards do not hold it, downloading the encoders (~25 MB). Off by default:
+   *  a shop publishes new products as a delta shard (`omakase delta`). */
+  embedNew: boolean;
 }
 
 /** The attributes as written in markup (for frameworks' typed templates). */
@@ -52,6 +56,7 @@ export interface OmakaseRecsAttributes {
   experiment?: string;
   'control-share'?: string | number;
   'control-items'?: string;
+  'embed-new'?: '' | 'true' | 'false' | boolean;
   'data-title'?: string;
   'data-description'?: string;
   'data-image'?: string;
@@ -148,12 +153,14 @@ export interface NewProductDetail {
   encoderStats: Record<string, unknown>;
 }
 
-/** "omakase-error": `kind` e.g. "Network", "Cors", "MissingFile", "Checksum", "WorkerOrigin",
- *  "Worker", "Module"; `product`: the page's product that could not be embedded. */
+/** "omakase-error": `kind` e.g. "Network", "Cors", "MissingFile", "Checksum", "Format", "WorkerOrigin",
+ *  "Worker", "Module"; `product`: the page's product that could not be embedded; `file`: the bundle
+ *  file at fault (a delta shard left out, the list still shown without it). */
 export interface ErrorDetail {
   kind: string;
   message: string;
   product?: string;
+  file?: string;
 }
 
 export interface OmakaseRecsEventMap {

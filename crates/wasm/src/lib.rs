@@ -10,6 +10,7 @@
 //! (`tests/browser/`). Compiled for wasm32 only; natively the crate is empty.
 #![cfg(target_arch = "wasm32")]
 
+mod delta;
 #[cfg(feature = "encoders")]
 mod encoders;
 mod error;
@@ -97,6 +98,26 @@ export interface BackendChoice {
   spentMs: number;
 }
 
+/** The bundle's delta shards (products appended after export), as the load applied them. */
+export interface DeltaStatus {
+  loaded: { file: string; rows: number }[];
+  /** Each delta left out (the bundle and the other deltas still serve), naming its file. */
+  failed: { kind: string; file: string; message: string }[];
+}
+
+/** A product for `Recommender.buildDelta`: its card and its frozen features (at least one). */
+export interface DeltaProduct {
+  id: string;
+  title?: string;
+  image?: string | null;
+  link?: string | null;
+  textFeatures?: Float32Array | null;
+  imageFeatures?: Float32Array | null;
+}
+
+/** A delta ready to publish: upload `bytes` as `name` beside manifest.json, then `manifest` as manifest.json. */
+export interface BuiltDelta { name: string; bytes: Uint8Array; manifest: string; rows: number; ids: string[]; }
+
 /** Every rejection: `name` is "OmakaseError"; `kind` the cause; `file` the bundle file at fault. */
 export interface OmakaseError extends Error { kind: string; file?: string; }
 "#;
@@ -115,6 +136,7 @@ struct State {
     synthetic: bool,
     downloaded: u64,
     bundle_bytes: u64,
+    deltas: delta::DeltaStatus,
 }
 
 impl State {
@@ -127,6 +149,7 @@ impl State {
             synthetic: false,
             downloaded: fetcher.downloaded,
             bundle_bytes: fetcher.total,
+            deltas: delta::DeltaStatus::default(),
         }
     }
 
@@ -359,6 +382,29 @@ impl Recommender {
         }
     }
 
+    /// The bundle's delta shards as this load applied them (see the `DeltaStatus` interface).
+    #[wasm_bindgen(unchecked_return_type = "DeltaStatus")]
+    pub fn deltas(&self) -> JsValue {
+        self.state.borrow().deltas.to_js()
+    }
+
+    /// A delta shard of `products` (frozen features through this bundle's item tower, downloaded on
+    /// first use), for the shop to publish: the file and the manifest that lists it. The catalogue
+    /// here is left as it is.
+    #[wasm_bindgen(js_name = buildDelta, unchecked_return_type = "Promise<BuiltDelta>")]
+    pub fn build_delta(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "DeltaProduct[]")] products: JsValue,
+    ) -> js_sys::Promise {
+        let state = self.state.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            ensure_item_tower(&state).await?;
+            let st = state.try_borrow().map_err(|_| busy())?;
+            let manifest = st.manifest.as_ref().ok_or_else(|| argument("buildDelta", "needs a loaded bundle"))?;
+            Ok(delta::build(st.runtime(), manifest, &products)?)
+        })
+    }
+
     /// Destroys the GPU device, as a driver reset would (tests the CPU fallback). No-op on the CPU.
     #[wasm_bindgen(js_name = simulateDeviceLoss)]
     pub fn simulate_device_loss(&self) {
@@ -381,16 +427,20 @@ impl Recommender {
         if let (true, Some(tower)) = (options.item_tower, &manifest.item_tower) {
             wanted.push(tower);
         }
-        fetcher.total = wanted.iter().map(|e| e.bytes).sum();
+        fetcher.total =
+            wanted.iter().map(|e| e.bytes).sum::<u64>() + manifest.deltas.iter().map(|d| d.file.bytes).sum::<u64>();
         let mut files: HashMap<String, Vec<u8>> = HashMap::new();
         for entry in wanted {
             let bytes = fetcher.file(entry).await?;
             files.insert(entry.path.clone(), bytes);
         }
-        let runtime = Runtime::from_manifest(&manifest, &files)?;
+        // The base bundle, then each delta on its own: a bad one is reported, not fatal.
+        let mut runtime = Runtime::from_manifest(&omakase_runtime::delta::base(&manifest), &files)?;
+        let deltas = delta::apply_deltas(&mut fetcher, &manifest, &mut runtime).await;
         let tower = Some((files[&manifest.sequence_tower.path].as_slice(), manifest.sequence_tower.path.as_str()));
         let backend = choose(runtime, options.backend.clone(), tower, bundle_key, "bundle", &fetcher).await;
         let mut state = State::new(backend, &fetcher);
+        state.deltas = deltas;
         drop(files);
         state.manifest = Some(manifest);
         state.fetcher = Some(fetcher);

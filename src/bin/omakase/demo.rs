@@ -116,12 +116,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(run) => run.clone(),
         None => quick_run(&data, &out)?,
     };
-    let bundle = match &args.bundle {
-        Some(bundle) => bundle.clone(),
-        None => export(&run, &data, &out)?,
+    let (bundle, added) = match &args.bundle {
+        Some(bundle) => (bundle.clone(), None),
+        None => {
+            let bundle = export(&run, &data, &out)?;
+            let added = add_new_products(&root, &bundle);
+            (bundle, added)
+        }
     };
     let site = out.join("site");
-    write_site(&data, &run, &site)?;
+    write_site(&data, &run, &site, added.as_deref())?;
     let summary_file = site.join("model.json");
     match model_summary(&run, args.model.is_none()) {
         Some(summary) => {
@@ -294,12 +298,35 @@ fn export(run: &Path, data: &Path, out: &Path) -> anyhow::Result<PathBuf> {
     Ok(bundle)
 }
 
-/// `site/catalog.json` (what the shop's own pages show) and `site/report.html` (the RUN's, if any).
+/// The films of `www/demo/new-products.jsonl`, "added after the export", appended to the bundle as a
+/// delta shard (`omakase delta`): visitors get them for a few KB, without the encoders. Only for a
+/// bundle with the encoders (they embed the films); the file appended, or `None` (said why).
+fn add_new_products(root: &Path, bundle: &Path) -> Option<PathBuf> {
+    let items = root.join("www/demo/new-products.jsonl");
+    let manifest = omakase::fs::read_bounded(&bundle.join("manifest.json"), omakase::fs::MAX_DOCUMENT_BYTES).ok()?;
+    let has_encoders = serde_json::from_slice::<serde_json::Value>(&manifest).is_ok_and(|m| m["encoders"].is_object());
+    if !has_encoders || !items.is_file() {
+        eprintln!("the bundle has no encoders: the shop's films added after the export are left out");
+        return None;
+    }
+    eprintln!("adding the films of {} to the bundle as a delta shard", items.display());
+    let args = ["delta".as_ref(), "--bundle".as_ref(), bundle.as_os_str(), "--items".as_ref(), items.as_os_str()];
+    match omakase(&args) {
+        Ok(()) => Some(items),
+        Err(err) => {
+            eprintln!("warning: {err:#}; the shop's films added after the export are left out");
+            None
+        }
+    }
+}
+
+/// `site/catalog.json` (what the shop's own pages show: the dataset's items, then `added`'s, the
+/// products of the bundle's delta shard) and `site/report.html` (the RUN's, if any).
 ///
 /// The catalogue is read by the loader `train` and `export` use, so the shop lists exactly the items
 /// the bundle has: rows it skips (bad JSON, no id, a repeated id...) are warnings here too, counted on
 /// stderr (`omakase validate` lists them); only what makes the dataset unusable for them is an error.
-fn write_site(data: &Path, run: &Path, site: &Path) -> anyhow::Result<()> {
+fn write_site(data: &Path, run: &Path, site: &Path, added: Option<&Path>) -> anyhow::Result<()> {
     use omakase::data::{items::read_items, lines::open_reported, load::ITEMS_FILE, Severity};
     std::fs::create_dir_all(site)?;
     let mut problems = Vec::new();
@@ -320,8 +347,15 @@ fn write_site(data: &Path, run: &Path, site: &Path) -> anyhow::Result<()> {
         );
     }
     let text = |s: &str| if s.is_empty() { serde_json::Value::Null } else { s.into() };
-    let items: Vec<serde_json::Value> = read
-        .items
+    let mut all = read.items;
+    if let Some(added) = added {
+        let name = added.display().to_string();
+        let mut problems = Vec::new();
+        if let Some(reader) = open_reported(added, &name, &mut problems) {
+            all.extend(read_items(reader, &name).items);
+        }
+    }
+    let items: Vec<serde_json::Value> = all
         .iter()
         .map(|item| {
             let pick = |k: &str| item.metadata.get(k).cloned().unwrap_or(serde_json::Value::Null);
