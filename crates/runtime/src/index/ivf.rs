@@ -74,6 +74,15 @@ pub struct Search {
     pub missing: Vec<usize>,
 }
 
+/// The partitions one [`Ivf::scan`] probed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Probe {
+    /// Nearest centroid first.
+    pub probed: Vec<usize>,
+    /// Probed but not there (see [`Search::missing`]).
+    pub missing: Vec<usize>,
+}
+
 /// An inverted-file index: `p` centroids and the row range of each partition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ivf {
@@ -151,17 +160,49 @@ impl Ivf {
     pub fn top_k(&self, rows: &dyn PartitionRows, query: &[f32], k: usize, exclude: &[u32], nprobe: usize) -> Search {
         let exclude: Vec<usize> = exclude.iter().map(|&r| r as usize).collect();
         let mut top = TopK::with_excluded(k, &exclude);
+        let Probe { probed, missing } = self.scan(rows, query, nprobe, &mut top);
+        let hits = top.into_sorted().into_iter().map(|h| (h.index as u32, h.score)).collect();
+        Search { hits, probed, missing }
+    }
+
+    /// The search's scan into a selection the caller made: the `nprobe` partitions nearest to the
+    /// unit-length `query`, then every row past the index, pushed into `top` as the full scan
+    /// pushes them. `top` carries the exclusions and, for a ruled list ([`TopK::ruled`]), the
+    /// merchandising rules, which then act on the probed rows exactly as on the full scan's.
+    pub fn scan(&self, rows: &dyn PartitionRows, query: &[f32], nprobe: usize, top: &mut TopK<'_>) -> Probe {
         let probed = self.centroids.probe(query, nprobe);
         let mut missing = Vec::new();
         for &p in &probed {
-            if !rows.scan_rows(self.partitions[p].clone(), query, &mut top) {
+            if !rows.scan_rows(self.partitions[p].clone(), query, top) {
                 missing.push(p);
             }
         }
         let past = self.item_count()..rows.row_count().max(self.item_count());
-        rows.scan_rows(past, query, &mut top);
-        let hits = top.into_sorted().into_iter().map(|h| (h.index as u32, h.score)).collect();
-        Search { hits, probed, missing }
+        rows.scan_rows(past, query, top);
+        Probe { probed, missing }
+    }
+
+    /// [`Ivf::scan`], then, while `top` holds fewer than its `k` hits, the next-nearest partitions
+    /// one at a time until it is full or every partition was scanned. Merchandising rules keep a
+    /// list at `k` items by admitting further candidates; a filter that keeps few of the probed
+    /// rows would otherwise shorten the list only because the index was used. Without rules the
+    /// probed partitions fill `top` (they hold far more than `k` rows), so this is [`Ivf::scan`].
+    pub fn scan_filling(&self, rows: &dyn PartitionRows, query: &[f32], nprobe: usize, top: &mut TopK<'_>) -> Probe {
+        let mut probe = self.scan(rows, query, nprobe, top);
+        if top.len() < top.k() {
+            // The full ranking's first `nprobe` are the partitions just scanned (same order, ties
+            // to the lower partition either way).
+            for p in self.centroids.probe(query, self.partitions.len()).into_iter().skip(probe.probed.len()) {
+                if top.len() >= top.k() {
+                    break;
+                }
+                if !rows.scan_rows(self.partitions[p].clone(), query, top) {
+                    probe.missing.push(p);
+                }
+                probe.probed.push(p);
+            }
+        }
+        probe
     }
 }
 

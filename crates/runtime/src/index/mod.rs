@@ -16,7 +16,8 @@
 //! - [`ivf`]: [`Ivf`], partitions over rows; the search over a loaded [`crate::store::ItemStore`]
 //!   or over the partitions that have arrived ([`PartitionRows`]).
 //! - [`partitions`]: [`PartitionSet`], the partitions a page has received, each verified.
-//! - [`recommend`]: a loaded [`crate::Runtime`]'s recommendations through the index.
+//! - [`recommend`]: a loaded [`crate::Runtime`]'s recommendations and lists (scenarios, rules)
+//!   through the index.
 
 pub mod centroids;
 pub mod ivf;
@@ -24,9 +25,9 @@ pub mod partitions;
 pub mod recommend;
 
 pub use centroids::Centroids;
-pub use ivf::{unit_query, Ivf, PartitionRows, Search};
+pub use ivf::{unit_query, Ivf, PartitionRows, Probe, Search};
 pub use partitions::PartitionSet;
-pub use recommend::IndexedAnswer;
+pub use recommend::{IndexedAnswer, IndexedList};
 
 #[cfg(test)]
 mod tests;

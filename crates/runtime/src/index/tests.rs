@@ -111,3 +111,24 @@ fn an_index_that_does_not_fit_its_partitions_is_refused() {
     assert!(Ivf::new(centroids.clone(), &[3, 4], 3).is_err());
     assert_eq!(Ivf::new(centroids, &[3, 4], 2).unwrap().item_count(), 7);
 }
+
+#[test]
+fn scan_filling_probes_further_only_while_the_selection_is_short() {
+    let (d, sizes) = (8, [5usize, 5, 5]);
+    let vectors = lcg_vectors(15, d, 7);
+    let ivf = index_over(&vectors, d, &sizes, 1);
+    let store = store_of(&vectors, d, EmbeddingDtype::Int8);
+    let query = unit_query(&vectors[..d], d).unwrap();
+    // 8 hits need two partitions of 5 rows: the nearest, then the next-nearest.
+    let mut top = TopK::new(8);
+    let probe = ivf.scan_filling(&store, &query, 1, &mut top);
+    assert_eq!(probe.probed, ivf.centroids().probe(&query, 2));
+    assert_eq!(top.len(), 8);
+    // 3 hits: the nearest partition fills them and nothing more is scanned (it is `scan`).
+    let mut top = TopK::new(3);
+    assert_eq!(ivf.scan_filling(&store, &query, 1, &mut top).probed, ivf.centroids().probe(&query, 1));
+    // More hits than rows: every partition, then the selection stays short.
+    let mut top = TopK::new(20);
+    assert_eq!(ivf.scan_filling(&store, &query, 1, &mut top).probed.len(), 3);
+    assert_eq!(top.len(), 15);
+}
