@@ -365,3 +365,27 @@ fn the_manifest_lists_deltas_within_limits_and_only_when_there_are_some() {
         "exceed this runtime's limit",
     );
 }
+
+/// Seeds of the `delta` fuzz target (fuzz/fuzz_targets/delta.rs): the fixture's bundle with one
+/// delta, then with two, each file in `Manifest::files()` order. Run with
+/// `OMAKASE_FUZZ_SEED=fuzz/corpus cargo test --test runtime_delta -- --ignored write_fuzz_seeds`.
+#[test]
+#[ignore = "writes files: set OMAKASE_FUZZ_SEED"]
+fn write_fuzz_seeds() {
+    let dir =
+        std::path::PathBuf::from(std::env::var("OMAKASE_FUZZ_SEED").expect("OMAKASE_FUZZ_SEED=DIR")).join("delta");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut shop = published().shop;
+    for name in ["one", "two"] {
+        let mut seed = shop.manifest.to_json();
+        for (_, entry) in shop.manifest.files() {
+            seed.extend_from_slice(b"\n--\n");
+            seed.extend_from_slice(&shop.files[&entry.path]);
+        }
+        std::fs::write(dir.join(name), seed).unwrap();
+        let runtime = load(&shop).unwrap();
+        let built =
+            delta::build(&shop.manifest, &runtime, &[product(&runtime, &format!("n-{name}"), 3, false, true)]).unwrap();
+        publish(&mut shop, built);
+    }
+}
