@@ -1,19 +1,25 @@
 //! `omakase recommend --bundle BUNDLE [--session ID[,ID...] | --item ID ...] [--k 10] [--json]
 //! [--scenario for-you|similar|popular|recently-viewed] [--product ID] [--filter F] [--boost B]
-//! [--exclude IDS] [--pin ID@POS ...] [--diversity FIELD:N] [--facts FILE]`: the runtime the browser
-//! runs, on a bundle directory, with the element's scenarios and rules (the same text as its
-//! attributes, read by the same parser: docs/rules.md). Unknown session ids are reported, not fatal.
+//! [--exclude IDS] [--pin ID@POS ...] [--diversity FIELD:N] [--facts FILE] [--exact | --nprobe N]`:
+//! the runtime the browser runs, on a bundle directory, with the element's scenarios and rules (the
+//! same text as its attributes, read by the same parser: docs/rules.md). Unknown session ids are
+//! reported, not fatal.
+//! On a bundle with an index (docs/bundle.md § Index), `for-you` and `similar` search it
+//! (`index::recommend::answer`: the manifest's nprobe, or `--nprobe`), under the same rules;
+//! `--exact` scans every row instead. The output says which search answered.
 //! `--item` takes one id exactly as written (repeated, oldest first): a shop's ids may hold commas
 //! or spaces, which `--session` splits and trims.
 //! Exit codes: 0 ok; 2 bad input (unreadable or corrupt bundle file, named; a malformed rule or a
-//! rule on a field the bundle lacks, naming the flag; `for-you` with no known session id on a
-//! bundle without popularity).
+//! rule on a field the bundle lacks, naming the flag; `--nprobe` below 1, above the index's
+//! partitions or on a bundle without an index, naming the flag; `for-you` with no known session id
+//! on a bundle without popularity).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use omakase::fs::ReadError;
+use omakase::runtime::index::{recommend::answer as indexed_answer, Ivf, Probe};
 use omakase::runtime::manifest::FileEntry;
 use omakase::runtime::scenario::Fallback;
 use omakase::runtime::{Facts, List, Manifest, Request, RuleText, Rules, Runtime, RuntimeError, Scenario};
@@ -65,6 +71,32 @@ pub struct Args {
     /// the bundle's values.
     #[arg(long)]
     pub facts: Option<PathBuf>,
+    /// Scan every row even when the bundle has an index (the exact answer).
+    #[arg(long, conflicts_with = "nprobe")]
+    pub exact: bool,
+    /// Partitions of the bundle's index to probe, 1 to its partitions [default: the manifest's
+    /// index.nprobe]. More is closer to the exact answer and slower.
+    #[arg(long, value_parser = parse_nprobe)]
+    pub nprobe: Option<usize>,
+}
+
+/// `--nprobe`: a count of at least 1 (clap names the flag and exits 2 otherwise).
+fn parse_nprobe(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (a search probes one partition or more)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a count of partitions")),
+    }
+}
+
+/// Which search made the list.
+#[derive(Debug, Clone, PartialEq)]
+enum SearchPath {
+    /// Every row scanned: the bundle has no index (`indexed` false), or `--exact`.
+    Exact { indexed: bool },
+    /// The index, probing `nprobe` of `partitions` and scoring `rows` rows; `probe` is `None` when
+    /// the list scanned no rows (`popular`, `recently-viewed`, a fallback to `popular`).
+    Index { nprobe: usize, partitions: usize, probe: Option<Probe>, rows: usize },
 }
 
 /// Largest facts file read.
@@ -72,11 +104,11 @@ const MAX_FACTS_FILE: u64 = omakase::runtime::rules::facts::MAX_FACTS_BYTES as u
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match recommend(&args) {
-        Ok((runtime, list)) => {
+        Ok((runtime, list, search)) => {
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&as_json(&args, &runtime, &list))?);
+                println!("{}", serde_json::to_string_pretty(&as_json(&args, &runtime, &list, &search))?);
             } else {
-                print_table(&runtime, &list);
+                print_table(&runtime, &list, &search);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -97,7 +129,7 @@ fn flagged(e: RuntimeError) -> String {
 }
 
 /// Loads the bundle and answers the request; every failure is bad input, with the file or flag named.
-fn recommend(args: &Args) -> Result<(Runtime, List), String> {
+fn recommend(args: &Args) -> Result<(Runtime, List, SearchPath), String> {
     let scenario = Scenario::parse(&args.scenario).map_err(flagged)?;
     let text = RuleText {
         filter: args.filter.as_deref(),
@@ -116,18 +148,46 @@ fn recommend(args: &Args) -> Result<(Runtime, List), String> {
         None => None,
     };
     let session: Vec<String> = session_ids(args).into_iter().map(String::from).collect();
-    let runtime = load(&args.bundle)?;
+    let (runtime, ivf) = load_indexed(&args.bundle)?;
     let compiled = runtime.compile_rules(&rules, facts.as_ref()).map_err(flagged)?;
     let request =
         Request { scenario, session: &session, product: args.product.as_deref(), k: args.k, rules: &compiled };
-    let list = runtime.answer(&request).map_err(|e| format!("{}: {e}", args.bundle.display()))?;
+    let named = |e: RuntimeError| format!("{}: {e}", args.bundle.display());
+    let indexed = ivf.is_some();
+    let (list, search) = match ivf.filter(|_| !args.exact) {
+        Some(ivf) => {
+            let partitions = ivf.partitions().len();
+            let nprobe = match args.nprobe {
+                Some(n) if n > partitions => {
+                    return Err(format!("--nprobe: {n} is more than the index's {partitions} partitions"))
+                }
+                Some(n) => n,
+                None => ivf.nprobe(),
+            };
+            let answer = indexed_answer(&runtime, &ivf, &request, nprobe).map_err(named)?;
+            let rows = answer.probe.as_ref().map_or(0, |p| scanned_rows(&ivf, p, runtime.item_count()));
+            (answer.list, SearchPath::Index { nprobe, partitions, probe: answer.probe, rows })
+        }
+        None if args.nprobe.is_some() => {
+            return Err("--nprobe: this bundle has no index (export it with --index on); every row is scanned".into())
+        }
+        None => (runtime.answer(&request).map_err(named)?, SearchPath::Exact { indexed }),
+    };
     if list.items.is_empty() && list.fallback == Some(Fallback::NoHistory) {
         // for-you without history on a bundle without popularity: nothing to show, said as before.
         let empty = RuntimeError::EmptySession { unknown: list.unknown.clone() };
         let why = if session.is_empty() { "--session is empty" } else { "no session id is in the bundle" };
         return Err(format!("{empty} ({why}; {})", list.note.as_deref().unwrap_or("no popular item passes the rules")));
     }
-    Ok((runtime, list))
+    Ok((runtime, list, search))
+}
+
+/// Rows the index search scored: its probed partitions that were there, and the rows past the
+/// index (delta shards), which every search scans.
+fn scanned_rows(ivf: &Ivf, probe: &Probe, item_count: usize) -> usize {
+    let probed: usize =
+        probe.probed.iter().filter(|p| !probe.missing.contains(p)).map(|&p| ivf.partitions()[p].len()).sum();
+    probed + item_count.saturating_sub(ivf.item_count())
 }
 
 /// The session's ids, oldest first: `--item`s as written, or `--session` split at commas and trimmed.
@@ -162,6 +222,12 @@ pub fn read_listed(bundle: &Path, entry: &FileEntry) -> Result<Vec<u8>, String> 
 /// Reads `manifest.json` and every file it lists, then loads them (checked) into a runtime, delta
 /// shards included (a bad one fails the load, named).
 pub fn load(bundle: &Path) -> Result<Runtime, String> {
+    load_indexed(bundle).map(|(runtime, _)| runtime)
+}
+
+/// [`load`], and the bundle's index when it has one (its centroids file checked by length and
+/// sha256, refused naming it).
+pub fn load_indexed(bundle: &Path) -> Result<(Runtime, Option<Ivf>), String> {
     let manifest_bytes = read_manifest(bundle)?;
     let named = |e: RuntimeError| format!("{}: {e}", bundle.display());
     let manifest = Manifest::from_json(&manifest_bytes).map_err(named)?;
@@ -169,10 +235,51 @@ pub fn load(bundle: &Path) -> Result<Runtime, String> {
     for (_, entry) in manifest.files() {
         files.insert(entry.path.clone(), read_listed(bundle, entry)?);
     }
-    omakase::runtime::delta::load(&manifest, &files).map_err(named)
+    let runtime = omakase::runtime::delta::load(&manifest, &files).map_err(named)?;
+    let ivf = Ivf::load(&manifest, &files).map_err(named)?;
+    Ok((runtime, ivf))
 }
 
-fn as_json(args: &Args, runtime: &Runtime, list: &List) -> serde_json::Value {
+/// `search` in the JSON: `path` (index, exact or none) and, for the index, nprobe, partitions, the
+/// partitions probed (nearest first), those missing and the rows scored.
+fn search_json(search: &SearchPath) -> serde_json::Value {
+    match search {
+        SearchPath::Exact { indexed } => json!({ "path": "exact", "indexed": indexed }),
+        SearchPath::Index { nprobe, partitions, probe: None, .. } => {
+            json!({ "path": "none", "indexed": true, "nprobe": nprobe, "partitions": partitions })
+        }
+        SearchPath::Index { nprobe, partitions, probe: Some(probe), rows } => json!({
+            "path": "index",
+            "indexed": true,
+            "nprobe": nprobe,
+            "partitions": partitions,
+            "probed": probe.probed,
+            "missing": probe.missing,
+            "rows_scanned": rows,
+        }),
+    }
+}
+
+/// The table's first line: which search answered.
+fn search_line(search: &SearchPath, item_count: usize) -> Option<String> {
+    match search {
+        SearchPath::Exact { indexed: false } => None,
+        SearchPath::Exact { indexed: true } => Some(format!("search: exact (--exact), {item_count} rows scanned")),
+        SearchPath::Index { probe: None, .. } => None,
+        SearchPath::Index { nprobe, partitions, probe: Some(probe), rows } => {
+            let missing = match probe.missing.len() {
+                0 => String::new(),
+                m => format!(", {m} missing"),
+            };
+            Some(format!(
+                "search: index, nprobe {nprobe}: {} of {partitions} partitions scanned{missing}, {rows} of {item_count} rows",
+                probe.probed.len() - probe.missing.len()
+            ))
+        }
+    }
+}
+
+fn as_json(args: &Args, runtime: &Runtime, list: &List, search: &SearchPath) -> serde_json::Value {
     let items: Vec<_> = list
         .items
         .iter()
@@ -213,11 +320,15 @@ fn as_json(args: &Args, runtime: &Runtime, list: &List) -> serde_json::Value {
         "k": args.k,
         "dropped_pins": list.dropped_pins,
         "note": list.note,
+        "search": search_json(search),
         "recommendations": items,
     })
 }
 
-fn print_table(runtime: &Runtime, list: &List) {
+fn print_table(runtime: &Runtime, list: &List, search: &SearchPath) {
+    if let Some(line) = search_line(search, runtime.item_count()) {
+        println!("{line}");
+    }
     if !list.unknown.is_empty() {
         // Quoted: an id may hold a comma or spaces (given with --item).
         let quoted: Vec<String> = list.unknown.iter().map(|id| format!("\"{}\"", terminal_safe(id))).collect();
