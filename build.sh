@@ -271,6 +271,8 @@ cmd_e2e() {
     --model "out/browser-test/$(basename "$data")/run" --out "out/e2e/$(basename "$data")" || status=$?
   step "hosting tests: a sub-path under a strict CSP, a second origin, CORS, npm pack + an import map (headless Chromium)"
   node tests/browser/hosting.mjs --bundle "$bundle" --data "$data" --out "out/e2e/$(basename "$data")/hosting" || status=$?
+  step "merchandising tests: each rule and scenario against omakase recommend, bad rules, no view history sent (headless Chromium)"
+  node tests/browser/merchandising.mjs --bundle "$bundle" --omakase "$(target_dir)/debug/omakase" || status=$?
   step "delta shards: products added after the export reach visitors without the encoders (headless Chromium)"
   node tests/browser/delta.mjs --bundle "$bundle" --data "$data" --omakase "$(target_dir)/debug/omakase" \
     --model "out/browser-test/$(basename "$data")/run" --out "out/e2e/$(basename "$data")/delta" || status=$?

@@ -103,7 +103,10 @@ async function browse(browser, url, { requests, shots = false } = {}) {
   }
   await page.goto(`${url}/demo/`);
   const empty = await widget(page);
-  check(empty.state === 'empty', `home before any view: widget shows its empty state (${empty.state})`);
+  // A first visit is an ordinary state (issue 16, point 2): the popular list, and the element says so.
+  const firstNote = await page.evaluate(() => document.querySelector('omakase-recs').shadowRoot.querySelector('[part~=note]')?.textContent || '');
+  check(empty.state === 'ready' && empty.ids.length === 10 && /browse a few/i.test(firstNote),
+    `home before any view: the popular list, said ("${firstNote}", ${empty.state})`);
   let last = null;
   for (const id of VIEWS) {
     await page.goto(`${url}/demo/product.html?id=${id}`);
@@ -171,7 +174,11 @@ async function main() {
     await page.goto(`${demo.url}/demo/`);
     await widget(page);
     await page.click('#forget');
-    await page.waitForFunction(() => document.querySelector('omakase-recs').getAttribute('state') === 'empty');
+    // Without views the element shows the popular list again and says why.
+    await page.waitForFunction(() => {
+      const note = document.querySelector('omakase-recs').shadowRoot.querySelector('[part~=note]');
+      return note && !note.hidden && document.querySelector('omakase-recs').getAttribute('state') === 'ready';
+    });
     check(await page.evaluate(() => localStorage.getItem('omakase.views')) === null, 'omakase.forget() clears the views');
     await newProduct(page, demo.url);
     check(errors.length === 0, `no page errors (${errors.join('; ')})`);

@@ -66,6 +66,15 @@ export const ATTRIBUTES = {
   // Hosting: where widget/, runtime/ and pkg/ are, and the same-origin worker script
   base: { field: 'base', parse: text, observed: true },
   worker: { field: 'worker', parse: text, observed: true },
+  // Which list, under which merchandising rules (docs/rules.md): read by the runtime's parser, which
+  // reports a bad value naming the attribute (the element then shows its list without it)
+  scenario: { field: 'scenario', parse: (v) => (v === null || v.trim() === '' ? 'for-you' : v.trim()), observed: true },
+  filter: { field: 'filter', parse: text, observed: true },
+  boost: { field: 'boost', parse: text, observed: true },
+  exclude: { field: 'exclude', parse: text, observed: true },
+  pin: { field: 'pin', parse: text, observed: true },
+  diversity: { field: 'diversity', parse: text, observed: true },
+  facts: { field: 'facts', parse: text, observed: true },
   // Rendering
   'link-template': { field: 'linkTemplate', parse: text, observed: true },
   heading: { field: 'heading', parse: (v) => (v === null ? null : v), observed: true },

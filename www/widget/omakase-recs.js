@@ -5,7 +5,8 @@
 //   <omakase-recs bundle="/bundle/manifest.json" k="10" product="1"></omakase-recs>
 //
 // Attributes: the table in www/widget/attributes.js (bundle, k, product, backend, base, worker,
-// link-template, heading, heading-level, experiment, control-share, control-items); their types in
+// link-template, heading, heading-level, experiment, control-share, control-items, scenario, filter,
+// boost, exclude, pin, diversity, facts); their types in
 // www/widget/types.d.ts. Hosting: the runtime (runtime/), the wasm (pkg/) and the worker
 // (widget/worker.js) are found from one base, by default the folder above this file's widget/
 // (so a sub-path such as /shop/omakase/ works as it is); `base` names another. A worker must come
@@ -54,6 +55,8 @@ import { STRINGS, format, styleSheet, widthClass } from './style.js';
 /** @typedef {import('../runtime/worker.js').RuntimeOps} RuntimeOps */
 /** @typedef {import('../runtime/worker.js').Product} Product */
 /** @typedef {import('../../pkg/omakase.js').Recommendations} Recommendations */
+/** @typedef {import('../../pkg/omakase.js').List} List */
+/** @typedef {import('../../pkg/omakase.js').ListRequest} ListRequest */
 /** @typedef {import('../../pkg/omakase.js').LoadOptions} LoadOptions */
 /** @typedef {import('../../pkg/omakase.js').ItemMeta} ItemMeta */
 /** @template {import('../runtime/worker.js').Operation} F @typedef {import('../runtime/omakase.js').ResultOf<F>} ResultOf */
@@ -86,8 +89,18 @@ const STORAGE_KEY = 'omakase.views';
 const PRODUCTS_KEY = 'omakase.products';
 const MAX_VIEWS = 50;
 const MAX_NEW_PRODUCTS = 20;
-/** The list's kind on the events. One today (from this device's views); scenarios are issue 16, point 2. */
-const SCENARIO = 'for-you';
+// Scenarios and merchandising rules (docs/rules.md): `scenario` picks the list — "for-you" (from this
+// device's views; a first visit gets the popular list, and says so), "similar" (the page's product's
+// neighbours), "popular" (computed at export, in the bundle), "recently-viewed" — and `filter`,
+// `boost`, `exclude`, `pin`, `diversity` and `facts` (run-time values: inline JSON or a file's URL)
+// apply inside the runtime's scan. A value the runtime refuses fires "omakase-error" { kind: "Rule",
+// attribute, message } and the list is shown without that attribute.
+/** The heading string of each scenario (the `heading` attribute replaces it).
+ *  @type {Record<string, keyof Strings>} */
+const SCENARIO_HEADINGS = { 'for-you': 'heading', similar: 'headingSimilar', popular: 'headingPopular', 'recently-viewed': 'headingRecent' };
+/** Facts files by URL, fetched once per page (static GETs, like the bundle's files).
+ *  @type {Map<string, Promise<string>>} */
+const factsFiles = new Map();
 /** The folder holding widget/, runtime/ and pkg/ unless `base` names another. */
 const DEFAULT_BASE = new URL('../', import.meta.url);
 
@@ -328,9 +341,12 @@ export class OmakaseRecs extends HTMLElement {
     this.headingSlot.name = 'heading';
     this.sub = part(el('span', 'sub'), 'subheading');
     this.head.append(this.headingSlot, this.sub);
+    /** Why a popular list stands in for the one asked (a first visit, a product too new). */
+    this.note = part(el('p', 'note'), 'note');
+    this.note.hidden = true;
     this.body = el('div');
     this.body.setAttribute('aria-live', 'polite');
-    this.root.append(this.head, this.body);
+    this.root.append(this.head, this.note, this.body);
     this.generation = 0;
     /** @type {string | null} the product whose view this element recorded */
     this.recorded = null;
@@ -410,7 +426,7 @@ export class OmakaseRecs extends HTMLElement {
     }
     const session = readViews();
     const variant = bucket(config.experiment, config.controlShare);
-    if (variant === 'omakase' && session.length === 0) return this.showState('empty', strings.empty);
+    // No views yet is an ordinary state: the runtime answers with the popular list (and says so).
     this.showLoading(config, strings);
     try {
       const manifestUrl = manifestOf(config);
@@ -429,25 +445,31 @@ export class OmakaseRecs extends HTMLElement {
       const started = performance.now();
       /** @type {Card[]} */
       let cards;
-      /** @type {Recommendations | null} */
+      /** @type {List | null} */
       let answer = null;
       if (variant === 'control') {
         cards = await this.controlCards(client, config, manifestUrl);
       } else {
-        const got = await client.recommend(session, config.k);
+        const got = await this.listFor(client, config, session);
         answer = got;
-        cards = got.ids.map((id, i) => ({ item: this.cardItem(got.items[i] || { id, title: id, image: null, link: null }, i, config, manifestUrl), explained: i }));
+        cards = got.ids.map((id, i) => ({ item: this.cardItem(got.items[i] || { id, title: id, image: null, link: null }, i, config, manifestUrl), explained: got.explained[i] ? i : null }));
       }
       const ms = performance.now() - started;
       const why = answer ? await this.sessionTitles(client, answer.explanations.sessionRows) : new Map();
       const details = await this.details(cards);
       if (generation !== this.generation) return;
       /** @type {ListDetail} */
-      const list = { listId: randomId(), scenario: SCENARIO, variant, experiment: config.experiment };
+      const list = { listId: randomId(), scenario: config.scenario, variant, experiment: config.experiment };
+      this.showNote(answer, strings);
+      if (cards.length === 0 && answer) {
+        // Nothing to show: a bundle without popularity on a first visit, or rules that keep nothing out.
+        return this.showState('empty', answer.note || answer.fallback === 'no-history' ? strings.empty : strings.noMatch);
+      }
       this.render(list, cards, details, answer, why, strings);
       /** @type {UpdateDetail} */
       const detail = { ...list, backend: info.backend, ms, count: cards.length, sessionLength: session.length, downloaded: info.stats.downloaded,
-        bundleBytes: info.stats.bundle, loadMs: info.loadMs, note: info.note, choice: info.choice };
+        bundleBytes: info.stats.bundle, loadMs: info.loadMs, note: info.note, choice: info.choice,
+        source: answer ? answer.source : config.scenario, fallback: answer ? answer.fallback : null };
       if (answer) detail.backend = answer.backend;
       this.dispatchEvent(new CustomEvent('omakase-update', { bubbles: true, detail }));
     } catch (error) {
@@ -473,6 +495,87 @@ export class OmakaseRecs extends HTMLElement {
       const detail = { kind, file, message };
       this.dispatchEvent(new CustomEvent('omakase-error', { bubbles: true, detail }));
     }
+  }
+
+  /**
+   * The list of this element's scenario under its rules. A rule the runtime refuses is reported
+   * ("omakase-error", kind "Rule", naming the attribute) and the list asked for again without it,
+   * so the element shows the best list it still can.
+   * @param {Omakase<WidgetOps>} client
+   * @param {Config} config
+   * @param {string[]} session
+   * @returns {Promise<List>}
+   */
+  async listFor(client, config, session) {
+    /** @type {ListRequest} */
+    const request = {
+      scenario: config.scenario, session, product: config.product, k: config.k, filter: config.filter, boost: config.boost,
+      exclude: config.exclude, pin: config.pin, diversity: config.diversity, facts: await this.factsText(config),
+    };
+    /** @type {Record<string, (r: ListRequest) => void>} how to leave each attribute out */
+    const without = {
+      scenario: (r) => { r.scenario = 'for-you'; },
+      filter: (r) => { r.filter = null; },
+      boost: (r) => { r.boost = null; },
+      exclude: (r) => { r.exclude = null; },
+      pin: (r) => { r.pin = null; },
+      diversity: (r) => { r.diversity = null; },
+      facts: (r) => { r.facts = null; },
+    };
+    for (let attempt = 0; attempt <= Object.keys(without).length; attempt++) {
+      const got = await client.call('list', [request]);
+      if (!('ruleError' in got)) return got;
+      const { attribute, message } = got.ruleError;
+      /** @type {ErrorDetail} */
+      const detail = { kind: 'Rule', attribute, message };
+      this.dispatchEvent(new CustomEvent('omakase-error', { bubbles: true, detail }));
+      const leaveOut = without[attribute];
+      if (!leaveOut) break;
+      leaveOut(request);
+    }
+    throw new OmakaseError({ kind: 'Rule', message: 'the list could not be made without the rules it refused' });
+  }
+
+  /**
+   * The `facts` attribute as JSON text: inline ("{...}") or the file at its URL (fetched once per
+   * page); null when absent, or unreadable (reported as kind "Rule", attribute "facts").
+   * @param {Config} config
+   * @returns {Promise<string | null>}
+   */
+  async factsText(config) {
+    const facts = config.facts;
+    if (!facts) return null;
+    if (facts.startsWith('{')) return facts;
+    const url = new URL(facts, document.baseURI).href;
+    let pending = factsFiles.get(url);
+    if (!pending) {
+      pending = fetch(url, { credentials: 'same-origin' }).then((r) => {
+        if (!r.ok) throw new Error(`HTTP ${r.status}`);
+        return r.text();
+      });
+      pending.catch(() => factsFiles.delete(url));
+      factsFiles.set(url, pending);
+    }
+    try {
+      return await pending;
+    } catch (error) {
+      /** @type {ErrorDetail} */
+      const detail = { kind: 'Rule', attribute: 'facts', message: `facts: ${url} could not be read (${error instanceof Error ? error.message : error}); the list is shown without it` };
+      this.dispatchEvent(new CustomEvent('omakase-error', { bubbles: true, detail }));
+      return null;
+    }
+  }
+
+  /**
+   * Says why a popular list stands in for the one asked (no history yet, a product too new).
+   * @param {List | null} answer
+   * @param {Strings} strings
+   */
+  showNote(answer, strings) {
+    const text = answer?.fallback === 'no-history' ? strings.fallbackNoHistory
+      : answer?.fallback === 'unknown-product' || answer?.fallback === 'no-product' ? strings.fallbackUnknownProduct : '';
+    this.note.textContent = text;
+    this.note.hidden = !text;
   }
 
   /**
@@ -535,7 +638,7 @@ export class OmakaseRecs extends HTMLElement {
    * @param {Strings} strings
    */
   renderHead(config, strings) {
-    const text = config.heading !== null ? config.heading : strings.heading;
+    const text = config.heading !== null ? config.heading : strings[SCENARIO_HEADINGS[config.scenario] || 'heading'];
     const level = /** @type {'h1' | 'h2' | 'h3' | 'h4' | 'h5' | 'h6'} */ (`h${config.headingLevel}`);
     this.headingSlot.replaceChildren(...(text ? [part(el(level, 'heading', text), 'heading')] : []));
     this.sub.textContent = strings.subheading;
@@ -696,7 +799,7 @@ export class OmakaseRecs extends HTMLElement {
    * @param {ListDetail} list
    * @param {Card[]} cards
    * @param {(ItemDetails | null)[]} details the shop's fields, per card
-   * @param {Recommendations | null} answer Omakase's answer (null: the control list)
+   * @param {List | null} answer Omakase's answer (null: the control list)
    * @param {Map<number, string>} why the session items' titles, by row
    * @param {Strings} strings
    */
@@ -723,7 +826,12 @@ export class OmakaseRecs extends HTMLElement {
       if (template instanceof HTMLTemplateElement) this.fillTemplate(link, template, item, details[i]);
       else this.defaultCard(link, item, details[i], strings);
       card.append(link);
-      if (answer && explained !== null) card.append(this.explanation(answer.explanations, explained, why, strings));
+      // Why this card is here when no explanation says it: a pin, the popular list, the visitor's views.
+      const reason = !answer ? '' : answer.pinned[i] ? strings.reasonPinned
+        : answer.source === 'popular' ? strings.reasonPopular : answer.source === 'recently-viewed' ? strings.reasonRecent : '';
+      if (reason) card.append(part(el('span', 'reason', reason), 'reason'));
+      const because = answer?.source === 'similar' ? { ...strings, because: strings.becauseSimilar } : strings;
+      if (answer && explained !== null) card.append(this.explanation(answer.explanations, explained, why, because));
       grid.append(card);
     });
     // Following a card's link (mouse, keyboard, middle click) is its click.

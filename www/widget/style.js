@@ -10,8 +10,9 @@
 // --omakase-focus, --omakase-card-bg, --omakase-card-radius, --omakase-card-shadow,
 // --omakase-card-min, --omakase-gap, --omakase-image-ratio, --omakase-placeholder-bg,
 // --omakase-state-bg, --omakase-error-color, --omakase-error-bg.
-// Parts: header, heading, subheading, list, card, link, image, placeholder, title, price, cta,
-// why, why-summary, why-body, share, state, skeleton.
+// Parts: header, heading, subheading, note (why a popular list stands in), list, card, link, image,
+// placeholder, title, reason (Popular / Viewed / Featured), price, cta, why, why-summary, why-body,
+// share, state, skeleton.
 
 /** @typedef {import('./types.js').Strings} Strings */
 
@@ -30,6 +31,8 @@ const CSS = `
 .noimg { display: flex; align-items: center; justify-content: center; box-sizing: border-box; padding: 6px; text-align: center; color: #6b5f4b; background: var(--omakase-placeholder-bg, linear-gradient(135deg, #efe9dd, #dcd2bf)); font-weight: 600; font-size: .78rem; overflow: hidden; overflow-wrap: anywhere; }
 .title { padding: 8px 8px 2px; font-weight: 600; font-size: .82rem; line-height: 1.3; overflow-wrap: break-word; hyphens: auto; }
 .price { padding: 0 8px; font-size: .82rem; }
+.note { margin: -.4rem 0 .75rem; color: var(--omakase-muted, #59636e); font-size: .8rem; }
+.reason { margin: 4px 8px 0; align-self: flex-start; font-size: .7rem; font-weight: 600; text-transform: uppercase; letter-spacing: .03em; color: var(--omakase-muted, #59636e); }
 .cta { margin: 6px 8px 0; align-self: flex-start; color: var(--omakase-accent, #0b63ce); font-size: .8rem; font-weight: 600; }
 details { padding: 4px 10px 8px; font-size: .78rem; color: var(--omakase-muted, #59636e); }
 summary { cursor: pointer; color: var(--omakase-accent, #0b63ce); list-style: none; display: inline-block; padding: 2px 0; border-radius: 3px; }
@@ -84,6 +87,16 @@ export const STRINGS = Object.freeze({
   shareImage: 'image {image}%',
   noShare: 'Similar overall (this catalogue has no separate text and image vectors).',
   cta: '',
+  headingSimilar: 'Similar products',
+  headingPopular: 'Popular right now',
+  headingRecent: 'Recently viewed',
+  fallbackNoHistory: 'Popular right now: browse a few products and picks of your own appear here.',
+  fallbackUnknownProduct: 'Popular right now: this product is too new for similar picks.',
+  reasonPopular: 'Popular',
+  reasonRecent: 'Viewed',
+  reasonPinned: 'Featured',
+  becauseSimilar: 'Like {title} (similarity {similarity}).',
+  noMatch: 'No product fits this list right now.',
 });
 
 /**

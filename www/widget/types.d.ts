@@ -7,6 +7,9 @@ import type { ProductFields } from '../../pkg/encoders/omakase_encoders.js';
 
 export type Backend = 'auto' | 'webgpu' | 'wasm';
 
+/** Which list the element shows (docs/rules.md § Scenarios). */
+export type Scenario = 'for-you' | 'similar' | 'popular' | 'recently-viewed';
+
 /** Which list a visitor sees: Omakase's recommendations, or the shop's control list (an experiment). */
 export type Variant = 'omakase' | 'control';
 
@@ -36,6 +39,22 @@ export interface Config {
   controlShare: number;
   /** `control-items`: the ids the control bucket shows (e.g. the shop's best sellers), spaces or commas. */
   controlItems: string[];
+  /** `scenario`: "for-you" (default), "similar", "popular" or "recently-viewed"; another value is
+   *  reported ("omakase-error", kind "Rule", attribute "scenario") and "for-you" shown. */
+  scenario: string;
+  /** `filter`: clauses that must all hold, e.g. "genres=Comedy|Drama; price=10..50; in_stock". */
+  filter: string | null;
+  /** `boost`: weighted clauses, e.g. "+0.1 on_sale; -0.05 genres=Horror". */
+  boost: string | null;
+  /** `exclude`: ids never listed (the basket, purchases), spaces or commas. */
+  exclude: string | null;
+  /** `pin`: "ID@POSITION" entries (positions from 1), spaces or commas. */
+  pin: string | null;
+  /** `diversity`: "FIELD:N", at most N items per value of FIELD. */
+  diversity: string | null;
+  /** `facts`: run-time facts replacing the bundle's values: a JSON object
+   *  ({"in_stock": {"12": false}}) or the URL of a JSON file holding one. */
+  facts: string | null;
   /** `embed-new`: embed this page's product on the visitor's device (data-* attributes) when the
    *  bundle and its delta shards do not hold it, downloading the encoders (~25 MB). Off by default:
    *  a shop publishes new products as a delta shard (`omakase delta`). */
@@ -56,6 +75,13 @@ export interface OmakaseRecsAttributes {
   experiment?: string;
   'control-share'?: string | number;
   'control-items'?: string;
+  scenario?: Scenario;
+  filter?: string;
+  boost?: string;
+  exclude?: string;
+  pin?: string;
+  diversity?: string;
+  facts?: string;
   'embed-new'?: '' | 'true' | 'false' | boolean;
   'data-title'?: string;
   'data-description'?: string;
@@ -84,6 +110,23 @@ export interface Strings {
   noShare: string;
   /** A call to action inside each card (e.g. "View"); "" for none. */
   cta: string;
+  /** The default heading of each scenario (the `heading` attribute replaces them). */
+  headingSimilar: string;
+  headingPopular: string;
+  headingRecent: string;
+  /** Said above a popular list shown instead of `for-you` (no history yet) or `similar` (a product
+   *  the bundle does not hold). */
+  fallbackNoHistory: string;
+  fallbackUnknownProduct: string;
+  /** A card's reason in a popular list, and in recently-viewed. */
+  reasonPopular: string;
+  reasonRecent: string;
+  /** A card placed by a pin. */
+  reasonPinned: string;
+  /** "Because {title}" for `similar`: "{title}" the page's product, "{similarity}" 0.00 to 1.00. */
+  becauseSimilar: string;
+  /** A list the rules leave empty. */
+  noMatch: string;
 }
 
 /** What the element knows of a recommended item when it asks the shop for details. */
@@ -107,7 +150,7 @@ export type ItemDetailsHook = (item: CardItem) => ItemDetails | null | undefined
 export interface ListDetail {
   /** Unique per rendered list. */
   listId: string;
-  /** The kind of list ("for-you": from this device's views). */
+  /** The list's scenario as asked ("for-you", "similar", "popular", "recently-viewed"). */
   scenario: string;
   variant: Variant;
   /** The `experiment` attribute, or null. */
@@ -142,6 +185,10 @@ export interface UpdateDetail extends ListDetail {
   note: string;
   /** How the backend was chosen at load. */
   choice: BackendChoice;
+  /** The scenario that made the list ("popular" when `fallback` is set), and why it replaced the
+   *  one asked for ("no-history", "unknown-product", "no-product"; null otherwise). */
+  source: string;
+  fallback: string | null;
 }
 
 /** "omakase-new-product": a product the bundle does not hold was embedded on this device. */
@@ -159,6 +206,9 @@ export interface NewProductDetail {
 export interface ErrorDetail {
   kind: string;
   message: string;
+  /** Kind "Rule": the attribute at fault (scenario, filter, boost, exclude, pin, diversity, facts);
+   *  the list is shown without it. */
+  attribute?: string;
   product?: string;
   file?: string;
 }

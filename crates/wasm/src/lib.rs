@@ -15,6 +15,7 @@ mod delta;
 mod encoders;
 mod error;
 mod fetch;
+mod lists;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -136,6 +137,8 @@ struct State {
     synthetic: bool,
     downloaded: u64,
     bundle_bytes: u64,
+    /// The last rules compiled, by their text (`lists.rs`): a page asks for the same rules again.
+    rules: Option<(String, omakase_runtime::CompiledRules)>,
     deltas: delta::DeltaStatus,
 }
 
@@ -149,6 +152,7 @@ impl State {
             synthetic: false,
             downloaded: fetcher.downloaded,
             bundle_bytes: fetcher.total,
+            rules: None,
             deltas: delta::DeltaStatus::default(),
         }
     }
@@ -420,6 +424,8 @@ impl Recommender {
         let manifest = Manifest::from_json(&manifest_bytes)?;
         let bundle_key = omakase_runtime::manifest::sha256_hex(&manifest_bytes);
         let mut wanted = vec![&manifest.sequence_tower, &manifest.items];
+        // Merchandising: the columns rules read and the popularity lists (small; always fetched).
+        wanted.extend(manifest.columns.iter().chain(&manifest.popularity));
         wanted.extend(manifest.shards.iter().map(|s| &s.file));
         if let (true, Some(explain)) = (options.explain, &manifest.explain) {
             wanted.extend(explain.text.iter().chain(&explain.image).map(|s| &s.file));
