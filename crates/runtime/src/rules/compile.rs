@@ -18,7 +18,7 @@ use crate::store::ItemStore;
 
 /// A filter keeping at most one row in this many is scanned row by row (only the rows it keeps);
 /// a wider one scans every row, the blocks' coarse bounds skipping most (measured: `cargo bench
-/// --bench rules`, bench/README.md § Rules).
+/// --bench rules`, docs/rules.md § Cost).
 pub const SPARSE_SCAN_DIVISOR: usize = 5;
 
 /// Rules ready for a scan over `len` rows.
