@@ -62,7 +62,7 @@ pub fn workload(n: usize, dim: usize) -> Workload {
         name: "sale".into(),
         kind: ColumnKind::Bool,
         values: Vec::new(),
-        rows: (0..n).map(|_| Some(Cell::Bool(rng.next().is_multiple_of(20)))).collect(),
+        rows: (0..n).map(|_| Some(Cell::Bool(rng.next() % 20 == 0))).collect(),
     };
     let file = ColumnsFile { item_count: n, columns: vec![category, sale] };
     let columns = Columns::from_file(file, "columns.json", n).expect("valid columns");
