@@ -61,7 +61,7 @@ fn shop_dataset() -> Dataset {
 
 fn shop_bundle() -> Bundle {
     let mut bundle = fixture().bundle(WeightsDtype::Q8_0, EmbeddingDtype::Int8, MAX_SHARD_BYTES);
-    let columns = merchandising::columns_file(&shop_items(), &ColumnChoice::Auto, Path::new("items.jsonl")).unwrap();
+    let columns = merchandising::columns_file(&shop_items(), &ColumnChoice::Auto, Path::new("items.jsonl")).unwrap().0;
     let popularity = merchandising::popularity_file(&shop_dataset(), 7.0);
     merchandising::attach(&mut bundle, columns, Some(popularity)).unwrap();
     bundle
@@ -434,4 +434,40 @@ fn recommend_takes_the_same_rules_and_scenarios_as_the_element() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr.contains("--facts: field \"price\" holds category values"), "{stderr}");
+}
+
+/// ML-100K's year holds "V" and "unkonwn" on two of 1,682 films: an automatic number column keeps
+/// the field without those items' values and says which they are; more strays, or a named column,
+/// are not let through.
+#[test]
+fn a_stray_token_in_a_numeric_field_is_left_out_of_its_column_and_named() {
+    use omakase::runtime::rules::columns::{Cell, ColumnKind};
+    let base = items();
+    let shop = |strays: &[usize]| -> Vec<Item> {
+        (0..200)
+            .map(|i| {
+                let mut item = base[i % base.len()].clone();
+                item.id = format!("y{i}");
+                let year = if strays.contains(&i) { json!("V") } else { json!(1900 + i) };
+                item.metadata.insert("year".into(), year);
+                item
+            })
+            .collect()
+    };
+    let (columns, notes) =
+        merchandising::columns_file(&shop(&[7]), &ColumnChoice::Auto, Path::new("items.jsonl")).unwrap();
+    let year = columns.unwrap().columns.into_iter().find(|c| c.name == "year").expect("a year column");
+    assert_eq!(year.kind, ColumnKind::Number);
+    assert_eq!(year.rows[7], None);
+    assert_eq!(year.rows[8], Some(Cell::Number(1908.0)));
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("year") && notes[0].contains("\"y7\"") && notes[0].contains("\"V\""), "{notes:?}");
+    // Three strays in 200 items (1.5 %): a field of mixed types, no column.
+    let (columns, notes) =
+        merchandising::columns_file(&shop(&[1, 2, 3]), &ColumnChoice::Auto, Path::new("items.jsonl")).unwrap();
+    assert!(columns.is_none_or(|c| c.columns.iter().all(|c| c.name != "year")) && notes.is_empty());
+    // Named, the field must have one type.
+    let named = ColumnChoice::Named(vec!["year".into()]);
+    let e = merchandising::columns_file(&shop(&[7]), &named, Path::new("d/items.jsonl")).unwrap_err().to_string();
+    assert!(e.contains("--columns year") && e.contains("\"y7\""), "{e}");
 }

@@ -47,7 +47,7 @@ fn indexed_shop() -> Bundle {
     let mut bundle =
         indexed_bundle(&config(), &f.tensors(), &vectors, &shop, &job, Provenance::default(), &plan, &opts).unwrap();
     let permuted: Vec<Item> = plan.order().iter().map(|&r| shop[r as usize].clone()).collect();
-    let columns = merchandising::columns_file(&permuted, &ColumnChoice::Auto, Path::new("items.jsonl")).unwrap();
+    let columns = merchandising::columns_file(&permuted, &ColumnChoice::Auto, Path::new("items.jsonl")).unwrap().0;
     merchandising::attach(&mut bundle, columns, None).unwrap();
     bundle
 }

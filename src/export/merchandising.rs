@@ -6,8 +6,12 @@
 //! Columns come from the fields `items.jsonl` holds besides id, title, description and image. By
 //! default ([`ColumnChoice::Auto`]) a field becomes a column when every value it has is of one type
 //! — numbers, booleans, or strings / lists of strings with at most [`AUTO_MAX_VALUES`] distinct
-//! values (a category) — and its name is a plain field name; links (`url`, `link`) never do. Named
-//! columns (`--columns`) must exist and have one type, or the export stops naming the field.
+//! values (a category) — and its name is a plain field name; links (`url`, `link`) never do. One
+//! exception, for catalogues with a stray token in a numeric field (ML-100K's year holds "V" and
+//! "unkonwn" on two of 1,682 films): a field of numbers where at most 1% of the items hold a string
+//! instead is a number column, those items have no value in it, and the export names them
+//! (the notes [`columns_file`] returns). Named columns (`--columns`) must exist and have one type, or the export
+//! stops naming the field.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -38,13 +42,15 @@ pub enum ColumnChoice {
 
 /// `columns.json` for `items`, or `None` when no field qualifies (or none is asked for). A named
 /// field that cannot be a column is bad input naming `items_file` and the field.
+///
+/// The notes name what an automatic column left out (items whose value is not of its type).
 pub fn columns_file(
     items: &[Item],
     choice: &ColumnChoice,
     items_file: &Path,
-) -> Result<Option<ColumnsFile>, ExportError> {
+) -> Result<(Option<ColumnsFile>, Vec<String>), ExportError> {
     let names: Vec<String> = match choice {
-        ColumnChoice::None => return Ok(None),
+        ColumnChoice::None => return Ok((None, Vec::new())),
         ColumnChoice::Named(names) => names.clone(),
         ColumnChoice::Auto => {
             let all: BTreeSet<&String> = items.iter().flat_map(|i| i.metadata.keys()).collect();
@@ -53,8 +59,16 @@ pub fn columns_file(
     };
     let named = matches!(choice, ColumnChoice::Named(_));
     let mut columns = Vec::new();
+    let mut notes = Vec::new();
     for name in names {
-        match column(items, &name) {
+        let result = column(items, &name).or_else(|e| {
+            if named {
+                Err(e)
+            } else {
+                mostly_numbers(items, &name, &mut notes).ok_or(e)
+            }
+        });
+        match result {
             Ok(c) if !named && c.values.len() > AUTO_MAX_VALUES => {} // free text, not a category
             Ok(c) => columns.push(c),
             Err(_) if !named => {}
@@ -67,7 +81,30 @@ pub fn columns_file(
         return Err(ExportError::input(items_file, reason));
     }
     let item_count = items.len();
-    Ok((!columns.is_empty()).then_some(ColumnsFile { item_count, columns }))
+    Ok(((!columns.is_empty()).then_some(ColumnsFile { item_count, columns }), notes))
+}
+
+/// A field of numbers where at most 1% of the items holding it have a string instead, as a number
+/// column without those items' values; the note names them (at most 10). `None` otherwise.
+fn mostly_numbers(items: &[Item], name: &str, notes: &mut Vec<String>) -> Option<ColumnFile> {
+    let held: Vec<(&Item, &Value)> =
+        items.iter().filter_map(|i| i.metadata.get(name).filter(|v| !v.is_null()).map(|v| (i, v))).collect();
+    let strays: Vec<String> =
+        held.iter().filter(|(_, v)| v.is_string()).map(|(i, v)| format!("{:?} ({v})", i.id)).collect();
+    let numbers = held.iter().filter(|(_, v)| v.is_number()).count();
+    if strays.is_empty() || numbers + strays.len() != held.len() || strays.len() * 100 > held.len() {
+        return None;
+    }
+    let rows =
+        items.iter().map(|i| i.metadata.get(name).and_then(Value::as_f64).filter(|x| x.is_finite()).map(Cell::Number));
+    let shown: Vec<&str> = strays.iter().take(10).map(String::as_str).collect();
+    notes.push(format!(
+        "columns.json: {name} is a number column; {} of {} items hold no number there and have no {name}: {}",
+        strays.len(),
+        held.len(),
+        shown.join(", ")
+    ));
+    Some(ColumnFile { name: name.into(), kind: ColumnKind::Number, values: Vec::new(), rows: rows.collect() })
 }
 
 /// One field as a column, or why it cannot be one.

@@ -155,7 +155,11 @@ pub fn export(job: &ExportJob) -> Result<Manifest, ExportError> {
         let files = encoders::encoder_bundle(models, &features, &features_path, template, with_image)?;
         encoders::attach(&mut bundle, files)?;
     }
-    let columns = merchandising::columns_file(&loaded.dataset.items, &job.columns, &job.data.join("items.jsonl"))?;
+    let (columns, notes) =
+        merchandising::columns_file(&loaded.dataset.items, &job.columns, &job.data.join("items.jsonl"))?;
+    for note in notes {
+        eprintln!("export: {note}"); // what an automatic column left out is said, never dropped silently
+    }
     let popularity = job.popularity_half_life_days.map(|days| merchandising::popularity_file(&loaded.dataset, days));
     merchandising::attach(&mut bundle, columns, popularity)?;
     write_atomic_dir(&job.out, &bundle.files)?;
