@@ -7,9 +7,8 @@ mod bundle_fixture;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Output};
 
-use bundle_fixture::{file_map, fixture, items, N_ITEMS};
+use bundle_fixture::{cli_json, file_map, fixture, items, omakase, N_ITEMS};
 use omakase::data::{Dataset, Event, Item, UserHistory};
 use omakase::export::merchandising::{self, ColumnChoice};
 use omakase::export::{write_atomic_dir, Bundle};
@@ -346,18 +345,6 @@ fn rules_on_fields_the_bundle_lacks_name_the_attribute() {
 }
 
 // ---- the CLI ---------------------------------------------------------------------------------
-
-fn omakase(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_omakase")).args(args).output().unwrap()
-}
-
-fn cli_json(dir: &str, extra: &[&str]) -> Value {
-    let mut args = vec!["recommend", "--bundle", dir, "--json"];
-    args.extend_from_slice(extra);
-    let out = omakase(&args);
-    assert!(out.status.success(), "{extra:?}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 #[test]
 fn recommend_takes_the_same_rules_and_scenarios_as_the_element() {

@@ -7,9 +7,8 @@
 mod bundle_fixture;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use bundle_fixture::{config, file_map, fixture, items, N_ITEMS};
+use bundle_fixture::{cli_json, config, file_map, fixture, items, omakase, N_ITEMS};
 use omakase::data::Item;
 use omakase::export::index::{indexed_bundle, partition, IndexOptions};
 use omakase::export::merchandising::{self, ColumnChoice};
@@ -57,18 +56,6 @@ fn loaded(bundle: &Bundle) -> (Runtime, Ivf) {
     let runtime = Runtime::load(&files["manifest.json"], &files).unwrap();
     let ivf = Ivf::load(&bundle.manifest, &files).unwrap().expect("an index");
     (runtime, ivf)
-}
-
-fn omakase(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_omakase")).args(args).output().unwrap()
-}
-
-fn cli_json(dir: &str, extra: &[&str]) -> Value {
-    let mut args = vec!["recommend", "--bundle", dir, "--json"];
-    args.extend_from_slice(extra);
-    let out = omakase(&args);
-    assert!(out.status.success(), "{extra:?}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn ids(json: &Value) -> Vec<String> {

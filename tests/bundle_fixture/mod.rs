@@ -122,3 +122,17 @@ impl Fixture {
 pub fn file_map(bundle: &Bundle) -> HashMap<String, Vec<u8>> {
     bundle.files.iter().cloned().collect()
 }
+
+/// The `omakase` binary run with `args`.
+pub fn omakase(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_omakase")).args(args).output().unwrap()
+}
+
+/// `omakase recommend --bundle DIR --json EXTRA…`, which must succeed, as JSON.
+pub fn cli_json(dir: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["recommend", "--bundle", dir, "--json"];
+    args.extend_from_slice(extra);
+    let out = omakase(&args);
+    assert!(out.status.success(), "{extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
