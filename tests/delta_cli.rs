@@ -18,7 +18,7 @@ use omakase::runtime::delta::{self, DeltaHeader};
 use omakase::runtime::store::quantize_int8;
 use omakase::runtime::{Manifest, Runtime};
 use omakase::train::run::TrainJob;
-use omakase::train::{train, Progress, TrainConfig};
+use omakase::train::{train, TrainConfig};
 use serde_json::Value;
 
 const ITEMS: usize = 40;
@@ -104,19 +104,7 @@ fn exported(tmp: &Path) -> (PathBuf, PathBuf, PathBuf) {
     config.encode.features = tmp.join("features.safetensors");
     config.encode.models = models.clone();
     let run = tmp.join("run");
-    let job = TrainJob {
-        data: data.clone(),
-        out: run.clone(),
-        config: Some(config),
-        init: None,
-        encode: true,
-        progress: Progress::Silent,
-        main: true,
-        baselines: Vec::new(),
-        stop_after_epochs: None,
-        device: Default::default(),
-    };
-    train(&job).unwrap();
+    train(&TrainJob::quiet(data.clone(), run.clone(), config)).unwrap();
     let bundle = tmp.join("bundle");
     let out =
         omakase(&["export", "--model", s(&run), "--data", s(&data), "--out", s(&bundle), "--encoders", s(&models)]);

@@ -23,7 +23,7 @@ use omakase::encoders::image::FEATURE_DIM;
 use omakase::encoders::text::ItemTextTemplate;
 use omakase::runtime::{verify_file, Manifest, Runtime};
 use omakase::train::run::TrainJob;
-use omakase::train::{train, Progress, TrainConfig};
+use omakase::train::{train, TrainConfig};
 use serde_json::Value;
 
 const ITEMS: usize = 60;
@@ -120,19 +120,7 @@ fn trained(tmp: &Path, models: &Path) -> (PathBuf, PathBuf, PathBuf) {
     config.encode.features = features.clone();
     config.encode.models = models.to_owned();
     let run = tmp.join("run");
-    let job = TrainJob {
-        data: data.clone(),
-        out: run.clone(),
-        config: Some(config),
-        init: None,
-        encode: true,
-        progress: Progress::Silent,
-        main: true,
-        baselines: Vec::new(),
-        stop_after_epochs: None,
-        device: Default::default(),
-    };
-    train(&job).unwrap();
+    train(&TrainJob::quiet(data.clone(), run.clone(), config)).unwrap();
     (data, run, features)
 }
 

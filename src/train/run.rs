@@ -170,6 +170,25 @@ pub struct TrainJob {
     pub device: DeviceChoice,
 }
 
+impl TrainJob {
+    /// The main model on `data` into `out` with `config`, encoding first, silently, on the CPU: what
+    /// a test or a script wants (the CLI sets every field from its flags).
+    pub fn quiet(data: PathBuf, out: PathBuf, config: TrainConfig) -> Self {
+        TrainJob {
+            data,
+            out,
+            config: Some(config),
+            init: None,
+            encode: true,
+            progress: Progress::Silent,
+            main: true,
+            baselines: Vec::new(),
+            stop_after_epochs: None,
+            device: DeviceChoice::default(),
+        }
+    }
+}
+
 /// What a finished job reports.
 #[derive(Debug, Clone)]
 pub struct TrainSummary {
