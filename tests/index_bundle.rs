@@ -168,3 +168,87 @@ fn a_truncated_or_tampered_partition_is_refused_and_the_answer_uses_verified_row
         assert_eq!(search.hits, verified, "row {r}");
     }
 }
+
+/// The streamed reader's files (docs/bundle.md § Index): every id resolves through its directory
+/// bucket to its row, the metadata files are items.json cut at the partitions, and popular.json is
+/// popularity.json's best rows with their cards, in rank order.
+#[test]
+fn the_streamed_reader_files_hold_what_the_whole_bundle_files_hold() {
+    use omakase::export::index::stream::attach_stream;
+    use omakase::export::merchandising;
+    use omakase::runtime::index::directory::{bucket_of, Bucket};
+    use omakase::runtime::index::popular::PopularFile;
+    use omakase::runtime::popularity::{Popularity, PopularityFile};
+    use omakase::runtime::ItemMeta;
+
+    let mut bundle = indexed(6);
+    // Row r viewed (r * 7 % 13) times, at times spread over a month.
+    let events: Vec<(u32, f64)> =
+        (0..N_ITEMS as u32).flat_map(|r| (0..r * 7 % 13).map(move |t| (r, (r as f64 + t as f64) * 40_000.0))).collect();
+    merchandising::attach(&mut bundle, None, Some(PopularityFile::compute(N_ITEMS, &events, 7.0))).unwrap();
+    attach_stream(&mut bundle).unwrap();
+    let m = Manifest::from_json(&manifest_json(&bundle)).unwrap();
+    assert_eq!(m, bundle.manifest);
+    let index = m.index.as_ref().unwrap();
+    let files = file_map(&bundle);
+    for (_, entry) in m.stream_files() {
+        omakase::runtime::verify_file(entry, &files[&entry.path]).unwrap();
+    }
+    let items: Vec<ItemMeta> = serde_json::from_slice(&files["items.json"]).unwrap();
+    // Metadata: partition p's file holds its shard's rows, in row order.
+    let metadata = index.metadata.as_ref().expect("index.metadata");
+    assert_eq!(metadata.len(), index.partitions);
+    let mut joined: Vec<ItemMeta> = Vec::new();
+    for (p, entry) in metadata.iter().enumerate() {
+        assert_eq!(entry.path, format!("meta-{p:05}.json"));
+        let part: Vec<ItemMeta> = serde_json::from_slice(&files[&entry.path]).unwrap();
+        assert_eq!(part.len(), m.shards[p].rows);
+        joined.extend(part);
+    }
+    assert_eq!(joined, items);
+    // Directory: B = 1 for 60 ids; every id in its bucket, at its row.
+    let directory = index.directory.as_ref().expect("index.directory");
+    assert_eq!((directory.hash.as_str(), directory.buckets, directory.files.len()), ("fnv1a64", 1, 1));
+    for (row, item) in items.iter().enumerate() {
+        let b = bucket_of(&item.id, directory.buckets);
+        let entry = &directory.files[b];
+        let bucket = Bucket::parse(&files[&entry.path], &entry.path, b, directory.buckets, N_ITEMS).unwrap();
+        assert_eq!(bucket.row_of(&item.id), Some(row as u32), "{}", item.id);
+    }
+    // Popular: every row (fewer than 1,000), ranked as the whole bundle's popular list ranks them.
+    let popular_entry = index.popular.as_ref().expect("index.popular");
+    let popular = PopularFile::parse(&files[&popular_entry.path], &popular_entry.path, N_ITEMS).unwrap();
+    let popularity = Popularity::parse(&files["popularity.json"], "popularity.json", N_ITEMS).unwrap();
+    assert_eq!(popular.rows.len(), N_ITEMS);
+    let mut expected: Vec<(u32, f32)> = (0..N_ITEMS as u32).map(|r| (r, popularity.score(r as usize))).collect();
+    expected.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    assert_eq!(popular.rows, expected);
+    let cards: Vec<ItemMeta> = expected.iter().map(|&(r, _)| items[r as usize].clone()).collect();
+    assert_eq!(popular.items, cards);
+    // Attaching again replaces the files rather than adding a second set.
+    let count = bundle.files.len();
+    attach_stream(&mut bundle).unwrap();
+    assert_eq!(bundle.files.len(), count);
+}
+
+#[test]
+fn stream_fields_that_disagree_with_the_index_are_refused_naming_the_field() {
+    let bundle = indexed(6);
+    let cases: [(&str, Box<Edit>); 4] = [
+        (
+            "index.metadata",
+            Box::new(|v| {
+                v["index"]["metadata"].as_array_mut().unwrap().pop();
+            }),
+        ),
+        ("index.directory.hash", Box::new(|v| v["index"]["directory"]["hash"] = "murmur3".into())),
+        ("index.directory.buckets", Box::new(|v| v["index"]["directory"]["buckets"] = 0.into())),
+        ("index.directory.files", Box::new(|v| v["index"]["directory"]["buckets"] = 2.into())),
+    ];
+    for (field, edit) in cases {
+        let err = load_edited(&bundle, edit).unwrap_err();
+        assert!(err.to_string().starts_with(&format!("manifest.json: field `{field}`")), "{field}: {err}");
+    }
+    let err = load_edited(&bundle, |v| v["index"]["directory"]["hash"] = "murmur3".into()).unwrap_err();
+    assert!(err.to_string().contains("murmur3"), "{err}");
+}

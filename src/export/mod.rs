@@ -162,6 +162,8 @@ pub fn export(job: &ExportJob) -> Result<Manifest, ExportError> {
     }
     let popularity = job.popularity_half_life_days.map(|days| merchandising::popularity_file(&loaded.dataset, days));
     merchandising::attach(&mut bundle, columns, popularity)?;
+    // After popularity: the streamed reader's popular.json is computed from it.
+    index::stream::attach_stream(&mut bundle)?;
     write_atomic_dir(&job.out, &bundle.files)?;
     Ok(bundle.manifest)
 }

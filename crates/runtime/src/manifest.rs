@@ -222,6 +222,32 @@ pub struct IndexEntry {
     pub seed: u64,
     /// `p × dim` little-endian f32, row-major: partition `i`'s unit-length centroid.
     pub centroids: FileEntry,
+    /// For a streamed reader: partition `i`'s items' metadata (`meta-NNNNN.json`, items.json's
+    /// entries of its rows, in row order), one file per partition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Vec<FileEntry>>,
+    /// For a streamed reader: id → row, hashed into bucket files (`ids-NNNNN.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<Directory>,
+    /// For a streamed reader: the most popular rows with their scores and metadata (`popular.json`),
+    /// so a first visit's list needs no whole-catalogue file. Absent without `popularity.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub popular: Option<FileEntry>,
+}
+
+/// The only hash a directory uses (`index.directory.hash`): FNV-1a 64-bit of the id's UTF-8 bytes.
+pub const DIRECTORY_HASH: &str = "fnv1a64";
+
+/// `index.directory`: an id's bucket is [`DIRECTORY_HASH`] of its UTF-8 bytes mod `buckets`; bucket
+/// file `b` is a JSON array of `[id, row]` pairs sorted by id (docs/bundle.md § Index).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Directory {
+    /// Always [`DIRECTORY_HASH`] (another name is refused naming `index.directory.hash`).
+    pub hash: String,
+    /// Number of buckets `B` (≥ 1): one file each.
+    pub buckets: usize,
+    pub files: Vec<FileEntry>,
 }
 
 /// The quantized frozen encoders (GGUF, as `omakase quantize` writes them) and the rule that turns a
@@ -310,6 +336,24 @@ impl Manifest {
         files
     }
 
+    /// The files only a streamed reader fetches (`index.metadata`, `index.directory.files`,
+    /// `index.popular`): not part of [`Manifest::files`], which a whole-bundle reader loads (it
+    /// reads `items.json` instead), but checked like them.
+    pub fn stream_files(&self) -> Vec<(String, &FileEntry)> {
+        let mut files = Vec::new();
+        let Some(index) = &self.index else { return files };
+        if let Some(metadata) = &index.metadata {
+            files.extend(metadata.iter().enumerate().map(|(i, f)| (format!("index.metadata[{i}]"), f)));
+        }
+        if let Some(directory) = &index.directory {
+            files.extend(directory.files.iter().enumerate().map(|(i, f)| (format!("index.directory.files[{i}]"), f)));
+        }
+        if let Some(popular) = &index.popular {
+            files.push(("index.popular".to_string(), popular));
+        }
+        files
+    }
+
     /// Checks every limit, dimension and size; nothing is allocated from the manifest before this.
     pub fn validate(&self) -> Result<(), RuntimeError> {
         if self.format_version < self.required_version() {
@@ -363,7 +407,7 @@ impl Manifest {
             ));
         }
         let mut seen = std::collections::HashSet::new();
-        for (field, file) in self.files().into_iter().chain(self.encoder_files()) {
+        for (field, file) in self.files().into_iter().chain(self.encoder_files()).chain(self.stream_files()) {
             check_file_entry(&field, file)?;
             if !seen.insert(file.path.as_str()) {
                 return Err(RuntimeError::field(format!("{field}.path"), format!("{:?} is listed twice", file.path)));
@@ -448,6 +492,26 @@ impl Manifest {
                 index.centroids.bytes, index.partitions, index.dim
             );
             return Err(RuntimeError::field("index.centroids.bytes", reason));
+        }
+        if let Some(metadata) = &index.metadata {
+            if metadata.len() != index.partitions {
+                let reason = format!("{} files, but the index has {} partitions", metadata.len(), index.partitions);
+                return Err(RuntimeError::field("index.metadata", reason));
+            }
+        }
+        if let Some(directory) = &index.directory {
+            if directory.hash != DIRECTORY_HASH {
+                let reason = format!("{:?} is not a hash this runtime knows (\"{DIRECTORY_HASH}\")", directory.hash);
+                return Err(RuntimeError::field("index.directory.hash", reason));
+            }
+            if directory.buckets == 0 || directory.buckets > self.item_count.max(1) {
+                let reason = format!("{} is not in 1..={}", directory.buckets, self.item_count.max(1));
+                return Err(RuntimeError::field("index.directory.buckets", reason));
+            }
+            if directory.files.len() != directory.buckets {
+                let reason = format!("{} files for {} buckets", directory.files.len(), directory.buckets);
+                return Err(RuntimeError::field("index.directory.files", reason));
+            }
         }
         Ok(())
     }

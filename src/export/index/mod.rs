@@ -9,10 +9,12 @@
 //!   ─► the catalogue permuted to that order (items.json, main and explain shards follow it)
 //!   ─► items-NNNNN.bin = partition NNNNN; index-centroids.bin; nprobe = the smallest reaching
 //!      the target recall@10 against the exact scan on sampled item queries (recall.rs)
+//!   ─► a streamed reader's files: per-partition metadata, id directory, popular.json (stream.rs)
 //! ```
 
 pub mod kmeans;
 pub mod recall;
+pub mod stream;
 
 use std::collections::HashMap;
 
@@ -223,6 +225,9 @@ pub fn attach(
         nprobe,
         seed: opts.seed,
         centroids: centroids_entry,
+        metadata: None,
+        directory: None,
+        popular: None,
     });
     manifest.format_version = manifest.format_version.max(manifest.required_version());
     manifest.validate().map_err(|e| ExportError::Invalid { reason: e.to_string() })?;
@@ -249,6 +254,7 @@ pub fn indexed_bundle(
     let permuted_items: Vec<Item> = order.iter().map(|&r| items[r as usize].clone()).collect();
     let mut bundle = build_bundle(model, tensors, &permuted, &permuted_items, job, provenance)?;
     attach(&mut bundle, &permuted, partitioning, job, opts)?;
+    stream::attach_stream(&mut bundle)?;
     Ok(bundle)
 }
 

@@ -16,12 +16,16 @@
 //! - [`ivf`]: [`Ivf`], partitions over rows; the search over a loaded [`crate::store::ItemStore`]
 //!   or over the partitions that have arrived ([`PartitionRows`]).
 //! - [`partitions`]: [`PartitionSet`], the partitions a page has received, each verified.
+//! - [`directory`]: the id directory's hash and bucket files (a streamed page resolves ids by them).
+//! - [`popular`]: `popular.json`, the most popular rows with their cards (a streamed first visit).
 //! - [`recommend`]: a loaded [`crate::Runtime`]'s recommendations and lists (scenarios, rules)
 //!   through the index.
 
 pub mod centroids;
+pub mod directory;
 pub mod ivf;
 pub mod partitions;
+pub mod popular;
 pub mod recommend;
 
 pub use centroids::Centroids;
