@@ -31,6 +31,7 @@ pub mod progress;
 pub mod run;
 pub mod sequences;
 pub mod standardize;
+pub mod sweep;
 pub mod trainer;
 
 pub use config::TrainConfig;

@@ -18,6 +18,7 @@ mod import;
 mod quantize;
 mod recommend;
 mod report;
+mod sweep;
 mod train;
 mod validate;
 
@@ -52,6 +53,8 @@ enum Command {
     Recommend(recommend::Args),
     /// Rebuild RUN/report.html (data-quality analysis recomputed; accuracy from RUN/eval-*.json).
     Report(report::Args),
+    /// Train settings × seeds, evaluate each on the test split, compare each with the default (paired intervals).
+    Sweep(sweep::Args),
     /// Encode, pretrain and train a model into a resumable RUN directory.
     Train(train::Args),
     /// Check a dataset directory: summary, every problem with file:line; exit 2 when unusable.
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Quantize(args) => quantize::run(args),
         Command::Recommend(args) => recommend::run(args),
         Command::Report(args) => report::run(args),
+        Command::Sweep(args) => sweep::run(args),
         Command::Train(args) => train::run(args),
         Command::Validate(args) => validate::run(args),
     };

@@ -56,7 +56,7 @@ pub struct Args {
 /// - glibc serves allocations above its mmap threshold with fresh pages and unmaps them on free,
 ///   so every step page-faults its activations in again (~20% of the time): the threshold is raised
 ///   to glibc's maximum (32 MiB) and freed memory is kept.
-fn tune_process_for_training() {
+pub fn tune_process_for_training() {
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         // Before any candle op: the pool reads the variable once, when first used. No other thread
         // is running yet (clap parsing is single-threaded), so setting it is sound.

@@ -1,0 +1,178 @@
+//! `omakase sweep` on a tiny synthetic catalogue: the default and a setting, two seeds, two epochs
+//! each — the run folders and the table's files are written with every row, a second invocation
+//! trains nothing and gives the same figures, and a bad `--setting` is refused naming its key.
+//!
+//! The catalogue: `ITEMS` items with seeded random "text" and "image" features; users walk the items
+//! in steps of +1 from random starts (as tests/train_resume.rs), so a few epochs learn something.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use omakase::encoders::features::{Features, ModalityFeatures};
+use omakase::train::config::TrainProtocol;
+use omakase::train::sweep::{run_dir, sweep, Setting, SweepJob};
+use omakase::train::{Progress, TrainConfig};
+
+const ITEMS: usize = 24;
+const USERS: usize = 20;
+
+/// SplitMix64: deterministic numbers without an RNG crate.
+struct Numbers(u64);
+
+impl Numbers {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn uniform(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    }
+}
+
+/// The dataset directory and its features file.
+fn synthetic(dir: &Path) -> (PathBuf, PathBuf) {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let items: String =
+        (0..ITEMS).map(|i| format!("{{\"item_id\": \"i{i}\", \"title\": \"item {i}\", \"image\": null}}\n")).collect();
+    std::fs::write(data.join("items.jsonl"), items).unwrap();
+    let mut numbers = Numbers(11);
+    let mut interactions = String::from("user_id,item_id,timestamp\n");
+    for user in 0..USERS {
+        let start = numbers.next() as usize % ITEMS;
+        for t in 0..6 + numbers.next() as usize % 8 {
+            interactions += &format!("u{user},i{},{}\n", (start + t) % ITEMS, user * 3 + t);
+        }
+    }
+    std::fs::write(data.join("interactions.csv"), interactions).unwrap();
+    let mut text = ModalityFeatures::absent(ITEMS, 384, None);
+    let mut image = ModalityFeatures::absent(ITEMS, 1280, None);
+    for i in 0..ITEMS {
+        text.set_row(i, &(0..384).map(|_| numbers.uniform()).collect::<Vec<_>>(), [i as u8; 32]);
+        if i % 3 != 0 {
+            image.set_row(i, &(0..1280).map(|_| numbers.uniform()).collect::<Vec<_>>(), [i as u8 + 100; 32]);
+        }
+    }
+    let features =
+        Features { item_ids: (0..ITEMS).map(|i| format!("i{i}")).collect(), text, image, text_template: None };
+    let path = dir.join("features.safetensors");
+    features.save(&path).unwrap();
+    (data, path)
+}
+
+fn base_config(features: &Path) -> String {
+    format!(
+        "[model]\ndim = 16\nnum_heads = 2\nffn_dim = 16\nmax_len = 6\n\
+         [pretrain]\nepochs = 1\nbatch = 8\n\
+         [train]\nepochs = 2\nbatch = 8\nwarmup_steps = 2\npatience = 50\n\
+         [encode]\nfeatures = \"{}\"\n",
+        features.display()
+    )
+}
+
+fn job(data: &Path, out: &Path, features: &Path) -> SweepJob {
+    SweepJob {
+        data: data.to_owned(),
+        base: TrainConfig::parse(&base_config(features), "base").unwrap(),
+        settings: vec![Setting::parse("fast=train.lr=0.01,train.item_tower_lr=0.02").unwrap()],
+        seeds: vec![42, 43],
+        protocols: vec![TrainProtocol::Warm],
+        out: out.to_owned(),
+        device: Default::default(),
+        encode: false,
+        progress: Progress::Silent,
+        quiet: true,
+    }
+}
+
+#[test]
+fn a_sweep_writes_its_table_and_a_second_run_trains_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, features) = synthetic(dir.path());
+    let out = dir.path().join("sweep");
+    let first = sweep(&job(&data, &out, &features)).unwrap();
+
+    for name in ["default", "fast"] {
+        for seed in [42, 43] {
+            let run = run_dir(&out, name, seed, TrainProtocol::Warm);
+            assert_eq!(run, out.join(name).join(format!("seed-{seed}")));
+            for file in ["config.toml", "run.json", "model.safetensors", "history.jsonl"] {
+                assert!(run.join(file).is_file(), "{}", run.join(file).display());
+            }
+            let config = TrainConfig::load(&run.join("config.toml")).unwrap();
+            assert_eq!(config.train.seed, seed);
+            assert_eq!(config.train.lr, if name == "fast" { 0.01 } else { TrainConfig::default().train.lr });
+        }
+    }
+    let table = &first.tables[0];
+    assert_eq!(table.protocol, "warm");
+    assert_eq!(table.runs.len(), 4);
+    assert!(table.runs.iter().all(|r| r.trained_now && r.best_epoch.is_some() && r.test_ndcg10.is_finite()));
+    let names: Vec<&str> = table.settings.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["default", "fast"]);
+    assert!(table.settings[0].vs_default.is_none());
+    let vs = table.settings[1].vs_default.as_ref().expect("the setting is compared with the default");
+    assert_eq!(vs.per_seed.len(), 2);
+    let [low, high] = vs.ndcg10.ci95;
+    assert!(low <= vs.ndcg10.difference && vs.ndcg10.difference <= high, "{vs:?}");
+    // The pooled difference is the mean of the per-seed ones, and of the rows' means.
+    let per_seed_mean = vs.per_seed.values().map(|d| d.difference).sum::<f64>() / 2.0;
+    assert!((vs.ndcg10.difference - per_seed_mean).abs() < 1e-12);
+    let of_means = table.settings[1].test_ndcg10.mean - table.settings[0].test_ndcg10.mean;
+    assert!((vs.ndcg10.difference - of_means).abs() < 1e-9, "{} vs {of_means}", vs.ndcg10.difference);
+
+    let markdown = std::fs::read_to_string(out.join("sweep.md")).unwrap();
+    assert!(markdown.contains("| default |"), "{markdown}");
+    assert!(markdown.contains("| fast (`train.item_tower_lr=0.02`, `train.lr=0.01`) |"), "{markdown}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("sweep.json")).unwrap()).unwrap();
+    assert_eq!(json["tables"][0]["settings"][1]["name"], "fast");
+    assert!(json["tables"][0]["settings"][1]["vs_default"]["ndcg@10"]["ci95"].is_array());
+
+    // Again: nothing is trained, the figures are the same.
+    let history = std::fs::read(out.join("fast/seed-43/history.jsonl")).unwrap();
+    let second = sweep(&job(&data, &out, &features)).unwrap();
+    assert!(second.tables[0].runs.iter().all(|r| !r.trained_now));
+    assert_eq!(second.tables[0].settings, first.tables[0].settings);
+    assert_eq!(std::fs::read(out.join("fast/seed-43/history.jsonl")).unwrap(), history);
+
+    // The same name with other values is refused, not mixed into the old runs.
+    let mut changed = job(&data, &out, &features);
+    changed.settings = vec![Setting::parse("fast=train.lr=0.02").unwrap()];
+    let err = sweep(&changed).unwrap_err().to_string();
+    assert!(err.contains("seed-42") && err.contains("another config"), "{err}");
+}
+
+#[test]
+fn a_bad_setting_is_refused_naming_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, features) = synthetic(dir.path());
+    let config = dir.path().join("base.toml");
+    std::fs::write(&config, base_config(&features)).unwrap();
+    let out = dir.path().join("sweep");
+    let sweep = |setting: &str| {
+        Command::new(env!("CARGO_BIN_EXE_omakase"))
+            .arg("sweep")
+            .arg(&data)
+            .args(["--config".as_ref(), config.as_os_str(), "--out".as_ref(), out.as_os_str()])
+            .args(["--no-encode", "--seeds", "42", "--setting", setting])
+            .output()
+            .unwrap()
+    };
+    for (setting, says) in [
+        ("long=train.epochz=400", "train.epochz"),
+        ("long=train.epochs=many", "train.epochs"),
+        ("moe=model.dim=-3", "model.dim"),
+        ("long=train.seed=7", "train.seed"),
+        ("long", "NAME=key=value"),
+    ] {
+        let output = sweep(setting);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{setting}: {stderr}");
+        assert!(stderr.contains(says), "{setting}: {stderr}");
+    }
+    assert!(!out.exists(), "nothing is made before every setting is checked");
+}
