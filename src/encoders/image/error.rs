@@ -38,6 +38,11 @@ pub enum ImageEncoderError {
     /// A tensor operation failed while running the network.
     #[error("EfficientNet-Lite0 forward pass: {0}")]
     Forward(Box<candle_core::Error>),
+
+    /// The network on the GPU failed (no device, device lost, validation); the caller finishes on the CPU.
+    #[cfg(feature = "gpu")]
+    #[error("image encoder on the GPU: {0}")]
+    Gpu(#[from] crate::runtime::gpu::GpuError),
 }
 
 // Boxed: candle's error is large, and every `Result` of this module would carry its size.

@@ -25,6 +25,8 @@ mod decode;
 mod depthwise;
 mod efficientnet;
 mod error;
+#[cfg(feature = "gpu")]
+mod gpu;
 mod pointwise;
 mod preprocess;
 mod resample;
@@ -38,6 +40,8 @@ use candle_core::{Device, Tensor};
 pub use decode::{decode_bytes, decode_file};
 pub use efficientnet::{EfficientNetLite0, FEATURE_DIM, NUM_CLASSES};
 pub use error::{ImageEncoderError, Result};
+#[cfg(feature = "gpu")]
+pub use gpu::cpu_layers;
 pub use preprocess::{center_crop, crops_to_input, resized_size, RgbImage, RgbView, INPUT_SIZE};
 pub use state_dict::StateDict;
 

@@ -45,6 +45,12 @@ impl PointwiseConvBn {
         Ok(Self { weight_t, bias: folded.bias, c_in, activation, quantized: None })
     }
 
+    /// From weights already folded: `weight_t` `[c_in, c_out]`, `bias` `[c_out]` (the GPU kernel tests
+    /// build their CPU reference layers this way).
+    pub(super) fn from_folded(weight_t: Vec<f32>, bias: Vec<f32>, c_in: usize, activation: Activation) -> Self {
+        Self { weight_t, bias, c_in, activation, quantized: None }
+    }
+
     /// The same layer with its weight quantized to `dtype` blocks, or unchanged (still f32) when `c_in` is
     /// not a multiple of the block size or the weight is already quantized.
     pub fn quantized(&self, dtype: GgmlDType) -> Result<Self> {

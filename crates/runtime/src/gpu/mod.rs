@@ -10,6 +10,8 @@
 //!   softmax), recorded into one [`GpuPass`] per forward.
 //! - [`tower`]: [`GpuSequenceTower`], the sequence tower (session → user vector) from the bundle's GGUF.
 //! - [`bert`]: [`GpuBert`], the text encoder's (MiniLM's) layers, for products embedded in the browser.
+//! - [`efficientnet`]: [`GpuEfficientNet`], the image encoder (EfficientNet-Lite0: stem, depthwise and
+//!   pointwise convs, pool; `conv.wgsl`) from the CPU encoder's folded weights, for new products' pictures.
 //!
 //! Tests: `XDG_RUNTIME_DIR=$(mktemp -d) cargo test --test gpu_kernels` runs every kernel against the
 //! CPU reference on the adapter wgpu finds (Mesa lavapipe from Debian's `mesa-vulkan-drivers` on a
@@ -24,6 +26,7 @@ pub(crate) mod backend;
 pub mod bert;
 mod buffers;
 pub mod context;
+pub mod efficientnet;
 mod error;
 pub mod layers;
 mod pipelines;
@@ -32,6 +35,7 @@ pub mod tower;
 
 pub use bert::{BertShape, GpuBert};
 pub use context::{is_software_adapter, GpuContext, GpuOptions};
+pub use efficientnet::{EfficientNetWeights, GpuEfficientNet};
 pub use error::GpuError;
 pub use layers::{AttentionShape, GpuLayerNorm, GpuLinear, GpuPass, GpuTensor};
 pub use scoring::{GpuItemTable, GpuRowFormat, MAX_K};
