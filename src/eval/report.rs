@@ -21,6 +21,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use super::approximate::IndexReport;
 use super::metrics::{MetricRatios, Metrics};
 use super::protocol::{EvalProtocol, ProtocolResult};
 use super::scorer::Evaluation;
@@ -82,6 +83,10 @@ pub struct Report {
     /// or seed), scored on the same cases, and the paired differences model − RUN2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub against: Option<Against>,
+    /// `omakase eval --index`: the bundle index's approximate path on the same cases, per `nprobe`
+    /// (`eval::approximate`; docs/evaluation.md § The index's approximate path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<IndexReport>,
 }
 
 /// The evaluated run against another run on the same cases (see [`Report::against`]).
@@ -133,6 +138,7 @@ impl Report {
             ndcg10_vs_baselines: BTreeMap::new(),
             ndcg10_masked_vs_baselines: BTreeMap::new(),
             against: None,
+            index: None,
         }
     }
 
@@ -188,6 +194,9 @@ impl Report {
         if let Some(tuned) = &self.finetuned {
             row("model, fine-tuned", &tuned.metrics, Some(&tuned.metrics_masked));
         }
+        for probe in self.index.iter().flat_map(|index| &index.probes) {
+            row(&format!("model, index nprobe {}", probe.nprobe), &probe.metrics, Some(&probe.metrics_masked));
+        }
         for (what, differences) in
             [("", &self.ndcg10_vs_baselines), (", history masked", &self.ndcg10_masked_vs_baselines)]
         {
@@ -200,6 +209,29 @@ impl Report {
                 let verdict = if d.is_clear() { "" } else { "  (not distinguishable)" };
                 let [low, high] = d.ci95;
                 let _ = writeln!(out, "  vs {name:<19} {:+.4}  [{low:+.4}, {high:+.4}]{verdict}", d.difference);
+            }
+        }
+        if let Some(index) = &self.index {
+            let _ = writeln!(
+                out,
+                "index ({} partitions; the export would probe {}): the approximate path against the exact ranking:",
+                index.partitions, index.export_nprobe
+            );
+            for probe in &index.probes {
+                let difference = |d: &Option<PairedDifference>| {
+                    d.map(|d| format!("{:+.4} [{:+.4}, {:+.4}]", d.difference, d.ci95[0], d.ci95[1]))
+                        .unwrap_or_default()
+                };
+                let _ = writeln!(
+                    out,
+                    "  nprobe {:>4}: recall@10 vs exact {:.4} (masked {:.4}), targets probed {:.4}, N@10 minus exact {} (masked {})",
+                    probe.nprobe,
+                    probe.recall_at_10_vs_exact,
+                    probe.recall_at_10_masked_vs_exact,
+                    probe.targets_probed,
+                    difference(&probe.ndcg10_difference),
+                    difference(&probe.ndcg10_masked_difference),
+                );
             }
         }
         for (name, why) in &self.baselines_unavailable {

@@ -23,6 +23,15 @@ pub trait Scorer {
     fn score_batch(&self, histories: &[&[u32]]) -> Result<Tensor, EvalError>;
 }
 
+/// A [`Scorer`] that also gives the user vectors its scores come from: what a bundle index probes
+/// with (`approximate`).
+///
+/// Shape contract: `user_vectors(histories)` returns `[b, d]`, row `i` for `histories[i]`, in the
+/// space of the item vectors the scores compare it with.
+pub trait UserVectors: Scorer {
+    fn user_vectors(&self, histories: &[&[u32]]) -> Result<Tensor, EvalError>;
+}
+
 /// Every case's target rank, unmasked and history-masked, in case order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evaluation {
@@ -102,7 +111,8 @@ fn score_rows(scorer: &dyn Scorer, histories: &[&[u32]], n_items: usize) -> Resu
     Ok(scores.to_device(&Device::Cpu)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
 }
 
-fn check_case(case: &TestCase, n_items: usize) -> Result<(), EvalError> {
+/// Refuses a case whose target or history names an item outside the catalogue.
+pub(super) fn check_case(case: &TestCase, n_items: usize) -> Result<(), EvalError> {
     let out_of_range = |field, item| EvalError::ItemOutOfRange { user: case.user, field, item, n_items };
     if case.target as usize >= n_items {
         return Err(out_of_range("target", case.target));
@@ -136,6 +146,13 @@ impl<'a, M: SequentialRecommender> RecommenderScorer<'a, M> {
     }
 }
 
+impl<M: SequentialRecommender> RecommenderScorer<'_, M> {
+    /// The catalogue's item vectors the scores compare user vectors with, `[n_items, d]`.
+    pub fn item_vectors(&self) -> &Tensor {
+        &self.item_vectors
+    }
+}
+
 impl<M: SequentialRecommender> Scorer for RecommenderScorer<'_, M> {
     fn name(&self) -> &str {
         &self.name
@@ -146,5 +163,15 @@ impl<M: SequentialRecommender> Scorer for RecommenderScorer<'_, M> {
         let scores = Histories::new(histories, self.max_len, n_items, self.item_vectors.device())
             .and_then(|batch| self.model.full_sort_predict(&self.item_vectors, &batch));
         scores.map_err(|e| EvalError::scorer(&self.name, e))
+    }
+}
+
+impl<M: SequentialRecommender> UserVectors for RecommenderScorer<'_, M> {
+    /// The model's `forward` (inference mode) on the same truncated histories `score_batch` scores.
+    fn user_vectors(&self, histories: &[&[u32]]) -> Result<Tensor, EvalError> {
+        let n_items = self.item_vectors.dim(0)?;
+        let users = Histories::new(histories, self.max_len, n_items, self.item_vectors.device())
+            .and_then(|batch| self.model.forward(&self.item_vectors, &batch, Mode::Eval));
+        users.map_err(|e| EvalError::scorer(&self.name, e))
     }
 }

@@ -1,4 +1,5 @@
-//! `omakase eval --model RUN --data DIR [--protocol warm|cold|transfer] [--baselines] [--finetuned RUN2] [--json]`
+//! `omakase eval --model RUN --data DIR [--protocol warm|cold|transfer] [--baselines] [--finetuned RUN2]
+//! [--index [--partitions P] [--nprobe N,...]] [--json]`
 //! (docs/evaluation.md): the run's model judged on DIR's split for the protocol, with the baselines on the same
 //! cases; writes `RUN/eval-<protocol>.json`, `RUN/quality.json` and rebuilds `RUN/report.html`.
 //!
@@ -11,6 +12,11 @@
 //! Baselines (`--baselines`): popularity and content kNN need no training; the learned ones are read from
 //! `baselines/<name>/` (trained by `omakase train --baselines`) and a missing one is reported as not
 //! evaluated, with the reason — never silently left out.
+//!
+//! Index (`--index`): the run's item vectors partitioned as `omakase export --index on` partitions them,
+//! and the approximate path (the `nprobe` nearest partitions, default the export's) ranked on the same
+//! cases next to the exact figures: its metrics, recall@10 against the exact top 10, and the paired
+//! NDCG@10 difference (report key `index`).
 //!
 //! Features: `--features FILE`, else the file named in `run.json` when it holds DIR's catalogue, else
 //! `out/<DIR name>/features.safetensors`; a missing file is made with the encode pipeline (the encode cache
@@ -32,8 +38,14 @@ use omakase::encoders::features::{as_tensors, Features};
 use omakase::encoders::pipeline::{default_models_dir, encode_dir, EncodeOptions, Encoders};
 use omakase::eval::quality::{self, QualityReport, EXPOSURE_K, MISMATCH_LIST, MISSING_LIST};
 use omakase::eval::report_html;
-use omakase::eval::{Against, CaseFigures, ContentKnn, EvalPlan, EvalProtocol, Modality, Popularity, Report, Scorer};
+use omakase::eval::{
+    evaluate_approximate, Against, CaseFigures, ContentKnn, EvalIndex, EvalPlan, EvalProtocol, IndexReport, Modality,
+    Popularity, RecommenderScorer, Report, Scorer, UserVectors,
+};
+use omakase::export::index::{measured_nprobe, partition, popularity, IndexOptions};
 use omakase::model::{ItemFeatures, ItemView};
+use omakase::runtime::index::Centroids;
+use omakase::runtime::EmbeddingDtype;
 use omakase::train::run::{Baseline, ModelKind, RunInfo, TrainedModel};
 use omakase::train::TrainConfig;
 
@@ -73,6 +85,16 @@ pub struct Args {
     /// Print the report as JSON (docs/evaluation.md) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also judge the bundle index's approximate path against the exact ranking, on the same cases:
+    /// the run's item vectors partitioned as `omakase export --index on` would (docs/bundle.md § Index).
+    #[arg(long)]
+    pub index: bool,
+    /// --index: partitions [default: the export's, ⌈√n⌉ rounded up to a power of two].
+    #[arg(long, value_name = "P", requires = "index")]
+    pub partitions: Option<usize>,
+    /// --index: the nprobe values to judge, comma-separated [default: the one the export would write].
+    #[arg(long, value_name = "N[,N...]", value_delimiter = ',', requires = "index")]
+    pub nprobe: Vec<usize>,
 }
 
 fn parse_protocol(s: &str) -> Result<EvalProtocol, String> {
@@ -147,6 +169,9 @@ fn evaluate(args: &Args) -> anyhow::Result<ExitCode> {
         report.against = Against::new(path.display().to_string(), &result, &other_result);
     }
     drop(scorer);
+    if args.index {
+        report.index = Some(index_report(&model, &data, &plan, args.partitions, &args.nprobe)?);
+    }
 
     let mut baselines = Baselines::default();
     if args.baselines {
@@ -180,6 +205,58 @@ fn evaluate(args: &Args) -> anyhow::Result<ExitCode> {
         println!("wrote {} and {}", json_path.display(), html.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The report's `index` section: the run's item vectors partitioned with the export's code
+/// (`omakase::export::index`), the export's `nprobe` measured as it measures it, and the approximate
+/// path judged against the exact ranking at each `nprobe` (`omakase::eval::evaluate_approximate`).
+fn index_report(
+    model: &LoadedModel,
+    data: &DataDir,
+    plan: &EvalPlan,
+    partitions: Option<usize>,
+    nprobes: &[usize],
+) -> anyhow::Result<IndexReport> {
+    if let Some(bad_value) = nprobes.iter().chain(&partitions).find(|&&v| v == 0) {
+        return Err(bad(format!("--partitions and --nprobe must be at least 1 (got {bad_value})")));
+    }
+    let n = data.dataset.items.len();
+    let judge = |scorer: &dyn UserVectors, items: &candle_core::Tensor| -> anyhow::Result<IndexReport> {
+        let d = items.dim(1)?;
+        let vectors: Vec<f32> = items.flatten_all()?.to_vec1()?;
+        let opts = IndexOptions { partitions, ..IndexOptions::default() };
+        let partitioning = partition(&vectors, d, &popularity(&data.dataset.users, n), &opts);
+        let mut partition_of = vec![0u32; n];
+        for (c, members) in partitioning.members.iter().enumerate() {
+            members.iter().for_each(|&row| partition_of[row as usize] = c as u32);
+        }
+        let centroids = Centroids::from_values(partitioning.centroids.clone(), d)?;
+        let bundle_rows: Vec<f32> =
+            partitioning.order().iter().flat_map(|&r| vectors[r as usize * d..(r as usize + 1) * d].to_vec()).collect();
+        let export_nprobe =
+            measured_nprobe(&bundle_rows, d, EmbeddingDtype::Int8, &centroids, &partitioning.sizes(), &opts)?;
+        let nprobes = if nprobes.is_empty() { vec![export_nprobe] } else { nprobes.to_vec() };
+        let index = EvalIndex { centroids: &centroids, partition_of: &partition_of };
+        let results = evaluate_approximate(scorer, &plan.cases, n, &index, &nprobes, EVAL_BATCH)?;
+        let probes = results
+            .iter()
+            .map(|result| match &plan.primary {
+                Some(primary) => result.subset(primary).figures(),
+                None => result.figures(),
+            })
+            .collect();
+        Ok(IndexReport { partitions: centroids.len(), export_nprobe, probes })
+    };
+    match &model.trained {
+        TrainedModel::Multimodal { model: recommender, catalogue } => {
+            let scorer = RecommenderScorer::new(report_html::MODEL_KEY, recommender, catalogue, model.max_len)?;
+            judge(&scorer, scorer.item_vectors())
+        }
+        TrainedModel::SasrecId(recommender) => {
+            let scorer = RecommenderScorer::new(report_html::MODEL_KEY, recommender, &(), model.max_len)?;
+            judge(&scorer, scorer.item_vectors())
+        }
+    }
 }
 
 /// Writes `RUN/quality.json` (when given) and rebuilds `RUN/report.html` from the RUN's files.
