@@ -301,6 +301,67 @@ fn top_k_edge_cases() {
     assert!(GpuItemTable::new(GpuRowFormat::Int8, 0).is_err());
 }
 
+/// `top_k` keeps its buffers and bind groups between calls (scoring.rs § Buffer lifetime): calls on
+/// one table with different queries, k (so different merge rounds) and exclusion lists (growing the
+/// excluded buffer, then shrinking the list again) each give the CPU's answer.
+#[test]
+fn repeated_top_k_calls_reuse_buffers() {
+    let ctx = gpu_or_skip!();
+    let mut rng = Rng::new(8);
+    let (n, dim) = (30_000, 48);
+    let (codes, scales) = (rng.codes(n * dim), rng.scales(n));
+    let halves = rng.halves(n * dim);
+    let int8 = pollster::block_on(int8_table(ctx, dim, &[(&codes, &scales)]));
+    let mut f16_table = GpuItemTable::new(GpuRowFormat::F16, dim).unwrap();
+    pollster::block_on(f16_table.append_f16(ctx, &halves)).unwrap();
+    for (call, &(k, excluded)) in
+        [(10, 0), (1, 3), (MAX_K, 40), (10, 300), (64, 5000), (10, 2), (MAX_K, 0), (3, 70)].iter().enumerate()
+    {
+        let query = rng.vec(dim);
+        let exclude: Vec<usize> = (0..excluded).map(|_| rng.below(n + 10)).collect();
+        let what = format!("call {call}: k={k}, {excluded} excluded");
+        let mut cpu_scores = vec![0f32; n];
+        kernels::score_int8(&codes, &scales, dim, &query, &mut cpu_scores);
+        let want = kernels::top_k_int8(&codes, &scales, dim, &query, k, &exclude);
+        let got = pollster::block_on(int8.top_k(ctx, &query, k, &exclude)).unwrap();
+        check_top_k(&format!("int8 {what}"), &got, &want, &cpu_scores, &exclude, INT8_TOLERANCE);
+        kernels::score_f16(&halves, dim, &query, &mut cpu_scores);
+        let want = kernels::top_k_f16(&halves, dim, &query, k, &exclude);
+        let got = pollster::block_on(f16_table.top_k(ctx, &query, k, &exclude)).unwrap();
+        check_top_k(&format!("f16 {what}"), &got, &want, &cpu_scores, &exclude, F16_TOLERANCE);
+    }
+}
+
+/// A shard appended after `top_k` ran (the persistent state then describes the old bindings) is
+/// scanned by the next call: the answers are the CPU's over the grown table, appended items included.
+#[test]
+fn top_k_after_the_table_grows() {
+    let ctx = gpu_or_skip!();
+    let mut rng = Rng::new(9);
+    let dim = 32;
+    let (codes, mut scales) = (rng.codes(12_000 * dim), rng.scales(12_000));
+    // The appended shard's rows score higher (larger scales), so the hits must come from it.
+    scales[5_000..].iter_mut().for_each(|s| *s *= 4.0);
+    let mut table = GpuItemTable::new(GpuRowFormat::Int8, dim).unwrap();
+    let mut start = 0;
+    for end in [5_000, 5_001, 12_000] {
+        pollster::block_on(table.append_int8(ctx, &codes[start * dim..end * dim], &scales[start..end])).unwrap();
+        start = end;
+        let (codes, scales) = (&codes[..end * dim], &scales[..end]);
+        for k in [10, 100] {
+            let query = rng.vec(dim);
+            let exclude = vec![rng.below(end), end - 1];
+            let mut cpu_scores = vec![0f32; end];
+            kernels::score_int8(codes, scales, dim, &query, &mut cpu_scores);
+            let want = kernels::top_k_int8(codes, scales, dim, &query, k, &exclude);
+            let got = pollster::block_on(table.top_k(ctx, &query, k, &exclude)).unwrap();
+            check_top_k(&format!("{end} items, top-{k}"), &got, &want, &cpu_scores, &exclude, INT8_TOLERANCE);
+        }
+    }
+    assert_eq!(table.len(), 12_000);
+    assert_eq!(table.bindings(), 3);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sequence tower layers.
 
@@ -503,38 +564,8 @@ fn sequence_tower_matches_cpu_runtime() {
     let ctx = gpu_or_skip!();
     let mut rng = Rng::new(15);
     let config = ModelConfig { dim: 64, num_heads: 2, num_layers: 2, ffn_dim: 256, max_len: 50, ..Default::default() };
-    let (d, f) = (config.dim, config.ffn_dim);
-    let mut shapes: Vec<(String, Vec<usize>)> =
-        vec![("sequence_tower.position_embedding".into(), vec![config.max_len, d])];
-    for i in 0..config.num_layers {
-        let l = format!("sequence_tower.layers.{i}");
-        for norm in ["attention_norm", "ffn_norm"] {
-            shapes.push((format!("{l}.{norm}.weight"), vec![d]));
-            shapes.push((format!("{l}.{norm}.bias"), vec![d]));
-        }
-        for name in ["query", "key", "value", "output"] {
-            shapes.push((format!("{l}.attention.{name}.weight"), vec![d, d]));
-            shapes.push((format!("{l}.attention.{name}.bias"), vec![d]));
-        }
-        shapes.push((format!("{l}.ffn.up.weight"), vec![f, d]));
-        shapes.push((format!("{l}.ffn.up.bias"), vec![f]));
-        shapes.push((format!("{l}.ffn.down.weight"), vec![d, f]));
-        shapes.push((format!("{l}.ffn.down.bias"), vec![d]));
-    }
-    shapes.push(("sequence_tower.final_norm.weight".into(), vec![d]));
-    shapes.push(("sequence_tower.final_norm.bias".into(), vec![d]));
-    let tensors: std::collections::HashMap<String, candle_core::Tensor> = shapes
-        .into_iter()
-        .map(|(name, shape)| {
-            let n: usize = shape.iter().product();
-            let values: Vec<f32> = if name.ends_with("norm.weight") {
-                rng.vec(n).iter().map(|v| 1.0 + 0.1 * v).collect()
-            } else {
-                rng.vec(n).iter().map(|v| v * 0.2).collect()
-            };
-            (name, candle_core::Tensor::from_vec(values, shape, &candle_core::Device::Cpu).unwrap())
-        })
-        .collect();
+    let d = config.dim;
+    let tensors = random_sequence_tower(&mut rng, &config);
     let file = "sequence_tower.gguf";
     for weights in [WeightsDtype::Q8_0, WeightsDtype::F16] {
         let bytes = tower_gguf(&tensors, TowerPart::Sequence, &config, weights).unwrap();
@@ -558,6 +589,76 @@ fn sequence_tower_matches_cpu_runtime() {
     let gguf = Gguf::parse(&bytes, file).unwrap();
     let error = GpuSequenceTower::load(ctx, &gguf, file, &config).unwrap_err().to_string();
     assert!(error.contains(file) && error.contains("final_norm.bias"), "{error}");
+}
+
+/// A sequence tower's tensors (export's names and shapes), random: LayerNorm weights near 1.
+#[cfg(feature = "native")]
+fn random_sequence_tower(
+    rng: &mut Rng,
+    config: &omakase::model::ModelConfig,
+) -> std::collections::HashMap<String, candle_core::Tensor> {
+    let (d, f) = (config.dim, config.ffn_dim);
+    let mut shapes: Vec<(String, Vec<usize>)> =
+        vec![("sequence_tower.position_embedding".into(), vec![config.max_len, d])];
+    for i in 0..config.num_layers {
+        let l = format!("sequence_tower.layers.{i}");
+        for norm in ["attention_norm", "ffn_norm"] {
+            shapes.push((format!("{l}.{norm}.weight"), vec![d]));
+            shapes.push((format!("{l}.{norm}.bias"), vec![d]));
+        }
+        for name in ["query", "key", "value", "output"] {
+            shapes.push((format!("{l}.attention.{name}.weight"), vec![d, d]));
+            shapes.push((format!("{l}.attention.{name}.bias"), vec![d]));
+        }
+        shapes.push((format!("{l}.ffn.up.weight"), vec![f, d]));
+        shapes.push((format!("{l}.ffn.up.bias"), vec![f]));
+        shapes.push((format!("{l}.ffn.down.weight"), vec![d, f]));
+        shapes.push((format!("{l}.ffn.down.bias"), vec![d]));
+    }
+    shapes.push(("sequence_tower.final_norm.weight".into(), vec![d]));
+    shapes.push(("sequence_tower.final_norm.bias".into(), vec![d]));
+    shapes
+        .into_iter()
+        .map(|(name, shape)| {
+            let n: usize = shape.iter().product();
+            let values: Vec<f32> = if name.ends_with("norm.weight") {
+                rng.vec(n).iter().map(|v| 1.0 + 0.1 * v).collect()
+            } else {
+                rng.vec(n).iter().map(|v| v * 0.2).collect()
+            };
+            (name, candle_core::Tensor::from_vec(values, shape, &candle_core::Device::Cpu).unwrap())
+        })
+        .collect()
+}
+
+/// The GPU tower keeps its activation buffers, uniform slots and bind groups between calls (tower.rs
+/// § Buffer lifetime): calls alternating between session lengths (a longer one leaves values beyond
+/// a shorter one's positions) each give the CPU tower's user vector.
+#[cfg(feature = "native")]
+#[test]
+fn sequence_tower_reuses_buffers_across_session_lengths() {
+    use omakase::export::{tower_gguf, TowerPart};
+    use omakase::model::ModelConfig;
+    use omakase::runtime::gguf::Gguf;
+    use omakase::runtime::gpu::GpuSequenceTower;
+    use omakase::runtime::tower::SequenceTower;
+    use omakase::runtime::WeightsDtype;
+
+    let ctx = gpu_or_skip!();
+    let mut rng = Rng::new(17);
+    let config = ModelConfig { dim: 32, num_heads: 4, num_layers: 3, ffn_dim: 96, max_len: 20, ..Default::default() };
+    let tensors = random_sequence_tower(&mut rng, &config);
+    let file = "sequence_tower.gguf";
+    let bytes = tower_gguf(&tensors, TowerPart::Sequence, &config, WeightsDtype::Q8_0).unwrap();
+    let gguf = Gguf::parse(&bytes, file).unwrap();
+    let cpu = SequenceTower::load(&gguf, file, &config).unwrap();
+    let gpu = GpuSequenceTower::load(ctx, &gguf, file, &config).unwrap();
+    for (call, t) in [20, 3, 20, 7, 3, 1, 20].into_iter().enumerate() {
+        let items = rng.vec(t * config.dim);
+        let want = cpu.user_vector(&items);
+        let got = pollster::block_on(gpu.user_vector(ctx, &items)).unwrap();
+        assert_close(&format!("call {call}: user vector t={t}"), &got, &want, 1e-4);
+    }
 }
 
 /// After the device is lost (here: destroyed), calls return errors (the runtime then finishes on the
@@ -617,4 +718,158 @@ fn minilm_layers_match_cpu_text_encoder() {
         pollster::block_on(layers.forward(ctx, &[0.0; 100])).is_err(),
         "input not a multiple of the width is refused"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// EfficientNet-Lite0 on the GPU (issue 15 point 3): each conv.wgsl kernel against the CPU encoder's
+// own layer on random data (`omakase::encoders::image::cpu_layers`), then the whole network against
+// the CPU encoder on the committed photos.
+
+mod efficientnet {
+    use super::{gpu, Rng};
+    use omakase::encoders::image::cpu_layers;
+    use omakase::runtime::gpu::efficientnet::{single, ConvWeights, DepthwiseWeights, PointwiseWeights};
+
+    /// Per value: the GPU sums the same products as the CPU in another order (and may fuse
+    /// multiply-adds), so a value of magnitude m over n products differs by about √n·m·2⁻²⁴; 1e-5
+    /// relative (at least 1e-5 absolute) leaves a wide margin for the ≤ 144-term sums here while
+    /// still catching any wrong tap, pad or index (those are off by whole products, ≥ 1e-3).
+    fn assert_close(what: &str, got: &[f32], want: &[f32]) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "{what}: value {i}: GPU {g}, CPU {w}");
+        }
+    }
+
+    #[test]
+    fn depthwise_matches_the_cpu_layer() {
+        let Some(ctx) = gpu() else { return };
+        let mut rng = Rng::new(71);
+        for (kernel, stride) in [(3, 1), (3, 2), (5, 1), (5, 2)] {
+            for (h, w) in [(8, 8), (7, 9), (1, 1), (2, 5), (14, 13)] {
+                let c = 43;
+                let (taps, bias, x) = (rng.vec(kernel * kernel * c), rng.vec(c), rng.vec(h * w * c));
+                let x: Vec<f32> = x.iter().map(|v| v * 3.0).collect();
+                let weights = DepthwiseWeights { taps: &taps, bias: &bias, kernel, stride };
+                let want = cpu_layers::depthwise(&weights, &x, (h, w)).unwrap();
+                let got = pollster::block_on(single::depthwise(ctx, &weights, &x, (h, w))).unwrap();
+                assert_close(&format!("depthwise k{kernel} s{stride} {h}x{w}"), &got, &want);
+            }
+        }
+    }
+
+    #[test]
+    fn pointwise_matches_the_cpu_layer() {
+        let Some(ctx) = gpu() else { return };
+        let mut rng = Rng::new(72);
+        // Widths off the kernel's 4×4 tile (43 outputs, 37 or 1 pixels) and the network's own.
+        for (pixels, c_in, c_out) in [(37, 24, 43), (1, 16, 5), (49, 144, 24), (16, 32, 16)] {
+            let (weight_t, bias, x) = (rng.vec(c_in * c_out), rng.vec(c_out), rng.vec(pixels * c_in));
+            let residual = rng.vec(pixels * c_out);
+            for (relu6, with_residual) in [(true, false), (false, true), (false, false)] {
+                let weights = PointwiseWeights { weight_t: &weight_t, bias: &bias, c_in, relu6 };
+                let residual = with_residual.then_some(residual.as_slice());
+                let want = cpu_layers::pointwise(&weights, &x, residual).unwrap();
+                let got = pollster::block_on(single::pointwise(ctx, &weights, &x, residual)).unwrap();
+                let what = format!("pointwise {pixels}×{c_in}→{c_out} relu6 {relu6} residual {with_residual}");
+                assert_close(&what, &got, &want);
+            }
+        }
+    }
+
+    #[test]
+    fn stem_matches_the_cpu_layer() {
+        let Some(ctx) = gpu() else { return };
+        let mut rng = Rng::new(73);
+        for (h, w, stride) in [(9, 9, 2), (8, 11, 2), (6, 5, 1), (224, 224, 2)] {
+            let (c_in, c_out, kernel) = (3, 32, 3);
+            let (weight_t, bias) = (rng.vec(c_in * kernel * kernel * c_out), rng.vec(c_out));
+            let x = rng.vec(c_in * h * w);
+            let weights = ConvWeights { weight_t: &weight_t, bias: &bias, c_in, kernel, stride, relu6: true };
+            let want = cpu_layers::stem(&weights, &x, (h, w)).unwrap();
+            let got = pollster::block_on(single::stem(ctx, &weights, &x, (h, w))).unwrap();
+            assert_close(&format!("stem {h}x{w} s{stride}"), &got, &want);
+        }
+    }
+
+    #[test]
+    fn pool_is_the_mean_over_pixels() {
+        let Some(ctx) = gpu() else { return };
+        let mut rng = Rng::new(74);
+        let (pixels, c) = (49, 1280);
+        let x = rng.vec(pixels * c);
+        let want: Vec<f32> = (0..c).map(|ch| (0..pixels).map(|p| x[p * c + ch]).sum::<f32>() / pixels as f32).collect();
+        let got = pollster::block_on(single::pool(ctx, &x, c)).unwrap();
+        assert_close("pool", &got, &want);
+    }
+
+    /// Features of the committed photos: the GPU network built from the CPU encoder's folded weights
+    /// (the Q8_0 GGUF the bundle carries, as the browser reads it) against that CPU encoder. Cosine
+    /// ≥ 0.9999 and |Δ| ≤ 1e-4 per value (values lie in [0, 6]): the same f32 products summed in
+    /// another order through 18 layers; 1e-4 is the bound the CPU encoder's own candle path (another
+    /// order again) is held to (tests/encode_device.rs). Measured on lavapipe: |Δ| ≤ 5.0e-6, cosine
+    /// 1 − 1e-12 on the four photos. A wrong layer moves the features by far more.
+    /// Then an odd input size (every stride-2 padding case) and a wrong input length.
+    /// Needs the weights (`scripts/fetch-models.sh`); skipped without.
+    #[test]
+    fn network_matches_the_cpu_image_encoder() {
+        use candle_core::quantized::GgmlDType;
+        use candle_core::{Device, Tensor};
+        use omakase::encoders::gguf::{write_image, GgufPlan};
+        use omakase::encoders::image::{decode_file, ImageEncoder};
+        use omakase::encoders::pipeline::{default_models_dir, IMAGE_WEIGHTS};
+        use omakase::runtime::gpu::GpuEfficientNet;
+
+        let Some(ctx) = gpu() else { return };
+        let path = default_models_dir().join(IMAGE_WEIGHTS);
+        if !path.is_file() {
+            eprintln!("SKIP network_matches_the_cpu_image_encoder: no weights at {}", path.display());
+            return;
+        }
+        let (bytes, _) = write_image(&std::fs::read(&path).unwrap(), GgufPlan::for_matrices(GgmlDType::Q8_0)).unwrap();
+        let cpu = ImageEncoder::from_gguf_bytes(&bytes).unwrap();
+        let gpu_net = pollster::block_on(cpu.load_gpu(ctx)).unwrap();
+        assert_eq!(gpu_net.dispatches(), 50);
+        let photos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/efficientnet-lite0/photos");
+        for photo in ["chelsea.png", "coffee.png", "rocket.jpg", "astronaut.png"] {
+            let image = decode_file(&photos.join(photo)).unwrap();
+            let want = cpu.encode_rgb(&[image.view()]).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let got = pollster::block_on(cpu.encode_with_gpu(&gpu_net, ctx, image.view())).unwrap();
+            let (worst, cosine) = compare(&got, &want);
+            eprintln!("efficientnet {photo}: cosine {cosine}, largest |Δ| {worst:e}");
+            assert!(cosine >= 0.9999 && worst <= 1e-4, "{photo}: cosine {cosine}, largest |Δ| {worst}");
+        }
+
+        let (h, w) = (37, 50);
+        let mut rng = Rng::new(75);
+        let x = rng.vec(3 * h * w);
+        let input = Tensor::from_vec(x.clone(), (1, 3, h, w), &Device::Cpu).unwrap();
+        let want = cpu.network().features(&input).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let odd = pollster::block_on(GpuEfficientNet::new(ctx, &cpu.gpu_weights(), (h, w))).unwrap();
+        let got = pollster::block_on(odd.forward(ctx, &x)).unwrap();
+        let (worst, cosine) = compare(&got, &want);
+        assert!(cosine >= 0.9999 && worst <= 1e-4, "{h}x{w}: cosine {cosine}, largest |Δ| {worst}");
+
+        assert!(pollster::block_on(gpu_net.forward(ctx, &x)).is_err(), "a 37×50 input to the 224×224 network");
+    }
+
+    /// Largest |Δ| and cosine.
+    fn compare(got: &[f32], want: &[f32]) -> (f32, f64) {
+        assert_eq!(got.len(), want.len());
+        let worst = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let dot: f64 = got.iter().zip(want).map(|(a, b)| *a as f64 * *b as f64).sum();
+        let norm = |v: &[f32]| v.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
+        (worst, dot / (norm(got) * norm(want)))
+    }
+
+    #[test]
+    fn shapes_that_do_not_fit_are_refused() {
+        let Some(ctx) = gpu() else { return };
+        let (taps, bias) = (vec![0.0; 9 * 4], vec![0.0; 5]);
+        let weights = DepthwiseWeights { taps: &taps, bias: &bias, kernel: 3, stride: 1 };
+        assert!(pollster::block_on(single::depthwise(ctx, &weights, &[0.0; 20], (2, 2))).is_err());
+        let (weight_t, bias) = (vec![0.0; 12], vec![0.0; 4]);
+        let weights = PointwiseWeights { weight_t: &weight_t, bias: &bias, c_in: 3, relu6: false };
+        assert!(pollster::block_on(single::pointwise(ctx, &weights, &[0.0; 7], None)).is_err());
+    }
 }
