@@ -18,6 +18,8 @@
 //! - [`partitions`]: [`PartitionSet`], the partitions a page has received, each verified.
 //! - [`directory`]: the id directory's hash and bucket files (a streamed page resolves ids by them).
 //! - [`popular`]: `popular.json`, the most popular rows with their cards (a streamed first visit).
+//! - [`stream`]: [`StreamedCatalogue`], a catalogue that arrives file by file (the browser's
+//!   streamed bundle): what a request still needs, answers from what is here, bounded memory.
 //! - [`recommend`]: a loaded [`crate::Runtime`]'s recommendations and lists (scenarios, rules)
 //!   through the index.
 
@@ -27,11 +29,13 @@ pub mod ivf;
 pub mod partitions;
 pub mod popular;
 pub mod recommend;
+pub mod stream;
 
 pub use centroids::Centroids;
 pub use ivf::{unit_query, Ivf, PartitionRows, Probe, Search};
 pub use partitions::PartitionSet;
 pub use recommend::{IndexedAnswer, IndexedList};
+pub use stream::{StreamAnswer, StreamFile, StreamRequest, StreamSearch, StreamStats, StreamedCatalogue};
 
 #[cfg(test)]
 mod tests;

@@ -79,6 +79,26 @@ impl PartitionSet {
         self.stores[p].as_ref().map(|s| s.vector(row - range.start))
     }
 
+    /// Row `row` at unit length (what explanations compare), when its partition is here.
+    pub fn unit_vector(&self, row: usize) -> Option<Vec<f32>> {
+        let p = self.ranges.partition_point(|r| r.end <= row);
+        let range = self.ranges.get(p)?;
+        self.stores[p].as_ref().map(|s| s.unit_vector(row - range.start))
+    }
+
+    /// Drops partition `p`'s rows (a bounded reader evicts the least recently used); it is then
+    /// absent, as if it had not arrived.
+    pub fn remove(&mut self, p: usize) {
+        if let Some(slot) = self.stores.get_mut(p) {
+            *slot = None;
+        }
+    }
+
+    /// Bytes of partition `p`'s rows in memory (0 when absent).
+    pub fn partition_memory(&self, p: usize) -> usize {
+        self.stores.get(p).and_then(Option::as_ref).map_or(0, ItemStore::memory_bytes)
+    }
+
     /// Bytes of the rows held in memory.
     pub fn memory_bytes(&self) -> usize {
         self.stores.iter().flatten().map(ItemStore::memory_bytes).sum()
