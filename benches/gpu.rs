@@ -4,6 +4,8 @@
 //!
 //! One measured iteration is one `top_k` call as the runtime makes it: query upload, every dispatch,
 //! the merge rounds and the readback of the 10 hits (the table is uploaded once, outside the timing).
+//! The table's and the tower's persistent buffers and bind groups are made by the upload / load or the
+//! first call (criterion's warm-up); the measured calls reuse them (runtime::gpu § Buffer lifetime).
 //! The adapter's name is printed first: software adapters (lavapipe, SwiftShader) check that the
 //! benchmark runs; their timings mean nothing.
 //!
@@ -70,6 +72,7 @@ fn main() {
     top_k(&mut criterion, &ctx);
     session(&mut criterion, &ctx);
     minilm(&mut criterion, &ctx);
+    efficientnet(&mut criterion, &ctx);
     criterion.final_summary();
 }
 
@@ -227,4 +230,40 @@ fn random_sequence_tower(
             (name, candle_core::Tensor::from_vec(values, shape, &candle_core::Device::Cpu).unwrap())
         })
         .collect()
+}
+
+/// The image encoder (EfficientNet-Lite0, from the Q8_0 GGUF the bundle carries, so f32 weights as the
+/// browser holds them) on one preprocessed 224×224 picture: the network on the GPU (pixels uploaded,
+/// 50 dispatches in one submission, the 1280 features read back) vs the CPU kernels (one image: its
+/// layers split across every core). Decoding and cropping are left out of both. The GGUF comes from
+/// `OMAKASE_BENCH_IMAGE_GGUF`, else is made from the models folder; neither: skipped.
+/// `target/release/deps/gpu-* efficientnet` runs this group alone.
+fn efficientnet(c: &mut Criterion, ctx: &GpuContext) {
+    use omakase::encoders::image::{crops_to_input, ImageEncoder, INPUT_SIZE};
+
+    let bytes = match std::env::var_os("OMAKASE_BENCH_IMAGE_GGUF") {
+        Some(path) => std::fs::read(path).expect("OMAKASE_BENCH_IMAGE_GGUF"),
+        None => {
+            use omakase::encoders::pipeline::{default_models_dir, IMAGE_WEIGHTS};
+            let path = default_models_dir().join(IMAGE_WEIGHTS);
+            if !path.is_file() {
+                eprintln!("gpu bench: efficientnet skipped (no weights at {})", path.display());
+                return;
+            }
+            let plan = omakase::encoders::gguf::GgufPlan::for_matrices(candle_core::quantized::GgmlDType::Q8_0);
+            omakase::encoders::gguf::write_image(&std::fs::read(&path).unwrap(), plan).unwrap().0
+        }
+    };
+    let cpu = ImageEncoder::from_gguf_bytes(&bytes).unwrap();
+    let gpu = pollster::block_on(cpu.load_gpu(ctx)).unwrap();
+    let mut rng = Rng(0x1a9e);
+    let crop: Vec<u8> = (0..INPUT_SIZE * INPUT_SIZE * 3).map(|_| (rng.next() >> 56) as u8).collect();
+    let input = crops_to_input(&[&crop], &candle_core::Device::Cpu).unwrap();
+    let pixels = input.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let mut group = c.benchmark_group("efficientnet_lite0");
+    group.bench_function("gpu", |b| {
+        b.iter(|| black_box(pollster::block_on(cpu.features_with_gpu(&gpu, ctx, &pixels)).unwrap()))
+    });
+    group.bench_function("cpu", |b| b.iter(|| black_box(cpu.features(&input).unwrap())));
+    group.finish();
 }
