@@ -60,4 +60,41 @@ export class BenchOmakase extends Omakase {
   timePlainJs(session, k, warmup, reps) {
     return this.call('timePlainJs', [session, k, warmup, reps]);
   }
+
+  /**
+   * Streamed bench: loads the bundle and answers `session` once; bytes fetched until then and the
+   * time from the last byte to the answer (www/bench/stream.js).
+   * @param {string} manifestUrl
+   * @param {import('../runtime/worker.js').WorkerLoadOptions & { stream?: boolean }} options
+   * @param {string[]} session
+   * @param {number} k
+   */
+  firstRecommendation(manifestUrl, options, session, k) {
+    return this.call('firstRecommendation', [manifestUrl, options, session, k]);
+  }
+
+  /**
+   * Streamed bench: a session growing one product at a time from `start`, `steps` times; each step
+   * answered at once (partial) and then in full.
+   * @param {string[]} start
+   * @param {number} steps
+   * @param {number} k
+   */
+  walk(start, steps, k) {
+    return this.call('walk', [start, steps, k]);
+  }
+
+  /**
+   * Streamed bench: the answers of `sessions`, timed.
+   * @param {string[][]} sessions
+   * @param {number} k
+   */
+  answerAll(sessions, k) {
+    return this.call('answerAll', [sessions, k]);
+  }
+
+  /** Streamed bench: the worker's wasm memory and JS heap in bytes. */
+  memory() {
+    return this.call('memory', []);
+  }
 }

@@ -152,7 +152,138 @@ const benchOps = {
   },
 };
 
-/** The bench worker's operations: the runtime's and the ones above.
- *  @typedef {import('../runtime/worker.js').RuntimeOps & typeof benchOps} BenchOps */
+// The streamed bench (www/bench/stream.js, issue 17): what the facade of a streamed bundle adds,
+// typed here by the members used (optional: a whole-bundle load has none of them).
+/** @typedef {{ path: string, nprobe?: number, probed?: number[], missing?: number[], rowsScanned?: number }} Search */
+/** @typedef {{ ids: string[], search?: Search }} StreamAnswer */
+/** @typedef {{ partitions: number, present: number, bytesDownloaded: number, memoryBytes: number }} StreamStats */
+/** @typedef {{
+ *   recommend(session: string[], k: number, options?: { partial?: boolean }): Promise<StreamAnswer>,
+ *   streamed?: () => boolean,
+ *   streamStats?: () => StreamStats,
+ * }} StreamRecommender */
 
-Object.assign(ops, benchOps);
+/** The wasm module's URL, as the runtime's init received it (for the memory export). */
+/** @type {string | null} */
+let pkgUrl = null;
+const runtimeInit = ops.init;
+ops.init = async (id, url) => {
+  pkgUrl = url;
+  return runtimeInit(id, url);
+};
+
+/** @returns {StreamRecommender} */
+function streamRecommender() {
+  return /** @type {StreamRecommender} */ (/** @type {unknown} */ (needRecommender()));
+}
+
+/** Bytes and end time of every resource this worker fetched so far (Resource Timing). */
+function resourceTimings() {
+  return performance.getEntriesByType('resource').map((e) => {
+    const r = /** @type {PerformanceResourceTiming} */ (e);
+    return { name: r.name, bytes: r.transferSize || r.encodedBodySize || 0, body: r.encodedBodySize, end: r.responseEnd };
+  });
+}
+// A million-item bundle's partitions are more files than the default buffer (250) holds.
+performance.setResourceTimingBufferSize(1_000_000);
+
+// One answer, timed: ms, ids, the search it reports.
+/**
+ * @param {string[]} session
+ * @param {number} k
+ * @param {boolean} partial
+ */
+async function timedAnswer(session, k, partial) {
+  const r = streamRecommender();
+  const t = performance.now();
+  const answer = partial ? await r.recommend(session, k, { partial: true }) : await r.recommend(session, k);
+  const ms = performance.now() - t;
+  const search = answer.search ? { ...answer.search } : null;
+  return { ms, ids: [...answer.ids], search, end: performance.now() };
+}
+
+const streamOps = {
+  // Streamed bench: load the bundle and answer `session` once (waiting for what it needs), timed
+  // from the load's start; every byte fetched until then (Resource Timing) and the time from the
+  // last byte's arrival to the answer.
+  /**
+   * @param {number} id
+   * @param {string} url
+   * @param {import('../runtime/worker.js').WorkerLoadOptions} options
+   * @param {string[]} session
+   * @param {number} k
+   */
+  async firstRecommendation(id, url, options, session, k) {
+    performance.clearResourceTimings();
+    const started = performance.now();
+    const loaded = /** @type {{ result: { loadMs: number, stats: unknown } }} */ (await ops.load(id, url, options));
+    const loadedAt = performance.now();
+    const first = await timedAnswer(session, k, false);
+    const resources = resourceTimings().filter((e) => e.end <= first.end);
+    const lastByte = resources.reduce((m, e) => Math.max(m, e.end), started);
+    const r = streamRecommender();
+    return {
+      result: {
+        loadMs: loadedAt - started,
+        firstMs: first.end - started,
+        afterBytesMs: first.end - lastByte,
+        answerMs: first.ms,
+        bytes: resources.reduce((s, e) => s + e.bytes, 0),
+        files: resources.length,
+        streamed: r.streamed ? r.streamed() : false,
+        stats: r.streamStats ? r.streamStats() : null,
+        loadStats: loaded.result.stats,
+        ids: first.ids,
+        search: first.search,
+      },
+    };
+  },
+  // Streamed bench: a visitor's session growing one product at a time, from `start`: each step
+  // answers at once from what is here (`partial`), then again waiting for the missing partitions;
+  // the next product is the full answer's (step × 3 mod k)-th not yet viewed.
+  /**
+   * @param {number} _id
+   * @param {string[]} start
+   * @param {number} steps
+   * @param {number} k
+   */
+  async walk(_id, start, steps, k) {
+    const session = [...start];
+    const out = [];
+    for (let step = 0; step < steps; step++) {
+      const partial = await timedAnswer(session, k, true);
+      const full = await timedAnswer(session, k, false);
+      out.push({ session: [...session], partial, full });
+      const fresh = full.ids.filter((x) => !session.includes(x));
+      if (!fresh.length) break;
+      session.push(fresh[(step * 3) % fresh.length]);
+    }
+    const r = streamRecommender();
+    return { result: { steps: out, stats: r.streamStats ? r.streamStats() : null } };
+  },
+  // Streamed bench: the answers of the given sessions, timed (the whole-bundle worker's reference).
+  /**
+   * @param {number} _id
+   * @param {string[][]} sessions
+   * @param {number} k
+   */
+  async answerAll(_id, sessions, k) {
+    const out = [];
+    for (const session of sessions) out.push(await timedAnswer(session, k, false));
+    return { result: out };
+  },
+  // Streamed bench: this worker's memory. The wasm module's linear memory (all the runtime's Rust
+  // data) and, where Chromium exposes it, the JS heap (performance.memory, non-standard).
+  async memory() {
+    if (!pkgUrl) throw fail('BadArgument', 'memory: the wasm module is not initialised');
+    const module = /** @type {{ default: () => Promise<{ memory: WebAssembly.Memory }> }} */ (/** @type {unknown} */ (await import(pkgUrl)));
+    const exports = await module.default(); // initialised already: returns the instance's exports
+    const heap = /** @type {{ memory?: { usedJSHeapSize: number, totalJSHeapSize: number } }} */ (/** @type {unknown} */ (performance)).memory;
+    return { result: { wasmBytes: exports.memory.buffer.byteLength, jsHeapUsed: heap ? heap.usedJSHeapSize : null, jsHeapTotal: heap ? heap.totalJSHeapSize : null } };
+  },
+};
+
+/** The bench worker's operations: the runtime's and the ones above.
+ *  @typedef {import('../runtime/worker.js').RuntimeOps & typeof benchOps & typeof streamOps} BenchOps */
+
+Object.assign(ops, benchOps, streamOps);
