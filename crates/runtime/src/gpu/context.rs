@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
@@ -203,30 +204,113 @@ impl GpuContext {
     /// the copy is done; in the browser the future resolves when WebGPU calls back (no blocking).
     pub(crate) async fn submit_and_read(
         &self,
-        mut encoder: wgpu::CommandEncoder,
+        encoder: wgpu::CommandEncoder,
         source: &wgpu::Buffer,
         size: u64,
     ) -> Result<Vec<u8>, GpuError> {
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        encoder.copy_buffer_to_buffer(source, 0, &staging, 0, size);
+        let pending = self.submit_read(encoder, source, 0, size, None);
+        self.finish_read(pending).await
+    }
+
+    /// The synchronous half of a readback: copies `size` bytes of `source` from byte `offset` into
+    /// `readback`'s buffer (a fresh one when `readback` is `None` or still busy with an earlier
+    /// read), submits `encoder` with the copy as ONE submission, and starts mapping. Callers that
+    /// write persistent buffers with `queue.write_buffer` call this before releasing their lock, so
+    /// that no other call's writes land between theirs and this submission.
+    pub(crate) fn submit_read(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        source: &wgpu::Buffer,
+        offset: u64,
+        size: u64,
+        readback: Option<&Readback>,
+    ) -> PendingRead {
+        let (buffer, busy) = match readback {
+            Some(r) if size <= r.buffer.size() && !r.busy.swap(true, Ordering::AcqRel) => {
+                (r.buffer.clone(), Some(r.busy.clone()))
+            }
+            _ => (
+                self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("readback"),
+                    size,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }),
+                None,
+            ),
+        };
+        encoder.copy_buffer_to_buffer(source, offset, &buffer, 0, size);
         self.queue.submit([encoder.finish()]);
         let (send, receive) = oneshot();
-        staging.map_async(wgpu::MapMode::Read, .., send);
+        buffer.map_async(wgpu::MapMode::Read, 0..size, send);
+        PendingRead { buffer, size, receive: Some(receive), mapping: true, busy }
+    }
+
+    /// The asynchronous half of a readback started by [`GpuContext::submit_read`]: waits for the
+    /// mapping (natively by polling the device; in the browser WebGPU calls back) and copies the
+    /// bytes out. The readback buffer is unmapped and released for the next call on every path.
+    pub(crate) async fn finish_read(&self, mut pending: PendingRead) -> Result<Vec<u8>, GpuError> {
         #[cfg(not(target_arch = "wasm32"))]
         self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;
-        receive.await.map_err(|e| GpuError::Readback(e.to_string()))?;
+        let receive = pending.receive.take().expect("a pending read is finished once");
+        if let Err(e) = receive.await {
+            pending.mapping = false; // the map failed: nothing to unmap
+            return Err(GpuError::Readback(e.to_string()));
+        }
         self.check_alive()?;
-        let bytes = staging.get_mapped_range(..).map_err(|e| GpuError::Readback(e.to_string()))?.to_vec();
-        staging.unmap();
+        let bytes =
+            pending.buffer.get_mapped_range(0..pending.size).map_err(|e| GpuError::Readback(e.to_string()))?.to_vec();
+        pending.buffer.unmap();
+        pending.mapping = false;
         if let Some(error) = self.uncaptured.lock().unwrap_or_else(|e| e.into_inner()).take() {
             return Err(GpuError::Operation { operation: "readback", message: error });
         }
         Ok(bytes)
+    }
+}
+
+/// A mappable buffer kept for the readbacks of one caller (a table's K hits, a tower's user vector),
+/// so that a call creates no buffer. `busy` is set from submission until the bytes are copied out;
+/// a call that finds it set (an earlier call's read still in flight) reads through a fresh buffer.
+#[derive(Debug)]
+pub(crate) struct Readback {
+    buffer: wgpu::Buffer,
+    busy: Arc<AtomicBool>,
+}
+
+impl Readback {
+    /// A readback buffer of `size` bytes (reads of at most `size` bytes use it).
+    pub(crate) fn new(ctx: &GpuContext, label: &str, size: u64) -> Readback {
+        let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(4).next_multiple_of(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Readback { buffer, busy: Arc::new(AtomicBool::new(false)) }
+    }
+}
+
+/// A submitted copy whose mapping is in flight ([`GpuContext::submit_read`]). Dropped unfinished
+/// (an error, or a browser future dropped mid-await), it unmaps (cancelling a pending map) and
+/// releases its [`Readback`].
+pub(crate) struct PendingRead {
+    buffer: wgpu::Buffer,
+    size: u64,
+    receive: Option<Receiver<Result<(), wgpu::BufferAsyncError>>>,
+    /// Mapped or being mapped: unmap on drop.
+    mapping: bool,
+    busy: Option<Arc<AtomicBool>>,
+}
+
+impl Drop for PendingRead {
+    fn drop(&mut self) {
+        if self.mapping {
+            self.buffer.unmap();
+        }
+        if let Some(busy) = &self.busy {
+            busy.store(false, Ordering::Release);
+        }
     }
 }
 

@@ -4,8 +4,16 @@
 //! built from these.
 //!
 //! Shapes: activations are row-major `[rows, width]` f32 [`GpuTensor`]s.
+//!
+//! Two ways to run them:
+//! - [`GpuPass`]: records kernels as they are called, each with a fresh output tensor, uniform and bind
+//!   group (one-off work and the kernel tests; the text encoder);
+//! - `GpuProgram` (crate-internal, the sequence tower's): the same kernels laid out once over
+//!   persistent tensors sized for the longest input, their bind groups made once; a call writes the
+//!   input and every dispatch's shape (one `queue.write_buffer` each) and records them all into one
+//!   compute pass. Nothing is created per call.
 
-use super::buffers::{dispatch, entry, storage_buffer, uniform_buffer, MAX_GROUPS_X};
+use super::buffers::{dispatch, dispatch_bound, entry, storage_buffer, uniform_buffer, UniformSlots, MAX_GROUPS_X};
 use super::context::{ErrorScope, GpuContext};
 use super::error::GpuError;
 use crate::kernels::{BLOCK_Q8_0_BYTES, QK8_0};
@@ -41,7 +49,7 @@ impl GpuTensor {
     }
 
     /// A zero-filled tensor of `len` values.
-    fn zeros(ctx: &GpuContext, len: usize) -> GpuTensor {
+    pub(crate) fn zeros(ctx: &GpuContext, len: usize) -> GpuTensor {
         GpuTensor { buffer: storage_buffer(ctx, "tensor", 4 * len as u64), len }
     }
 
@@ -51,6 +59,10 @@ impl GpuTensor {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    pub(crate) fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
     }
 }
 
@@ -317,4 +329,235 @@ fn expect_len(what: &'static str, x: &GpuTensor, expected: usize) -> Result<(), 
         return Err(GpuError::shape(what, format!("{} values, expected {expected}", x.len)));
     }
     Ok(())
+}
+
+/// What a linear layer does with its result (layers.wgsl's `store_linear`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Epilogue {
+    /// `y = x Wᵀ + b`.
+    Store = 0,
+    /// `y = GELU(x Wᵀ + b)` (the FFN's up-projection, GELU fused).
+    Gelu = 1,
+    /// `y += x Wᵀ + b` (a residual add fused).
+    Add = 2,
+}
+
+/// One dispatch of a [`GpuProgram`]: its shape as a function of the row count.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Linear {
+        n: usize,
+        k: usize,
+        epilogue: Epilogue,
+    },
+    LayerNorm {
+        dim: usize,
+        eps: f32,
+    },
+    Attention {
+        dim: usize,
+        heads: usize,
+        causal: bool,
+    },
+    /// `y += x` over `rows · width` values.
+    Add {
+        width: usize,
+    },
+}
+
+impl Op {
+    fn shape(&self, rows: usize) -> Shape {
+        let rows32 = rows as u32;
+        match *self {
+            Op::Linear { n, k, epilogue } => {
+                Shape { rows: rows32, n: n as u32, k: k as u32, heads: epilogue as u32, ..Default::default() }
+            }
+            Op::LayerNorm { dim, eps } => Shape { rows: rows32, n: dim as u32, eps, ..Default::default() },
+            Op::Attention { dim, heads, causal } => Shape {
+                rows: rows32,
+                n: dim as u32,
+                heads: heads as u32,
+                scale: 1.0 / ((dim / heads) as f32).sqrt(),
+                causal: causal as u32,
+                ..Default::default()
+            },
+            Op::Add { width } => Shape { rows: (rows * width) as u32, ..Default::default() },
+        }
+    }
+
+    fn invocations(&self, rows: usize) -> usize {
+        match *self {
+            Op::Linear { n, .. } => rows * n,
+            Op::LayerNorm { .. } => rows,
+            Op::Attention { heads, .. } => rows * heads,
+            Op::Add { width } => rows * width,
+        }
+    }
+}
+
+/// A forward pass laid out once (module docs): kernels over persistent tensors of at most
+/// `max_rows` rows, with their bind groups; [`GpuProgram::record`] dispatches them all for a given
+/// row count. Build it with [`ProgramBuilder`].
+#[derive(Debug)]
+pub(crate) struct GpuProgram {
+    shapes: UniformSlots,
+    steps: Vec<(Op, wgpu::ComputePipeline, wgpu::BindGroup)>,
+    max_rows: usize,
+}
+
+impl GpuProgram {
+    /// Writes every step's shape for `rows` rows (one queue write) and records every step into one
+    /// compute pass of `encoder` (WebGPU orders a pass's dispatches and makes each one's writes
+    /// visible to the next). The caller writes the inputs and submits, all before another call's
+    /// writes (the program's buffers are shared by every call).
+    pub(crate) fn record(
+        &self,
+        ctx: &GpuContext,
+        encoder: &mut wgpu::CommandEncoder,
+        rows: usize,
+    ) -> Result<(), GpuError> {
+        if rows == 0 || rows > self.max_rows {
+            return Err(GpuError::shape("program", format!("{rows} rows (1..={})", self.max_rows)));
+        }
+        let mut shapes = Vec::with_capacity(self.steps.len());
+        let mut groups = Vec::with_capacity(self.steps.len());
+        for (op, _, _) in &self.steps {
+            let count = op.invocations(rows).div_ceil(WORKGROUP as usize).max(1) as u32;
+            let mut shape = op.shape(rows);
+            shape.groups_x = count.min(MAX_GROUPS_X);
+            shapes.push(shape);
+            groups.push(count);
+        }
+        self.shapes.write(ctx, &shapes);
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        for ((_, pipeline, bind_group), &groups) in self.steps.iter().zip(&groups) {
+            dispatch_bound(&mut pass, pipeline, bind_group, groups);
+        }
+        Ok(())
+    }
+}
+
+/// Lays out a [`GpuProgram`]: each call adds one step over tensors of `max_rows` rows (made with
+/// [`ProgramBuilder::tensor`], or any tensor at least that long); [`ProgramBuilder::finish`] makes the
+/// uniform slots and the bind groups.
+#[derive(Debug)]
+pub(crate) struct ProgramBuilder<'a> {
+    ctx: &'a GpuContext,
+    max_rows: usize,
+    /// Per step: its shape, its kernel, and the storage buffers it binds (binding, buffer).
+    steps: Vec<(Op, wgpu::ComputePipeline, Bindings)>,
+}
+
+/// A step's storage bindings before its bind group exists.
+type Bindings = Vec<(u32, wgpu::Buffer)>;
+
+impl<'a> ProgramBuilder<'a> {
+    pub(crate) fn new(ctx: &'a GpuContext, max_rows: usize) -> ProgramBuilder<'a> {
+        ProgramBuilder { ctx, max_rows, steps: Vec::new() }
+    }
+
+    /// A persistent activation of `max_rows` rows of `width`.
+    pub(crate) fn tensor(&self, width: usize) -> GpuTensor {
+        GpuTensor::zeros(self.ctx, self.max_rows * width)
+    }
+
+    fn check(&self, what: &'static str, x: &GpuTensor, width: usize) -> Result<(), GpuError> {
+        if x.len < self.max_rows * width || width == 0 {
+            return Err(GpuError::shape(what, format!("{} values for {} rows of {width}", x.len, self.max_rows)));
+        }
+        Ok(())
+    }
+
+    /// `y (∘)= epilogue(x Wᵀ + b)`, x `[rows, k]`, y `[rows, n]`.
+    pub(crate) fn linear(
+        &mut self,
+        layer: &GpuLinear,
+        x: &GpuTensor,
+        y: &GpuTensor,
+        epilogue: Epilogue,
+    ) -> Result<(), GpuError> {
+        self.check("linear input", x, layer.k)?;
+        self.check("linear output", y, layer.n)?;
+        let op = Op::Linear { n: layer.n, k: layer.k, epilogue };
+        let (x, y, bias) = (x.buffer.clone(), y.buffer.clone(), layer.bias.clone());
+        let layers = &self.ctx.layers;
+        match &layer.weight {
+            LinearWeight::F32(w) => {
+                self.steps.push((op, layers.linear_f32.clone(), vec![(1, x), (2, w.clone()), (3, bias), (4, y)]))
+            }
+            LinearWeight::Q8_0 { codes, scales } => self.steps.push((
+                op,
+                layers.linear_q8_0.clone(),
+                vec![(1, x), (3, bias), (4, y), (5, codes.clone()), (6, scales.clone())],
+            )),
+        }
+        Ok(())
+    }
+
+    /// LayerNorm of every row of `x` into `y` (both `[rows, dim]`, distinct tensors).
+    pub(crate) fn layer_norm(&mut self, norm: &GpuLayerNorm, x: &GpuTensor, y: &GpuTensor) -> Result<(), GpuError> {
+        self.check("layer_norm input", x, norm.dim)?;
+        self.check("layer_norm output", y, norm.dim)?;
+        let entries =
+            vec![(1, x.buffer.clone()), (2, norm.weight.clone()), (3, norm.bias.clone()), (4, y.buffer.clone())];
+        self.steps.push((Op::LayerNorm { dim: norm.dim, eps: norm.eps }, self.ctx.layers.layer_norm.clone(), entries));
+        Ok(())
+    }
+
+    /// Attention of `q, k, v` (`[rows, dim]`) into `y` (`shape.rows` is ignored: the call's rows).
+    pub(crate) fn attention(
+        &mut self,
+        q: &GpuTensor,
+        k: &GpuTensor,
+        v: &GpuTensor,
+        y: &GpuTensor,
+        shape: AttentionShape,
+    ) -> Result<(), GpuError> {
+        let AttentionShape { dim, heads, causal, .. } = shape;
+        if heads == 0 || dim % heads != 0 {
+            return Err(GpuError::shape("attention", format!("{heads} heads for width {dim}")));
+        }
+        for (what, t) in
+            [("attention queries", q), ("attention keys", k), ("attention values", v), ("attention output", y)]
+        {
+            self.check(what, t, dim)?;
+        }
+        let entries = vec![(1, q.buffer.clone()), (4, y.buffer.clone()), (7, k.buffer.clone()), (8, v.buffer.clone())];
+        self.steps.push((Op::Attention { dim, heads, causal }, self.ctx.layers.attention.clone(), entries));
+        Ok(())
+    }
+
+    /// `y += x` over `rows · width` values (x may be longer).
+    pub(crate) fn add(&mut self, y: &GpuTensor, x: &GpuTensor, width: usize) -> Result<(), GpuError> {
+        self.check("add input", x, width)?;
+        self.check("add output", y, width)?;
+        self.steps.push((
+            Op::Add { width },
+            self.ctx.layers.add.clone(),
+            vec![(1, x.buffer.clone()), (4, y.buffer.clone())],
+        ));
+        Ok(())
+    }
+
+    /// The uniform slots and bind groups of every step.
+    pub(crate) fn finish(self) -> GpuProgram {
+        let ctx = self.ctx;
+        let shapes = UniformSlots::new(ctx, "program shapes", self.steps.len(), std::mem::size_of::<Shape>());
+        let steps = self
+            .steps
+            .into_iter()
+            .enumerate()
+            .map(|(i, (op, pipeline, buffers))| {
+                let mut entries = vec![shapes.entry(0, i)];
+                entries.extend(buffers.iter().map(|(binding, buffer)| entry(*binding, buffer)));
+                let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: None,
+                    layout: &pipeline.get_bind_group_layout(0),
+                    entries: &entries,
+                });
+                (op, pipeline, bind_group)
+            })
+            .collect();
+        GpuProgram { shapes, steps, max_rows: self.max_rows }
+    }
 }

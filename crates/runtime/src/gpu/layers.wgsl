@@ -13,6 +13,8 @@ struct Shape {
     n: u32,
     // Input width (linear).
     k: u32,
+    // Attention: heads. Linear: the epilogue (0: y = result; 1: y = GELU(result), the FFN's
+    // up-projection; 2: y += result, a residual add), fused to save a dispatch and a pass over y.
     heads: u32,
     eps: f32,
     // Attention: 1 / sqrt(head width).
@@ -69,7 +71,19 @@ fn linear_f32(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) 
     for (var j = whole; j < shape.k; j++) {
         acc += w[wb + j] * x[xb + j];
     }
-    y[at] = acc + bias[o];
+    store_linear(at, acc + bias[o]);
+}
+
+// A linear layer's output value, through the epilogue `shape.heads` selects (Shape). The value is
+// rounded to f32 before the epilogue, as the CPU's separate layers round it.
+fn store_linear(at: u32, value: f32) {
+    if (shape.heads == 1u) {
+        y[at] = gelu_of(value);
+    } else if (shape.heads == 2u) {
+        y[at] = y[at] + value;
+    } else {
+        y[at] = value;
+    }
 }
 
 // The four signed bytes of `word` (arithmetic shifts sign-extend), as f32.
@@ -98,7 +112,7 @@ fn linear_q8_0(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id)
         low += (d * code4(codes[(wb + j) / 4u])) * x4(xb + j);
         high += (d * code4(codes[(wb + j) / 4u + 1u])) * x4(xb + j + 4u);
     }
-    y[at] = reduce_lanes(low, high) + bias[o];
+    store_linear(at, reduce_lanes(low, high) + bias[o]);
 }
 
 // y[r] = (x[r] − mean) / sqrt(var + eps) · w + bias per row of n values (two passes, as candle's).
@@ -141,9 +155,12 @@ fn gelu(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     if (at >= shape.rows) {
         return;
     }
-    let v = y[at];
+    y[at] = gelu_of(y[at]);
+}
+
+fn gelu_of(v: f32) -> f32 {
     let e = erfc_positive(abs(v) * 0.70710678118654752);
-    y[at] = select(0.5 * v * e, 0.5 * v * (2.0 - e), v >= 0.0);
+    return select(0.5 * v * e, 0.5 * v * (2.0 - e), v >= 0.0);
 }
 
 // y += x element-wise, for `rows` values (residuals, position embeddings).
@@ -188,8 +205,9 @@ fn attention_score(i: u32, j: u32, h0: u32, hd: u32) -> f32 {
 }
 
 // Multi-head scaled dot-product attention, heads side by side: queries in x, keys, values all
-// [rows, n]; y [rows, n] (zero on entry). One invocation per (position i, head h); the scores are
-// recomputed per pass instead of stored (≤ 50 positions).
+// [rows, n]; y [rows, n]. One invocation per (position i, head h), which owns y's values of that
+// position and head: it zeroes them first (y may hold the previous call's values: the tower keeps its
+// buffers). The scores are recomputed per pass instead of stored (≤ 50 positions).
 @compute @workgroup_size(WG)
 fn attention(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let at = invocation(lid, wid);
@@ -200,6 +218,9 @@ fn attention(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) w
     let hd = shape.n / shape.heads;
     let h0 = (at % shape.heads) * hd;
     let visible = select(shape.rows, i + 1u, shape.causal == 1u);
+    for (var c = 0u; c < hd; c++) {
+        y[i * shape.n + h0 + c] = 0.0;
+    }
     var m = attention_score(i, 0u, h0, hd);
     for (var j = 1u; j < visible; j++) {
         m = max(m, attention_score(i, j, h0, hd));

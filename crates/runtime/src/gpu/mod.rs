@@ -7,7 +7,8 @@
 //! - [`scoring`]: [`GpuItemTable`], item vectors (int8 + per-row scale, or f16) in GPU buffers, scored
 //!   against a user vector, with a two-stage top-K (per-workgroup candidates, then merges).
 //! - [`layers`]: the sequence tower's layers (Q8_0 / f32 linear, LayerNorm, causal attention, GELU,
-//!   softmax), recorded into one [`GpuPass`] per forward.
+//!   softmax), recorded into one [`GpuPass`] per forward, or laid out once over persistent buffers
+//!   (the tower's).
 //! - [`tower`]: [`GpuSequenceTower`], the sequence tower (session → user vector) from the bundle's GGUF.
 //! - [`bert`]: [`GpuBert`], the text encoder's (MiniLM's) layers, for products embedded in the browser.
 //! - [`efficientnet`]: [`GpuEfficientNet`], the image encoder (EfficientNet-Lite0: stem, depthwise and
@@ -17,6 +18,18 @@
 //! CPU reference on the adapter wgpu finds (Mesa lavapipe from Debian's `mesa-vulkan-drivers` on a
 //! machine without a GPU); with no adapter the tests print a skip line, or fail when
 //! `OMAKASE_REQUIRE_GPU=1` (CI). `cargo bench --bench gpu` times scoring + top-10 and a session update.
+//!
+//! # Buffer lifetime
+//! The per-update paths create nothing on the device per call. [`GpuItemTable::top_k`] keeps its
+//! query, parameter, excluded, candidate and readback buffers and its bind groups from the first call
+//! after an append until the next append (`scoring` § Buffer lifetime); [`GpuSequenceTower`] lays its
+//! forward out at load over activation buffers of `max_len` positions (`tower` § Buffer lifetime).
+//! Each call writes its inputs and parameters with `queue.write_buffer`, records everything into one
+//! compute pass, and makes ONE submission with the copy of its result (K hits; the user vector) into
+//! a kept mappable buffer, of which only those bytes are mapped. A session update on the GPU is two
+//! submissions: the tower's (user vector read back: the int8 query is quantized on the CPU, see
+//! `tower`) and the scan's. One-off work ([`GpuItemTable::scores`], [`GpuPass`], [`GpuBert`]) still
+//! allocates per call.
 //!
 //! Numerics follow the CPU kernels' contract (`runtime::kernels`), which the tests check kernel by
 //! kernel (tests/gpu_kernels.rs). Every operation is async and returns [`GpuError`] instead of

@@ -11,9 +11,30 @@
 //! contract (`runtime::kernels` module docs): int8 scores are the same integer dot product and the same
 //! two f32 products; f16 scores sum in the same eight lanes (a GPU may fuse a product and a sum, so
 //! they agree to rounding). Ranking is the CPU `TopK`'s: higher score, then lower index.
+//!
+//! # Buffer lifetime
+//! [`GpuItemTable::top_k`] creates no buffer and no bind group. Its state (`TopKPlan`) is built on
+//! the first call after an append and kept until the next append (which drops it: the bindings
+//! changed):
+//! - the query buffer (one padded row) and one uniform buffer holding every dispatch's parameters, a
+//!   256-byte slot each (the scan of each binding, then each merge round), rewritten per call with
+//!   one `queue.write_buffer` each;
+//! - the excluded list (grown, and the scan's bind groups rebuilt, when a call excludes more items
+//!   than it holds);
+//! - two candidate buffers the scan and the merge rounds ping-pong between, sized for [`MAX_K`] (the
+//!   scan's output and the largest round's), so that any k uses the same bind groups;
+//! - a mappable buffer of `MAX_K` hits: the K hits (k × (score, index), 8 bytes each) are copied
+//!   there and only they are mapped.
+//!
+//! The scan and every merge round are recorded into one command encoder and go in ONE submission
+//! with the copy of the hits. The writes and the submission happen under the plan's lock, so
+//! concurrent calls cannot see each other's query; a call whose readback buffer is still mapped by
+//! an earlier call in flight reads through a fresh buffer instead.
 
-use super::buffers::{dispatch, entry, storage_buffer, uniform_buffer, MAX_GROUPS_X};
-use super::context::GpuContext;
+use std::sync::Mutex;
+
+use super::buffers::{dispatch, dispatch_bound, entry, storage_buffer, uniform_buffer, UniformSlots, MAX_GROUPS_X};
+use super::context::{GpuContext, Readback};
 use super::error::GpuError;
 use crate::kernels::{Hit, QuantizedQuery};
 use half::f16;
@@ -59,6 +80,9 @@ pub struct GpuItemTable {
     row_words: usize,
     len: usize,
     parts: Vec<Part>,
+    /// The persistent buffers and bind groups of `top_k` (module docs), built on the first call after
+    /// an append; `None` until then.
+    plan: Mutex<Option<TopKPlan>>,
 }
 
 /// One binding's worth of rows.
@@ -80,7 +104,14 @@ impl GpuItemTable {
             GpuRowFormat::Int8 => 16,
             GpuRowFormat::F16 => 8,
         };
-        Ok(GpuItemTable { format, dim, row_words: dim.div_ceil(values_per_word), len: 0, parts: Vec::new() })
+        Ok(GpuItemTable {
+            format,
+            dim,
+            row_words: dim.div_ceil(values_per_word),
+            len: 0,
+            parts: Vec::new(),
+            plan: Mutex::new(None),
+        })
     }
 
     pub fn format(&self) -> GpuRowFormat {
@@ -159,6 +190,8 @@ impl GpuItemTable {
         let row_bytes = self.row_bytes();
         let max_rows = (ctx.max_binding_bytes() as usize / row_bytes).max(1);
         let scope = ctx.scope("item table upload")?;
+        // The bindings change: the next top_k builds its buffers and bind groups again.
+        *self.plan.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
         for start in (0..n).step_by(max_rows) {
             let end = (start + max_rows).min(n);
             let rows = padded_rows(&bytes[start * packed_row..end * packed_row], packed_row, row_bytes);
@@ -175,6 +208,12 @@ impl GpuItemTable {
 
     /// The query buffer of `query` (`[dim]`, finite) and the int8 query scale.
     fn query_buffer(&self, ctx: &GpuContext, query: &[f32]) -> (wgpu::Buffer, f32) {
+        let (bytes, scale) = self.query_bytes(query);
+        (ctx.buffer_with("query", &bytes, wgpu::BufferUsages::STORAGE), scale)
+    }
+
+    /// The query as the shaders read it (padded to whole row words) and the int8 query scale.
+    fn query_bytes(&self, query: &[f32]) -> (Vec<u8>, f32) {
         let padded = self.row_words * 16 / self.values_per_query_word();
         let (bytes, scale) = match self.format {
             GpuRowFormat::Int8 => {
@@ -189,8 +228,7 @@ impl GpuItemTable {
                 (bytemuck::cast_slice(&values).to_vec(), 1.0)
             }
         };
-        let buffer = ctx.buffer_with("query", &bytes, wgpu::BufferUsages::STORAGE);
-        (buffer, scale)
+        (bytes, scale)
     }
 
     /// Bytes of a stored row's word per query value (int8: 1 code per i32 query value).
@@ -260,59 +298,64 @@ impl GpuItemTable {
         }
         let k32 = k as u32;
         let scope = ctx.scope("top-k")?;
-        let (query_buffer, query_scale) = self.query_buffer(ctx, query);
+        let (query_bytes, query_scale) = self.query_bytes(query);
         let mut excluded: Vec<u32> = exclude.iter().filter(|&&i| i < self.len).map(|&i| i as u32).collect();
         excluded.sort_unstable();
         excluded.dedup();
         let excluded_count = excluded.len() as u32;
         excluded.push(EMPTY); // a binding is never empty
-        let excluded_buffer = ctx.buffer_with("excluded", bytemuck::cast_slice(&excluded), wgpu::BufferUsages::STORAGE);
-        let groups: Vec<u32> = self.parts.iter().map(|p| p.len.div_ceil(ROWS_PER_GROUP)).collect();
-        let mut count: u32 = groups.iter().sum::<u32>() * k32;
-        let mut current = storage_buffer(ctx, "candidates", 8 * count as u64);
-        let pipeline = match self.format {
-            GpuRowFormat::Int8 => &ctx.scoring.int8_top_k,
-            GpuRowFormat::F16 => &ctx.scoring.f16_top_k,
-        };
-        let mut encoder = ctx.device.create_command_encoder(&Default::default());
-        let mut offset = 0;
-        for (part, &groups) in self.parts.iter().zip(&groups) {
-            let params = self.params(part, groups, k32, excluded_count, query_scale, offset);
-            let params = uniform_buffer(ctx, &params);
-            let mut entries = vec![
-                entry(0, &params),
-                entry(1, &part.rows),
-                entry(2, &query_buffer),
-                entry(4, &excluded_buffer),
-                entry(5, &current),
-            ];
-            if let Some(scales) = &part.scales {
-                entries.push(entry(3, scales));
-            }
-            dispatch(ctx, &mut encoder, pipeline, &entries, groups);
-            offset += groups * k32;
-        }
-        // Merge rounds: every ROWS_PER_GROUP candidates become k, until one group is left.
-        while count > k32 {
-            let groups = count.div_ceil(ROWS_PER_GROUP);
-            let next = storage_buffer(ctx, "candidates", 8 * (groups * k32) as u64);
-            let params = Params {
-                count,
-                row_words: 0,
-                first_index: 0,
-                k: k32,
-                excluded: 0,
-                out_offset: 0,
-                query_scale: 0.0,
-                groups_x: groups.min(MAX_GROUPS_X),
+        let pending = {
+            let mut guard = self.plan.lock().unwrap_or_else(|e| e.into_inner());
+            let plan = match &mut *guard {
+                Some(plan) => plan,
+                empty => empty.insert(TopKPlan::new(ctx, self, query_bytes.len() as u64)),
             };
-            let params = uniform_buffer(ctx, &params);
-            let entries = [entry(0, &params), entry(5, &next), entry(7, &current)];
-            dispatch(ctx, &mut encoder, &ctx.scoring.merge, &entries, groups);
-            count = groups * k32;
-            current = next;
-        }
-        let bytes = ctx.submit_and_read(encoder, &current, 8 * k as u64);
+            plan.reserve_excluded(ctx, self, excluded.len());
+            let groups: Vec<u32> = self.parts.iter().map(|p| p.len.div_ceil(ROWS_PER_GROUP)).collect();
+            let rounds = merge_rounds(groups.iter().sum(), k32);
+            // Every dispatch's parameters: the scans', then the merge rounds'.
+            let mut offset = 0;
+            let mut params = Vec::with_capacity(self.parts.len() + rounds.len());
+            for (part, &groups) in self.parts.iter().zip(&groups) {
+                params.push(self.params(part, groups, k32, excluded_count, query_scale, offset));
+                offset += groups * k32;
+            }
+            for &(count, groups) in &rounds {
+                params.push(Params {
+                    count,
+                    row_words: 0,
+                    first_index: 0,
+                    k: k32,
+                    excluded: 0,
+                    out_offset: 0,
+                    query_scale: 0.0,
+                    groups_x: groups.min(MAX_GROUPS_X),
+                });
+            }
+            plan.params.write(ctx, &params);
+            ctx.queue.write_buffer(&plan.query, 0, &query_bytes);
+            ctx.queue.write_buffer(&plan.excluded, 0, bytemuck::cast_slice(&excluded));
+            let pipeline = match self.format {
+                GpuRowFormat::Int8 => &ctx.scoring.int8_top_k,
+                GpuRowFormat::F16 => &ctx.scoring.f16_top_k,
+            };
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            {
+                // One compute pass for the scan and every round: WebGPU orders the dispatches of a
+                // pass and makes each one's storage writes visible to the next.
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                for (bind_group, &groups) in plan.scan.iter().zip(&groups) {
+                    dispatch_bound(&mut pass, pipeline, bind_group, groups);
+                }
+                for (round, &(_, groups)) in rounds.iter().enumerate() {
+                    dispatch_bound(&mut pass, &ctx.scoring.merge, &plan.merges[round], groups);
+                }
+            }
+            // Round r writes candidates[(r + 1) % 2]; the scan writes candidates[0].
+            let result = &plan.candidates[rounds.len() % 2];
+            ctx.submit_read(encoder, result, 0, 8 * k as u64, Some(&plan.readback))
+        };
+        let bytes = ctx.finish_read(pending);
         let (bytes, scoped) = (bytes.await, scope.finish().await);
         scoped?;
         let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes?);
@@ -335,6 +378,121 @@ impl GpuItemTable {
             groups_x: groups.min(MAX_GROUPS_X),
         }
     }
+}
+
+/// The merge rounds after a scan of `groups` workgroups at `k` candidates each: per round, its input
+/// count and its workgroups (every [`ROWS_PER_GROUP`] candidates become k), until k are left.
+fn merge_rounds(groups: u32, k: u32) -> Vec<(u32, u32)> {
+    let mut rounds = Vec::new();
+    let mut count = groups * k;
+    while count > k {
+        let groups = count.div_ceil(ROWS_PER_GROUP);
+        rounds.push((count, groups));
+        count = groups * k;
+    }
+    rounds
+}
+
+/// The persistent state of [`GpuItemTable::top_k`] for the table's current bindings (module docs).
+#[derive(Debug)]
+struct TopKPlan {
+    query: wgpu::Buffer,
+    /// One parameter slot per scan dispatch (binding), then per merge round.
+    params: UniformSlots,
+    excluded: wgpu::Buffer,
+    /// The scan writes `candidates[0]`; merge round r reads `candidates[r % 2]` and writes the other.
+    candidates: [wgpu::Buffer; 2],
+    /// Per binding of the table.
+    scan: Vec<wgpu::BindGroup>,
+    /// Per merge round, as many as k = [`MAX_K`] needs (a smaller k needs no more).
+    merges: Vec<wgpu::BindGroup>,
+    readback: Readback,
+}
+
+impl TopKPlan {
+    fn new(ctx: &GpuContext, table: &GpuItemTable, query_bytes: u64) -> TopKPlan {
+        let groups: u32 = table.parts.iter().map(|p| p.len.div_ceil(ROWS_PER_GROUP)).sum();
+        // Sizes for any k ≤ MAX_K: the scan's output, and each ping-pong buffer's largest round output.
+        let mut sizes = [groups as u64 * MAX_K as u64, 1];
+        let mut rounds = 0;
+        for k in 1..=MAX_K as u32 {
+            let plan = merge_rounds(groups, k);
+            for (r, &(_, groups)) in plan.iter().enumerate() {
+                let out = &mut sizes[(r + 1) % 2];
+                *out = (*out).max(groups as u64 * k as u64);
+            }
+            rounds = rounds.max(plan.len());
+        }
+        let candidates = sizes.map(|candidates| storage_buffer(ctx, "candidates", 8 * candidates));
+        let params = UniformSlots::new(ctx, "top-k params", table.parts.len() + rounds, std::mem::size_of::<Params>());
+        let merges = (0..rounds)
+            .map(|r| {
+                let entries = [
+                    params.entry(0, table.parts.len() + r),
+                    entry(5, &candidates[(r + 1) % 2]),
+                    entry(7, &candidates[r % 2]),
+                ];
+                bind_group(ctx, &ctx.scoring.merge, &entries)
+            })
+            .collect();
+        let mut plan = TopKPlan {
+            query: storage_buffer(ctx, "query", query_bytes),
+            params,
+            excluded: storage_buffer(ctx, "excluded", 4 * 64),
+            candidates,
+            scan: Vec::new(),
+            merges,
+            readback: Readback::new(ctx, "top-k hits", 8 * MAX_K as u64),
+        };
+        plan.bind_scan(ctx, table);
+        plan
+    }
+
+    /// Makes room for `words` excluded indices (the list and its end marker), rebuilding the scan's
+    /// bind groups when the buffer grows.
+    fn reserve_excluded(&mut self, ctx: &GpuContext, table: &GpuItemTable, words: usize) {
+        if (words * 4) as u64 > self.excluded.size() {
+            self.excluded = storage_buffer(ctx, "excluded", 4 * words.next_power_of_two() as u64);
+            self.bind_scan(ctx, table);
+        }
+    }
+
+    fn bind_scan(&mut self, ctx: &GpuContext, table: &GpuItemTable) {
+        let pipeline = match table.format {
+            GpuRowFormat::Int8 => &ctx.scoring.int8_top_k,
+            GpuRowFormat::F16 => &ctx.scoring.f16_top_k,
+        };
+        self.scan = table
+            .parts
+            .iter()
+            .enumerate()
+            .map(|(i, part)| {
+                let mut entries = vec![
+                    self.params.entry(0, i),
+                    entry(1, &part.rows),
+                    entry(2, &self.query),
+                    entry(4, &self.excluded),
+                    entry(5, &self.candidates[0]),
+                ];
+                if let Some(scales) = &part.scales {
+                    entries.push(entry(3, scales));
+                }
+                bind_group(ctx, pipeline, &entries)
+            })
+            .collect();
+    }
+}
+
+fn bind_group(
+    ctx: &GpuContext,
+    pipeline: &wgpu::ComputePipeline,
+    entries: &[wgpu::BindGroupEntry<'_>],
+) -> wgpu::BindGroup {
+    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &pipeline.get_bind_group_layout(0),
+        entries,
+    })
 }
 
 /// Rows of `packed_row` bytes copied into rows of `row_bytes` (zero padding at the end of each row);

@@ -1,10 +1,29 @@
 //! The sequence tower on the GPU: `runtime::tower::SequenceTower`'s forward pass (pre-LN encoder
-//! layers, causal attention, erf GELU, final LayerNorm) recorded as one [`GpuPass`], weights read
-//! from the same GGUF file (Q8_0 matrices stay Q8_0 on the GPU).
+//! layers, causal attention, erf GELU, final LayerNorm), weights read from the same GGUF file (Q8_0
+//! matrices stay Q8_0 on the GPU).
+//!
+//! # Buffer lifetime
+//! [`GpuSequenceTower::load`] lays the forward out once as a `GpuProgram` (`layers.rs`): activation
+//! tensors of `max_len` positions (input, residual stream, normed, q, k, v, attention output, FFN
+//! hidden, output), one uniform slot and one bind group per dispatch, and a mappable buffer for the
+//! user vector. A call writes the session's item vectors and the dispatches' shapes for its length
+//! (one `queue.write_buffer` each), records every layer into one compute pass, and submits it with
+//! the copy of the last position's output: ONE submission, a readback of `d` values, no buffer or
+//! bind group created. Per encoder layer 9 dispatches: LayerNorm, q, k, v, attention, output
+//! projection with the residual add fused, LayerNorm, FFN up with GELU fused, FFN down with the
+//! residual add fused (the CPU's 11 separate steps; the fused values are rounded as the CPU rounds
+//! them, the epilogue applied to the f32 result).
+//!
+//! The user vector comes back to the CPU before the scan: the int8 query is quantized there
+//! (`kernels::QuantizedQuery`). A WGSL quantizer could not promise the same codes: WGSL's division
+//! and square root (the unit normalisation, `max|q| / qmax`) are not correctly rounded and a driver
+//! may fuse a multiply-add, so a code at a rounding boundary could differ from the CPU's.
 
-use super::context::GpuContext;
+use std::sync::Mutex;
+
+use super::context::{GpuContext, Readback};
 use super::error::GpuError;
-use super::layers::{AttentionShape, GpuLayerNorm, GpuLinear, GpuPass, GpuTensor};
+use super::layers::{AttentionShape, Epilogue, GpuLayerNorm, GpuLinear, GpuProgram, GpuTensor, ProgramBuilder};
 use crate::config::ModelConfig;
 use crate::gguf::{Gguf, TensorType};
 use crate::RuntimeError;
@@ -25,13 +44,22 @@ struct GpuEncoderLayer {
 /// The sequence tower: item vectors of a session (oldest first) → user vector.
 #[derive(Debug)]
 pub struct GpuSequenceTower {
-    /// `[max_len, d]`.
-    positions: GpuTensor,
-    layers: Vec<GpuEncoderLayer>,
-    final_norm: GpuLayerNorm,
     dim: usize,
-    heads: usize,
     max_len: usize,
+    /// The forward over persistent buffers (module docs). Locked from the first write of a call to
+    /// its submission, so that concurrent calls do not overwrite each other's inputs.
+    forward: Mutex<TowerForward>,
+}
+
+/// The laid-out forward and the buffers a call writes and reads.
+#[derive(Debug)]
+struct TowerForward {
+    program: GpuProgram,
+    /// `[max_len, d]`: the session's item vectors, then the residual stream.
+    input: GpuTensor,
+    /// `[max_len, d]`: the final LayerNorm's output.
+    output: GpuTensor,
+    readback: Readback,
 }
 
 impl GpuSequenceTower {
@@ -60,15 +88,11 @@ impl GpuSequenceTower {
                     ffn_down: linear("ffn.down", d, config.ffn_dim)?,
                 })
             })
-            .collect::<Result<_, GpuError>>()?;
-        Ok(GpuSequenceTower {
-            positions: GpuTensor::from_slice(ctx, &positions),
-            layers,
-            final_norm: norm(&format!("{p}.final_norm"))?,
-            dim: d,
-            heads: config.num_heads,
-            max_len: config.max_len,
-        })
+            .collect::<Result<Vec<_>, GpuError>>()?;
+        let final_norm = norm(&format!("{p}.final_norm"))?;
+        let positions = GpuTensor::from_slice(ctx, &positions);
+        let forward = lay_out(ctx, config, &positions, &layers, &final_norm)?;
+        Ok(GpuSequenceTower { dim: d, max_len: config.max_len, forward: Mutex::new(forward) })
     }
 
     pub fn max_len(&self) -> usize {
@@ -86,27 +110,49 @@ impl GpuSequenceTower {
                 format!("{} values are not 1..={} positions of {d}", items.len(), self.max_len),
             ));
         }
-        let mut pass = GpuPass::new(ctx)?;
-        let x = GpuTensor::from_slice(ctx, items);
-        pass.add(&x, &self.positions)?;
-        for layer in &self.layers {
-            let normed = pass.layer_norm(&layer.attention_norm, &x, t)?;
-            let q = pass.linear(&layer.query, &normed, t)?;
-            let k = pass.linear(&layer.key, &normed, t)?;
-            let v = pass.linear(&layer.value, &normed, t)?;
-            let mixed =
-                pass.attention(&q, &k, &v, AttentionShape { rows: t, dim: d, heads: self.heads, causal: true })?;
-            let attended = pass.linear(&layer.output, &mixed, t)?;
-            pass.add(&x, &attended)?;
-            let normed = pass.layer_norm(&layer.ffn_norm, &x, t)?;
-            let hidden = pass.linear(&layer.ffn_up, &normed, t)?;
-            pass.gelu(&hidden)?;
-            let fed = pass.linear(&layer.ffn_down, &hidden, t)?;
-            pass.add(&x, &fed)?;
-        }
-        let out = pass.layer_norm(&self.final_norm, &x, t)?;
-        pass.read(&out, (t - 1) * d, d).await
+        let scope = ctx.scope("sequence tower")?;
+        let pending = {
+            let forward = self.forward.lock().unwrap_or_else(|e| e.into_inner());
+            ctx.queue.write_buffer(forward.input.buffer(), 0, bytemuck::cast_slice(items));
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            forward.program.record(ctx, &mut encoder, t)?;
+            let last = 4 * ((t - 1) * d) as u64;
+            ctx.submit_read(encoder, forward.output.buffer(), last, 4 * d as u64, Some(&forward.readback))
+        };
+        let bytes = ctx.finish_read(pending).await;
+        scope.finish().await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes?))
     }
+}
+
+/// The tower's forward laid out over persistent tensors of `max_len` positions (module docs).
+fn lay_out(
+    ctx: &GpuContext,
+    config: &ModelConfig,
+    positions: &GpuTensor,
+    layers: &[GpuEncoderLayer],
+    final_norm: &GpuLayerNorm,
+) -> Result<TowerForward, GpuError> {
+    let (d, f) = (config.dim, config.ffn_dim);
+    let mut b = ProgramBuilder::new(ctx, config.max_len);
+    let (x, normed, output) = (b.tensor(d), b.tensor(d), b.tensor(d));
+    let (q, k, v, mixed, hidden) = (b.tensor(d), b.tensor(d), b.tensor(d), b.tensor(d), b.tensor(f));
+    let attention = AttentionShape { rows: config.max_len, dim: d, heads: config.num_heads, causal: true };
+    b.add(&x, positions, d)?;
+    for layer in layers {
+        b.layer_norm(&layer.attention_norm, &x, &normed)?;
+        b.linear(&layer.query, &normed, &q, Epilogue::Store)?;
+        b.linear(&layer.key, &normed, &k, Epilogue::Store)?;
+        b.linear(&layer.value, &normed, &v, Epilogue::Store)?;
+        b.attention(&q, &k, &v, &mixed, attention)?;
+        b.linear(&layer.output, &mixed, &x, Epilogue::Add)?;
+        b.layer_norm(&layer.ffn_norm, &x, &normed)?;
+        b.linear(&layer.ffn_up, &normed, &hidden, Epilogue::Gelu)?;
+        b.linear(&layer.ffn_down, &hidden, &x, Epilogue::Add)?;
+    }
+    b.layer_norm(final_norm, &x, &output)?;
+    let readback = Readback::new(ctx, "user vector", 4 * d as u64);
+    Ok(TowerForward { program: b.finish(), input: x, output, readback })
 }
 
 pub(super) fn tensor_f32(gguf: &Gguf, file: &str, name: &str, dims: &[usize]) -> Result<Vec<f32>, GpuError> {
