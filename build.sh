@@ -260,6 +260,8 @@ cmd_demo() {
 # origin, a server without CORS, experiments, restyling, and `npm pack` used through an import map.
 # Then delta shards (tests/browser/delta.mjs): products appended after the export (the CLI, the admin
 # page, the demo shop) reach visitors without the encoders; hostile deltas are named and left out.
+# Then the streamed catalogue (tests/browser/stream-demo.mjs): the demo shop on 150,000 synthetic items
+# (examples/synthetic_bundle.rs from the test bundle) loaded streamed, a tampered partition refused by name.
 cmd_e2e() {
   local data bundle status=0
   [ -f pkg/omakase_bg.wasm ] || build_pkg
@@ -276,6 +278,11 @@ cmd_e2e() {
   step "delta shards: products added after the export reach visitors without the encoders (headless Chromium)"
   node tests/browser/delta.mjs --bundle "$bundle" --data "$data" --omakase "$(target_dir)/debug/omakase" \
     --model "out/browser-test/$(basename "$data")/run" --out "out/e2e/$(basename "$data")/delta" || status=$?
+  step "streamed catalogue: the demo shop on 150,000 synthetic items, streamed; a tampered partition named (headless Chromium)"
+  cargo run --quiet --example synthetic_bundle -- "$bundle" --items 150000 --no-encoders \
+    --out "out/e2e/$(basename "$data")/stream-bundle" >&2 || status=$?
+  node tests/browser/stream-demo.mjs --bundle "out/e2e/$(basename "$data")/stream-bundle" --data "$data" \
+    --omakase "$(target_dir)/debug/omakase" --out "out/e2e/$(basename "$data")/stream" || status=$?
   return $status
 }
 

@@ -13,13 +13,13 @@
 //!      popular.json) ─► write_atomic_dir(OUT)
 //! ```
 //!
-//! The towers (and encoders, when the source has them) are the source's files, byte for byte, so a
+//! The towers (and encoders, when the source has them, unless `--no-encoders`) are the source's files, byte for byte, so a
 //! session of synthetic ids runs the real sequence tower. Explain shards and columns.json are not
 //! written (explanations give no text/image split; rules naming a column are refused by name).
 //! Deterministic: same BUNDLE, N, noise and seed give the same bytes.
 //!
 //! `cargo run --release --example synthetic_bundle -- BUNDLE --items N --out DIR [--noise 0.3]
-//!  [--seed 17] [--partitions P] [--nprobe N]`
+//!  [--seed 17] [--partitions P] [--nprobe N] [--no-encoders]`
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -37,7 +37,7 @@ use rand_distr::{Distribution, StandardNormal};
 type Error = Box<dyn std::error::Error>;
 
 const USAGE: &str = "usage: synthetic_bundle BUNDLE --items N --out DIR [--noise 0.3] [--seed 17] [--partitions P] \
-                     [--nprobe N]";
+                     [--nprobe N] [--no-encoders]";
 
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -49,6 +49,7 @@ fn main() -> Result<(), Error> {
     let seed: u64 = flag("--seed").map_or(Ok(17), |s| s.parse())?;
     let partitions = flag("--partitions").map(|s| s.parse::<usize>()).transpose()?;
     let nprobe = flag("--nprobe").map(|s| s.parse::<usize>()).transpose()?;
+    let encoders = !args.iter().any(|a| a == "--no-encoders");
     if n == 0 {
         return Err("--items must be at least 1".into());
     }
@@ -138,8 +139,10 @@ fn main() -> Result<(), Error> {
     if let Some(tower) = &manifest.item_tower {
         copy(tower)?;
     }
-    for (_, entry) in manifest.encoder_files() {
-        copy(entry)?;
+    if encoders {
+        for (_, entry) in manifest.encoder_files() {
+            copy(entry)?;
+        }
     }
     let items_json = serde_json::to_vec(&items)?;
     let items_entry =
@@ -153,6 +156,9 @@ fn main() -> Result<(), Error> {
     synthetic.popularity = None;
     synthetic.index = None;
     synthetic.deltas = Vec::new();
+    if !encoders {
+        synthetic.encoders = None;
+    }
     synthetic.provenance = Provenance {
         created_by: format!(
             "examples/synthetic_bundle: {n} items around {} (noise {noise}, seed {seed})",
