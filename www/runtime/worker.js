@@ -25,7 +25,7 @@
 /** A product the bundle does not hold: its fields for the text template, its picture's URL and
  *  its page's link.
  *  @typedef {ProductFields & { id: string, image?: string, link?: string }} Product */
-/** @typedef {ReturnType<ProductEncoder['loadStats']> & { memoryBytes: number, textBackend: string, textBackendNote: string }} EncoderStats */
+/** @typedef {ReturnType<ProductEncoder['loadStats']> & { memoryBytes: number, textBackend: string, textBackendNote: string, imageBackend: string, imageBackendNote: string }} EncoderStats */
 /** @typedef {{ instance: ProductEncoder, manifestUrl: string | null, asked: string, loadMs: number, stats: EncoderStats }} LoadedEncoder */
 
 /** What an operation resolves to: the answer's `result` and the buffers transferred with it.
@@ -122,17 +122,18 @@ export function fail(kind, message) {
  */
 export async function needEncoder(id, options) {
   needRecommender();
-  // Reused for the same bundle unless another text backend is asked for.
-  const asked = options && options.textBackend;
-  if (encoder && encoder.manifestUrl === manifestUrl && (!asked || encoder.asked === asked)) return encoder;
+  // Reused for the same bundle unless another text or image backend is asked for.
+  const asked = `${(options && options.textBackend) || 'auto'}/${(options && options.imageBackend) || 'auto'}`;
+  const askedAnything = !!(options && (options.textBackend || options.imageBackend));
+  if (encoder && encoder.manifestUrl === manifestUrl && (!askedAnything || encoder.asked === asked)) return encoder;
   if (encoder) encoder.instance.free();
   encoder = null;
   const started = performance.now();
   const module = /** @type {EncodersModule} */ (await import(new URL('encoders/omakase_encoders.js', needModuleUrl()).toString()));
   const exports = await module.default();
   const instance = await module.ProductEncoder.load(/** @type {string} */ (manifestUrl), withProgress(id, options));
-  const stats = { ...instance.loadStats(), memoryBytes: exports.memory.buffer.byteLength, textBackend: instance.textBackend(), textBackendNote: instance.textBackendNote() };
-  encoder = { instance, manifestUrl, asked: asked || 'auto', loadMs: performance.now() - started, stats };
+  const stats = { ...instance.loadStats(), memoryBytes: exports.memory.buffer.byteLength, textBackend: instance.textBackend(), textBackendNote: instance.textBackendNote(), imageBackend: instance.imageBackend(), imageBackendNote: instance.imageBackendNote() };
+  encoder = { instance, manifestUrl, asked, loadMs: performance.now() - started, stats };
   return encoder;
 }
 
@@ -233,7 +234,7 @@ export async function productFeatures(enc, product, picture) {
   let imageMs = null;
   if (bytes) {
     t = performance.now();
-    imageFeatures = enc.encodeImage(bytes, product.image || 'the picked picture');
+    imageFeatures = await enc.encodeImage(bytes, product.image || 'the picked picture');
     imageMs = performance.now() - t;
   }
   return { text, tokens, textFeatures, imageFeatures, textMs, imageMs };

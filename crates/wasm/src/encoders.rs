@@ -26,7 +26,7 @@ use super::error::{argument, js_error, JsError};
 use super::fetch::Fetcher;
 use omakase::data::Item;
 use omakase::encoders::bundle::{BundleEncoders, BundleEncodersError};
-use omakase::encoders::image::{decode_bytes, ImageEncoder};
+use omakase::encoders::image::{decode_bytes, ImageEncoder, ImageEncoderError};
 use omakase::encoders::text::{EncoderError, ItemTextTemplate, TextEncoder};
 use omakase_runtime::manifest::Manifest;
 
@@ -34,7 +34,7 @@ use omakase_runtime::manifest::Manifest;
 #[wasm_bindgen]
 pub struct ProductEncoder {
     text: Rc<TextSide>,
-    image: Option<ImageEncoder>,
+    image: Option<Rc<ImageSide>>,
     template: ItemTextTemplate,
     downloaded: u64,
     total: u64,
@@ -50,9 +50,28 @@ struct TextSide {
 
 #[cfg(feature = "gpu")]
 struct TextGpu {
-    ctx: omakase_runtime::gpu::GpuContext,
+    ctx: Rc<omakase_runtime::gpu::GpuContext>,
     layers: omakase_runtime::gpu::GpuBert,
 }
+
+/// The image encoder, and its network on WebGPU when in use (shared with pending calls).
+struct ImageSide {
+    encoder: ImageEncoder,
+    #[cfg(feature = "gpu")]
+    gpu: RefCell<Option<ImageGpu>>,
+    note: RefCell<String>,
+}
+
+#[cfg(feature = "gpu")]
+struct ImageGpu {
+    ctx: Rc<omakase_runtime::gpu::GpuContext>,
+    network: omakase_runtime::gpu::GpuEfficientNet,
+}
+
+/// The one WebGPU device both encoders share (requested once, only when one of them asks for it), or
+/// why there is none.
+#[cfg(feature = "gpu")]
+type SharedGpu = Option<Result<Rc<omakase_runtime::gpu::GpuContext>, String>>;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -64,6 +83,9 @@ export interface EncoderLoadOptions {
   /** Where the text encoder's layers run: "auto" (WebGPU on a hardware adapter, else wasm; a CPU
    *  rasteriser such as SwiftShader is slower than wasm), "webgpu" (any adapter), "wasm". */
   textBackend?: "auto" | "webgpu" | "wasm";
+  /** Where the image encoder's network (EfficientNet-Lite0) runs, as `textBackend`: "auto" (WebGPU on
+   *  a hardware adapter, never on a CPU rasteriser), "webgpu" (any adapter), "wasm". */
+  imageBackend?: "auto" | "webgpu" | "wasm";
   /** Byte progress: { file, loaded, total }. */
   onProgress?: (progress: { file: string; loaded: number; total: number }) => void;
 }
@@ -132,21 +154,44 @@ impl ProductEncoder {
         self.text.note.borrow().clone()
     }
 
-    /// EfficientNet-Lite0 features `[1280]` of an encoded picture (JPEG, PNG or WebP bytes).
-    /// Rejects with `kind: "Image"` when the bytes do not decode, `"NoEncoders"` for a text-only bundle.
-    #[wasm_bindgen(js_name = encodeImage)]
-    pub fn encode_image(&self, bytes: &[u8], origin: Option<String>) -> Result<Float32Array, JsValue> {
-        let encoder = self
-            .image
-            .as_ref()
-            .ok_or_else(|| js_error("NoEncoders", "this bundle's model reads no pictures (no image encoder)", None))?;
-        let origin = origin.unwrap_or_else(|| "picture".into());
-        let picture = decode_bytes(bytes, &origin).map_err(|e| js_error("Image", &e.to_string(), None))?;
-        let features = encoder
-            .encode_rgb(&[picture.view()])
-            .and_then(|t| Ok(t.flatten_all()?.to_vec1::<f32>()?))
-            .map_err(|e| js_error("Encoder", &format!("image encoder: {e}"), None))?;
-        Ok(Float32Array::from(features.as_slice()))
+    /// EfficientNet-Lite0 features `[1280]` of an encoded picture (JPEG, PNG or WebP bytes), the
+    /// network on WebGPU when in use (a GPU failure, device loss included, finishes this call on the
+    /// CPU and keeps the image encoder there). Rejects with `kind: "Image"` when the bytes do not
+    /// decode, `"NoEncoders"` for a text-only bundle.
+    #[wasm_bindgen(js_name = encodeImage, unchecked_return_type = "Promise<Float32Array>")]
+    pub fn encode_image(&self, bytes: &[u8], origin: Option<String>) -> js_sys::Promise {
+        let side = self.image.clone();
+        // Decoding runs now (the bytes are the caller's), the network when the promise is polled.
+        let picture = decode_bytes(bytes, origin.as_deref().unwrap_or("picture"));
+        wasm_bindgen_futures::future_to_promise(async move {
+            let side = side.ok_or_else(|| {
+                js_error("NoEncoders", "this bundle's model reads no pictures (no image encoder)", None)
+            })?;
+            let picture = picture.map_err(|e| js_error("Image", &e.to_string(), None))?;
+            let features =
+                side.encode(&picture).await.map_err(|e| js_error("Encoder", &format!("image encoder: {e}"), None))?;
+            Ok(Float32Array::from(features.as_slice()).into())
+        })
+    }
+
+    /// `"webgpu"` when the image encoder's network runs on WebGPU, else `"wasm-simd"` (also for a
+    /// bundle without an image encoder).
+    #[wasm_bindgen(js_name = imageBackend)]
+    pub fn image_backend(&self) -> String {
+        #[cfg(feature = "gpu")]
+        if self.image.as_ref().is_some_and(|side| side.gpu.borrow().is_some()) {
+            return "webgpu".into();
+        }
+        "wasm-simd".into()
+    }
+
+    /// Why the image encoder runs where it does (the adapter, or why not WebGPU).
+    #[wasm_bindgen(js_name = imageBackendNote)]
+    pub fn image_backend_note(&self) -> String {
+        match &self.image {
+            Some(side) => side.note.borrow().clone(),
+            None => "no image encoder loaded".into(),
+        }
     }
 
     /// Whether pictures can be encoded (the bundle has an image encoder and it was loaded).
@@ -176,20 +221,8 @@ impl ProductEncoder {
             }
         };
         let (use_cache, want_image) = (flag("cache")?, flag("image")?);
-        let text_backend = match if options.is_object() {
-            Reflect::get(options, &"textBackend".into())?
-        } else {
-            JsValue::UNDEFINED
-        } {
-            v if v.is_undefined() || v.is_null() => "auto".to_string(),
-            v => v.as_string().unwrap_or_default(),
-        };
-        if !["auto", "webgpu", "wasm"].contains(&text_backend.as_str()) {
-            return Err(argument(
-                "options.textBackend",
-                format!("{text_backend:?} is not \"auto\", \"webgpu\" or \"wasm\""),
-            ));
-        }
+        let text_backend = backend_option(options, "textBackend")?;
+        let image_backend = backend_option(options, "imageBackend")?;
         let on_progress =
             if options.is_object() { Reflect::get(options, &"onProgress".into())? } else { JsValue::UNDEFINED };
         let mut fetcher = Fetcher::new(manifest_url, use_cache, on_progress)?;
@@ -211,7 +244,18 @@ impl ProductEncoder {
         let BundleEncoders { text, image, template } =
             BundleEncoders::parse(encoders, &text_bytes, image_bytes.as_deref()).map_err(encoders_error)?;
         drop(image_bytes);
-        let side = TextSide::new(text, &text_backend, &text_bytes, &encoders.text.path).await;
+        #[cfg(feature = "gpu")]
+        let gpu = {
+            let image_wants_gpu = image.is_some() && image_backend != "wasm";
+            shared_gpu(text_backend != "wasm" || image_wants_gpu).await
+        };
+        #[cfg(not(feature = "gpu"))]
+        let gpu = ();
+        let side = TextSide::new(text, &text_backend, &text_bytes, &encoders.text.path, &gpu).await;
+        let image = match image {
+            Some(encoder) => Some(Rc::new(ImageSide::new(encoder, &image_backend, &gpu).await)),
+            None => None,
+        };
         Ok(ProductEncoder {
             text: Rc::new(side),
             image,
@@ -225,7 +269,7 @@ impl ProductEncoder {
 impl TextSide {
     /// The CPU encoder, plus its layers on WebGPU when `backend` asks for it and an adapter allows.
     #[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
-    async fn new(encoder: TextEncoder, backend: &str, gguf_bytes: &[u8], file: &str) -> TextSide {
+    async fn new(encoder: TextEncoder, backend: &str, gguf_bytes: &[u8], file: &str, gpu: &Gpu) -> TextSide {
         let side = TextSide {
             encoder,
             #[cfg(feature = "gpu")]
@@ -238,29 +282,21 @@ impl TextSide {
         }
         #[cfg(feature = "gpu")]
         {
-            use omakase_runtime::gpu::{GpuBert, GpuContext, GpuOptions};
-            let gpu = async {
-                let ctx = GpuContext::request(&GpuOptions::default()).await?;
-                if backend == "auto" && ctx.is_software() {
-                    let info = ctx.adapter_info();
-                    return Ok(Err(format!(
-                        "adapter \"{}\" ({:?}, {}) is a CPU rasteriser, slower than wasm: text encoder on wasm",
-                        info.name, info.device_type, info.driver
-                    )));
-                }
+            use omakase_runtime::gpu::GpuBert;
+            let gpu = usable_gpu(gpu, backend, "text encoder").map(|ctx| {
                 let gguf = omakase_runtime::gguf::Gguf::parse(gguf_bytes, file)?;
                 let layers = GpuBert::load(&ctx, &gguf, file, side.encoder.gpu_shape())?;
-                Ok::<_, omakase_runtime::gpu::GpuError>(Ok(TextGpu { ctx, layers }))
-            };
-            match gpu.await {
+                Ok::<_, omakase_runtime::gpu::GpuError>(TextGpu { ctx, layers })
+            });
+            match gpu {
                 Ok(Ok(gpu)) => {
                     let info = gpu.ctx.adapter_info();
                     *side.note.borrow_mut() =
                         format!("WebGPU on \"{}\" ({:?}, {})", info.name, info.device_type, info.driver);
                     *side.gpu.borrow_mut() = Some(gpu);
                 }
-                Ok(Err(why)) => *side.note.borrow_mut() = why,
-                Err(e) => *side.note.borrow_mut() = format!("no WebGPU: {e}"),
+                Ok(Err(e)) => *side.note.borrow_mut() = format!("no WebGPU: {e}"),
+                Err(why) => *side.note.borrow_mut() = why,
             }
         }
         #[cfg(not(feature = "gpu"))]
@@ -290,6 +326,110 @@ impl TextSide {
             t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(EncoderError::candle("reading the features"))
         })
     }
+}
+
+impl ImageSide {
+    /// The CPU encoder, plus its network on WebGPU when `backend` asks for it and an adapter allows.
+    #[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
+    async fn new(encoder: ImageEncoder, backend: &str, gpu: &Gpu) -> ImageSide {
+        let side = ImageSide {
+            encoder,
+            #[cfg(feature = "gpu")]
+            gpu: RefCell::new(None),
+            note: RefCell::new(String::new()),
+        };
+        if backend == "wasm" {
+            *side.note.borrow_mut() = "WebGPU not asked for (imageBackend = \"wasm\")".into();
+            return side;
+        }
+        #[cfg(feature = "gpu")]
+        match usable_gpu(gpu, backend, "image encoder") {
+            Ok(ctx) => match side.encoder.load_gpu(&ctx).await {
+                Ok(network) => {
+                    let info = ctx.adapter_info();
+                    *side.note.borrow_mut() =
+                        format!("WebGPU on \"{}\" ({:?}, {})", info.name, info.device_type, info.driver);
+                    *side.gpu.borrow_mut() = Some(ImageGpu { ctx, network });
+                }
+                Err(e) => *side.note.borrow_mut() = format!("no WebGPU: {e}"),
+            },
+            Err(why) => *side.note.borrow_mut() = why,
+        }
+        #[cfg(not(feature = "gpu"))]
+        {
+            *side.note.borrow_mut() = "built without the gpu feature".into();
+        }
+        side
+    }
+
+    async fn encode(&self, picture: &omakase::encoders::image::RgbImage) -> Result<Vec<f32>, ImageEncoderError> {
+        #[cfg(feature = "gpu")]
+        {
+            // As the text side: the GPU copy is out of the cell while it runs, back unless it failed.
+            let gpu = self.gpu.borrow_mut().take();
+            if let Some(gpu) = gpu {
+                match self.encoder.encode_with_gpu(&gpu.network, &gpu.ctx, picture.view()).await {
+                    Ok(features) => {
+                        *self.gpu.borrow_mut() = Some(gpu);
+                        return Ok(features);
+                    }
+                    Err(e) => *self.note.borrow_mut() = format!("WebGPU failed ({e}); on the CPU from now on"),
+                }
+            }
+        }
+        Ok(self.encoder.encode_rgb(&[picture.view()])?.flatten_all()?.to_vec1::<f32>()?)
+    }
+}
+
+/// What the encoders were given of WebGPU: [`SharedGpu`], or nothing when built without it.
+#[cfg(feature = "gpu")]
+type Gpu = SharedGpu;
+#[cfg(not(feature = "gpu"))]
+type Gpu = ();
+
+/// Requests the device both encoders share when either wants one (`wanted`).
+#[cfg(feature = "gpu")]
+async fn shared_gpu(wanted: bool) -> SharedGpu {
+    use omakase_runtime::gpu::{GpuContext, GpuOptions};
+    if !wanted {
+        return None;
+    }
+    Some(GpuContext::request(&GpuOptions::default()).await.map(Rc::new).map_err(|e| format!("no WebGPU: {e}")))
+}
+
+/// The shared device if `backend` may use it: "auto" refuses a CPU rasteriser (SwiftShader,
+/// llvmpipe/lavapipe, WARP: slower than wasm), "webgpu" takes any adapter. Else why not, for the note.
+#[cfg(feature = "gpu")]
+fn usable_gpu(gpu: &SharedGpu, backend: &str, encoder: &str) -> Result<Rc<omakase_runtime::gpu::GpuContext>, String> {
+    let ctx = match gpu {
+        None => return Err("WebGPU not requested".into()),
+        Some(Err(why)) => return Err(why.clone()),
+        Some(Ok(ctx)) => ctx.clone(),
+    };
+    let info = ctx.adapter_info();
+    if backend == "auto" && omakase_runtime::gpu::is_software_adapter(info) {
+        return Err(format!(
+            "adapter \"{}\" ({:?}, {}) is a CPU rasteriser, slower than wasm: {encoder} on wasm",
+            info.name, info.device_type, info.driver
+        ));
+    }
+    Ok(ctx)
+}
+
+/// `options[key]`: "auto" (also when absent), "webgpu" or "wasm".
+fn backend_option(options: &JsValue, key: &str) -> Result<String, JsError> {
+    let value = if options.is_object() { Reflect::get(options, &key.into())? } else { JsValue::UNDEFINED };
+    let backend = match value {
+        v if v.is_undefined() || v.is_null() => "auto".to_string(),
+        v => v.as_string().unwrap_or_default(),
+    };
+    if !["auto", "webgpu", "wasm"].contains(&backend.as_str()) {
+        return Err(argument(
+            &format!("options.{key}"),
+            format!("{backend:?} is not \"auto\", \"webgpu\" or \"wasm\""),
+        ));
+    }
+    Ok(backend)
 }
 
 /// A bundle-encoder failure as a typed JS error naming the file at fault.

@@ -47,6 +47,7 @@ impl PointwiseConvBn {
 
     /// From weights already folded: `weight_t` `[c_in, c_out]`, `bias` `[c_out]` (the GPU kernel tests
     /// build their CPU reference layers this way).
+    #[cfg(feature = "gpu")]
     pub(super) fn from_folded(weight_t: Vec<f32>, bias: Vec<f32>, c_in: usize, activation: Activation) -> Self {
         Self { weight_t, bias, c_in, activation, quantized: None }
     }
