@@ -208,6 +208,15 @@ cmd_browser_test() {
   bundle=$(browser_test_bundle)
   step "browser tests (headless Chromium: WebGPU and wasm-simd against native omakase recommend)"
   node tests/browser/run.mjs --bundle "$bundle" --omakase "$(target_dir)/debug/omakase"
+  # The streamed catalogue (tests/browser/stream.mjs): the same run exported with an index of 8
+  # partitions, loaded partition by partition against the whole bundle, a tampered partition refused.
+  local data streamed
+  data=$(default_dataset)
+  streamed="out/browser-test/$(basename "$data")/stream-bundle"
+  cargo run --quiet --bin omakase -- export --model "out/browser-test/$(basename "$data")/run" --data "$data" \
+    --out "$streamed" --index on --partitions 8 >&2
+  step "browser tests: the streamed catalogue (tests/browser/stream.mjs)"
+  node tests/browser/stream.mjs --bundle "$streamed"
 }
 
 cmd_bench_browser() {

@@ -137,7 +137,8 @@ export class Omakase {
 
   // Loads a bundle; resolves to { backend, note, choice, itemCount, dim, stats: { downloaded, bundle }, loadMs }
   // (choice: { backend, reason, cpuMs, gpuMs, cpuCalls, gpuCalls, spentMs }, how "auto" decided).
-  // options: backend ("auto" | "webgpu" | "wasm"), allowF16, towerOnGpu, cache, explain, itemTower, onProgress.
+  // options: backend ("auto" | "webgpu" | "wasm"), allowF16, towerOnGpu, cache, explain, itemTower,
+  // stream (default true: an indexed bundle with the streamed reader's files is streamed), onProgress.
   /**
    * @param {string} manifestUrl
    * @param {LoadOptions} [options]
@@ -164,13 +165,29 @@ export class Omakase {
   }
 
   // session: item ids, oldest first. Resolves to { rows: Uint32Array, ids, scores: Float32Array,
-  // items, explanations, unknown, used, backend }.
+  // items, explanations, unknown, used, backend, search }. A streamed catalogue fetches what the
+  // session needs first; options { partial: true } answers at once from what is here, nprobe
+  // overrides the manifest's.
   /**
    * @param {string[]} session
    * @param {number} [k]
+   * @param {import('../../pkg/omakase.js').RecommendOptions} [options]
    */
-  recommend(session, k = 10) {
-    return runtime(this).call('recommend', [session, k]);
+  recommend(session, k = 10, options = {}) {
+    return runtime(this).call('recommend', [session, k, options]);
+  }
+
+  // A streamed catalogue: fetches whole partitions (rows and metadata), most popular first, while
+  // their bytes fit maxBytes; resolves to { partitions, bytes, failed }.
+  /** @param {number} maxBytes */
+  prefetch(maxBytes) {
+    return runtime(this).call('prefetch', [maxBytes]);
+  }
+
+  // { partitions, present, bytesDownloaded, memoryBytes, partitionBytes } of a streamed catalogue
+  // (a whole bundle: its shards, all present).
+  streamStats() {
+    return runtime(this).call('streamStats', []);
   }
 
   // A new product by its item vector (Float32Array [dim], transferred); resolves to its row.

@@ -242,7 +242,7 @@ export async function productFeatures(enc, product, picture) {
 
 /** @param {Recommender} r */
 function describe(r) {
-  return { backend: r.backend(), note: r.backendNote(), choice: r.backendChoice(), itemCount: r.itemCount(), dim: r.dim(), stats: r.loadStats(), deltas: r.deltas() };
+  return { backend: r.backend(), note: r.backendNote(), choice: r.backendChoice(), itemCount: r.itemCount(), dim: r.dim(), stats: r.loadStats(), deltas: r.deltas(), streamed: r.streamed() };
 }
 
 /**
@@ -366,10 +366,24 @@ const runtimeOps = {
    * @param {number} _id
    * @param {string[]} session
    * @param {number} k
+   * @param {import('../../pkg/omakase.js').RecommendOptions} [options] a streamed catalogue's { partial, nprobe }
    */
-  async recommend(_id, session, k) {
-    const answer = await needRecommender().recommend(session, k);
+  async recommend(_id, session, k, options) {
+    const answer = await needRecommender().recommend(session, k, options);
     return { result: answer, transfer: buffersOf(answer) };
+  },
+  // A streamed catalogue: whole partitions fetched now, most popular first, within maxBytes
+  // (resolves to { partitions, bytes, failed }); zeros on a whole bundle.
+  /**
+   * @param {number} _id
+   * @param {number} maxBytes
+   */
+  async prefetch(_id, maxBytes) {
+    return { result: await needRecommender().prefetch(maxBytes) };
+  },
+  // { partitions, present, bytesDownloaded, memoryBytes, partitionBytes } (docs: pkg/omakase.d.ts StreamStats).
+  async streamStats() {
+    return { result: needRecommender().streamStats() };
   },
   /**
    * @param {number} _id

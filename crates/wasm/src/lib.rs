@@ -16,6 +16,7 @@ mod encoders;
 mod error;
 mod fetch;
 mod lists;
+mod stream;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -53,6 +54,11 @@ export interface LoadOptions {
   explain?: boolean;
   /** Download the item tower now (else at the first `addItemFeatures`). Default false. */
   itemTower?: boolean;
+  /** Stream an indexed bundle whose manifest has `index.metadata` and `index.directory`
+   *  (docs/bundle.md § Index): the load fetches only the manifest, the sequence tower, the centroids
+   *  and popular.json; each answer fetches what it needs (Cache API, sha256-checked). Default true;
+   *  false loads every file as for any bundle. */
+  stream?: boolean;
   /** Called after every downloaded chunk and cache hit. */
   onProgress?: (event: { file: string; loaded: number; total: number }) => void;
 }
@@ -81,6 +87,49 @@ export interface Recommendations {
   used: Uint32Array;
   /** The backend that answered this call. */
   backend: string;
+  /** How the candidates were found: "index" (a streamed catalogue's probe), "exact" (every row),
+   *  "none" (a list that scans no vectors). */
+  search: SearchInfo;
+}
+
+/** What an answer's search scanned. */
+export interface SearchInfo {
+  path: "index" | "exact" | "none";
+  /** Partitions probed by default (0 for "exact" and "none"). */
+  nprobe: number;
+  /** Partitions probed, nearest first. */
+  probed: number[];
+  /** Probed partitions not here (a partial answer, or a partition refused): fetching them improves it. */
+  missing: number[];
+  rowsScanned: number;
+  /** Files refused while answering (truncated or tampered: sha256), naming each; the answer used
+   *  only verified data. */
+  refused: { kind: string; file: string; message: string }[];
+}
+
+/** Options of `recommend` (and the matching fields of `ListRequest`), for a streamed catalogue. */
+export interface RecommendOptions {
+  /** Answer at once from what is here (no download); `search.missing` says what was not. Default false. */
+  partial?: boolean;
+  /** Partitions to probe (1..=partitions); default the manifest's `index.nprobe`. */
+  nprobe?: number;
+}
+
+/** What `prefetch` fetched. */
+export interface PrefetchResult { partitions: number; bytes: number; failed: { kind: string; file: string; message: string }[]; }
+
+/** A streamed catalogue's state (`streamStats`). */
+export interface StreamStats {
+  /** Partitions of the index. */
+  partitions: number;
+  /** Partitions whose rows and metadata are here. */
+  present: number;
+  /** Bytes that came over the network since the load (manifest included; cache hits not). */
+  bytesDownloaded: number;
+  /** The wasm module's linear memory (the worker's heap), bytes. */
+  memoryBytes: number;
+  /** Bytes the partitions here take (rows and metadata), within the memory bound. */
+  partitionBytes: number;
 }
 
 /** What a load chose (`Recommender.backendChoice()`). */
@@ -123,10 +172,27 @@ export interface BuiltDelta { name: string; bytes: Uint8Array; manifest: string;
 export interface OmakaseError extends Error { kind: string; file?: string; }
 "#;
 
-/// A loaded bundle with its backend.
+/// A loaded bundle with its backend, or a streamed one (`stream.rs`).
 #[wasm_bindgen]
 pub struct Recommender {
-    state: Rc<RefCell<State>>,
+    inner: Inner,
+}
+
+/// What a recommender holds: the whole bundle, or an indexed one streamed partition by partition.
+#[derive(Clone)]
+enum Inner {
+    Whole(Rc<RefCell<State>>),
+    Streamed(Rc<RefCell<stream::Streamed>>),
+}
+
+impl Recommender {
+    /// The whole bundle's state; a streamed catalogue refuses `what` (it holds no whole catalogue).
+    fn whole(&self, what: &str) -> Result<&Rc<RefCell<State>>, JsError> {
+        match &self.inner {
+            Inner::Whole(state) => Ok(state),
+            Inner::Streamed(_) => Err(stream::not_streamed(what)),
+        }
+    }
 }
 
 struct State {
@@ -168,6 +234,8 @@ struct Options {
     cache: bool,
     explain: bool,
     item_tower: bool,
+    /// Stream an indexed bundle that has the streamed reader's files (default true).
+    stream: bool,
     on_progress: JsValue,
 }
 
@@ -210,6 +278,7 @@ impl Options {
             cache: flag("cache", true)?,
             explain: flag("explain", true)?,
             item_tower: flag("itemTower", false)?,
+            stream: flag("stream", true)?,
             on_progress,
         })
     }
@@ -241,13 +310,19 @@ impl Recommender {
     /// `"webgpu-f16"`, `"webgpu-f32"` or `"wasm-simd"` (the CPU kernels; `"wasm-scalar"` in a build
     /// without simd128).
     pub fn backend(&self) -> String {
-        self.state.borrow().backend.name()
+        match &self.inner {
+            Inner::Whole(state) => state.borrow().backend.name(),
+            Inner::Streamed(_) => stream::backend_name().into(),
+        }
     }
 
     /// What the load chose, why, and the timings it measured (see the `BackendChoice` interface).
     #[wasm_bindgen(js_name = backendChoice, unchecked_return_type = "BackendChoice")]
     pub fn backend_choice(&self) -> JsValue {
-        let state = self.state.borrow();
+        let state = match &self.inner {
+            Inner::Whole(state) => state.borrow(),
+            Inner::Streamed(_) => return stream::backend_choice(),
+        };
         let choice = state.backend.choice();
         let ms = |v: Option<f64>| v.map_or(JsValue::NULL, JsValue::from);
         let out = Object::new();
@@ -264,34 +339,53 @@ impl Recommender {
     /// The adapter in use, or why the backend is the CPU.
     #[wasm_bindgen(js_name = backendNote)]
     pub fn backend_note(&self) -> String {
-        self.state.borrow().backend.note()
+        match &self.inner {
+            Inner::Whole(state) => state.borrow().backend.note(),
+            Inner::Streamed(_) => stream::backend_note(),
+        }
     }
 
     #[wasm_bindgen(js_name = itemCount)]
     pub fn item_count(&self) -> u32 {
-        self.state.borrow().runtime().item_count() as u32
+        match &self.inner {
+            Inner::Whole(state) => state.borrow().runtime().item_count() as u32,
+            Inner::Streamed(s) => s.borrow().manifest().item_count as u32,
+        }
     }
 
     pub fn dim(&self) -> u32 {
-        self.state.borrow().runtime().dim() as u32
+        match &self.inner {
+            Inner::Whole(state) => state.borrow().runtime().dim() as u32,
+            Inner::Streamed(s) => s.borrow().manifest().dim as u32,
+        }
     }
 
-    /// The metadata of `row`, or undefined.
+    /// The metadata of `row`, or undefined (streamed: undefined until its partition's metadata
+    /// or popular.json has arrived).
     #[wasm_bindgen(unchecked_return_type = "ItemMeta | undefined")]
     pub fn item(&self, row: u32) -> JsValue {
-        self.state.borrow().runtime().item(row).map(meta_to_js).unwrap_or(JsValue::UNDEFINED)
+        match &self.inner {
+            Inner::Whole(state) => state.borrow().runtime().item(row).map(meta_to_js).unwrap_or(JsValue::UNDEFINED),
+            Inner::Streamed(s) => s.borrow().item(row).as_ref().map(meta_to_js).unwrap_or(JsValue::UNDEFINED),
+        }
     }
 
-    /// The row of `id`, or undefined.
+    /// The row of `id`, or undefined (streamed: undefined until its directory bucket has arrived).
     #[wasm_bindgen(js_name = rowOf)]
     pub fn row_of(&self, id: &str) -> Option<u32> {
-        self.state.borrow().runtime().row_of(id)
+        match &self.inner {
+            Inner::Whole(state) => state.borrow().runtime().row_of(id),
+            Inner::Streamed(s) => s.borrow().row_of(id),
+        }
     }
 
     /// Bytes this load took from the network (`downloaded`) and the bundle files' size (`bundle`).
     #[wasm_bindgen(js_name = loadStats, unchecked_return_type = "{ downloaded: number; bundle: number }")]
     pub fn load_stats(&self) -> JsValue {
-        let state = self.state.borrow();
+        let state = match &self.inner {
+            Inner::Whole(state) => state.borrow(),
+            Inner::Streamed(s) => return s.borrow().load_stats(),
+        };
         let out = Object::new();
         set(&out, "downloaded", &(state.downloaded as f64).into());
         set(&out, "bundle", &(state.bundle_bytes as f64).into());
@@ -300,16 +394,61 @@ impl Recommender {
 
     /// Top-`k` recommendations for `session` (item ids, oldest first), never a session item.
     /// Unknown ids are reported in `unknown`; a session with no known id rejects with `EmptySession`.
+    /// A streamed catalogue fetches what the session needs first (see `RecommendOptions`).
     #[wasm_bindgen(unchecked_return_type = "Promise<Recommendations>")]
-    pub fn recommend(&self, session: Vec<String>, k: u32) -> js_sys::Promise {
-        let state = self.state.clone();
-        wasm_bindgen_futures::future_to_promise(async move { Ok(recommend(&state, &session, k as usize).await?) })
+    pub fn recommend(
+        &self,
+        session: Vec<String>,
+        k: u32,
+        #[wasm_bindgen(unchecked_optional_param_type = "RecommendOptions")] options: JsValue,
+    ) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            match inner {
+                Inner::Whole(state) => Ok(recommend(&state, &session, k as usize).await?),
+                Inner::Streamed(s) => Ok(stream::recommend(&s, &session, k as usize, &options).await?),
+            }
+        })
+    }
+
+    /// Whether this recommender streams its catalogue (an indexed bundle with the streamed
+    /// reader's files, loaded with `stream` not false).
+    pub fn streamed(&self) -> bool {
+        matches!(self.inner, Inner::Streamed(_))
+    }
+
+    /// Fetches whole partitions (rows and metadata) not yet here, in file order (most popular
+    /// first), while their bytes stay within `maxBytes` and the memory bound: later answers probe
+    /// them without waiting. Resolves at once to zeros on a whole bundle.
+    #[wasm_bindgen(unchecked_return_type = "Promise<PrefetchResult>")]
+    pub fn prefetch(&self, #[wasm_bindgen(js_name = maxBytes)] max_bytes: f64) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            match inner {
+                Inner::Whole(_) => Ok(stream::prefetch_result(0, 0, js_sys::Array::new())),
+                Inner::Streamed(s) => Ok(stream::prefetch(&s, max_bytes).await?),
+            }
+        })
+    }
+
+    /// Partitions, those here, bytes downloaded and memory (see `StreamStats`). A whole bundle
+    /// reports its shards as partitions, all present.
+    #[wasm_bindgen(js_name = streamStats, unchecked_return_type = "StreamStats")]
+    pub fn stream_stats(&self) -> JsValue {
+        match &self.inner {
+            Inner::Whole(state) => {
+                let st = state.borrow();
+                let shards = st.manifest.as_ref().map_or(0, |m| m.shards.len());
+                stream::stats_js(shards, shards, st.downloaded, st.runtime().items().memory_bytes())
+            }
+            Inner::Streamed(s) => s.borrow().stats_js(),
+        }
     }
 
     /// The user vector `[dim]` of a session (CPU runtime; unknown ids skipped).
     #[wasm_bindgen(js_name = userVector)]
     pub fn user_vector(&self, session: Vec<String>) -> Result<Float32Array, JsValue> {
-        let state = self.state.try_borrow().map_err(|_| busy())?;
+        let state = self.whole("userVector")?.try_borrow().map_err(|_| busy())?;
         let (rows, unknown) = state.runtime().resolve(&session);
         if rows.is_empty() {
             return Err(JsError::from(RuntimeError::EmptySession { unknown }).into());
@@ -327,8 +466,9 @@ impl Recommender {
         vector: Vec<f32>,
         #[wasm_bindgen(unchecked_optional_param_type = "Partial<ItemMeta>")] meta: JsValue,
     ) -> js_sys::Promise {
-        let state = self.state.clone();
+        let state = self.whole("addItem").cloned();
         wasm_bindgen_futures::future_to_promise(async move {
+            let state = state?;
             let meta = meta_from_js(id, &meta)?;
             let vectors = ItemVectors { fused: vector, text_only: None, image_only: None };
             Ok(add_item(&state, meta, vectors).await?)
@@ -345,8 +485,9 @@ impl Recommender {
         image: Option<Vec<f32>>,
         #[wasm_bindgen(unchecked_optional_param_type = "Partial<ItemMeta>")] meta: JsValue,
     ) -> js_sys::Promise {
-        let state = self.state.clone();
+        let state = self.whole("addItemFeatures").cloned();
         wasm_bindgen_futures::future_to_promise(async move {
+            let state = state?;
             let meta = meta_from_js(id, &meta)?;
             ensure_item_tower(&state).await?;
             let vectors = {
@@ -361,7 +502,11 @@ impl Recommender {
     /// or undefined.
     #[wasm_bindgen(js_name = itemVector)]
     pub fn item_vector(&self, row: u32) -> Option<Float32Array> {
-        self.state.borrow().runtime().item_vector(row).map(|v| Float32Array::from(v.as_slice()))
+        let vector = match &self.inner {
+            Inner::Whole(state) => state.borrow().runtime().item_vector(row),
+            Inner::Streamed(s) => s.borrow().item_vector(row),
+        };
+        vector.map(|v| Float32Array::from(v.as_slice()))
     }
 
     /// The synthetic catalogue's int8 rows (`codes` `[n·dim]`, `scales` `[n]` with the cosine folded
@@ -369,7 +514,8 @@ impl Recommender {
     /// for a bundle.
     #[wasm_bindgen(js_name = int8Table, unchecked_return_type = "{ codes: Int8Array; scales: Float32Array; dim: number } | undefined")]
     pub fn int8_table(&self) -> JsValue {
-        let state = self.state.borrow();
+        let Inner::Whole(state) = &self.inner else { return JsValue::UNDEFINED };
+        let state = state.borrow();
         if !state.synthetic {
             return JsValue::UNDEFINED;
         }
@@ -389,7 +535,10 @@ impl Recommender {
     /// The bundle's delta shards as this load applied them (see the `DeltaStatus` interface).
     #[wasm_bindgen(unchecked_return_type = "DeltaStatus")]
     pub fn deltas(&self) -> JsValue {
-        self.state.borrow().deltas.to_js()
+        match &self.inner {
+            Inner::Whole(state) => state.borrow().deltas.to_js(),
+            Inner::Streamed(_) => delta::DeltaStatus::default().to_js(),
+        }
     }
 
     /// A delta shard of `products` (frozen features through this bundle's item tower, downloaded on
@@ -400,8 +549,9 @@ impl Recommender {
         &self,
         #[wasm_bindgen(unchecked_param_type = "DeltaProduct[]")] products: JsValue,
     ) -> js_sys::Promise {
-        let state = self.state.clone();
+        let state = self.whole("buildDelta").cloned();
         wasm_bindgen_futures::future_to_promise(async move {
+            let state = state?;
             ensure_item_tower(&state).await?;
             let st = state.try_borrow().map_err(|_| busy())?;
             let manifest = st.manifest.as_ref().ok_or_else(|| argument("buildDelta", "needs a loaded bundle"))?;
@@ -412,7 +562,9 @@ impl Recommender {
     /// Destroys the GPU device, as a driver reset would (tests the CPU fallback). No-op on the CPU.
     #[wasm_bindgen(js_name = simulateDeviceLoss)]
     pub fn simulate_device_loss(&self) {
-        self.state.borrow().backend.simulate_device_loss();
+        if let Inner::Whole(state) = &self.inner {
+            state.borrow().backend.simulate_device_loss();
+        }
     }
 }
 
@@ -422,6 +574,10 @@ impl Recommender {
         let mut fetcher = Fetcher::new(manifest_url, options.cache, options.on_progress.clone())?;
         let manifest_bytes = fetcher.manifest().await?;
         let manifest = Manifest::from_json(&manifest_bytes)?;
+        if options.stream && omakase_runtime::index::StreamedCatalogue::streamable(&manifest) {
+            let streamed = stream::Streamed::load(manifest, fetcher).await?;
+            return Ok(Recommender { inner: Inner::Streamed(Rc::new(RefCell::new(streamed))) });
+        }
         let bundle_key = omakase_runtime::manifest::sha256_hex(&manifest_bytes);
         let mut wanted = vec![&manifest.sequence_tower, &manifest.items];
         // Merchandising: the columns rules read and the popularity lists (small; always fetched).
@@ -450,7 +606,7 @@ impl Recommender {
         drop(files);
         state.manifest = Some(manifest);
         state.fetcher = Some(fetcher);
-        Ok(Recommender { state: Rc::new(RefCell::new(state)) })
+        Ok(Recommender { inner: Inner::Whole(Rc::new(RefCell::new(state))) })
     }
 
     async fn synthetic_inner(
@@ -484,7 +640,7 @@ impl Recommender {
         let backend = choose(runtime, options.backend.clone(), tower, bundle_key, "synthetic", &fetcher).await;
         let mut state = State::new(backend, &fetcher);
         state.synthetic = true;
-        Ok(Recommender { state: Rc::new(RefCell::new(state)) })
+        Ok(Recommender { inner: Inner::Whole(Rc::new(RefCell::new(state))) })
     }
 }
 
@@ -597,8 +753,16 @@ fn strings<'a>(values: impl Iterator<Item = &'a str>) -> js_sys::Array {
     values.map(JsValue::from).collect()
 }
 
-/// `Recommendations` as flat typed arrays (see the `Recommendations` TypeScript interface).
+/// `Recommendations` as flat typed arrays (see the `Recommendations` TypeScript interface), the
+/// whole bundle's (cards from its runtime, search "exact").
 fn to_js(runtime: &Runtime, result: &Recommendations, backend: &str) -> JsValue {
+    let metas: js_sys::Array = result.items.iter().filter_map(|r| runtime.item(r.row)).map(meta_to_js).collect();
+    let search = stream::search_js("exact", 0, &[], &[], runtime.item_count(), &js_sys::Array::new());
+    recommendations_js(result, metas, backend, search)
+}
+
+/// `Recommendations` as flat typed arrays with their cards (`metas[i]` of `result.items[i]`) and search.
+fn recommendations_js(result: &Recommendations, metas: js_sys::Array, backend: &str, search: JsValue) -> JsValue {
     let items = &result.items;
     let option = |v: Option<f32>| v.unwrap_or(f32::NAN);
     let floats =
@@ -616,11 +780,11 @@ fn to_js(runtime: &Runtime, result: &Recommendations, backend: &str) -> JsValue 
     set(&out, "rows", &Uint32Array::from(rows.as_slice()).into());
     set(&out, "ids", &strings(items.iter().map(|r| r.id.as_str())).into());
     set(&out, "scores", &floats(&|r| r.score).into());
-    let metas: js_sys::Array = items.iter().filter_map(|r| runtime.item(r.row)).map(meta_to_js).collect();
     set(&out, "items", &metas.into());
     set(&out, "explanations", &explanations.into());
     set(&out, "unknown", &strings(result.unknown.iter().map(String::as_str)).into());
     set(&out, "used", &Uint32Array::from(result.used.as_slice()).into());
     set(&out, "backend", &backend.into());
+    set(&out, "search", &search);
     out.into()
 }

@@ -34,6 +34,10 @@ export interface ListRequest {
   diversity?: string | null;
   /** Run-time facts as JSON text: {"in_stock": {"12": false}, "price": {"12": 8.5}}. */
   facts?: string | null;
+  /** A streamed catalogue: answer at once from what is here (`search.missing` says what was not). Default false. */
+  partial?: boolean;
+  /** A streamed catalogue: partitions to probe; default the manifest's `index.nprobe`. */
+  nprobe?: number;
 }
 
 /** A list: the `Recommendations` arrays, and which scenario made it. Items without an explanation
@@ -65,7 +69,7 @@ fn text(request: &JsValue, key: &str) -> Result<Option<String>, JsError> {
 }
 
 /// A rule error as the element reads it: kind "Rule", `attribute` the attribute at fault.
-fn rule_error(e: RuntimeError) -> JsError {
+pub(crate) fn rule_error(e: RuntimeError) -> JsError {
     match &e {
         RuntimeError::Rule { attribute, .. } => {
             let error = js_error("Rule", &e.to_string(), None);
@@ -81,14 +85,32 @@ impl Recommender {
     /// The list `request` asks for (see the `ListRequest` and `List` interfaces).
     #[wasm_bindgen(unchecked_return_type = "Promise<List>")]
     pub fn list(&self, #[wasm_bindgen(unchecked_param_type = "ListRequest")] request: JsValue) -> js_sys::Promise {
-        let state = self.state.clone();
-        wasm_bindgen_futures::future_to_promise(async move { Ok(list(&state, &request).await?) })
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            match inner {
+                super::Inner::Whole(state) => Ok(list(&state, &request).await?),
+                super::Inner::Streamed(s) => Ok(super::stream::list(&s, &request).await?),
+            }
+        })
     }
 }
 
-// The borrow is held across the GPU await on purpose, as in `recommend` (lib.rs).
-#[allow(clippy::await_holding_refcell_ref)]
-async fn list(state: &std::rc::Rc<std::cell::RefCell<State>>, request: &JsValue) -> Result<JsValue, JsError> {
+/// A `ListRequest`, checked.
+pub(crate) struct Parsed {
+    pub scenario: Scenario,
+    pub k: usize,
+    pub session: Vec<String>,
+    pub product: Option<String>,
+    /// filter, boost, exclude, pin, diversity (the attributes' text).
+    pub text: [Option<String>; 5],
+    pub facts: Option<String>,
+    pub rules: Rules,
+    pub partial: bool,
+    pub nprobe: Option<usize>,
+}
+
+/// Reads and checks a `ListRequest` (rules parsed, not compiled).
+pub(crate) fn parse(request: &JsValue) -> Result<Parsed, JsError> {
     if !request.is_object() {
         return Err(argument("request", "must be an object { scenario, session, product, k, ... }"));
     }
@@ -100,7 +122,6 @@ async fn list(state: &std::rc::Rc<std::cell::RefCell<State>>, request: &JsValue)
     if !((1.0..=1000.0).contains(&k) && k.fract() == 0.0) {
         return Err(argument("request.k", "must be a whole number from 1 to 1000"));
     }
-    let k = k as usize;
     let session: Vec<String> = match Reflect::get(request, &"session".into()).unwrap_or(JsValue::UNDEFINED) {
         v if v.is_undefined() || v.is_null() => Vec::new(),
         v if js_sys::Array::is_array(&v) => js_sys::Array::from(&v)
@@ -110,9 +131,11 @@ async fn list(state: &std::rc::Rc<std::cell::RefCell<State>>, request: &JsValue)
         _ => return Err(argument("request.session", "must be an array of ids")),
     };
     let product = text(request, "product")?;
-    let fields = ["filter", "boost", "exclude", "pin", "diversity", "facts"].map(|key| text(request, key));
-    let [filter, boost, exclude, pin, diversity, facts] = fields;
-    let (filter, boost, exclude, pin, diversity, facts) = (filter?, boost?, exclude?, pin?, diversity?, facts?);
+    let fields = ["filter", "boost", "exclude", "pin", "diversity"].map(|key| text(request, key));
+    let [filter, boost, exclude, pin, diversity] = fields;
+    let text_fields = [filter?, boost?, exclude?, pin?, diversity?];
+    let facts = text(request, "facts")?;
+    let [filter, boost, exclude, pin, diversity] = &text_fields;
     let rule_text = RuleText {
         filter: filter.as_deref(),
         boost: boost.as_deref(),
@@ -121,6 +144,15 @@ async fn list(state: &std::rc::Rc<std::cell::RefCell<State>>, request: &JsValue)
         diversity: diversity.as_deref(),
     };
     let rules = Rules::parse(&rule_text).map_err(rule_error)?;
+    let (partial, nprobe) = super::stream::partial_and_nprobe(request, "request")?;
+    Ok(Parsed { scenario, k: k as usize, session, product, text: text_fields, facts, rules, partial, nprobe })
+}
+
+// The borrow is held across the GPU await on purpose, as in `recommend` (lib.rs).
+#[allow(clippy::await_holding_refcell_ref)]
+async fn list(state: &std::rc::Rc<std::cell::RefCell<State>>, request: &JsValue) -> Result<JsValue, JsError> {
+    let Parsed { scenario, k, session, product, text: rule_text, facts, rules, .. } = parse(request)?;
+    let [filter, boost, exclude, pin, diversity] = rule_text;
     let plain = rules.is_empty() && facts.is_none();
 
     let mut st = state.try_borrow_mut().map_err(|_| busy())?;
@@ -146,7 +178,7 @@ async fn list(state: &std::rc::Rc<std::cell::RefCell<State>>, request: &JsValue)
             dropped_pins: Vec::new(),
             note: None,
         };
-        return Ok(to_js(&st, &list, &answer.backend));
+        return Ok(whole_to_js(&st, &list, &answer.backend));
     }
     let key = format!(
         "{}\u{1}{:?}\u{1}{:?}\u{1}{:?}\u{1}{:?}\u{1}{:?}\u{1}{:?}",
@@ -167,16 +199,26 @@ async fn list(state: &std::rc::Rc<std::cell::RefCell<State>>, request: &JsValue)
     let request = Request { scenario, session: &session, product: product.as_deref(), k, rules: compiled };
     let list = st.runtime().answer(&request)?;
     let backend = if omakase_runtime::kernels::path() == "simd128" { "wasm-simd" } else { "wasm-scalar" };
-    Ok(to_js(&st, &list, backend))
+    Ok(whole_to_js(&st, &list, backend))
 }
 
 fn e(item: &ListItem) -> Option<&omakase_runtime::Explanation> {
     item.explanation.as_ref()
 }
 
-/// `List` as flat typed arrays (the `List` TypeScript interface).
-fn to_js(st: &State, list: &List, backend: &str) -> JsValue {
+/// A whole bundle's `List`: cards from its runtime, search "exact" when rows were scanned.
+fn whole_to_js(st: &State, list: &List, backend: &str) -> JsValue {
     let runtime = st.runtime();
+    let metas: js_sys::Array = list.items.iter().filter_map(|i| runtime.item(i.row)).map(super::meta_to_js).collect();
+    let scanned = list.fallback.is_none() && matches!(list.source, Scenario::ForYou | Scenario::Similar);
+    let (path, rows) = if scanned { ("exact", runtime.item_count()) } else { ("none", 0) };
+    let search = super::stream::search_js(path, 0, &[], &[], rows, &js_sys::Array::new());
+    to_js(list, metas, backend, search)
+}
+
+/// `List` as flat typed arrays (the `List` TypeScript interface), with its cards (`metas[i]` of
+/// `list.items[i]`) and search.
+pub(crate) fn to_js(list: &List, metas: js_sys::Array, backend: &str, search: JsValue) -> JsValue {
     let items = &list.items;
     let floats = |f: &dyn Fn(&ListItem) -> f32| Float32Array::from(items.iter().map(f).collect::<Vec<_>>().as_slice());
     let nan = f32::NAN;
@@ -193,8 +235,8 @@ fn to_js(st: &State, list: &List, backend: &str) -> JsValue {
     set(&out, "rows", &Uint32Array::from(rows.as_slice()).into());
     set(&out, "ids", &strings(items.iter().map(|i| i.id.as_str())).into());
     set(&out, "scores", &floats(&|i| i.score).into());
-    let metas: js_sys::Array = items.iter().filter_map(|i| runtime.item(i.row)).map(super::meta_to_js).collect();
     set(&out, "items", &metas.into());
+    set(&out, "search", &search);
     set(&out, "explanations", &explanations.into());
     let flags = |f: &dyn Fn(&ListItem) -> bool| {
         Uint8Array::from(items.iter().map(|i| f(i) as u8).collect::<Vec<_>>().as_slice())

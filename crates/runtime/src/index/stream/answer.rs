@@ -162,6 +162,19 @@ impl StreamedCatalogue {
         }
     }
 
+    /// The row of `id` when its directory bucket is here (`None`: unknown, or not known yet).
+    pub fn row_of(&self, id: &str) -> Option<u32> {
+        match self.lookup(id) {
+            Lookup::Row(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The stored vector of `row` when its partition's rows are here.
+    pub fn vector(&self, row: u32) -> Option<Vec<f32>> {
+        self.rows.vector(row as usize)
+    }
+
     fn lookup(&self, id: &str) -> Lookup {
         let b = bucket_of(id, self.buckets.len());
         match &self.buckets[b] {
@@ -175,8 +188,8 @@ impl StreamedCatalogue {
     }
 
     /// The card of `row` when it is here (its partition's metadata, or popular.json).
-    fn card(&self, row: u32) -> Option<&ItemMeta> {
-        let p = self.partition(row);
+    pub fn card(&self, row: u32) -> Option<&ItemMeta> {
+        let p = self.ivf.partition_of(row as usize)?;
         if let Some(meta) = &self.metadata[p] {
             return meta.get(row as usize - self.ivf.partitions()[p].start);
         }

@@ -1,0 +1,366 @@
+//! A streamed catalogue in the browser (issue 17; docs/bundle.md § Index, "Streamed reader's
+//! files"): the runtime's `StreamedCatalogue` with the files it asks for fetched through the
+//! `Fetcher` (Cache API, size and sha256 checked before use, progress in bytes).
+//!
+//! ```text
+//! load:      manifest ─► sequence tower + centroids + popular.json           (nothing per item)
+//! recommend: needs() ─► fetch ─► insert() ─► … until nothing is missing ─► answer  (partial: at once)
+//! prefetch:  whole partitions (rows + metadata) in file order, most popular first, within a budget
+//! ```
+//!
+//! A file refused on arrival (truncated, tampered: its sha256) or that cannot be downloaded is
+//! reported in the answer's `search.refused` (naming it) and the answer uses what was verified:
+//! its partition is `missing`. Everything runs on the CPU kernels (`wasm-simd`): a probe scans a
+//! few thousand rows, far below what a GPU dispatch pays for.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::error::{argument, busy, js_error, JsError};
+use super::fetch::Fetcher;
+use super::lists::{self, rule_error};
+use super::{meta_to_js, recommendations_js, set};
+use omakase_runtime::index::{StreamAnswer, StreamRequest, StreamedCatalogue};
+use omakase_runtime::scenario::Fallback;
+use omakase_runtime::{
+    Explanation, Facts, ItemMeta, Manifest, Recommendation, Recommendations, Rules, RuntimeError, Scenario,
+};
+
+/// A streamed catalogue and where its files come from.
+pub(crate) struct Streamed {
+    catalogue: StreamedCatalogue,
+    fetcher: Fetcher,
+    /// Every file a reader streaming the whole catalogue would fetch, in bytes.
+    bundle_bytes: u64,
+}
+
+impl Streamed {
+    /// The load: the sequence tower, the centroids and popular.json, nothing per item.
+    pub async fn load(manifest: Manifest, mut fetcher: Fetcher) -> Result<Streamed, JsError> {
+        let index = manifest.index.clone().expect("a streamable manifest has an index");
+        fetcher.total =
+            manifest.sequence_tower.bytes + index.centroids.bytes + index.popular.as_ref().map_or(0, |p| p.bytes);
+        let tower = fetcher.file(&manifest.sequence_tower).await?;
+        let centroids = fetcher.file(&index.centroids).await?;
+        let mut catalogue = StreamedCatalogue::new(&manifest, &tower, &centroids)?;
+        drop((tower, centroids));
+        if let Some(popular) = &index.popular {
+            let bytes = fetcher.file(popular).await?;
+            catalogue.insert(&popular.path, &bytes)?;
+        }
+        let per_item: u64 = manifest.shards.iter().map(|s| s.file.bytes).sum::<u64>()
+            + manifest.stream_files().iter().filter(|(f, _)| f != "index.popular").map(|(_, e)| e.bytes).sum::<u64>();
+        let bundle_bytes = fetcher.total + per_item;
+        Ok(Streamed { catalogue, fetcher, bundle_bytes })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        self.catalogue.manifest()
+    }
+
+    pub fn item(&self, row: u32) -> Option<ItemMeta> {
+        self.catalogue.card(row).cloned()
+    }
+
+    pub fn row_of(&self, id: &str) -> Option<u32> {
+        self.catalogue.row_of(id)
+    }
+
+    pub fn item_vector(&self, row: u32) -> Option<Vec<f32>> {
+        self.catalogue.vector(row)
+    }
+
+    /// `{ downloaded, bundle }` as `loadStats` gives them.
+    pub fn load_stats(&self) -> JsValue {
+        let out = Object::new();
+        set(&out, "downloaded", &(self.fetcher.downloaded as f64).into());
+        set(&out, "bundle", &(self.bundle_bytes as f64).into());
+        out.into()
+    }
+
+    pub fn stats_js(&self) -> JsValue {
+        let stats = self.catalogue.stats();
+        stats_js(stats.partitions, stats.present, self.fetcher.downloaded, stats.memory_bytes)
+    }
+
+    /// Fetches and inserts `path`; an error (download, size, sha256, content) is returned as the
+    /// plain object `{ kind, file, message }` and nothing of the file is kept.
+    async fn fetch(&mut self, path: &str) -> Result<u64, JsValue> {
+        let kind = self.catalogue.kind_of(path).expect("a path the catalogue asked for");
+        let entry = self.catalogue.entry(kind).expect("a listed file").clone();
+        self.fetcher.total += entry.bytes;
+        let result = match self.fetcher.file(&entry).await {
+            Ok(bytes) => self.catalogue.insert(path, &bytes).map(|_| entry.bytes).map_err(JsError::from),
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| failure(e.0, path))
+    }
+
+    /// Fetches what `request` needs (unless `partial`), then answers from what is here: the files
+    /// refused on the way are the second value, and their partitions are missing from the search.
+    async fn answer(
+        &mut self,
+        request: &StreamRequest<'_>,
+        nprobe: usize,
+        partial: bool,
+    ) -> Result<(StreamAnswer, Array), JsError> {
+        let refused = Array::new();
+        let mut refused_paths: Vec<String> = Vec::new();
+        if !partial {
+            // Each round is one stage (buckets, vectors, probed partitions, cards); a few suffice,
+            // more only when rules widen the probe one partition at a time.
+            for _ in 0..self.catalogue.ivf().partitions().len() + 8 {
+                let needs: Vec<String> = self
+                    .catalogue
+                    .needs(request, nprobe)
+                    .map_err(rule_error)?
+                    .into_iter()
+                    .filter(|p| !refused_paths.contains(p))
+                    .collect();
+                if needs.is_empty() {
+                    break;
+                }
+                for path in needs {
+                    if let Err(failed) = self.fetch(&path).await {
+                        super::warn(&format!(
+                            "{}",
+                            Reflect::get(&failed, &"message".into())
+                                .unwrap_or_default()
+                                .as_string()
+                                .unwrap_or_default()
+                        ));
+                        refused.push(&failed);
+                        refused_paths.push(path);
+                    }
+                }
+            }
+        }
+        // Partial from here on: a refused file leaves its partition missing, never guessed.
+        let answer = self.catalogue.answer(request, nprobe, true).map_err(rule_error)?;
+        Ok((answer, refused))
+    }
+
+    fn nprobe(&self, asked: Option<usize>) -> usize {
+        asked.unwrap_or_else(|| self.catalogue.ivf().nprobe())
+    }
+}
+
+/// `{ kind, file, message }` of a failed fetch or insert of `path` (a plain object: it crosses to
+/// the page by structured clone, which keeps an Error's message but not its `kind` or `file`).
+fn failure(error: JsValue, path: &str) -> JsValue {
+    let text = |key: &str| Reflect::get(&error, &key.into()).ok().and_then(|v| v.as_string());
+    let out = Object::new();
+    set(&out, "kind", &text("kind").unwrap_or_else(|| "Network".into()).into());
+    set(&out, "file", &text("file").unwrap_or_else(|| path.to_string()).into());
+    set(&out, "message", &text("message").unwrap_or_else(|| format!("{path}: {error:?}")).into());
+    out.into()
+}
+
+/// The scan kernels' name, as the whole bundle's CPU backend reports it.
+pub(crate) fn backend_name() -> &'static str {
+    if omakase_runtime::kernels::path() == "simd128" {
+        "wasm-simd"
+    } else {
+        "wasm-scalar"
+    }
+}
+
+pub(crate) fn backend_note() -> String {
+    "a streamed catalogue: the probed partitions are scanned by the CPU kernels".into()
+}
+
+/// `BackendChoice` of a streamed catalogue: nothing measured.
+pub(crate) fn backend_choice() -> JsValue {
+    let out = Object::new();
+    set(&out, "backend", &backend_name().into());
+    set(&out, "reason", &"streamed".into());
+    set(&out, "cpuMs", &JsValue::NULL);
+    set(&out, "gpuMs", &JsValue::NULL);
+    set(&out, "cpuCalls", &0.into());
+    set(&out, "gpuCalls", &0.into());
+    set(&out, "spentMs", &0.into());
+    out.into()
+}
+
+/// What a streamed catalogue cannot do (it holds no whole catalogue).
+pub(crate) fn not_streamed(what: &str) -> JsError {
+    let message = format!("{what} needs the whole catalogue: load the bundle with {{ stream: false }}");
+    JsError(js_error("NotInBundle", &message, None))
+}
+
+/// `StreamStats`, with the wasm module's linear memory as `memoryBytes`.
+pub(crate) fn stats_js(partitions: usize, present: usize, downloaded: u64, partition_bytes: usize) -> JsValue {
+    let memory = wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .ok()
+        .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
+        .map_or(0.0, |b| b.byte_length() as f64);
+    let out = Object::new();
+    set(&out, "partitions", &(partitions as u32).into());
+    set(&out, "present", &(present as u32).into());
+    set(&out, "bytesDownloaded", &(downloaded as f64).into());
+    set(&out, "memoryBytes", &memory.into());
+    set(&out, "partitionBytes", &(partition_bytes as f64).into());
+    out.into()
+}
+
+/// `SearchInfo`.
+pub(crate) fn search_js(
+    path: &str,
+    nprobe: usize,
+    probed: &[usize],
+    missing: &[usize],
+    rows_scanned: usize,
+    refused: &Array,
+) -> JsValue {
+    let numbers = |v: &[usize]| -> Array { v.iter().map(|&p| JsValue::from(p as u32)).collect() };
+    let out = Object::new();
+    set(&out, "path", &path.into());
+    set(&out, "nprobe", &(nprobe as u32).into());
+    set(&out, "probed", &numbers(probed).into());
+    set(&out, "missing", &numbers(missing).into());
+    set(&out, "rowsScanned", &(rows_scanned as f64).into());
+    set(&out, "refused", refused);
+    out.into()
+}
+
+/// `PrefetchResult`.
+pub(crate) fn prefetch_result(partitions: usize, bytes: u64, failed: Array) -> JsValue {
+    let out = Object::new();
+    set(&out, "partitions", &(partitions as u32).into());
+    set(&out, "bytes", &(bytes as f64).into());
+    set(&out, "failed", &failed.into());
+    out.into()
+}
+
+/// `partial` and `nprobe` of an options object or a request (`what` names it in errors).
+pub(crate) fn partial_and_nprobe(options: &JsValue, what: &str) -> Result<(bool, Option<usize>), JsError> {
+    if !options.is_object() {
+        return Ok((false, None));
+    }
+    let partial = match Reflect::get(options, &"partial".into()).unwrap_or(JsValue::UNDEFINED) {
+        v if v.is_undefined() || v.is_null() => false,
+        v => v.as_bool().ok_or_else(|| argument(&format!("{what}.partial"), "must be a boolean"))?,
+    };
+    let nprobe = match Reflect::get(options, &"nprobe".into()).unwrap_or(JsValue::UNDEFINED) {
+        v if v.is_undefined() || v.is_null() => None,
+        v => match v.as_f64() {
+            Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => Some(n as usize),
+            _ => return Err(argument(&format!("{what}.nprobe"), "must be a whole number from 1")),
+        },
+    };
+    Ok((partial, nprobe))
+}
+
+fn search_of(answer: &StreamAnswer, refused: &Array) -> JsValue {
+    match &answer.search {
+        Some(s) => search_js("index", s.nprobe, &s.probed, &s.missing, s.rows_scanned, refused),
+        None => search_js("none", 0, &[], &[], 0, refused),
+    }
+}
+
+fn cards(answer: &StreamAnswer) -> Array {
+    answer.cards.iter().map(meta_to_js).collect()
+}
+
+/// `recommend(session, k, options)` on a streamed catalogue: `for-you` without rules.
+// The borrow is held across the downloads on purpose, as the whole bundle's calls hold theirs
+// (lib.rs): a concurrent caller gets Busy, and the worker queues calls anyway.
+#[allow(clippy::await_holding_refcell_ref)]
+pub(crate) async fn recommend(
+    s: &Rc<RefCell<Streamed>>,
+    session: &[String],
+    k: usize,
+    options: &JsValue,
+) -> Result<JsValue, JsError> {
+    if k == 0 {
+        return Err(JsError::from(RuntimeError::argument("k", "must be at least 1")));
+    }
+    let (partial, nprobe) = partial_and_nprobe(options, "options")?;
+    let mut st = s.try_borrow_mut().map_err(|_| busy())?;
+    let nprobe = st.nprobe(nprobe);
+    let rules = Rules::default();
+    let request = StreamRequest { scenario: Scenario::ForYou, session, product: None, k, rules: &rules, facts: None };
+    let (answer, refused) = st.answer(&request, nprobe, partial).await?;
+    if answer.list.fallback == Some(Fallback::NoHistory) {
+        return Err(JsError::from(RuntimeError::EmptySession { unknown: answer.list.unknown.clone() }));
+    }
+    let no_explanation = Explanation {
+        session_row: 0,
+        session_id: String::new(),
+        similarity: f32::NAN,
+        text_similarity: None,
+        image_similarity: None,
+        text_share: None,
+    };
+    let items = answer
+        .list
+        .items
+        .iter()
+        .map(|i| Recommendation {
+            row: i.row,
+            id: i.id.clone(),
+            score: i.score,
+            explanation: i.explanation.clone().unwrap_or_else(|| no_explanation.clone()),
+        })
+        .collect();
+    let result = Recommendations { items, unknown: answer.list.unknown.clone(), used: answer.list.used.clone() };
+    Ok(recommendations_js(&result, cards(&answer), backend_name(), search_of(&answer, &refused)))
+}
+
+/// `list(request)` on a streamed catalogue.
+#[allow(clippy::await_holding_refcell_ref)]
+pub(crate) async fn list(s: &Rc<RefCell<Streamed>>, request: &JsValue) -> Result<JsValue, JsError> {
+    let parsed = lists::parse(request)?;
+    let facts = parsed.facts.as_deref().map(Facts::parse).transpose().map_err(rule_error)?;
+    let mut st = s.try_borrow_mut().map_err(|_| busy())?;
+    let nprobe = st.nprobe(parsed.nprobe);
+    let request = StreamRequest {
+        scenario: parsed.scenario,
+        session: &parsed.session,
+        product: parsed.product.as_deref(),
+        k: parsed.k,
+        rules: &parsed.rules,
+        facts: facts.as_ref(),
+    };
+    let (answer, refused) = st.answer(&request, nprobe, parsed.partial).await?;
+    Ok(lists::to_js(&answer.list, cards(&answer), backend_name(), search_of(&answer, &refused)))
+}
+
+/// `prefetch(maxBytes)`: whole partitions in file order while their bytes fit `max_bytes` and the
+/// memory bound (prefetching past it would only evict what was prefetched first).
+#[allow(clippy::await_holding_refcell_ref)]
+pub(crate) async fn prefetch(s: &Rc<RefCell<Streamed>>, max_bytes: f64) -> Result<JsValue, JsError> {
+    if !(max_bytes >= 0.0) {
+        return Err(argument("maxBytes", "must be a number ≥ 0"));
+    }
+    let mut st = s.try_borrow_mut().map_err(|_| busy())?;
+    let failed = Array::new();
+    let (mut partitions, mut spent) = (0usize, 0u64);
+    for (_, files) in st.catalogue.prefetch_order() {
+        let entries: Vec<(String, u64)> =
+            files.iter().filter_map(|&f| st.catalogue.entry(f).map(|e| (e.path.clone(), e.bytes))).collect();
+        let bytes: u64 = entries.iter().map(|e| e.1).sum();
+        // Metadata parsed takes about twice its JSON; rows about their file.
+        let memory = st.catalogue.memory_bytes() as u64 + 3 * bytes;
+        if (spent + bytes) as f64 > max_bytes || memory > st.catalogue.memory_limit() as u64 {
+            break;
+        }
+        let mut whole = true;
+        for (path, size) in entries {
+            match st.fetch(&path).await {
+                Ok(_) => spent += size,
+                Err(e) => {
+                    whole = false;
+                    failed.push(&e);
+                }
+            }
+        }
+        partitions += whole as usize;
+    }
+    Ok(prefetch_result(partitions, spent, failed))
+}
