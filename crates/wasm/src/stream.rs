@@ -126,13 +126,8 @@ impl Streamed {
                 }
                 for path in needs {
                     if let Err(failed) = self.fetch(&path).await {
-                        super::warn(&format!(
-                            "{}",
-                            Reflect::get(&failed, &"message".into())
-                                .unwrap_or_default()
-                                .as_string()
-                                .unwrap_or_default()
-                        ));
+                        let message = Reflect::get(&failed, &"message".into()).ok().and_then(|m| m.as_string());
+                        super::warn(&message.unwrap_or_else(|| format!("{path}: refused")));
                         refused.push(&failed);
                         refused_paths.push(path);
                     }
@@ -335,7 +330,7 @@ pub(crate) async fn list(s: &Rc<RefCell<Streamed>>, request: &JsValue) -> Result
 /// memory bound (prefetching past it would only evict what was prefetched first).
 #[allow(clippy::await_holding_refcell_ref)]
 pub(crate) async fn prefetch(s: &Rc<RefCell<Streamed>>, max_bytes: f64) -> Result<JsValue, JsError> {
-    if !(max_bytes >= 0.0) {
+    if max_bytes.is_nan() || max_bytes < 0.0 {
         return Err(argument("maxBytes", "must be a number ≥ 0"));
     }
     let mut st = s.try_borrow_mut().map_err(|_| busy())?;
