@@ -1,7 +1,9 @@
 //! The item tower: frozen text and image features → one item vector, for items that have both
 //! modalities or only one (ARCHITECTURE.md § Model, MMSRec's fusion).
 //!
-//! Per modality, `Linear + LayerNorm` projects the frozen feature to `d` and a learned modality
+//! Per modality, `Linear + LayerNorm` projects the frozen feature to `d` (for the text, optionally
+//! UniSRec's whitening + mixture-of-experts adaptor instead of the Linear: [`MoeAdaptor`],
+//! `[model] text_adaptor = "moe"`) and a learned modality
 //! embedding marks which modality a token is. A small transformer lets the (at most two) modality
 //! tokens attend to each other, absent ones masked out as keys; the element-wise max over the
 //! present tokens, then a LayerNorm, gives the item vector. An absent modality has no influence
@@ -11,13 +13,14 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Init, Linear, Module, VarBuilder};
 
+use super::adaptor::MoeAdaptor;
 use super::attention::AttentionMask;
 use super::dropout::{Dropout, Mode};
 use super::error::{expect_dims, ModelError};
 use super::layer_norm::LayerNorm;
 use super::losses::PretrainingViews;
 use super::transformer::{encoder_stack, EncoderLayer};
-use omakase_runtime::config::{ItemView, ModelConfig};
+use omakase_runtime::config::{ItemView, ModelConfig, TextAdaptor};
 
 /// The frozen features of `n` items — the tower's input contract.
 ///
@@ -107,12 +110,31 @@ fn presence(mask: &Tensor) -> candle_core::Result<Tensor> {
     mask.ne(&mask.zeros_like()?)?.to_dtype(DType::F32)
 }
 
-/// The item tower. Parameters under its prefix: `text_projection`, `text_norm`,
+/// The map from the text feature to `d`, before the text LayerNorm (`ModelConfig::text_adaptor`).
+#[derive(Debug, Clone)]
+enum TextInput {
+    /// `text_projection`.
+    Linear(Linear),
+    /// `text_adaptor`.
+    Moe(MoeAdaptor),
+}
+
+impl Module for TextInput {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            TextInput::Linear(linear) => linear.forward(x),
+            TextInput::Moe(adaptor) => adaptor.forward(x),
+        }
+    }
+}
+
+/// The item tower. Parameters under its prefix: `text_projection` (or, with the `moe` text
+/// adaptor, `text_adaptor.{whitening, weight, gate.weight, gate.bias}`), `text_norm`,
 /// `image_projection`, `image_norm`, `modality_embedding` (`[2, d]`: row 0 text, row 1 image),
 /// `fusion.{i}` (encoder layers), `output_norm`.
 #[derive(Debug, Clone)]
 pub struct ItemTower {
-    text_projection: Linear,
+    text_projection: TextInput,
     text_norm: LayerNorm,
     image_projection: Linear,
     image_norm: LayerNorm,
@@ -129,7 +151,14 @@ impl ItemTower {
         config.validate()?;
         let (d, eps) = (config.dim, config.layer_norm_eps);
         Ok(ItemTower {
-            text_projection: candle_nn::linear(config.text_dim, d, vb.pp("text_projection"))?,
+            text_projection: match config.text_adaptor {
+                TextAdaptor::Linear => {
+                    TextInput::Linear(candle_nn::linear(config.text_dim, d, vb.pp("text_projection"))?)
+                }
+                TextAdaptor::Moe => {
+                    TextInput::Moe(MoeAdaptor::new(config.text_dim, d, config.adaptor_experts, vb.pp("text_adaptor"))?)
+                }
+            },
             text_norm: LayerNorm::new(d, eps, vb.pp("text_norm"))?,
             image_projection: candle_nn::linear(config.image_dim, d, vb.pp("image_projection"))?,
             image_norm: LayerNorm::new(d, eps, vb.pp("image_norm"))?,
@@ -188,7 +217,7 @@ impl ItemTower {
     /// zero-weighted attention (NaN × 0 is NaN).
     fn token(
         &self,
-        projection: &Linear,
+        projection: &dyn Module,
         norm: &LayerNorm,
         feature: &Tensor,
         present: &Tensor,

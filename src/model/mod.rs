@@ -14,6 +14,7 @@
 //! item tower `[n, 384] + [n, 1280] + masks [n]` → `[n, d]`; sequence tower `[b, t, d]` + lengths
 //! (right-padded) → `[b, t, d]`; user vectors `[b, d]`; full ranking `[b, n_items]`.
 
+mod adaptor;
 mod attention;
 mod batch;
 mod dropout;
@@ -28,6 +29,7 @@ mod sasrec_id;
 mod sequence_tower;
 mod transformer;
 
+pub use adaptor::MoeAdaptor;
 pub use attention::{AttentionMask, MultiHeadAttention};
 pub use batch::{Histories, NextItemBatch};
 pub use dropout::{Dropout, DropoutRng, Mode};
@@ -39,7 +41,7 @@ pub use layer_norm::LayerNorm;
 pub use losses::{
     l2_normalize, next_item_loss, pretraining_loss, symmetric_info_nce, PretrainingLoss, PretrainingViews, Scoring,
 };
-pub use omakase_runtime::config::{ConfigError, ItemView, ModelConfig, PretrainWeights};
+pub use omakase_runtime::config::{ConfigError, ItemView, ModelConfig, PretrainWeights, TextAdaptor};
 pub use recommender::{MultimodalRecommender, SequentialRecommender};
 pub use sasrec_id::SasRecId;
 pub use sequence_tower::{real_positions, user_vectors, SequenceTower};

@@ -15,6 +15,11 @@
 //! rounding). It is a reparametrisation for the optimiser, not a change of model. Absent
 //! modalities are zeroed by the tower before its projection in either space, and their tokens never
 //! reach the output, so folding is exact for them too.
+//!
+//! The `moe` text adaptor (`model::MoeAdaptor`) folds the same way: its experts are one Linear
+//! (folded as above), its whitening shifts become `b_raw = b ⊙ (1/s)` (0 where `s = 0`), and the part
+//! of `b W_eᵀ` on constant dimensions — which standardized inputs never cancel — moves into the
+//! experts' bias; its gate is a Linear too.
 
 use std::collections::HashMap;
 
@@ -27,6 +32,10 @@ use crate::encoders::features::{Features, ModalityFeatures};
 /// The projections a [`FeatureScaling`] applies to, with the modality they read.
 const TEXT_PROJECTION: &str = "item_tower.text_projection";
 const IMAGE_PROJECTION: &str = "item_tower.image_projection";
+/// The `moe` text adaptor's parameters (`model::MoeAdaptor`), which read the text feature too.
+const TEXT_ADAPTOR_EXPERTS: &str = "item_tower.text_adaptor.experts";
+const TEXT_ADAPTOR_GATE: &str = "item_tower.text_adaptor.gate";
+const TEXT_ADAPTOR_WHITENING: &str = "item_tower.text_adaptor.whitening";
 
 /// Per-dimension shift and scale of one modality.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +105,38 @@ impl Standardization {
         Ok((raw_weight, raw_bias))
     }
 
+    /// The `moe` adaptor's experts `(W [E·d, k], a [E·d])` and whitening `b [E, k]` trained on
+    /// standardized inputs → the same map on raw inputs (see the module documentation).
+    fn fold_adaptor(&self, weight: &Tensor, bias: &Tensor, whitening: &Tensor) -> candle_core::Result<[Tensor; 3]> {
+        let (raw_weight, linear_bias) = self.fold(weight, bias)?;
+        let raw_whitening = whitening.broadcast_mul(&self.inverse_scale(weight.device())?)?;
+        let lost = constant_share(weight, whitening, &self.constant_dims(weight.device())?)?;
+        Ok([raw_weight, (linear_bias - lost)?, raw_whitening])
+    }
+
+    /// The inverse of [`fold_adaptor`](Self::fold_adaptor) (exact on inputs whose constant
+    /// dimensions hold their mean, as every training-catalogue item's do).
+    fn unfold_adaptor(&self, weight: &Tensor, bias: &Tensor, whitening: &Tensor) -> candle_core::Result<[Tensor; 3]> {
+        let device = weight.device();
+        let (weight_std, linear_bias) = self.unfold(weight, bias)?;
+        let scale = Tensor::new(self.scale.as_slice(), device)?.unsqueeze(0)?;
+        let whitening_std = whitening.broadcast_mul(&scale)?;
+        let lost = constant_share(weight, whitening, &self.constant_dims(device)?)?;
+        Ok([weight_std, (linear_bias - lost)?, whitening_std])
+    }
+
+    /// `[1, in]`: `1/s`, 0 where `s = 0`.
+    fn inverse_scale(&self, device: &candle_core::Device) -> candle_core::Result<Tensor> {
+        let inverse: Vec<f32> = self.scale.iter().map(|&s| if s > 0.0 { 1.0 / s } else { 0.0 }).collect();
+        Tensor::new(inverse.as_slice(), device)?.unsqueeze(0)
+    }
+
+    /// `[1, in]`: 1 where the dimension is constant (`s = 0`), else 0.
+    fn constant_dims(&self, device: &candle_core::Device) -> candle_core::Result<Tensor> {
+        let constant: Vec<f32> = self.scale.iter().map(|&s| if s > 0.0 { 0.0 } else { 1.0 }).collect();
+        Tensor::new(constant.as_slice(), device)?.unsqueeze(0)
+    }
+
     /// The inverse of [`fold`](Self::fold): raw-space `(W, b)` → standardized space. Columns of
     /// constant dimensions (scale 0) become 0: those inputs are 0 in standardized space.
     fn unfold(&self, weight: &Tensor, bias: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
@@ -107,6 +148,13 @@ impl Standardization {
         let bias_std = (bias + weight.matmul(&mean)?.squeeze(1)?)?;
         Ok((weight_std, bias_std))
     }
+}
+
+/// `[E·d]`: each expert's `W_e (b_e ⊙ constant)`, the constant dimensions' share of `b_e W_eᵀ`.
+fn constant_share(weight: &Tensor, whitening: &Tensor, constant: &Tensor) -> candle_core::Result<Tensor> {
+    let (experts, k) = whitening.dims2()?;
+    let per_expert = weight.reshape((experts, (), k))?; // [E, d, k]
+    per_expert.matmul(&whitening.broadcast_mul(constant)?.unsqueeze(2)?)?.flatten_all()
 }
 
 /// The standardization of both modalities (`identity` when switched off).
@@ -144,13 +192,22 @@ impl FeatureScaling {
             let vars = varmap.data().lock().map_err(|_| poisoned())?;
             vars.iter().map(|(name, var)| (name.clone(), var.as_tensor().detach())).collect()
         };
-        for (prefix, standardization) in [(TEXT_PROJECTION, &self.text), (IMAGE_PROJECTION, &self.image)] {
+        for (prefix, standardization) in LINEARS.map(|(prefix, text)| (prefix, self.modality(text))) {
             let (w, b) = (format!("{prefix}.weight"), format!("{prefix}.bias"));
             if let (Some(weight), Some(bias)) = (tensors.get(&w), tensors.get(&b)) {
                 let (weight, bias) = standardization.fold(weight, bias)?;
                 tensors.insert(w, weight);
                 tensors.insert(b, bias);
             }
+        }
+        let (w, b) = (format!("{TEXT_ADAPTOR_EXPERTS}.weight"), format!("{TEXT_ADAPTOR_EXPERTS}.bias"));
+        if let (Some(weight), Some(bias), Some(whitening)) =
+            (tensors.get(&w), tensors.get(&b), tensors.get(TEXT_ADAPTOR_WHITENING))
+        {
+            let [weight, bias, whitening] = self.text.fold_adaptor(weight, bias, whitening)?;
+            tensors.insert(w, weight);
+            tensors.insert(b, bias);
+            tensors.insert(TEXT_ADAPTOR_WHITENING.into(), whitening);
         }
         Ok(tensors)
     }
@@ -159,7 +216,7 @@ impl FeatureScaling {
     /// into this scaling's training space.
     pub fn to_training_space(&self, varmap: &VarMap) -> Result<(), TrainError> {
         let vars = varmap.data().lock().map_err(|_| poisoned())?;
-        for (prefix, standardization) in [(TEXT_PROJECTION, &self.text), (IMAGE_PROJECTION, &self.image)] {
+        for (prefix, standardization) in LINEARS.map(|(prefix, text)| (prefix, self.modality(text))) {
             let (Some(weight), Some(bias)) =
                 (vars.get(&format!("{prefix}.weight")), vars.get(&format!("{prefix}.bias")))
             else {
@@ -169,9 +226,32 @@ impl FeatureScaling {
             weight.set(&w)?;
             bias.set(&b)?;
         }
+        let get = |name: String| vars.get(&name);
+        if let (Some(weight), Some(bias), Some(whitening)) = (
+            get(format!("{TEXT_ADAPTOR_EXPERTS}.weight")),
+            get(format!("{TEXT_ADAPTOR_EXPERTS}.bias")),
+            get(TEXT_ADAPTOR_WHITENING.into()),
+        ) {
+            let [w, b, white] =
+                self.text.unfold_adaptor(weight.as_tensor(), bias.as_tensor(), whitening.as_tensor())?;
+            weight.set(&w)?;
+            bias.set(&b)?;
+            whitening.set(&white)?;
+        }
         Ok(())
     }
+
+    fn modality(&self, text: bool) -> &Standardization {
+        if text {
+            &self.text
+        } else {
+            &self.image
+        }
+    }
 }
+
+/// The Linear layers reading a raw feature, and whether it is the text (else the image).
+const LINEARS: [(&str, bool); 3] = [(TEXT_PROJECTION, true), (IMAGE_PROJECTION, false), (TEXT_ADAPTOR_GATE, true)];
 
 fn poisoned() -> TrainError {
     TrainError::Stage { stage: "save", reason: "the VarMap lock is poisoned".into() }
@@ -227,5 +307,57 @@ mod tests {
             (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() < 1e-5
         };
         assert!(close(&w_again, &w_raw) && close(&b_again, &b_raw));
+    }
+
+    #[test]
+    fn the_moe_adaptor_folds_onto_raw_features_and_back() {
+        use crate::model::MoeAdaptor;
+        use candle_nn::VarBuilder;
+        let dev = Device::Cpu;
+        let (k, d, experts) = (4, 3, 2);
+        // Dimension 2 is constant over the catalogue (scale 0): raw inputs hold its mean there.
+        let s = Standardization { mean: vec![0.5, -2.0, 3.0, 1.0], scale: vec![4.0, 0.25, 0.0, 2.0] };
+        let random = |shape: &[usize]| Tensor::randn(0f32, 1.0, shape, &dev).unwrap();
+        let mut trained: HashMap<String, Tensor> = HashMap::new();
+        for (name, shape) in [
+            ("whitening", vec![experts, k]),
+            ("experts.weight", vec![experts * d, k]),
+            ("experts.bias", vec![experts * d]),
+            ("gate.weight", vec![experts, k]),
+            ("gate.bias", vec![experts]),
+        ] {
+            trained.insert(format!("item_tower.text_adaptor.{name}"), random(&shape));
+        }
+        let adaptor = |tensors: &HashMap<String, Tensor>| {
+            let vb = VarBuilder::from_tensors(tensors.clone(), candle_core::DType::F32, &dev);
+            MoeAdaptor::new(k, d, experts, vb.pp("item_tower.text_adaptor")).unwrap()
+        };
+        let raw_rows: [&[f32]; 3] = [&[1.0, 2.0, 3.0, -1.0], &[0.0, -4.0, 3.0, 0.5], &[2.5, 1.0, 3.0, 7.0]];
+        let m = modality(&raw_rows, &[true, true, true]);
+        let raw = m.tensor(&dev).unwrap();
+        let standardized = s.apply(&m).tensor(&dev).unwrap();
+        let expected = adaptor(&trained).forward(&standardized).unwrap();
+
+        let varmap = VarMap::new();
+        for (name, tensor) in &trained {
+            varmap.data().lock().unwrap().insert(name.clone(), candle_core::Var::from_tensor(tensor).unwrap());
+        }
+        let image = Standardization::identity(1);
+        let scaling = FeatureScaling { text: s, image };
+        let folded = scaling.raw_weights(&varmap).unwrap();
+        let got = adaptor(&folded).forward(&raw).unwrap();
+        let diff = (expected.clone() - got).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-4, "folded adaptor on raw features differs by {diff}");
+
+        // --init: raw weights back into training space give the same outputs on standardized inputs.
+        for (name, tensor) in &folded {
+            varmap.data().lock().unwrap()[name].set(tensor).unwrap();
+        }
+        scaling.to_training_space(&varmap).unwrap();
+        let back: HashMap<String, Tensor> =
+            varmap.data().lock().unwrap().iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+        let again = adaptor(&back).forward(&standardized).unwrap();
+        let diff = (expected - again).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-4, "unfolded adaptor differs by {diff}");
     }
 }

@@ -49,6 +49,23 @@ impl fmt::Display for ItemView {
     }
 }
 
+/// How the item tower maps the frozen text feature to `d` (ARCHITECTURE.md § Model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextAdaptor {
+    /// One `Linear(text_dim → d)` (`item_tower.text_projection`): the tower as it always was.
+    #[default]
+    Linear,
+    /// UniSRec's parametric whitening and mixture-of-experts adaptor (arXiv 2206.05941 § 3.2):
+    /// `Σ_e g_e(x) (x − b_e) W_e` with `g = softmax(x W_g + c_g)` over `adaptor_experts` experts
+    /// (`item_tower.text_adaptor`).
+    Moe,
+}
+
+/// Most experts a `moe` text adaptor may have: far above what helps (UniSRec uses 8), low enough
+/// that a manifest cannot make the browser allocate `experts × d × text_dim` without bound.
+pub const MAX_ADAPTOR_EXPERTS: usize = 64;
+
 /// Hyper-parameters of the item tower, the sequence tower and their losses (ARCHITECTURE.md § Model).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -89,6 +106,11 @@ pub struct ModelConfig {
     pub next_item_temperature: f64,
     /// Weights of the four pretraining terms (see [`PretrainWeights`]).
     pub pretrain_weights: PretrainWeights,
+    /// How the text feature becomes a `d`-wide token: `"linear"` (default) or `"moe"` (UniSRec's
+    /// whitening + mixture-of-experts adaptor, see [`TextAdaptor`]). The image keeps its Linear.
+    pub text_adaptor: TextAdaptor,
+    /// Experts of the `moe` text adaptor (1..=64). Default 8 (UniSRec's). Unused with `linear`.
+    pub adaptor_experts: usize,
 }
 
 impl Default for ModelConfig {
@@ -109,6 +131,8 @@ impl Default for ModelConfig {
             pretrain_temperature: 0.05,
             next_item_temperature: 0.07,
             pretrain_weights: PretrainWeights::default(),
+            text_adaptor: TextAdaptor::Linear,
+            adaptor_experts: 8,
         }
     }
 }
@@ -160,6 +184,9 @@ impl ModelConfig {
             if value == 0 {
                 return bad(field, "must be at least 1".into());
             }
+        }
+        if !(1..=MAX_ADAPTOR_EXPERTS).contains(&self.adaptor_experts) {
+            return bad("adaptor_experts", format!("{} is not in 1..={MAX_ADAPTOR_EXPERTS}", self.adaptor_experts));
         }
         if self.dim % self.num_heads != 0 {
             return bad("num_heads", format!("{} does not divide dim {}", self.num_heads, self.dim));
@@ -226,5 +253,18 @@ mod tests {
             assert!(config.validate().unwrap_err().to_string().contains("layer_norm_eps"), "{eps}");
         }
         ModelConfig { layer_norm_eps: 1e-12, ..Default::default() }.validate().unwrap();
+        for experts in [0, 65] {
+            let config = ModelConfig { text_adaptor: TextAdaptor::Moe, adaptor_experts: experts, ..Default::default() };
+            assert!(config.validate().unwrap_err().to_string().contains("adaptor_experts"), "{experts}");
+        }
+    }
+
+    #[test]
+    fn the_text_adaptor_reads_as_a_word_and_defaults_to_linear() {
+        let moe: ModelConfig = serde_json::from_str(r#"{"text_adaptor": "moe", "adaptor_experts": 4}"#).unwrap();
+        assert_eq!((moe.text_adaptor, moe.adaptor_experts), (TextAdaptor::Moe, 4));
+        let old: ModelConfig = serde_json::from_str(r#"{"dim": 64}"#).unwrap();
+        assert_eq!((old.text_adaptor, old.adaptor_experts), (TextAdaptor::Linear, 8));
+        assert!(serde_json::from_str::<ModelConfig>(r#"{"text_adaptor": "mlp"}"#).is_err());
     }
 }

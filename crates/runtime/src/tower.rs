@@ -9,7 +9,7 @@
 use super::error::RuntimeError;
 use super::gguf::{Gguf, GgufTensor, TensorType};
 use super::kernels;
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, TextAdaptor};
 
 /// A Linear layer `y = x Wᵀ + b`, W `[n, k]`.
 #[derive(Debug, Clone)]
@@ -237,13 +237,90 @@ impl SequenceTower {
     }
 }
 
+/// UniSRec's whitening + mixture-of-experts text adaptor (`omakase::model::MoeAdaptor`, whose
+/// documentation gives the formula): `Σ_e g_e ((x − b_e) W_eᵀ + a_e)`, `g = softmax(x W_gᵀ + c_g)`.
+/// Tensors: `{prefix}.whitening` `[E, k]`, `{prefix}.experts.{weight,bias}` `[E·d, k]`, `[E·d]`,
+/// `{prefix}.gate.{weight,bias}` `[E, k]`, `[E]`.
+#[derive(Debug, Clone)]
+pub struct MoeAdaptor {
+    experts: Linear,
+    gate: Linear,
+    /// `b_e W_eᵀ` of every expert, `[E·d]`, computed once at load with the stored (possibly
+    /// quantized) experts, so the forward is one product: `x Wᵀ + a − shift`.
+    shift: Vec<f32>,
+    k: usize,
+}
+
+impl MoeAdaptor {
+    fn load(gguf: &Gguf, file: &str, prefix: &str, d: usize, k: usize, n_experts: usize) -> Result<Self, RuntimeError> {
+        let experts = Linear::load(gguf, file, &format!("{prefix}.experts"), n_experts * d, k)?;
+        let gate = Linear::load(gguf, file, &format!("{prefix}.gate"), n_experts, k)?;
+        let name = format!("{prefix}.whitening");
+        let whitening = gguf.tensor(file, &name)?;
+        expect_shape(file, &name, whitening, &[n_experts, k])?;
+        let whitening = finite_values(file, &name, whitening)?;
+        // Row e of experts(whitening) is b_e Wᵀ + a over all E·d outputs; expert e's own block,
+        // less the bias, is its shift.
+        let all = experts.forward(&whitening, n_experts);
+        let shift = (0..n_experts)
+            .flat_map(|e| {
+                let block = e * d..(e + 1) * d;
+                let row = &all[e * n_experts * d..(e + 1) * n_experts * d];
+                row[block.clone()].iter().zip(&experts.bias[block]).map(|(y, a)| y - a).collect::<Vec<_>>()
+            })
+            .collect();
+        Ok(MoeAdaptor { experts, gate, shift, k })
+    }
+
+    /// `x: [k]` → `[d]`.
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        let n_experts = self.gate.n;
+        let d = self.experts.n / n_experts;
+        let mut gate = self.gate.forward(x, 1);
+        softmax(&mut gate);
+        let outputs = self.experts.forward(x, 1);
+        let mut out = vec![0f32; d];
+        for (e, g) in gate.iter().enumerate() {
+            let block = e * d..(e + 1) * d;
+            for ((o, y), s) in out.iter_mut().zip(&outputs[block.clone()]).zip(&self.shift[block]) {
+                *o += g * (y - s);
+            }
+        }
+        out
+    }
+}
+
+/// The map from the text feature to `d` before the text LayerNorm (`ModelConfig::text_adaptor`).
+#[derive(Debug, Clone)]
+enum TextInput {
+    Linear(Linear),
+    Moe(MoeAdaptor),
+}
+
+impl TextInput {
+    fn forward(&self, x: &[f32]) -> Vec<f32> {
+        match self {
+            TextInput::Linear(linear) => linear.forward(x, 1),
+            TextInput::Moe(adaptor) => adaptor.forward(x),
+        }
+    }
+
+    fn in_dim(&self) -> usize {
+        match self {
+            TextInput::Linear(linear) => linear.k,
+            TextInput::Moe(adaptor) => adaptor.k,
+        }
+    }
+}
+
 /// The item tower: frozen text / image features → item vector (for products not in the bundle).
-/// Tensors (GGUF `item_tower.gguf`): `item_tower.{text,image}_projection.*`,
+/// Tensors (GGUF `item_tower.gguf`): `item_tower.{text,image}_projection.*` (with the `moe` text
+/// adaptor, `item_tower.text_adaptor.*` instead of `text_projection`: see [`MoeAdaptor`]),
 /// `item_tower.{text,image}_norm.*`, `item_tower.modality_embedding` `[2, d]`,
 /// `item_tower.fusion.{i}.*`, `item_tower.output_norm.*`.
 #[derive(Debug, Clone)]
 pub struct ItemTower {
-    text_projection: Linear,
+    text_projection: TextInput,
     text_norm: LayerNorm,
     image_projection: Linear,
     image_norm: LayerNorm,
@@ -261,7 +338,19 @@ impl ItemTower {
         let modality = gguf.tensor(file, &name)?;
         expect_shape(file, &name, modality, &[2, d])?;
         Ok(ItemTower {
-            text_projection: Linear::load(gguf, file, &format!("{p}.text_projection"), d, config.text_dim)?,
+            text_projection: match config.text_adaptor {
+                TextAdaptor::Linear => {
+                    TextInput::Linear(Linear::load(gguf, file, &format!("{p}.text_projection"), d, config.text_dim)?)
+                }
+                TextAdaptor::Moe => TextInput::Moe(MoeAdaptor::load(
+                    gguf,
+                    file,
+                    &format!("{p}.text_adaptor"),
+                    d,
+                    config.text_dim,
+                    config.adaptor_experts,
+                )?),
+            },
             text_norm: LayerNorm::load(gguf, file, &format!("{p}.text_norm"), d, eps)?,
             image_projection: Linear::load(gguf, file, &format!("{p}.image_projection"), d, config.image_dim)?,
             image_norm: LayerNorm::load(gguf, file, &format!("{p}.image_norm"), d, eps)?,
@@ -275,7 +364,7 @@ impl ItemTower {
     }
 
     pub fn text_dim(&self) -> usize {
-        self.text_projection.k
+        self.text_projection.in_dim()
     }
 
     pub fn image_dim(&self) -> usize {
@@ -288,16 +377,16 @@ impl ItemTower {
     pub fn forward(&self, text: Option<&[f32]>, image: Option<&[f32]>) -> Vec<f32> {
         let d = self.dim;
         let mut tokens = Vec::with_capacity(2 * d);
-        let mut token = |projection: &Linear, norm: &LayerNorm, feature: &[f32], modality: usize| {
-            let projected = norm.forward(&projection.forward(feature, 1));
+        let mut token = |projected: Vec<f32>, norm: &LayerNorm, modality: usize| {
+            let projected = norm.forward(&projected);
             let kind = &self.modality_embedding[modality * d..(modality + 1) * d];
             tokens.extend(projected.iter().zip(kind).map(|(v, k)| v + k));
         };
         if let Some(text) = text {
-            token(&self.text_projection, &self.text_norm, text, 0);
+            token(self.text_projection.forward(text), &self.text_norm, 0);
         }
         if let Some(image) = image {
-            token(&self.image_projection, &self.image_norm, image, 1);
+            token(self.image_projection.forward(image, 1), &self.image_norm, 1);
         }
         let t = tokens.len() / d;
         for layer in &self.fusion {
