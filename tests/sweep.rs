@@ -1,4 +1,4 @@
-//! `omakase sweep` on a tiny synthetic catalogue: the default and a setting, two seeds, two epochs
+//! `omakase sweep` on a tiny synthetic catalogue: the default and two settings, two seeds, two epochs
 //! each — the run folders and the table's files are written with every row, a second invocation
 //! trains nothing and gives the same figures, and a bad `--setting` is refused naming its key.
 //!
@@ -8,7 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use candle_core::Device;
 use omakase::encoders::features::{Features, ModalityFeatures};
+use omakase::model::TextAdaptor;
 use omakase::train::config::TrainProtocol;
 use omakase::train::sweep::{run_dir, sweep, Setting, SweepJob};
 use omakase::train::{Progress, TrainConfig};
@@ -78,7 +80,11 @@ fn job(data: &Path, out: &Path, features: &Path) -> SweepJob {
     SweepJob {
         data: data.to_owned(),
         base: TrainConfig::parse(&base_config(features), "base").unwrap(),
-        settings: vec![Setting::parse("fast=train.lr=0.01,train.item_tower_lr=0.02").unwrap()],
+        settings: vec![
+            Setting::parse("fast=train.lr=0.01,train.item_tower_lr=0.02").unwrap(),
+            // UniSRec's adaptor end to end: trained on standardized features, folded, evaluated raw.
+            Setting::parse("moe=model.text_adaptor=moe,model.adaptor_experts=3").unwrap(),
+        ],
         seeds: vec![42, 43],
         protocols: vec![TrainProtocol::Warm],
         out: out.to_owned(),
@@ -86,6 +92,7 @@ fn job(data: &Path, out: &Path, features: &Path) -> SweepJob {
         encode: false,
         progress: Progress::Silent,
         quiet: true,
+        jobs: 2,
     }
 }
 
@@ -96,7 +103,7 @@ fn a_sweep_writes_its_table_and_a_second_run_trains_nothing() {
     let out = dir.path().join("sweep");
     let first = sweep(&job(&data, &out, &features)).unwrap();
 
-    for name in ["default", "fast"] {
+    for name in ["default", "fast", "moe"] {
         for seed in [42, 43] {
             let run = run_dir(&out, name, seed, TrainProtocol::Warm);
             assert_eq!(run, out.join(name).join(format!("seed-{seed}")));
@@ -110,10 +117,15 @@ fn a_sweep_writes_its_table_and_a_second_run_trains_nothing() {
     }
     let table = &first.tables[0];
     assert_eq!(table.protocol, "warm");
-    assert_eq!(table.runs.len(), 4);
+    assert_eq!(table.runs.len(), 6);
     assert!(table.runs.iter().all(|r| r.trained_now && r.best_epoch.is_some() && r.test_ndcg10.is_finite()));
     let names: Vec<&str> = table.settings.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["default", "fast"]);
+    assert_eq!(names, ["default", "fast", "moe"]);
+    let moe = TrainConfig::load(&out.join("moe/seed-42/config.toml")).unwrap();
+    assert_eq!((moe.model.text_adaptor, moe.model.adaptor_experts), (TextAdaptor::Moe, 3));
+    let weights = candle_core::safetensors::load(out.join("moe/seed-42/model.safetensors"), &Device::Cpu).unwrap();
+    assert!(weights.contains_key("item_tower.text_adaptor.experts.weight"));
+    assert!(!weights.contains_key("item_tower.text_projection.weight"));
     assert!(table.settings[0].vs_default.is_none());
     let vs = table.settings[1].vs_default.as_ref().expect("the setting is compared with the default");
     assert_eq!(vs.per_seed.len(), 2);
@@ -175,4 +187,31 @@ fn a_bad_setting_is_refused_naming_its_key() {
         assert!(stderr.contains(says), "{setting}: {stderr}");
     }
     assert!(!out.exists(), "nothing is made before every setting is checked");
+}
+
+#[test]
+fn the_cli_trains_in_child_processes_with_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, features) = synthetic(dir.path());
+    let config = dir.path().join("base.toml");
+    std::fs::write(&config, base_config(&features)).unwrap();
+    let out = dir.path().join("sweep");
+    let output = Command::new(env!("CARGO_BIN_EXE_omakase"))
+        .arg("sweep")
+        .arg(&data)
+        .args(["--config".as_ref(), config.as_os_str(), "--out".as_ref(), out.as_os_str()])
+        .args(["--no-encode", "--seeds", "42,43", "--jobs", "3", "--setting", "moe=model.text_adaptor=moe"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("| default |") && stdout.contains("| moe (`model.text_adaptor=\"moe\"`) |"), "{stdout}");
+    assert!(stderr.contains("training 4/4"), "{stderr}");
+    for run in ["default/seed-42", "default/seed-43", "moe/seed-42", "moe/seed-43"] {
+        let info: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join(run).join("run.json")).unwrap()).unwrap();
+        assert_eq!(info["status"], "done", "{run}");
+        assert!(out.join(format!("{run}.log")).is_file(), "{run}.log");
+    }
+    assert!(out.join("sweep.md").is_file() && out.join("sweep.json").is_file());
 }

@@ -192,6 +192,8 @@ pub struct SweepJob {
     pub progress: Progress,
     /// No progress lines at all (tests).
     pub quiet: bool,
+    /// Runs trained at once (each by the [`Trainer`], from its own thread). 1: one after the other.
+    pub jobs: usize,
 }
 
 /// One run's figures (a row of `sweep.json`'s `runs`).
@@ -312,8 +314,32 @@ pub fn run_dir(out: &Path, setting: &str, seed: u64, protocol: TrainProtocol) ->
     out.join(setting).join(format!("seed-{seed}{suffix}"))
 }
 
+/// How one run is trained: [`train_in_process`] (the default), or e.g. a child `omakase train`
+/// process per run (the CLI's `--jobs N`, so that several runs share a GPU as separate processes).
+/// Called from up to `SweepJob::jobs` threads at once.
+pub type Trainer<'a> = &'a (dyn Fn(&TrainJob) -> Result<(), TrainError> + Sync);
+
+/// [`train`] in this process.
+pub fn train_in_process(job: &TrainJob) -> Result<(), TrainError> {
+    train(job).map(|_| ())
+}
+
+/// One run of the sweep.
+struct Planned {
+    name: String,
+    seed: u64,
+    protocol: TrainProtocol,
+    config: TrainConfig,
+    dir: PathBuf,
+}
+
 /// Trains what is missing, evaluates every run, writes `OUT/sweep.json` and `OUT/sweep.md`.
 pub fn sweep(job: &SweepJob) -> Result<SweepReport, TrainError> {
+    sweep_with(job, &train_in_process)
+}
+
+/// [`sweep`] with another way to train each run.
+pub fn sweep_with(job: &SweepJob, trainer: Trainer) -> Result<SweepReport, TrainError> {
     let say = |line: &str| {
         if !job.quiet {
             eprintln!("sweep: {line}");
@@ -337,6 +363,18 @@ pub fn sweep(job: &SweepJob) -> Result<SweepReport, TrainError> {
         let overrides = setting.overrides.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
         rows.push((setting.name.clone(), overrides, setting.apply(&job.base)?));
     }
+    let mut plan = Vec::new();
+    for &protocol in &job.protocols {
+        for (name, _, config) in &rows {
+            for &seed in &job.seeds {
+                let mut config = config.clone();
+                config.train.seed = seed;
+                config.data.protocol = protocol;
+                let dir = run_dir(&job.out, name, seed, protocol);
+                plan.push(Planned { name: name.clone(), seed, protocol, config, dir });
+            }
+        }
+    }
 
     let loaded = load_dir(&job.data);
     if let Some(fatal) = loaded.problems.iter().find(|p| p.severity == Severity::Fatal) {
@@ -349,59 +387,62 @@ pub fn sweep(job: &SweepJob) -> Result<SweepReport, TrainError> {
     let n_items = dataset.items.len();
     std::fs::create_dir_all(&job.out).map_err(|e| TrainError::io(&job.out, e))?;
 
-    let total = rows.len() * job.seeds.len() * job.protocols.len();
-    let mut done = 0;
+    let label = |run: &Planned| format!("{} seed {} {}", run.name, run.seed, run.protocol.as_str());
+    let mut pending = Vec::new();
+    for run in &plan {
+        match finished(&run.config, &run.dir)? {
+            true => say(&format!("{}: finished earlier ({})", label(run), run.dir.display())),
+            false => pending.push(run),
+        }
+    }
+    train_pending(job, trainer, &pending, &label, &say)?;
+
+    let total = plan.len();
     let mut features: HashMap<String, Features> = HashMap::new();
     let mut tables = Vec::new();
     let mut device = String::new();
     for &protocol in &job.protocols {
-        let plan = EvalPlan::new(&dataset, eval_protocol(protocol));
+        let eval_plan = EvalPlan::new(&dataset, eval_protocol(protocol));
         let mut runs = Vec::new();
         let mut evaluations: HashMap<(String, u64), Evaluation> = HashMap::new();
-        for (name, _, config) in &rows {
-            for &seed in &job.seeds {
-                done += 1;
-                let mut config = config.clone();
-                config.train.seed = seed;
-                config.data.protocol = protocol;
-                let dir = run_dir(&job.out, name, seed, protocol);
-                let what = format!("[{done}/{total}] {name} seed {seed} {}", protocol.as_str());
-                let trained_now = train_if_needed(job, &config, &dir, &what, &say)?;
-                let info = RunInfo::load(&dir)?;
-                device = info.device.clone().unwrap_or_default();
-                if !features.contains_key(&info.features) {
-                    features.insert(info.features.clone(), Features::load(Path::new(&info.features))?);
-                }
-                let (_, _, model) = TrainedModel::load(&dir, &features[&info.features], true)?;
-                let scorer = model.scorer(name, config.model.max_len)?;
-                let result = plan.run(scorer.as_ref(), n_items, EVAL_BATCH)?;
-                let (test, masked) = (result.primary.metrics(), result.primary.metrics_masked());
-                let valid = info.best_valid_ndcg_at_10.unwrap_or(f64::NAN);
-                say(&format!(
-                    "{what}: test NDCG@10 {:.4} (masked {:.4}), valid {valid:.4}, best epoch {}, {:.0} s",
-                    test.ndcg_at_10,
-                    masked.ndcg_at_10,
-                    info.best_epoch.map_or("-".into(), |e| e.to_string()),
-                    info.seconds
-                ));
-                runs.push(RunFigures {
-                    setting: name.clone(),
-                    seed,
-                    run: dir.display().to_string(),
-                    test_ndcg10: test.ndcg_at_10,
-                    test_ndcg10_masked: masked.ndcg_at_10,
-                    test_hr10: test.recall_at_10,
-                    test_hr10_masked: masked.recall_at_10,
-                    valid_ndcg10: valid,
-                    valid_test_gap: valid - test.ndcg_at_10,
-                    best_epoch: info.best_epoch,
-                    seconds: info.seconds,
-                    cpu_seconds: info.cpu_seconds,
-                    device: info.device.clone(),
-                    trained_now,
-                });
-                evaluations.insert((name.clone(), seed), result.primary);
+        for (done, run) in plan.iter().enumerate().filter(|(_, run)| run.protocol == protocol) {
+            let (name, seed, dir) = (&run.name, run.seed, &run.dir);
+            let info = RunInfo::load(dir)?;
+            device = info.device.clone().unwrap_or_default();
+            if !features.contains_key(&info.features) {
+                features.insert(info.features.clone(), Features::load(Path::new(&info.features))?);
             }
+            let (_, _, model) = TrainedModel::load(dir, &features[&info.features], true)?;
+            let scorer = model.scorer(name, run.config.model.max_len)?;
+            let result = eval_plan.run(scorer.as_ref(), n_items, EVAL_BATCH)?;
+            let (test, masked) = (result.primary.metrics(), result.primary.metrics_masked());
+            let valid = info.best_valid_ndcg_at_10.unwrap_or(f64::NAN);
+            say(&format!(
+                "[{}/{total}] {}: test NDCG@10 {:.4} (masked {:.4}), valid {valid:.4}, best epoch {}, {:.0} s",
+                done + 1,
+                label(run),
+                test.ndcg_at_10,
+                masked.ndcg_at_10,
+                info.best_epoch.map_or("-".into(), |e| e.to_string()),
+                info.seconds
+            ));
+            runs.push(RunFigures {
+                setting: name.clone(),
+                seed,
+                run: dir.display().to_string(),
+                test_ndcg10: test.ndcg_at_10,
+                test_ndcg10_masked: masked.ndcg_at_10,
+                test_hr10: test.recall_at_10,
+                test_hr10_masked: masked.recall_at_10,
+                valid_ndcg10: valid,
+                valid_test_gap: valid - test.ndcg_at_10,
+                best_epoch: info.best_epoch,
+                seconds: info.seconds,
+                cpu_seconds: info.cpu_seconds,
+                device: info.device.clone(),
+                trained_now: pending.iter().any(|p| p.dir == *dir),
+            });
+            evaluations.insert((name.clone(), seed), result.primary);
         }
         let users = evaluations.values().next().map_or(0, Evaluation::cases);
         let settings = rows
@@ -428,16 +469,10 @@ pub fn sweep(job: &SweepJob) -> Result<SweepReport, TrainError> {
     Ok(report)
 }
 
-/// Trains `dir` unless it is finished; `true` when this call trained (or resumed) it.
-fn train_if_needed(
-    job: &SweepJob,
-    config: &TrainConfig,
-    dir: &Path,
-    what: &str,
-    say: &dyn Fn(&str),
-) -> Result<bool, TrainError> {
-    if let Ok(info) = RunInfo::load(dir) {
-        if info.status == "done" {
+/// Whether `dir` holds a finished run of `config`; a finished run of another config is an error.
+fn finished(config: &TrainConfig, dir: &Path) -> Result<bool, TrainError> {
+    match RunInfo::load(dir) {
+        Ok(info) if info.status == "done" => {
             let existing = TrainConfig::load(&dir.join("config.toml"))?;
             if existing != *config {
                 return Err(TrainError::run(
@@ -446,19 +481,67 @@ fn train_if_needed(
                      same name?): use a new --out, or another setting name",
                 ));
             }
-            say(&format!("{what}: finished earlier ({})", dir.display()));
-            return Ok(false);
+            Ok(true)
         }
+        _ => Ok(false),
     }
-    say(&format!("{what}: training → {}", dir.display()));
-    let run = TrainJob {
-        encode: job.encode,
-        progress: job.progress,
-        device: job.device,
-        ..TrainJob::quiet(job.data.clone(), dir.to_owned(), config.clone())
+}
+
+/// Trains `pending` with `trainer`, `job.jobs` at a time. With `job.encode`, the first run goes
+/// alone (it runs the encode pipeline, which may write the features file) and the others only
+/// read the features. The first error stops new runs from starting and is returned once the
+/// running ones end.
+fn train_pending(
+    job: &SweepJob,
+    trainer: Trainer,
+    pending: &[&Planned],
+    label: &(dyn Fn(&Planned) -> String + Sync),
+    say: &(dyn Fn(&str) + Sync),
+) -> Result<(), TrainError> {
+    let total = pending.len();
+    let run_one = |index: usize, encode: bool| -> Result<(), TrainError> {
+        let run = pending[index];
+        say(&format!("training {}/{total}: {} → {}", index + 1, label(run), run.dir.display()));
+        let train_job = TrainJob {
+            encode,
+            progress: job.progress,
+            device: job.device,
+            ..TrainJob::quiet(job.data.clone(), run.dir.clone(), run.config.clone())
+        };
+        trainer(&train_job)
     };
-    train(&run)?;
-    Ok(true)
+    let mut start = 0;
+    if job.encode && total > 0 {
+        run_one(0, true)?;
+        start = 1;
+    }
+    let next = std::sync::atomic::AtomicUsize::new(start);
+    let failed: std::sync::Mutex<Option<TrainError>> = std::sync::Mutex::new(None);
+    let labels: Vec<String> = pending.iter().map(|run| label(run)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..job.jobs.max(1).min(total.saturating_sub(start).max(1)) {
+            scope.spawn(|| loop {
+                if failed.lock().map(|f| f.is_some()).unwrap_or(true) {
+                    return;
+                }
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if index >= total {
+                    return;
+                }
+                if let Err(err) = run_one(index, false) {
+                    say(&format!("{} failed: {err}", labels[index]));
+                    if let Ok(mut slot) = failed.lock() {
+                        slot.get_or_insert(err);
+                    }
+                }
+            });
+        }
+    });
+    match failed.into_inner() {
+        Ok(Some(err)) => Err(err),
+        Ok(None) => Ok(()),
+        Err(_) => Err(TrainError::Stage { stage: "sweep", reason: "a training thread panicked".into() }),
+    }
 }
 
 fn eval_protocol(protocol: TrainProtocol) -> EvalProtocol {
@@ -550,7 +633,7 @@ impl SweepReport {
             );
             out.push_str(
                 "| setting | test NDCG@10 | masked | HR@10 | valid NDCG@10 | valid − test | best epochs | train s \
-                 | Δ NDCG@10 vs default [95%] | Δ masked [95%] | seeds Δ > 0 clear |\n",
+                 | Δ NDCG@10 vs default [95%] | Δ masked [95%] | seeds clear (up, down) |\n",
             );
             out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
             for s in &table.settings {
