@@ -111,6 +111,27 @@ impl Fetcher {
         Ok(bytes)
     }
 
+    /// A fetcher of the same bundle with its own counters and no progress callback: what one of
+    /// several concurrent downloads runs on ([`Fetcher::account`] then adds its bytes here).
+    pub fn detached(&self) -> Fetcher {
+        Fetcher {
+            base: self.base.clone(),
+            use_cache: self.use_cache,
+            on_progress: JsValue::UNDEFINED,
+            loaded: 0,
+            total: 0,
+            downloaded: 0,
+        }
+    }
+
+    /// Counts a file a [`Fetcher::detached`] fetcher delivered (`downloaded`: of its `bytes`, those
+    /// that came over the network) and reports the progress.
+    pub fn account(&mut self, file: &str, bytes: u64, downloaded: u64) {
+        self.loaded += bytes;
+        self.downloaded += downloaded;
+        self.report(file);
+    }
+
     fn report(&self, file: &str) {
         if let Some(callback) = self.on_progress.dyn_ref::<js_sys::Function>() {
             let event = js_sys::Object::new();

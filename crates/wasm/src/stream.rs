@@ -25,10 +25,14 @@ use super::fetch::Fetcher;
 use super::lists::{self, rule_error};
 use super::{meta_to_js, recommendations_js, set};
 use omakase_runtime::index::{StreamAnswer, StreamRequest, StreamedCatalogue};
+use omakase_runtime::manifest::FileEntry;
 use omakase_runtime::scenario::Fallback;
 use omakase_runtime::{
     Explanation, Facts, ItemMeta, Manifest, Recommendation, Recommendations, Rules, RuntimeError, Scenario,
 };
+
+/// Partitions one prefetch round downloads together (two files each).
+const PREFETCH_BATCH: usize = 8;
 
 /// A streamed catalogue and where its files come from.
 pub(crate) struct Streamed {
@@ -87,17 +91,54 @@ impl Streamed {
         stats_js(stats.partitions, stats.present, self.fetcher.downloaded, stats.memory_bytes)
     }
 
-    /// Fetches and inserts `path`; an error (download, size, sha256, content) is returned as the
-    /// plain object `{ kind, file, message }` and nothing of the file is kept.
-    async fn fetch(&mut self, path: &str) -> Result<u64, JsValue> {
-        let kind = self.catalogue.kind_of(path).expect("a path the catalogue asked for");
-        let entry = self.catalogue.entry(kind).expect("a listed file").clone();
-        self.fetcher.total += entry.bytes;
-        let result = match self.fetcher.file(&entry).await {
-            Ok(bytes) => self.catalogue.insert(path, &bytes).map(|_| entry.bytes).map_err(JsError::from),
-            Err(e) => Err(e),
-        };
-        result.map_err(|e| failure(e.0, path))
+    /// Fetches `paths` concurrently (the browser runs the downloads in parallel; the checks and
+    /// inserts follow one by one, in order). Each is `Ok(bytes)` once inserted, or the plain object
+    /// `{ kind, file, message }` of its failure (download, size, sha256, content), nothing of it kept.
+    async fn fetch_all(&mut self, paths: &[String]) -> Vec<Result<u64, JsValue>> {
+        let entries: Vec<FileEntry> = paths
+            .iter()
+            .map(|path| {
+                let kind = self.catalogue.kind_of(path).expect("a path the catalogue asked for");
+                self.catalogue.entry(kind).expect("a listed file").clone()
+            })
+            .collect();
+        self.fetcher.total += entries.iter().map(|e| e.bytes).sum::<u64>();
+        let downloads: Array = entries
+            .iter()
+            .map(|entry| {
+                let (mut fetcher, entry) = (self.fetcher.detached(), entry.clone());
+                // Never rejects: a failure is a value, so one bad file does not hide the others.
+                JsValue::from(wasm_bindgen_futures::future_to_promise(async move {
+                    let out = Object::new();
+                    match fetcher.file(&entry).await {
+                        Ok(bytes) => {
+                            set(&out, "bytes", &js_sys::Uint8Array::from(bytes.as_slice()).into());
+                            set(&out, "downloaded", &(fetcher.downloaded as f64).into());
+                        }
+                        Err(e) => set(&out, "error", &e.0),
+                    }
+                    Ok(out.into())
+                }))
+            })
+            .collect();
+        let settled = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::all(&downloads)).await;
+        let settled = settled.map(|all| Array::from(&all)).unwrap_or_else(|_| Array::new());
+        let mut results = Vec::with_capacity(paths.len());
+        for (i, (path, entry)) in paths.iter().zip(&entries).enumerate() {
+            let outcome = settled.get(i as u32);
+            let get = |key: &str| Reflect::get(&outcome, &key.into()).unwrap_or(JsValue::UNDEFINED);
+            let (bytes, error) = (get("bytes"), get("error"));
+            let result = if bytes.is_undefined() {
+                let error = if error.is_undefined() { JsValue::from_str("download failed") } else { error };
+                Err(failure(error, path))
+            } else {
+                let bytes = js_sys::Uint8Array::from(bytes).to_vec();
+                self.fetcher.account(path, bytes.len() as u64, get("downloaded").as_f64().unwrap_or(0.0) as u64);
+                self.catalogue.insert(path, &bytes).map(|_| entry.bytes).map_err(|e| failure(JsError::from(e).0, path))
+            };
+            results.push(result);
+        }
+        results
     }
 
     /// Fetches what `request` needs (unless `partial`), then answers from what is here: the files
@@ -124,8 +165,9 @@ impl Streamed {
                 if needs.is_empty() {
                     break;
                 }
-                for path in needs {
-                    if let Err(failed) = self.fetch(&path).await {
+                let results = self.fetch_all(&needs).await;
+                for (path, result) in needs.into_iter().zip(results) {
+                    if let Err(failed) = result {
                         let message = Reflect::get(&failed, &"message".into()).ok().and_then(|m| m.as_string());
                         super::warn(&message.unwrap_or_else(|| format!("{path}: refused")));
                         refused.push(&failed);
@@ -334,28 +376,41 @@ pub(crate) async fn prefetch(s: &Rc<RefCell<Streamed>>, max_bytes: f64) -> Resul
         return Err(argument("maxBytes", "must be a number ≥ 0"));
     }
     let mut st = s.try_borrow_mut().map_err(|_| busy())?;
-    let failed = Array::new();
-    let (mut partitions, mut spent) = (0usize, 0u64);
+    // The partitions that fit the budget and the memory bound, in file order.
+    let (mut planned, mut bytes, mut memory) = (Vec::new(), 0u64, st.catalogue.memory_bytes() as u64);
     for (_, files) in st.catalogue.prefetch_order() {
-        let entries: Vec<(String, u64)> =
+        let paths: Vec<(String, u64)> =
             files.iter().filter_map(|&f| st.catalogue.entry(f).map(|e| (e.path.clone(), e.bytes))).collect();
-        let bytes: u64 = entries.iter().map(|e| e.1).sum();
-        // Metadata parsed takes about twice its JSON; rows about their file.
-        let memory = st.catalogue.memory_bytes() as u64 + 3 * bytes;
-        if (spent + bytes) as f64 > max_bytes || memory > st.catalogue.memory_limit() as u64 {
+        let size: u64 = paths.iter().map(|p| p.1).sum();
+        // Parsed metadata takes about twice its JSON, rows about their file: 3× bounds both.
+        if (bytes + size) as f64 > max_bytes || memory + 3 * size > st.catalogue.memory_limit() as u64 {
             break;
         }
-        let mut whole = true;
-        for (path, size) in entries {
-            match st.fetch(&path).await {
-                Ok(_) => spent += size,
-                Err(e) => {
-                    whole = false;
-                    failed.push(&e);
+        bytes += size;
+        memory += 3 * size;
+        planned.push(paths);
+    }
+    let failed = Array::new();
+    let (mut partitions, mut spent) = (0usize, 0u64);
+    // A few partitions at a time: downloads in parallel, memory freed batch by batch.
+    for batch in planned.chunks(PREFETCH_BATCH) {
+        let paths: Vec<String> = batch.iter().flatten().map(|p| p.0.clone()).collect();
+        let results = st.fetch_all(&paths).await;
+        let mut at = 0;
+        for files in batch {
+            let mut whole = true;
+            for result in &results[at..at + files.len()] {
+                match result {
+                    Ok(size) => spent += size,
+                    Err(e) => {
+                        whole = false;
+                        failed.push(e);
+                    }
                 }
             }
+            at += files.len();
+            partitions += whole as usize;
         }
-        partitions += whole as usize;
     }
     Ok(prefetch_result(partitions, spent, failed))
 }
