@@ -164,6 +164,60 @@ fn streamed_lists_equal_the_whole_bundles_indexed_lists() {
     assert_eq!(rows, expected);
 }
 
+/// A rule on a column fetches `columns.json` (stage 1) and then answers as the whole bundle does.
+#[test]
+fn rules_on_columns_fetch_columns_json_and_answer_as_the_whole_bundle() {
+    use omakase::data::Item;
+    use omakase::export::merchandising::{columns_file, ColumnChoice};
+    use omakase::runtime::ItemMeta;
+
+    let mut bundle = bundle(6);
+    // A category column in the bundle's row order: genre g0/g1/g2 by the id's number.
+    let rows: Vec<ItemMeta> = serde_json::from_slice(&files(&bundle)["items.json"]).unwrap();
+    let items: Vec<Item> = rows
+        .iter()
+        .map(|m| {
+            let i: usize = m.id[1..].parse().unwrap();
+            let mut metadata = serde_json::Map::new();
+            metadata.insert("genre".into(), format!("g{}", i % 3).into());
+            Item { id: m.id.clone(), title: m.title.clone(), description: String::new(), image: None, metadata }
+        })
+        .collect();
+    let (columns, _) = columns_file(&items, &ColumnChoice::Auto, std::path::Path::new("items.jsonl")).unwrap();
+    merchandising::attach(&mut bundle, columns, None).unwrap();
+    attach_stream(&mut bundle).unwrap();
+    let f = files(&bundle);
+    let (runtime, ivf) = whole(&bundle);
+    let p = ivf.partitions().len();
+    let session = ids(&["p10", "p11", "p40"]);
+    for text in [
+        RuleText { filter: Some("genre=g1"), ..RuleText::default() },
+        RuleText { diversity: Some("genre:2"), boost: Some("+0.3 genre=g2"), ..RuleText::default() },
+    ] {
+        let rules = Rules::parse(&text).unwrap();
+        for nprobe in [1, p] {
+            let request = StreamRequest {
+                scenario: Scenario::ForYou,
+                session: &session,
+                product: None,
+                k: 6,
+                rules: &rules,
+                facts: None,
+            };
+            let mut cat = loaded(&bundle);
+            let fetched = fetch_all(&mut cat, &f, &request, nprobe);
+            assert!(fetched.iter().any(|p| p == "columns.json"), "{fetched:?}");
+            let streamed = cat.answer(&request, nprobe, false).unwrap();
+            let compiled = runtime.compile_rules(&rules, None).unwrap();
+            let request =
+                Request { scenario: Scenario::ForYou, session: &session, product: None, k: 6, rules: &compiled };
+            let whole = recommend::answer(&runtime, &ivf, &request, nprobe).unwrap();
+            assert_eq!(streamed.list, whole.list, "{text:?} nprobe {nprobe}");
+            assert_eq!(streamed.search.unwrap().probed, whole.probe.unwrap().probed);
+        }
+    }
+}
+
 #[test]
 fn the_load_needs_no_whole_catalogue_file_and_a_request_fetches_only_its_stages() {
     let bundle = bundle(6);
