@@ -2,7 +2,9 @@
 //! (Cache API, every file size- and sha256-checked before use, progress in bytes), hands it to the
 //! runtime's [`Backend`] (which picks WebGPU or the CPU by measurement and falls back between them),
 //! stores the runtime's remembered choice of each bundle (Cache API, `fetch.js`), and converts
-//! answers to flat typed arrays. Single-threaded (a shop page cannot set COOP/COEP, so no wasm
+//! answers to flat typed arrays. An indexed bundle with the streamed reader's files is streamed
+//! instead ([`stream`]: nothing per item at load, each answer fetches the partitions it probes).
+//! Single-threaded (a shop page cannot set COOP/COEP, so no wasm
 //! threads); meant to live in a Web Worker (`www/runtime/`).
 //!
 //! Every call that can fail rejects with a typed `OmakaseError` ([`error`]). No backend logic lives
