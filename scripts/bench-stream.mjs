@@ -79,9 +79,10 @@ try {
   }
   if (r.streamed.stats) {
     const st = r.streamed.stats;
-    console.log(`\nstreamed, after the updates: ${st.present} of ${st.partitions} partitions present, ${mb(st.bytesDownloaded)} MB downloaded, ${mb(st.memoryBytes)} MB of partitions kept; partial answers missed ${ms(u.missingPartial.mean)} probed partitions on average`);
+    console.log(`\nstreamed, after the updates: ${st.present} of ${st.partitions} partitions present, ${mb(st.bytesDownloaded)} MB downloaded, ${mb(st.partitionBytes)} MB of partitions kept (wasm memory ${mb(st.memoryBytes)} MB); partial answers missed ${ms(u.missingPartial.mean)} probed partitions on average`);
   }
-  console.log(`server: ${mb(served)} MB of bundle files sent in all (both workers and the page's manifest.json)`);
+  const runtime = [...new Map(server.served.filter((f) => /^\/(pkg|runtime)\/|^\/bench\/(worker|client)\.js/.test(f.url)).map((f) => [f.file, f])).values()];
+  console.log(`server: ${mb(served)} MB of bundle files sent in all (both workers and the page's manifest.json); the runtime's JS and wasm module, fetched once per worker before the load and cached by a shop's pages, ${mb(runtime.reduce((t, f) => t + f.bytes, 0))} MB (not in the bytes above)`);
 } finally {
   await browser.close();
   await server.close();

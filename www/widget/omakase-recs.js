@@ -455,6 +455,7 @@ export class OmakaseRecs extends HTMLElement {
         cards = got.ids.map((id, i) => ({ item: this.cardItem(got.items[i] || { id, title: id, image: null, link: null }, i, config, manifestUrl), explained: got.explained[i] ? i : null }));
       }
       const ms = performance.now() - started;
+      if (answer) this.reportRefused(answer);
       const why = answer ? await this.sessionTitles(client, answer.explanations.sessionRows) : new Map();
       const details = await this.details(cards);
       if (generation !== this.generation) return;
@@ -481,6 +482,18 @@ export class OmakaseRecs extends HTMLElement {
       } else {
         this.showState('error', strings.error);
       }
+      this.dispatchEvent(new CustomEvent('omakase-error', { bubbles: true, detail }));
+    }
+  }
+
+  /** Each file a streamed catalogue refused while answering (a truncated or tampered partition,
+   *  metadata or directory file: sha256), as one "omakase-error" naming it; the list on show was
+   *  made from verified data only.
+   *  @param {List} answer */
+  reportRefused(answer) {
+    for (const { kind, file, message } of (answer.search && answer.search.refused) || []) {
+      /** @type {ErrorDetail} */
+      const detail = { kind, file, message };
       this.dispatchEvent(new CustomEvent('omakase-error', { bubbles: true, detail }));
     }
   }

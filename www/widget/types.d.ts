@@ -202,7 +202,8 @@ export interface NewProductDetail {
 
 /** "omakase-error": `kind` e.g. "Network", "Cors", "MissingFile", "Checksum", "Format", "WorkerOrigin",
  *  "Worker", "Module"; `product`: the page's product that could not be embedded; `file`: the bundle
- *  file at fault (a delta shard left out, the list still shown without it). */
+ *  file at fault (a delta shard left out, or a streamed catalogue's partition, metadata or directory
+ *  file refused by its sha256; the list still shown without it). */
 export interface ErrorDetail {
   kind: string;
   message: string;
