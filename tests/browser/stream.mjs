@@ -108,16 +108,16 @@ async function main() {
         r.search.path === 'index' && r.search.probed.length === P && r.search.missing.length === 0, JSON.stringify(r.search));
       check(`recommend ${j}: every item has its card`, r.titles.length === K && r.titles.every((t) => typeof t === 'string'));
     }
-    const again = await page.evaluate(async ([s, k, p]) => {
-      const r = await window.client.recommend(s, k, { nprobe: p, partial: true });
-      return { ids: r.ids, missing: r.search.missing };
-    }, [sessions[0], K, P]);
-    check('partial: with every probed partition here, the same answer', JSON.stringify(again.ids) === JSON.stringify(streamed[0].ids) && again.missing.length === 0);
     const stats = await page.evaluate(() => window.client.streamStats());
     const prefetched = await page.evaluate(() => window.client.prefetch(1e9));
     const after = await page.evaluate(() => window.client.streamStats());
     console.log(`      stats: ${JSON.stringify(stats)}; prefetch ${JSON.stringify(prefetched)}; then ${after.present}/${after.partitions} present`);
     check('prefetch: whole partitions arrive, streamStats counts them', after.present === P && after.present >= stats.present && prefetched.failed.length === 0, JSON.stringify(after));
+    const again = await page.evaluate(async ([s, k, p]) => {
+      const r = await window.client.recommend(s, k, { nprobe: p, partial: true });
+      return { ids: r.ids, missing: r.search.missing };
+    }, [sessions[0], K, P]);
+    check('partial: with every partition prefetched, the same answer', JSON.stringify(again.ids) === JSON.stringify(streamed[0].ids) && again.missing.length === 0);
 
     // The whole bundle (stream: false) scans every row: the same answers.
     const whole = await page.evaluate(() => window.client.load('/bundle/manifest.json', { stream: false, backend: 'wasm', cache: false }));

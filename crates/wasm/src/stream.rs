@@ -5,6 +5,7 @@
 //! ```text
 //! load:      manifest ─► sequence tower + centroids + popular.json           (nothing per item)
 //! recommend: needs() ─► fetch ─► insert() ─► … until nothing is missing ─► answer  (partial: at once)
+//!            (rows of the probed partitions, metadata of the partitions the hits are in)
 //! prefetch:  whole partitions (rows + metadata) in file order, most popular first, within a budget
 //! ```
 //!
@@ -24,7 +25,7 @@ use super::error::{argument, busy, js_error, JsError};
 use super::fetch::Fetcher;
 use super::lists::{self, rule_error};
 use super::{meta_to_js, recommendations_js, set};
-use omakase_runtime::index::{StreamAnswer, StreamRequest, StreamedCatalogue};
+use omakase_runtime::index::{StreamAnswer, StreamFile, StreamRequest, StreamedCatalogue};
 use omakase_runtime::manifest::FileEntry;
 use omakase_runtime::scenario::Fallback;
 use omakase_runtime::{
@@ -176,7 +177,31 @@ impl Streamed {
                 }
             }
         }
-        // Partial from here on: a refused file leaves its partition missing, never guessed.
+        if partial || refused.length() == 0 {
+            let answer = self.catalogue.answer(request, nprobe, partial).map_err(rule_error)?;
+            return Ok((answer, refused));
+        }
+        // A file was refused: answer from what is verified, never guessed. That answer scans only
+        // partitions whose cards are here (it must name its hits), so first fetch the metadata of
+        // the probed partitions whose rows came and metadata did not (a whole answer fetched only
+        // its hits' partitions').
+        let first = self.catalogue.answer(request, nprobe, true).map_err(rule_error)?;
+        let cards: Vec<String> = first
+            .search
+            .iter()
+            .flat_map(|s| &s.missing)
+            .filter(|&&p| self.catalogue.has(StreamFile::Rows(p)))
+            .filter_map(|&p| self.catalogue.entry(StreamFile::Metadata(p)).map(|e| e.path.clone()))
+            .filter(|path| !refused_paths.contains(path))
+            .collect();
+        if cards.is_empty() {
+            return Ok((first, refused));
+        }
+        for result in self.fetch_all(&cards).await {
+            if let Err(failed) = result {
+                refused.push(&failed);
+            }
+        }
         let answer = self.catalogue.answer(request, nprobe, true).map_err(rule_error)?;
         Ok((answer, refused))
     }

@@ -7,8 +7,9 @@
 //! The stages, each needing the one before: (1) the directory buckets of every id the request
 //! names (session, product, pins, exclusions, facts) and `columns.json` when a rule reads a column;
 //! (2) the partitions holding the rows whose vectors it reads (session, product, pins); (3) the
-//! `nprobe` partitions nearest to the query (rows and metadata), then, only if the rules left the
-//! list short, the next-nearest one at a time; (4) the metadata of the list's rows without a card.
+//! `nprobe` partitions nearest to the query (their rows), then, only if the rules left the list
+//! short, the next-nearest one at a time; (4) the metadata of the partitions the list's rows are in.
+//! A partial answer scans only partitions whose metadata is here too (it must name its hits).
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
@@ -80,20 +81,29 @@ enum Lookup {
     Pending(usize),
 }
 
-/// The partitions that can be searched: rows and metadata both here.
-struct Ready<'a>(&'a StreamedCatalogue);
+/// The partitions a search scans: those whose rows are here, and, for a partial answer (which
+/// fetches nothing, so must name every hit from what is here), whose metadata is here too. A whole
+/// answer scans rows alone and then fetches the metadata of the partitions its hits are in: a few
+/// files instead of one per probed partition (at a million items the metadata is larger than the
+/// rows).
+struct Ready<'a> {
+    cat: &'a StreamedCatalogue,
+    cards_here: bool,
+}
 
 impl PartitionRows for Ready<'_> {
     fn row_count(&self) -> usize {
-        self.0.manifest.item_count
+        self.cat.manifest.item_count
     }
 
     fn scan_rows(&self, range: Range<usize>, query: &[f32], top: &mut TopK) -> bool {
         if range.is_empty() {
             return true;
         }
-        match self.0.ivf.partition_of(range.start) {
-            Some(p) if self.0.has(StreamFile::Metadata(p)) => self.0.rows.scan_rows(range, query, top),
+        match self.cat.ivf.partition_of(range.start) {
+            Some(p) if !self.cards_here || self.cat.has(StreamFile::Metadata(p)) => {
+                self.cat.rows.scan_rows(range, query, top)
+            }
             _ => false,
         }
     }
@@ -113,7 +123,7 @@ impl StreamedCatalogue {
     /// stage's files depend on the previous stage's (module docs). Marks the request's partitions
     /// as in use (never evicted until the next request).
     pub fn needs(&mut self, request: &StreamRequest<'_>, nprobe: usize) -> Result<Vec<String>, RuntimeError> {
-        let computed = self.compute(request, nprobe)?;
+        let computed = self.compute(request, nprobe, false)?;
         self.use_partitions(&computed.touched);
         Ok(self.files_needed(&computed.needs))
     }
@@ -128,7 +138,7 @@ impl StreamedCatalogue {
         nprobe: usize,
         partial: bool,
     ) -> Result<StreamAnswer, RuntimeError> {
-        let computed = self.compute(request, nprobe)?;
+        let computed = self.compute(request, nprobe, partial)?;
         self.use_partitions(&computed.touched);
         if !partial {
             if let Some(first) = self.files_needed(&computed.needs).into_iter().next() {
@@ -146,9 +156,9 @@ impl StreamedCatalogue {
         } else if !needs.vectors.is_empty() {
             needs.vectors.iter().map(|&p| StreamFile::Rows(p)).collect()
         } else if !needs.probed.is_empty() {
-            needs.probed.iter().flat_map(|&p| [StreamFile::Rows(p), StreamFile::Metadata(p)]).collect()
+            needs.probed.iter().map(|&p| StreamFile::Rows(p)).collect()
         } else if let Some(&p) = needs.further.first() {
-            vec![StreamFile::Rows(p), StreamFile::Metadata(p)]
+            vec![StreamFile::Rows(p)]
         } else {
             needs.cards.iter().map(|&p| StreamFile::Metadata(p)).collect()
         };
@@ -197,7 +207,8 @@ impl StreamedCatalogue {
         popular.rows.iter().position(|&(r, _)| r == row).map(|i| &popular.items[i])
     }
 
-    fn compute(&self, request: &StreamRequest<'_>, nprobe: usize) -> Result<Computed, RuntimeError> {
+    /// The request over what is here; `partial`: scan only partitions whose cards are here too.
+    fn compute(&self, request: &StreamRequest<'_>, nprobe: usize, partial: bool) -> Result<Computed, RuntimeError> {
         if request.k == 0 {
             return Err(RuntimeError::argument("k", "must be at least 1"));
         }
@@ -251,7 +262,7 @@ impl StreamedCatalogue {
             _ => None,
         };
         let compiled = CompiledRules::compile(rules, columns, request.facts, self.manifest.item_count, &row_of)?;
-        let mut ctx = Ctx { cat: self, request, rules: &compiled, needs, touched: BTreeSet::new(), names };
+        let mut ctx = Ctx { cat: self, request, rules: &compiled, needs, touched: BTreeSet::new(), names, partial };
         let product_row = product.flatten();
         let mut search = None;
         let mut list = match request.scenario {
@@ -330,6 +341,8 @@ struct Ctx<'a> {
     needs: Needs,
     touched: BTreeSet<usize>,
     names: HashMap<u32, String>,
+    /// Scan only partitions whose cards are here ([`Ready`]).
+    partial: bool,
 }
 
 impl Ctx<'_> {
@@ -383,10 +396,13 @@ impl Ctx<'_> {
             Some(Some(v)) => v.iter().zip(&unit).map(|(a, b)| a * b).sum::<f32>(),
             _ => 0.0,
         };
-        let cat = self.cat;
+        let (cat, cards_here) = (self.cat, self.partial);
         let mut probe = Probe::default();
-        let (hits, dropped_pins) =
-            self.select(exclude, &mut |top| probe = cat.ivf.scan_filling(&Ready(cat), &unit, nprobe, top), &cosine);
+        let (hits, dropped_pins) = self.select(
+            exclude,
+            &mut |top| probe = cat.ivf.scan_filling(&Ready { cat, cards_here }, &unit, nprobe, top),
+            &cosine,
+        );
         let first: Vec<usize> = probe.probed.iter().take(nprobe).copied().collect();
         for &p in &probe.missing {
             if first.contains(&p) {

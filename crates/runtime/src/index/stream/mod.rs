@@ -5,7 +5,7 @@
 //! ```text
 //! load:    manifest ─► sequence tower + centroids (+ popular.json)         ─► StreamedCatalogue
 //! request: session ids ─► their directory buckets ─► the session rows' partitions (vectors)
-//!          ─► user vector ─► the nprobe nearest partitions (rows + metadata) ─► the list's cards
+//!          ─► user vector ─► the nprobe nearest partitions (rows) ─► the hits' partitions' metadata
 //! ```
 //!
 //! [`StreamedCatalogue::needs`] says which files a request still needs, stage by stage (each stage
