@@ -11,6 +11,7 @@
 //! - [`trainer`]: the sequence stage, generic over `SequentialRecommender` (ours and ID-SASRec);
 //! - [`checkpoint`]: atomic checkpoints, best weights, history;
 //! - [`run`]: the whole job (`omakase train`) and loading a finished run.
+//! - [`sweep`]: settings × seeds trained and compared with the default on the test split (`omakase sweep`).
 //!
 //! Reproducibility: same seed, data and config ⇒ the same weights and metrics, and a run killed
 //! at any point resumes from its last completed epoch to the same result — every random stream is

@@ -277,7 +277,10 @@ pub struct SettingSummary {
     pub valid_ndcg10: MeanSd,
     pub valid_test_gap: MeanSd,
     pub best_epochs: Vec<Option<usize>>,
+    /// Wall seconds of training per run, and CPU seconds where every run measured them (on a
+    /// shared machine the wall time depends on what else runs; the CPU time much less).
     pub seconds: MeanSd,
+    pub cpu_seconds: Option<MeanSd>,
     /// `None` for the default row.
     pub vs_default: Option<VsDefault>,
 }
@@ -579,6 +582,7 @@ fn summarise(
         valid_test_gap: stat(&|r| r.valid_test_gap),
         best_epochs: mine.iter().map(|r| r.best_epoch).collect(),
         seconds: stat(&|r| r.seconds),
+        cpu_seconds: mine.iter().map(|r| r.cpu_seconds).collect::<Option<Vec<f64>>>().map(|cpu| MeanSd::of(&cpu)),
         vs_default,
     }
 }
@@ -632,7 +636,7 @@ impl SweepReport {
                 table.protocol, self.dataset, self.items, table.users, self.device
             );
             out.push_str(
-                "| setting | test NDCG@10 | masked | HR@10 | valid NDCG@10 | valid − test | best epochs | train s \
+                "| setting | test NDCG@10 | masked | HR@10 | valid NDCG@10 | valid − test | best epochs | train s (cpu s) \
                  | Δ NDCG@10 vs default [95%] | Δ masked [95%] | seeds clear (up, down) |\n",
             );
             out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
@@ -655,7 +659,7 @@ impl SweepReport {
                 };
                 let _ = writeln!(
                     out,
-                    "| {label} | {} | {} | {} | {} | {:+.4} | {} | {:.0} | {d} | {dm} | {clear} |",
+                    "| {label} | {} | {} | {} | {} | {:+.4} | {} | {:.0} ({}) | {d} | {dm} | {clear} |",
                     s.test_ndcg10.show(),
                     s.test_ndcg10_masked.show(),
                     s.test_hr10.show(),
@@ -663,6 +667,7 @@ impl SweepReport {
                     s.valid_test_gap.mean,
                     epochs.join(", "),
                     s.seconds.mean,
+                    s.cpu_seconds.map_or("?".into(), |c| format!("{:.0}", c.mean)),
                 );
             }
             let _ = writeln!(out, "\nΔ: {}.\n", self.interval);

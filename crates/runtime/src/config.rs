@@ -62,6 +62,18 @@ pub enum TextAdaptor {
     Moe,
 }
 
+impl TextAdaptor {
+    pub fn is_linear(&self) -> bool {
+        *self == TextAdaptor::Linear
+    }
+}
+
+const DEFAULT_ADAPTOR_EXPERTS: usize = 8;
+
+fn is_default_experts(experts: &usize) -> bool {
+    *experts == DEFAULT_ADAPTOR_EXPERTS
+}
+
 /// Most experts a `moe` text adaptor may have: far above what helps (UniSRec uses 8), low enough
 /// that a manifest cannot make the browser allocate `experts × d × text_dim` without bound.
 pub const MAX_ADAPTOR_EXPERTS: usize = 64;
@@ -108,8 +120,12 @@ pub struct ModelConfig {
     pub pretrain_weights: PretrainWeights,
     /// How the text feature becomes a `d`-wide token: `"linear"` (default) or `"moe"` (UniSRec's
     /// whitening + mixture-of-experts adaptor, see [`TextAdaptor`]). The image keeps its Linear.
+    /// Not written when it is the default (this field and the next), so a bundle without the
+    /// adaptor has the manifest it had before the field existed and runtimes from then still read it.
+    #[serde(skip_serializing_if = "TextAdaptor::is_linear")]
     pub text_adaptor: TextAdaptor,
     /// Experts of the `moe` text adaptor (1..=64). Default 8 (UniSRec's). Unused with `linear`.
+    #[serde(skip_serializing_if = "is_default_experts")]
     pub adaptor_experts: usize,
 }
 
@@ -132,7 +148,7 @@ impl Default for ModelConfig {
             next_item_temperature: 0.07,
             pretrain_weights: PretrainWeights::default(),
             text_adaptor: TextAdaptor::Linear,
-            adaptor_experts: 8,
+            adaptor_experts: DEFAULT_ADAPTOR_EXPERTS,
         }
     }
 }
@@ -266,5 +282,10 @@ mod tests {
         let old: ModelConfig = serde_json::from_str(r#"{"dim": 64}"#).unwrap();
         assert_eq!((old.text_adaptor, old.adaptor_experts), (TextAdaptor::Linear, 8));
         assert!(serde_json::from_str::<ModelConfig>(r#"{"text_adaptor": "mlp"}"#).is_err());
+        // The defaults are not written: a bundle without the adaptor keeps the manifest it had.
+        let text = serde_json::to_string(&ModelConfig::default()).unwrap();
+        assert!(!text.contains("text_adaptor") && !text.contains("adaptor_experts"), "{text}");
+        let text = serde_json::to_string(&moe).unwrap();
+        assert_eq!(serde_json::from_str::<ModelConfig>(&text).unwrap(), moe);
     }
 }
