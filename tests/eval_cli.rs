@@ -286,6 +286,43 @@ fn table_output_names_every_scorer() {
 }
 
 #[test]
+fn index_judges_the_approximate_path_against_the_exact_ranking() {
+    let f = fixture();
+    let report = stdout_json(&eval(&f, &f.run, &["--json", "--index", "--partitions", "4", "--nprobe", "1,4"]));
+    let index = &report["index"];
+    // k-means may leave a partition empty (then dropped), never more than asked.
+    let p = index["partitions"].as_u64().unwrap();
+    assert!((1..=4).contains(&p), "{index}");
+    let export = index["export_nprobe"].as_u64().unwrap();
+    assert!((1..=p).contains(&export), "{index}");
+    let probes = index["probes"].as_array().unwrap();
+    assert_eq!(probes.len(), 2);
+    // Probing every partition is the exact ranking: the same figures, to the bit, and nothing missed.
+    let all = &probes[1];
+    assert_eq!(all["nprobe"], p);
+    assert_eq!(all["metrics"], report["metrics"]);
+    assert_eq!(all["metrics_masked"], report["metrics_masked"]);
+    for key in ["recall@10_vs_exact", "recall@10_masked_vs_exact", "targets_probed"] {
+        assert_eq!(all[key], 1.0, "{key}: {all}");
+    }
+    assert_eq!(all["ndcg10_difference"]["difference"], 0.0);
+    let one = &probes[0];
+    assert_eq!(one["nprobe"], 1);
+    for key in ["recall@10_vs_exact", "targets_probed"] {
+        assert!((0.0..=1.0).contains(&one[key].as_f64().unwrap()), "{key}: {one}");
+    }
+    // Without --nprobe: the one the export would write; the table has a row per nprobe.
+    let default = stdout_json(&eval(&f, &f.run, &["--json", "--index", "--partitions", "4"]));
+    assert_eq!(default["index"]["probes"][0]["nprobe"], export);
+    let table = eval(&f, &f.run, &["--index", "--partitions", "4", "--nprobe", "1"]);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(table.contains("model, index nprobe 1") && table.contains("recall@10 vs exact"), "{table}");
+    // Index flags without --index, and a zero, are bad input.
+    assert_bad_input(&eval(&f, &f.run, &["--nprobe", "2"]), &["--index"]);
+    assert_bad_input(&eval(&f, &f.run, &["--index", "--nprobe", "0"]), &["--nprobe"]);
+}
+
+#[test]
 fn cold_eval_reports_new_item_cases_and_the_ratio() {
     let f = fixture();
     let cold = f.root.join("cold-run");
