@@ -402,6 +402,9 @@ impl Op {
 pub(crate) struct GpuProgram {
     shapes: UniformSlots,
     steps: Vec<(Op, wgpu::ComputePipeline, wgpu::BindGroup)>,
+    /// Every buffer the bind groups bind (weights, activations), owned here so that they live exactly
+    /// as long as the bind groups whatever the backend does with a dropped handle.
+    _bound: Vec<Bindings>,
     max_rows: usize,
 }
 
@@ -543,6 +546,7 @@ impl<'a> ProgramBuilder<'a> {
     pub(crate) fn finish(self) -> GpuProgram {
         let ctx = self.ctx;
         let shapes = UniformSlots::new(ctx, "program shapes", self.steps.len(), std::mem::size_of::<Shape>());
+        let mut bound = Vec::with_capacity(self.steps.len());
         let steps = self
             .steps
             .into_iter()
@@ -555,9 +559,10 @@ impl<'a> ProgramBuilder<'a> {
                     layout: &pipeline.get_bind_group_layout(0),
                     entries: &entries,
                 });
+                bound.push(buffers);
                 (op, pipeline, bind_group)
             })
             .collect();
-        GpuProgram { shapes, steps, max_rows: self.max_rows }
+        GpuProgram { shapes, steps, _bound: bound, max_rows: self.max_rows }
     }
 }
