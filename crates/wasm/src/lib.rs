@@ -434,8 +434,9 @@ impl Recommender {
     }
 
     /// Partitions, those here, bytes downloaded and memory (see `StreamStats`). A whole bundle
-    /// reports its shards as partitions, all present.
-    #[wasm_bindgen(js_name = streamStats, unchecked_return_type = "StreamStats")]
+    /// reports its shards as partitions, all present. Null while another call runs (only outside
+    /// the worker, whose calls run one after another).
+    #[wasm_bindgen(js_name = streamStats, unchecked_return_type = "StreamStats | null")]
     pub fn stream_stats(&self) -> JsValue {
         match &self.inner {
             Inner::Whole(state) => {
@@ -443,7 +444,14 @@ impl Recommender {
                 let shards = st.manifest.as_ref().map_or(0, |m| m.shards.len());
                 stream::stats_js(shards, shards, st.downloaded, st.runtime().items().memory_bytes())
             }
-            Inner::Streamed(s) => s.borrow().stats_js(),
+            Inner::Streamed(s) => match s.try_borrow_mut() {
+                Ok(mut st) => {
+                    st.drain();
+                    st.stats_js()
+                }
+                // Another call holds it (outside the worker's queue): null rather than a panic.
+                Err(_) => s.try_borrow().map_or(JsValue::NULL, |st| st.stats_js()),
+            },
         }
     }
 

@@ -15,6 +15,7 @@
 //! few thousand rows, far below what a GPU dispatch pays for.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::rc::Rc;
 
 use js_sys::{Array, Object, Reflect};
@@ -35,12 +36,21 @@ use omakase_runtime::{
 /// Partitions one prefetch round downloads together (two files each).
 const PREFETCH_BATCH: usize = 8;
 
+/// A file the background fetched: path, bytes, and of them those that came over the network.
+type Arrival = (String, Vec<u8>, u64);
+
 /// A streamed catalogue and where its files come from.
 pub(crate) struct Streamed {
     catalogue: StreamedCatalogue,
     fetcher: Fetcher,
     /// Every file a reader streaming the whole catalogue would fetch, in bytes.
     bundle_bytes: u64,
+    /// Files fetched in the background `(path, bytes, bytes that came over the network)`, inserted
+    /// (checked) at the start of the next call: the background never holds the catalogue, so a
+    /// call meanwhile is never Busy because of it.
+    arrivals: Rc<RefCell<Vec<Arrival>>>,
+    /// Paths being fetched in the background.
+    in_flight: Rc<RefCell<HashSet<String>>>,
 }
 
 impl Streamed {
@@ -60,7 +70,7 @@ impl Streamed {
         let per_item: u64 = manifest.shards.iter().map(|s| s.file.bytes).sum::<u64>()
             + manifest.stream_files().iter().filter(|(f, _)| f != "index.popular").map(|(_, e)| e.bytes).sum::<u64>();
         let bundle_bytes = fetcher.total + per_item;
-        Ok(Streamed { catalogue, fetcher, bundle_bytes })
+        Ok(Streamed { catalogue, fetcher, bundle_bytes, arrivals: Rc::default(), in_flight: Rc::default() })
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -85,6 +95,39 @@ impl Streamed {
         set(&out, "downloaded", &(self.fetcher.downloaded as f64).into());
         set(&out, "bundle", &(self.bundle_bytes as f64).into());
         out.into()
+    }
+
+    /// Inserts what the background brought (a file refused now is warned about and left out).
+    pub fn drain(&mut self) {
+        let arrivals: Vec<Arrival> = self.arrivals.borrow_mut().drain(..).collect();
+        for (path, bytes, downloaded) in arrivals {
+            self.fetcher.account(&path, bytes.len() as u64, downloaded);
+            if let Err(e) = self.catalogue.insert(&path, &bytes) {
+                super::warn(&e.to_string());
+            }
+        }
+    }
+
+    /// Starts fetching `paths` in the background (each on its own; see `arrivals`), skipping those
+    /// here or already on their way.
+    fn background(&mut self, paths: Vec<String>) {
+        for path in paths {
+            let Some(kind) = self.catalogue.kind_of(&path) else { continue };
+            if self.catalogue.has(kind) || !self.in_flight.borrow_mut().insert(path.clone()) {
+                continue;
+            }
+            let entry = self.catalogue.entry(kind).expect("a listed file").clone();
+            self.fetcher.total += entry.bytes;
+            let (mut fetcher, arrivals, in_flight) =
+                (self.fetcher.detached(), self.arrivals.clone(), self.in_flight.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                match fetcher.file(&entry).await {
+                    Ok(bytes) => arrivals.borrow_mut().push((entry.path.clone(), bytes, fetcher.downloaded)),
+                    Err(e) => super::warn(&failure_message(&e.0, &entry.path)),
+                }
+                in_flight.borrow_mut().remove(&entry.path);
+            });
+        }
     }
 
     pub fn stats_js(&self) -> JsValue {
@@ -150,6 +193,7 @@ impl Streamed {
         nprobe: usize,
         partial: bool,
     ) -> Result<(StreamAnswer, Array), JsError> {
+        self.drain();
         let refused = Array::new();
         let mut refused_paths: Vec<String> = Vec::new();
         if !partial {
@@ -179,6 +223,19 @@ impl Streamed {
         }
         if partial || refused.length() == 0 {
             let answer = self.catalogue.answer(request, nprobe, partial).map_err(rule_error)?;
+            if !partial {
+                // The whole answer fetched the probed partitions' rows and its hits' metadata; the
+                // other probed partitions' metadata follows in the background, so that the next
+                // partial answers (which must name their hits) can search them too.
+                let cards: Vec<String> = answer
+                    .search
+                    .iter()
+                    .flat_map(|s| &s.probed)
+                    .filter(|&&p| self.catalogue.has(StreamFile::Rows(p)))
+                    .filter_map(|&p| self.catalogue.entry(StreamFile::Metadata(p)).map(|e| e.path.clone()))
+                    .collect();
+                self.background(cards);
+            }
             return Ok((answer, refused));
         }
         // A file was refused: answer from what is verified, never guessed. That answer scans only
@@ -209,6 +266,14 @@ impl Streamed {
     fn nprobe(&self, asked: Option<usize>) -> usize {
         asked.unwrap_or_else(|| self.catalogue.ivf().nprobe())
     }
+}
+
+/// The message of a failed fetch's error (a JS Error or the facade's typed error).
+fn failure_message(error: &JsValue, path: &str) -> String {
+    Reflect::get(error, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_else(|| format!("{path}: download failed"))
 }
 
 /// `{ kind, file, message }` of a failed fetch or insert of `path` (a plain object: it crosses to
@@ -401,6 +466,7 @@ pub(crate) async fn prefetch(s: &Rc<RefCell<Streamed>>, max_bytes: f64) -> Resul
         return Err(argument("maxBytes", "must be a number ≥ 0"));
     }
     let mut st = s.try_borrow_mut().map_err(|_| busy())?;
+    st.drain();
     // The partitions that fit the budget and the memory bound, in file order.
     let (mut planned, mut bytes, mut memory) = (Vec::new(), 0u64, st.catalogue.memory_bytes() as u64);
     for (_, files) in st.catalogue.prefetch_order() {
