@@ -17,6 +17,9 @@ use omakase::train::{Progress, TrainConfig};
 
 const ITEMS: usize = 24;
 const USERS: usize = 20;
+/// Users who come late and the items only they see (new under the cold protocol).
+const LATE_USERS: usize = 4;
+const NEW_ITEMS: usize = 4;
 
 /// SplitMix64: deterministic numbers without an RNG crate.
 struct Numbers(u64);
@@ -46,8 +49,11 @@ fn synthetic(dir: &Path) -> (PathBuf, PathBuf) {
     let mut interactions = String::from("user_id,item_id,timestamp\n");
     for user in 0..USERS {
         let start = numbers.next() as usize % ITEMS;
+        // The last users come much later and are the only ones to reach the last items: under the
+        // cold protocol those items are new.
+        let (first_time, span) = if user < USERS - LATE_USERS { (user * 3, ITEMS - NEW_ITEMS) } else { (1000, ITEMS) };
         for t in 0..6 + numbers.next() as usize % 8 {
-            interactions += &format!("u{user},i{},{}\n", (start + t) % ITEMS, user * 3 + t);
+            interactions += &format!("u{user},i{},{}\n", (start + t) % span, first_time + t);
         }
     }
     std::fs::write(data.join("interactions.csv"), interactions).unwrap();
@@ -214,4 +220,28 @@ fn the_cli_trains_in_child_processes_with_jobs() {
         assert!(out.join(format!("{run}.log")).is_file(), "{run}.log");
     }
     assert!(out.join("sweep.md").is_file() && out.join("sweep.json").is_file());
+}
+
+#[test]
+fn both_protocols_give_a_table_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, features) = synthetic(dir.path());
+    let out = dir.path().join("sweep");
+    let job = SweepJob {
+        seeds: vec![42],
+        protocols: vec![TrainProtocol::Warm, TrainProtocol::Cold],
+        settings: vec![Setting::parse("moe=model.text_adaptor=moe").unwrap()],
+        jobs: 1,
+        ..job(&data, &out, &features)
+    };
+    let report = sweep(&job).unwrap();
+    let protocols: Vec<&str> = report.tables.iter().map(|t| t.protocol.as_str()).collect();
+    assert_eq!(protocols, ["warm", "cold"]);
+    let cold = TrainConfig::load(&out.join("moe/seed-42-cold/config.toml")).unwrap();
+    assert_eq!(cold.data.protocol, TrainProtocol::Cold);
+    let (warm_users, cold_users) = (report.tables[0].users, report.tables[1].users);
+    assert!(cold_users > 0 && cold_users < warm_users, "cold {cold_users}, warm {warm_users}");
+    assert!(report.tables[1].settings[1].vs_default.is_some());
+    let markdown = std::fs::read_to_string(out.join("sweep.md")).unwrap();
+    assert!(markdown.contains("warm protocol on") && markdown.contains("cold protocol on"), "{markdown}");
 }

@@ -609,6 +609,10 @@ fn vs_default(name: &str, evaluations: &HashMap<(String, u64), Evaluation>, seed
         }
         Some(sums.into_iter().map(|s| s / seeds.len() as f64).collect())
     };
+    let empty = |name: &str, seed: u64| evaluations.get(&(name.to_string(), seed)).is_none_or(|e| e.cases() == 0);
+    if seeds.iter().any(|&seed| empty(name, seed) || empty(DEFAULT, seed)) {
+        return None;
+    }
     let mut per_seed = BTreeMap::new();
     for &seed in seeds {
         let (ours, base) =
