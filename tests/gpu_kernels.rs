@@ -362,6 +362,35 @@ fn top_k_after_the_table_grows() {
     assert_eq!(table.bindings(), 3);
 }
 
+/// Two threads calling `top_k` on one table at once: the persistent query and parameters are written
+/// and submitted under the table's lock, and a call that finds the hit buffer still mapped by the
+/// other's reads through a fresh one, so each call gets the CPU's answer for its own query.
+#[test]
+fn concurrent_top_k_calls_on_one_table() {
+    let ctx = gpu_or_skip!();
+    let mut rng = Rng::new(18);
+    let (n, dim) = (8_000, 32);
+    let (codes, scales) = (rng.codes(n * dim), rng.scales(n));
+    let table = pollster::block_on(int8_table(ctx, dim, &[(&codes, &scales)]));
+    let queries: Vec<Vec<f32>> = (0..24).map(|_| rng.vec(dim)).collect();
+    std::thread::scope(|scope| {
+        for thread in 0..2 {
+            let (table, codes, scales, queries) = (&table, &codes, &scales, &queries);
+            scope.spawn(move || {
+                for (call, query) in queries.iter().enumerate().filter(|(i, _)| i % 2 == thread) {
+                    let (k, exclude) = (5 + call, vec![call, 3 * call]);
+                    let mut cpu_scores = vec![0f32; n];
+                    kernels::score_int8(codes, scales, dim, query, &mut cpu_scores);
+                    let want = kernels::top_k_int8(codes, scales, dim, query, k, &exclude);
+                    let got = pollster::block_on(table.top_k(ctx, query, k, &exclude)).unwrap();
+                    let what = format!("thread {thread} call {call}");
+                    check_top_k(&what, &got, &want, &cpu_scores, &exclude, INT8_TOLERANCE);
+                }
+            });
+        }
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sequence tower layers.
 
