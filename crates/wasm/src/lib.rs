@@ -578,6 +578,22 @@ impl Recommender {
     }
 }
 
+#[wasm_bindgen]
+impl Recommender {
+    /// The list `request` asks for (see the `ListRequest` and `List` interfaces; `lists.rs`, and
+    /// `stream.rs` for a streamed catalogue).
+    #[wasm_bindgen(unchecked_return_type = "Promise<List>")]
+    pub fn list(&self, #[wasm_bindgen(unchecked_param_type = "ListRequest")] request: JsValue) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            match inner {
+                Inner::Whole(state) => Ok(lists::list(&state, &request).await?),
+                Inner::Streamed(s) => Ok(stream::list(&s, &request).await?),
+            }
+        })
+    }
+}
+
 impl Recommender {
     async fn load_inner(manifest_url: &str, options: &JsValue) -> Result<Recommender, JsError> {
         let options = Options::parse(options)?;
@@ -767,7 +783,7 @@ fn strings<'a>(values: impl Iterator<Item = &'a str>) -> js_sys::Array {
 /// whole bundle's (cards from its runtime, search "exact").
 fn to_js(runtime: &Runtime, result: &Recommendations, backend: &str) -> JsValue {
     let metas: js_sys::Array = result.items.iter().filter_map(|r| runtime.item(r.row)).map(meta_to_js).collect();
-    let search = stream::search_js("exact", 0, &[], &[], runtime.item_count(), &js_sys::Array::new());
+    let search = lists::search_js("exact", 0, &[], &[], runtime.item_count(), &js_sys::Array::new());
     recommendations_js(result, metas, backend, search)
 }
 

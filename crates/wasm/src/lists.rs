@@ -8,11 +8,11 @@
 //! A malformed rule, a rule on a field the bundle lacks or an unknown scenario rejects with kind
 //! `Rule` and `attribute` naming the attribute, so the element can report it and ask again without.
 
-use js_sys::{Float32Array, Object, Reflect, Uint32Array, Uint8Array};
+use js_sys::{Array, Float32Array, Object, Reflect, Uint32Array, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 use super::error::{argument, busy, js_error, JsError};
-use super::{set, strings, Recommender, State};
+use super::{set, strings, State};
 use omakase_runtime::scenario::Scenario;
 use omakase_runtime::{Facts, List, ListItem, Request, RuleText, Rules, RuntimeError};
 
@@ -80,21 +80,6 @@ pub(crate) fn rule_error(e: RuntimeError) -> JsError {
     }
 }
 
-#[wasm_bindgen]
-impl Recommender {
-    /// The list `request` asks for (see the `ListRequest` and `List` interfaces).
-    #[wasm_bindgen(unchecked_return_type = "Promise<List>")]
-    pub fn list(&self, #[wasm_bindgen(unchecked_param_type = "ListRequest")] request: JsValue) -> js_sys::Promise {
-        let inner = self.inner.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            match inner {
-                super::Inner::Whole(state) => Ok(list(&state, &request).await?),
-                super::Inner::Streamed(s) => Ok(super::stream::list(&s, &request).await?),
-            }
-        })
-    }
-}
-
 /// A `ListRequest`, checked.
 pub(crate) struct Parsed {
     pub scenario: Scenario,
@@ -144,13 +129,16 @@ pub(crate) fn parse(request: &JsValue) -> Result<Parsed, JsError> {
         diversity: diversity.as_deref(),
     };
     let rules = Rules::parse(&rule_text).map_err(rule_error)?;
-    let (partial, nprobe) = super::stream::partial_and_nprobe(request, "request")?;
+    let (partial, nprobe) = partial_and_nprobe(request, "request")?;
     Ok(Parsed { scenario, k: k as usize, session, product, text: text_fields, facts, rules, partial, nprobe })
 }
 
 // The borrow is held across the GPU await on purpose, as in `recommend` (lib.rs).
 #[allow(clippy::await_holding_refcell_ref)]
-async fn list(state: &std::rc::Rc<std::cell::RefCell<State>>, request: &JsValue) -> Result<JsValue, JsError> {
+pub(crate) async fn list(
+    state: &std::rc::Rc<std::cell::RefCell<State>>,
+    request: &JsValue,
+) -> Result<JsValue, JsError> {
     let Parsed { scenario, k, session, product, text: rule_text, facts, rules, .. } = parse(request)?;
     let [filter, boost, exclude, pin, diversity] = rule_text;
     let plain = rules.is_empty() && facts.is_none();
@@ -212,7 +200,7 @@ fn whole_to_js(st: &State, list: &List, backend: &str) -> JsValue {
     let metas: js_sys::Array = list.items.iter().filter_map(|i| runtime.item(i.row)).map(super::meta_to_js).collect();
     let scanned = list.fallback.is_none() && matches!(list.source, Scenario::ForYou | Scenario::Similar);
     let (path, rows) = if scanned { ("exact", runtime.item_count()) } else { ("none", 0) };
-    let search = super::stream::search_js(path, 0, &[], &[], rows, &js_sys::Array::new());
+    let search = search_js(path, 0, &[], &[], rows, &js_sys::Array::new());
     to_js(list, metas, backend, search)
 }
 
@@ -262,4 +250,43 @@ pub(crate) fn to_js(list: &List, metas: js_sys::Array, backend: &str, search: Js
         .collect();
     set(&out, "droppedPins", &dropped.into());
     out.into()
+}
+
+/// `SearchInfo`.
+pub(crate) fn search_js(
+    path: &str,
+    nprobe: usize,
+    probed: &[usize],
+    missing: &[usize],
+    rows_scanned: usize,
+    refused: &Array,
+) -> JsValue {
+    let numbers = |v: &[usize]| -> Array { v.iter().map(|&p| JsValue::from(p as u32)).collect() };
+    let out = Object::new();
+    set(&out, "path", &path.into());
+    set(&out, "nprobe", &(nprobe as u32).into());
+    set(&out, "probed", &numbers(probed).into());
+    set(&out, "missing", &numbers(missing).into());
+    set(&out, "rowsScanned", &(rows_scanned as f64).into());
+    set(&out, "refused", refused);
+    out.into()
+}
+
+/// `partial` and `nprobe` of an options object or a request (`what` names it in errors).
+pub(crate) fn partial_and_nprobe(options: &JsValue, what: &str) -> Result<(bool, Option<usize>), JsError> {
+    if !options.is_object() {
+        return Ok((false, None));
+    }
+    let partial = match Reflect::get(options, &"partial".into()).unwrap_or(JsValue::UNDEFINED) {
+        v if v.is_undefined() || v.is_null() => false,
+        v => v.as_bool().ok_or_else(|| argument(&format!("{what}.partial"), "must be a boolean"))?,
+    };
+    let nprobe = match Reflect::get(options, &"nprobe".into()).unwrap_or(JsValue::UNDEFINED) {
+        v if v.is_undefined() || v.is_null() => None,
+        v => match v.as_f64() {
+            Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => Some(n as usize),
+            _ => return Err(argument(&format!("{what}.nprobe"), "must be a whole number from 1")),
+        },
+    };
+    Ok((partial, nprobe))
 }

@@ -24,7 +24,7 @@ use wasm_bindgen::JsCast;
 
 use super::error::{argument, busy, js_error, JsError};
 use super::fetch::Fetcher;
-use super::lists::{self, rule_error};
+use super::lists::{self, partial_and_nprobe, rule_error, search_js};
 use super::{meta_to_js, recommendations_js, set};
 use omakase_runtime::index::{StreamAnswer, StreamFile, StreamRequest, StreamedCatalogue};
 use omakase_runtime::manifest::FileEntry;
@@ -335,26 +335,6 @@ pub(crate) fn stats_js(partitions: usize, present: usize, downloaded: u64, parti
     out.into()
 }
 
-/// `SearchInfo`.
-pub(crate) fn search_js(
-    path: &str,
-    nprobe: usize,
-    probed: &[usize],
-    missing: &[usize],
-    rows_scanned: usize,
-    refused: &Array,
-) -> JsValue {
-    let numbers = |v: &[usize]| -> Array { v.iter().map(|&p| JsValue::from(p as u32)).collect() };
-    let out = Object::new();
-    set(&out, "path", &path.into());
-    set(&out, "nprobe", &(nprobe as u32).into());
-    set(&out, "probed", &numbers(probed).into());
-    set(&out, "missing", &numbers(missing).into());
-    set(&out, "rowsScanned", &(rows_scanned as f64).into());
-    set(&out, "refused", refused);
-    out.into()
-}
-
 /// `PrefetchResult`.
 pub(crate) fn prefetch_result(partitions: usize, bytes: u64, failed: Array) -> JsValue {
     let out = Object::new();
@@ -362,25 +342,6 @@ pub(crate) fn prefetch_result(partitions: usize, bytes: u64, failed: Array) -> J
     set(&out, "bytes", &(bytes as f64).into());
     set(&out, "failed", &failed.into());
     out.into()
-}
-
-/// `partial` and `nprobe` of an options object or a request (`what` names it in errors).
-pub(crate) fn partial_and_nprobe(options: &JsValue, what: &str) -> Result<(bool, Option<usize>), JsError> {
-    if !options.is_object() {
-        return Ok((false, None));
-    }
-    let partial = match Reflect::get(options, &"partial".into()).unwrap_or(JsValue::UNDEFINED) {
-        v if v.is_undefined() || v.is_null() => false,
-        v => v.as_bool().ok_or_else(|| argument(&format!("{what}.partial"), "must be a boolean"))?,
-    };
-    let nprobe = match Reflect::get(options, &"nprobe".into()).unwrap_or(JsValue::UNDEFINED) {
-        v if v.is_undefined() || v.is_null() => None,
-        v => match v.as_f64() {
-            Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => Some(n as usize),
-            _ => return Err(argument(&format!("{what}.nprobe"), "must be a whole number from 1")),
-        },
-    };
-    Ok((partial, nprobe))
 }
 
 fn search_of(answer: &StreamAnswer, refused: &Array) -> JsValue {
