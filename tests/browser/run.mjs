@@ -164,12 +164,17 @@ async function newProductWithPhoto(page, textOnly, browserTextOnly) {
     await c.load('/bundle/manifest.json', { backend: 'wasm' });
     const bytes = await (await fetch('/fixtures/rocket.jpg')).arrayBuffer();
     const fromBytes = await c.addProduct(product, bytes).then(
-      (a) => ({ hasImage: a.hasImage, vector: Array.from(a.vector), imageMs: a.timings.imageMs }),
+      (a) => ({ hasImage: a.hasImage, vector: Array.from(a.vector), imageMs: a.timings.imageMs, backend: a.encoderStats.imageBackend }),
       (e) => ({ error: { kind: e.kind, message: e.message } }));
     const fromUrl = await c.addProduct({ ...product, id: `${product.id}-url`, image: '/fixtures/rocket.jpg' }).then(
       (a) => ({ hasImage: a.hasImage, vector: Array.from(a.vector) }),
       (e) => ({ error: { kind: e.kind, message: e.message } }));
-    return { fromBytes, fromUrl };
+    // The image encoder's network on WebGPU (SwiftShader here; "auto" above passes a CPU rasteriser over).
+    const again = await (await fetch('/fixtures/rocket.jpg')).arrayBuffer();
+    const onGpu = await c.addProduct({ ...product, id: `${product.id}-gpu` }, again, { imageBackend: 'webgpu' }).then(
+      (a) => ({ vector: Array.from(a.vector), imageMs: a.timings.imageMs, backend: a.encoderStats.imageBackend, note: a.encoderStats.imageBackendNote }),
+      (e) => ({ error: { kind: e.kind, message: e.message } }));
+    return { fromBytes, fromUrl, onGpu };
   }, product);
   if (readsPictures) {
     const native = nativeEmbed(product, PHOTO);
@@ -181,6 +186,15 @@ async function newProductWithPhoto(page, textOnly, browserTextOnly) {
       got.fromBytes.hasImage === true && cosBytes >= 0.999, JSON.stringify(got.fromBytes.error || { hasImage: got.fromBytes.hasImage }));
     check(`new product with a picture (image URL fetched by the worker): vector vs native cosine ${cosUrl.toFixed(6)} >= 0.999`,
       got.fromUrl.hasImage === true && cosUrl >= 0.999, JSON.stringify(got.fromUrl.error || { hasImage: got.fromUrl.hasImage }));
+    check('new product with a picture: imageBackend "auto" keeps the image encoder off a CPU rasteriser (wasm-simd)',
+      got.fromBytes.backend === 'wasm-simd', String(got.fromBytes.backend));
+    if (got.onGpu.backend === 'webgpu') {
+      const cosGpu = cosine(got.onGpu.vector, native.vector);
+      console.log(`      image encoder on WebGPU (${got.onGpu.note}): ${got.onGpu.imageMs?.toFixed(0)} ms (a CPU rasteriser: no performance reference)`);
+      check(`new product with a picture, image encoder on WebGPU: vector vs native embed --image cosine ${cosGpu.toFixed(6)} >= 0.999`, cosGpu >= 0.999);
+    } else {
+      check('new product with a picture: imageBackend "webgpu" runs on WebGPU when the browser has an adapter', false, JSON.stringify(got.onGpu));
+    }
   } else {
     check('new product with a picture, bundle without an image encoder: the photo\'s bytes are refused (NoEncoders)',
       got.fromBytes.error && got.fromBytes.error.kind === 'NoEncoders', JSON.stringify(got.fromBytes.error || { hasImage: got.fromBytes.hasImage }));

@@ -405,7 +405,7 @@ impl GpuEfficientNet {
         let scope = ctx.scope("efficientnet upload")?;
         let kernels = ConvKernels::new(ctx).await?;
         // The largest activation decides the size of the four activation buffers.
-        let largest = largest_activation(weights, size)?;
+        let largest = largest_activation(weights, size);
         let activation = |label| storage_buffer(ctx, label, 4 * largest as u64);
         let mut act = [activation("x"), activation("expanded"), activation("spatial"), activation("out")];
         let input = storage_buffer(ctx, "image", 4 * (3 * h * w) as u64);
@@ -488,7 +488,7 @@ fn check_width(what: &'static str, block: usize, c_in: usize, channels: usize) -
 
 /// Values in the largest activation of a forward at `size` (stem output, expanded, depthwise, block
 /// and head outputs).
-fn largest_activation(weights: &EfficientNetWeights<'_>, size: (usize, usize)) -> Result<usize, GpuError> {
+fn largest_activation(weights: &EfficientNetWeights<'_>, size: (usize, usize)) -> usize {
     let s = weights.stem.stride.max(1);
     let mut hw = (size.0.div_ceil(s), size.1.div_ceil(s));
     let mut largest = hw.0 * hw.1 * weights.stem.bias.len();
@@ -499,7 +499,7 @@ fn largest_activation(weights: &EfficientNetWeights<'_>, size: (usize, usize)) -
         hw = (hw.0.div_ceil(s), hw.1.div_ceil(s));
         largest = largest.max(hw.0 * hw.1 * hidden.max(block.project.bias.len()));
     }
-    Ok(largest.max(hw.0 * hw.1 * weights.head.bias.len()))
+    largest.max(hw.0 * hw.1 * weights.head.bias.len())
 }
 
 /// Single layers, each in its own submission: what tests/gpu_kernels.rs checks against the CPU layers.
