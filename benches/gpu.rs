@@ -237,7 +237,8 @@ fn random_sequence_tower(
 /// 50 dispatches in one submission, the 1280 features read back) vs the CPU kernels (one image: its
 /// layers split across every core). Decoding and cropping are left out of both. The GGUF comes from
 /// `OMAKASE_BENCH_IMAGE_GGUF`, else is made from the models folder; neither: skipped.
-/// `target/release/deps/gpu-* efficientnet` runs this group alone.
+/// `target/release/deps/gpu-* --bench efficientnet` runs this group alone (without `--bench`, criterion
+/// only tests that it runs).
 fn efficientnet(c: &mut Criterion, ctx: &GpuContext) {
     use omakase::encoders::image::{crops_to_input, ImageEncoder, INPUT_SIZE};
 
