@@ -170,7 +170,7 @@ fn main() -> Result<(), Error> {
     let mut job = ExportJob::new(&source, &source, &out);
     job.shard = manifest.embedding_dtype;
     let t = Instant::now();
-    attach(&mut bundle, &permuted, &plan, &job, &opts)?;
+    attach(&mut bundle, &permuted, &plan, &job, &opts, &[])?; // no visitors: item queries only
     let attach_s = t.elapsed().as_secs_f64();
     merchandising::attach(&mut bundle, None, popularity)?;
     attach_stream(&mut bundle)?;

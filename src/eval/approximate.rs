@@ -101,7 +101,8 @@ impl Approximate {
 pub struct IndexReport {
     /// Partitions `p` (the export's default for the catalogue, or `--partitions`).
     pub partitions: usize,
-    /// The `nprobe` `omakase export` would write for this catalogue (recall@10 0.99 on item queries).
+    /// The `nprobe` `omakase export` would write for this catalogue (recall@10 0.99 on item queries
+    /// and on the user vectors of sampled training histories).
     pub export_nprobe: usize,
     pub probes: Vec<ProbeFigures>,
 }

@@ -147,7 +147,8 @@ pub fn export(job: &ExportJob) -> Result<Manifest, ExportError> {
     };
     let mut bundle = build_bundle(&config.model, &tensors, &vectors, &loaded.dataset.items, job, provenance)?;
     if let Some(plan) = &plan {
-        index::attach(&mut bundle, &vectors, plan, job, &job.index_options)?;
+        let sessions = index::recent_sessions(&loaded.dataset.users, config.model.max_len, job.index_options.queries);
+        index::attach(&mut bundle, &vectors, plan, job, &job.index_options, &sessions)?;
     }
     if let Some(models) = &job.encoders {
         let with_image = encoders::needs_image(&config.model, &features);

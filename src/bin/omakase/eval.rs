@@ -42,7 +42,7 @@ use omakase::eval::{
     evaluate_approximate, Against, CaseFigures, ContentKnn, EvalIndex, EvalPlan, EvalProtocol, IndexReport, Modality,
     Popularity, RecommenderScorer, Report, Scorer, UserVectors,
 };
-use omakase::export::index::{measured_nprobe, partition, popularity, IndexOptions};
+use omakase::export::index::{measured_nprobe, partition, popularity, recent_sessions, IndexOptions};
 use omakase::model::{ItemFeatures, ItemView};
 use omakase::runtime::index::Centroids;
 use omakase::runtime::EmbeddingDtype;
@@ -233,8 +233,27 @@ fn index_report(
         let centroids = Centroids::from_values(partitioning.centroids.clone(), d)?;
         let bundle_rows: Vec<f32> =
             partitioning.order().iter().flat_map(|&r| vectors[r as usize * d..(r as usize + 1) * d].to_vec()).collect();
+        // The export's user queries: the same sessions, their user vectors, their rows left out (in
+        // bundle order, as the export sees them).
+        let order = partitioning.order();
+        let mut bundle_row = vec![0u32; n];
+        order.iter().enumerate().for_each(|(new, &old)| bundle_row[old as usize] = new as u32);
+        let sessions = recent_sessions(&data.dataset.users, model.max_len, opts.queries);
+        let histories: Vec<&[u32]> = sessions.iter().map(Vec::as_slice).collect();
+        let user_vectors: Vec<Vec<f32>> =
+            if histories.is_empty() { Vec::new() } else { scorer.user_vectors(&histories)?.to_vec2()? };
+        let users: Vec<(Vec<f32>, Vec<u32>)> = user_vectors
+            .into_iter()
+            .zip(&sessions)
+            .map(|(v, s)| {
+                let mut exclude: Vec<u32> = s.iter().map(|&r| bundle_row[r as usize]).collect();
+                exclude.sort_unstable();
+                exclude.dedup();
+                (v, exclude)
+            })
+            .collect();
         let export_nprobe =
-            measured_nprobe(&bundle_rows, d, EmbeddingDtype::Int8, &centroids, &partitioning.sizes(), &opts)?;
+            measured_nprobe(&bundle_rows, d, EmbeddingDtype::Int8, &centroids, &partitioning.sizes(), &opts, &users)?;
         let nprobes = if nprobes.is_empty() { vec![export_nprobe] } else { nprobes.to_vec() };
         let index = EvalIndex { centroids: &centroids, partition_of: &partition_of };
         let results = evaluate_approximate(scorer, &plan.cases, n, &index, &nprobes, EVAL_BATCH)?;
