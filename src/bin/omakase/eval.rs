@@ -42,7 +42,7 @@ use omakase::eval::{
     evaluate_approximate, Against, CaseFigures, ContentKnn, EvalIndex, EvalPlan, EvalProtocol, IndexReport, Modality,
     Popularity, RecommenderScorer, Report, Scorer, UserVectors,
 };
-use omakase::export::index::{measured_nprobe, partition, popularity, recent_sessions, IndexOptions};
+use omakase::export::index::{measured_nprobe, partition, popularity, recent_sessions, IndexOptions, UserQuery};
 use omakase::model::{ItemFeatures, ItemView};
 use omakase::runtime::index::Centroids;
 use omakase::runtime::EmbeddingDtype;
@@ -242,7 +242,7 @@ fn index_report(
         let histories: Vec<&[u32]> = sessions.iter().map(Vec::as_slice).collect();
         let user_vectors: Vec<Vec<f32>> =
             if histories.is_empty() { Vec::new() } else { scorer.user_vectors(&histories)?.to_vec2()? };
-        let users: Vec<(Vec<f32>, Vec<u32>)> = user_vectors
+        let users: Vec<UserQuery> = user_vectors
             .into_iter()
             .zip(&sessions)
             .map(|(v, s)| {

@@ -273,6 +273,10 @@ pub fn indexed_bundle(
     Ok(bundle)
 }
 
+/// A user query for [`measured_nprobe`]: the user vector `[d]` and the bundle rows its answer leaves
+/// out (the session's, sorted, deduplicated).
+pub type UserQuery = (Vec<f32>, Vec<u32>);
+
 /// The smallest `nprobe` whose recall@10 against the exact scan reaches `opts.target_recall` both
 /// on `opts.queries` item vectors of the catalogue (evenly spaced rows; each leaves its own row out)
 /// and on `users` (user vectors with the rows their sessions hold, left out as the runtime does),
@@ -284,7 +288,7 @@ pub fn measured_nprobe(
     centroids: &Centroids,
     sizes: &[usize],
     opts: &IndexOptions,
-    users: &[(Vec<f32>, Vec<u32>)],
+    users: &[UserQuery],
 ) -> Result<usize, ExportError> {
     let mut store = ItemStore::new(dtype, d);
     bundle_rows.chunks_exact(d).for_each(|row| store.push(row));
@@ -322,7 +326,7 @@ pub fn recent_sessions(users: &[UserHistory], max_len: usize, count: usize) -> V
 
 /// The user vector of each session through the bundle as built (its sequence tower and rows: the
 /// browser's numbers), with the session's rows to leave out.
-fn user_queries(bundle: &Bundle, sessions: &[Vec<u32>]) -> Result<Vec<(Vec<f32>, Vec<u32>)>, ExportError> {
+fn user_queries(bundle: &Bundle, sessions: &[Vec<u32>]) -> Result<Vec<UserQuery>, ExportError> {
     if sessions.is_empty() {
         return Ok(Vec::new());
     }
