@@ -265,67 +265,82 @@ impl Runtime {
         fill: &mut dyn FnMut(&mut TopK<'_>),
         score_of: &dyn Fn(u32) -> f32,
     ) -> (Vec<(u32, f32, bool)>, Vec<DroppedPin>) {
-        let rules = request.rules;
-        let mut pinned: Vec<(u32, usize)> = Vec::new();
-        let mut dropped = Vec::new();
-        for (id, position) in rules.pins() {
-            let reason = match self.row_of(id) {
-                None => Some("not in the catalogue"),
-                Some(r) if exclude.contains(&r) => Some("excluded from this list (viewed, or this page's product)"),
-                Some(r) if !rules.allows(r) => Some("kept out by the filter or exclude"),
-                Some(r) if pinned.iter().any(|p| p.0 == r) => Some("pinned twice"),
-                Some(r) => {
-                    pinned.push((r, *position));
-                    None
-                }
-            };
-            if let Some(reason) = reason {
-                dropped.push(DroppedPin { id: id.clone(), reason: reason.into() });
-            }
-        }
-        pinned.sort_by_key(|p| p.1); // stable: equal positions keep their order
-        for (r, _) in pinned.drain(request.k.min(pinned.len())..) {
-            dropped.push(DroppedPin {
-                id: self.id_of(r),
-                reason: format!("more pins than the list's {} places", request.k),
-            });
-        }
-        let mut excluded: Vec<usize> = exclude.iter().chain(rules.excluded()).map(|&r| r as usize).collect();
-        excluded.extend(pinned.iter().map(|p| p.0 as usize));
-        let scan_k = request.k - pinned.len();
-        let mut top = match rules.admission() {
-            Some(admission) => TopK::ruled(scan_k, &excluded, admission),
-            None => TopK::with_excluded(scan_k, &excluded),
-        };
-        fill(&mut top);
-        // Position by position: a pin whose position has come, else the next scanned hit; pins
-        // beyond the scanned hits end the list in position order.
-        let mut pins = pinned.into_iter().peekable();
-        let mut scanned = top.into_sorted().into_iter();
-        let mut out: Vec<(u32, f32, bool)> = Vec::with_capacity(request.k);
-        let pin_entry = |row: u32| (row, rules.boosted(row as usize, score_of(row)), true);
-        while out.len() < request.k {
-            let position = out.len() + 1;
-            let due = matches!(pins.peek(), Some(&(_, p)) if p <= position);
-            let next = if due {
-                pins.next().map(|(row, _)| pin_entry(row))
-            } else {
-                scanned
-                    .next()
-                    .map(|hit| (hit.index as u32, hit.score, false))
-                    .or_else(|| pins.next().map(|(row, _)| pin_entry(row)))
-            };
-            match next {
-                Some(entry) => out.push(entry),
-                None => break,
-            }
-        }
-        (out, dropped)
+        let row_of = |id: &str| self.row_of(id);
+        let id_of = |row: u32| self.id_of(row);
+        ruled_selection(request.rules, request.k, exclude, &row_of, &id_of, fill, score_of)
     }
 
     fn id_of(&self, row: u32) -> String {
         self.item(row).map(|m| m.id.clone()).unwrap_or_default()
     }
+}
+
+/// The ruled selection of a list, shared by a loaded [`Runtime`] and a streamed catalogue
+/// (`index::stream`), so that both answer a request identically: pins resolved by `row_of` (those
+/// not in the catalogue, excluded, filtered out, pinned twice or beyond `k` are dropped, named by
+/// `id_of`), the scan (`fill`) into a top-K of the places left, then, position by position, a pin
+/// whose position has come, else the next scanned hit; pins beyond the scanned hits end the list in
+/// position order. `(row, score, pinned)` in list order, and the pins dropped. `score_of` scores a
+/// pinned row.
+pub(crate) fn ruled_selection(
+    rules: &CompiledRules,
+    k: usize,
+    exclude: &[u32],
+    row_of: &dyn Fn(&str) -> Option<u32>,
+    id_of: &dyn Fn(u32) -> String,
+    fill: &mut dyn FnMut(&mut TopK<'_>),
+    score_of: &dyn Fn(u32) -> f32,
+) -> (Vec<(u32, f32, bool)>, Vec<DroppedPin>) {
+    let mut pinned: Vec<(u32, usize)> = Vec::new();
+    let mut dropped = Vec::new();
+    for (id, position) in rules.pins() {
+        let reason = match row_of(id) {
+            None => Some("not in the catalogue"),
+            Some(r) if exclude.contains(&r) => Some("excluded from this list (viewed, or this page's product)"),
+            Some(r) if !rules.allows(r) => Some("kept out by the filter or exclude"),
+            Some(r) if pinned.iter().any(|p| p.0 == r) => Some("pinned twice"),
+            Some(r) => {
+                pinned.push((r, *position));
+                None
+            }
+        };
+        if let Some(reason) = reason {
+            dropped.push(DroppedPin { id: id.clone(), reason: reason.into() });
+        }
+    }
+    pinned.sort_by_key(|p| p.1); // stable: equal positions keep their order
+    for (r, _) in pinned.drain(k.min(pinned.len())..) {
+        dropped.push(DroppedPin { id: id_of(r), reason: format!("more pins than the list's {k} places") });
+    }
+    let mut excluded: Vec<usize> = exclude.iter().chain(rules.excluded()).map(|&r| r as usize).collect();
+    excluded.extend(pinned.iter().map(|p| p.0 as usize));
+    let scan_k = k - pinned.len();
+    let mut top = match rules.admission() {
+        Some(admission) => TopK::ruled(scan_k, &excluded, admission),
+        None => TopK::with_excluded(scan_k, &excluded),
+    };
+    fill(&mut top);
+    let mut pins = pinned.into_iter().peekable();
+    let mut scanned = top.into_sorted().into_iter();
+    let mut out: Vec<(u32, f32, bool)> = Vec::with_capacity(k);
+    let pin_entry = |row: u32| (row, rules.boosted(row as usize, score_of(row)), true);
+    while out.len() < k {
+        let position = out.len() + 1;
+        let due = matches!(pins.peek(), Some(&(_, p)) if p <= position);
+        let next = if due {
+            pins.next().map(|(row, _)| pin_entry(row))
+        } else {
+            scanned
+                .next()
+                .map(|hit| (hit.index as u32, hit.score, false))
+                .or_else(|| pins.next().map(|(row, _)| pin_entry(row)))
+        };
+        match next {
+            Some(entry) => out.push(entry),
+            None => break,
+        }
+    }
+    (out, dropped)
 }
 
 impl List {

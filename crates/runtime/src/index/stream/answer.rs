@@ -21,7 +21,7 @@ use crate::index::directory::bucket_of;
 use crate::index::ivf::{PartitionRows, Probe};
 use crate::kernels::TopK;
 use crate::rules::{Columns, CompiledRules, Facts, Rules};
-use crate::scenario::{DroppedPin, Fallback, List, ListItem, Scenario};
+use crate::scenario::{ruled_selection, DroppedPin, Fallback, List, ListItem, Scenario};
 
 /// One list request to a streamed catalogue (as `crate::scenario::Request`, with the rules not yet
 /// compiled: their ids resolve through the directory).
@@ -504,66 +504,17 @@ impl Ctx<'_> {
         List { items, ..empty_list(Scenario::RecentlyViewed) }
     }
 
-    /// `Runtime::select`: pins resolved (through the directory), the scan into a top-K of the places
-    /// left, the pins inserted at their positions.
+    /// `Runtime::select` (`scenario::ruled_selection`), pins resolved through the directory.
     fn select(
         &mut self,
         exclude: &[u32],
         fill: &mut dyn FnMut(&mut TopK<'_>),
         score_of: &dyn Fn(u32) -> f32,
     ) -> (Vec<(u32, f32, bool)>, Vec<DroppedPin>) {
-        let rules = self.rules;
-        let k = self.request.k;
-        let mut pinned: Vec<(u32, usize)> = Vec::new();
-        let mut dropped = Vec::new();
-        for (id, position) in rules.pins() {
-            let reason = match self.names_row(id) {
-                None => Some("not in the catalogue"),
-                Some(r) if exclude.contains(&r) => Some("excluded from this list (viewed, or this page's product)"),
-                Some(r) if !rules.allows(r) => Some("kept out by the filter or exclude"),
-                Some(r) if pinned.iter().any(|p| p.0 == r) => Some("pinned twice"),
-                Some(r) => {
-                    pinned.push((r, *position));
-                    None
-                }
-            };
-            if let Some(reason) = reason {
-                dropped.push(DroppedPin { id: id.clone(), reason: reason.into() });
-            }
-        }
-        pinned.sort_by_key(|p| p.1);
-        for (r, _) in pinned.drain(k.min(pinned.len())..) {
-            dropped.push(DroppedPin { id: self.id_of(r), reason: format!("more pins than the list's {k} places") });
-        }
-        let mut excluded: Vec<usize> = exclude.iter().chain(rules.excluded()).map(|&r| r as usize).collect();
-        excluded.extend(pinned.iter().map(|p| p.0 as usize));
-        let scan_k = k - pinned.len();
-        let mut top = match rules.admission() {
-            Some(admission) => TopK::ruled(scan_k, &excluded, admission),
-            None => TopK::with_excluded(scan_k, &excluded),
-        };
-        fill(&mut top);
-        let mut pins = pinned.into_iter().peekable();
-        let mut scanned = top.into_sorted().into_iter();
-        let mut out: Vec<(u32, f32, bool)> = Vec::with_capacity(k);
-        let pin_entry = |row: u32| (row, rules.boosted(row as usize, score_of(row)), true);
-        while out.len() < k {
-            let position = out.len() + 1;
-            let due = matches!(pins.peek(), Some(&(_, p)) if p <= position);
-            let next = if due {
-                pins.next().map(|(row, _)| pin_entry(row))
-            } else {
-                scanned
-                    .next()
-                    .map(|hit| (hit.index as u32, hit.score, false))
-                    .or_else(|| pins.next().map(|(row, _)| pin_entry(row)))
-            };
-            match next {
-                Some(entry) => out.push(entry),
-                None => break,
-            }
-        }
-        (out, dropped)
+        let this = &*self;
+        let row_of = |id: &str| this.names_row(id);
+        let id_of = |row: u32| this.id_of(row);
+        ruled_selection(this.rules, this.request.k, exclude, &row_of, &id_of, fill, score_of)
     }
 }
 
