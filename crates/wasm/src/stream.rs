@@ -23,7 +23,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::error::{argument, busy, js_error, JsError};
-use super::fetch::{now, Fetcher};
+use super::fetch::Fetcher;
 use super::lists::{self, partial_and_nprobe, rule_error, search_js};
 use super::{meta_to_js, recommendations_js, set};
 use omakase_runtime::index::{StreamAnswer, StreamFile, StreamRequest, StreamedCatalogue};
@@ -36,10 +36,6 @@ use omakase_runtime::{
 /// Partitions one prefetch round downloads together (two files each).
 const PREFETCH_BATCH: usize = 8;
 
-/// Time an answer spends inserting files the background fetched before it searches (ms): a small
-/// share of the 15 ms an update may take (issue 17); see [`Streamed::drain_for`].
-const DRAIN_BUDGET_MS: f64 = 3.0;
-
 /// A file the background fetched: path, bytes, and of them those that came over the network.
 type Arrival = (String, Vec<u8>, u64);
 
@@ -50,8 +46,9 @@ pub(crate) struct Streamed {
     /// Every file a reader streaming the whole catalogue would fetch, in bytes.
     bundle_bytes: u64,
     /// Files fetched in the background `(path, bytes, bytes that came over the network)`, inserted
-    /// (checked) at the start of the next calls, a few milliseconds' worth each (`drain_for`): the
-    /// background never holds the catalogue, so a call meanwhile is never Busy because of it.
+    /// (checked) by the next full answer, `prefetch` or `streamStats`, never by a partial answer
+    /// (see `answer`): the background never holds the catalogue, so a call meanwhile is never Busy
+    /// because of it.
     arrivals: Rc<RefCell<Vec<Arrival>>>,
     /// Paths being fetched in the background.
     in_flight: Rc<RefCell<HashSet<String>>>,
@@ -101,33 +98,13 @@ impl Streamed {
         out.into()
     }
 
-    /// Inserts everything the background brought (a file refused now is warned about and left out).
+    /// Inserts what the background brought (a file refused now is warned about and left out).
     pub fn drain(&mut self) {
-        self.drain_for(f64::INFINITY);
-    }
-
-    /// Inserts what the background brought, oldest first, until `budget_ms` have passed (at least
-    /// one file, so the backlog always moves); the rest waits for the next call. Checking and
-    /// parsing a metadata file costs a few milliseconds in wasm, and a whole answer sends about
-    /// `nprobe` of them to the background: inserted all at once, they made the next update take
-    /// 35–42 ms instead of ~2 (scripts/bench-stream.mjs at 1M items).
-    pub fn drain_for(&mut self, budget_ms: f64) {
-        let started = now();
-        loop {
-            let next = {
-                let mut arrivals = self.arrivals.borrow_mut();
-                if arrivals.is_empty() {
-                    return;
-                }
-                arrivals.remove(0)
-            };
-            let (path, bytes, downloaded) = next;
+        let arrivals: Vec<Arrival> = self.arrivals.borrow_mut().drain(..).collect();
+        for (path, bytes, downloaded) in arrivals {
             self.fetcher.account(&path, bytes.len() as u64, downloaded);
             if let Err(e) = self.catalogue.insert(&path, &bytes) {
                 super::warn(&e.to_string());
-            }
-            if now() - started >= budget_ms {
-                return;
             }
         }
     }
@@ -217,7 +194,15 @@ impl Streamed {
         nprobe: usize,
         partial: bool,
     ) -> Result<(StreamAnswer, Array), JsError> {
-        self.drain_for(DRAIN_BUDGET_MS);
+        if !partial {
+            // A full answer waits for the network anyway: it inserts what the background brought
+            // (rather than fetching it again). A partial answer must come at once: checking and
+            // parsing a metadata file costs a few milliseconds in wasm, and a full answer sends
+            // about `nprobe` of them to the background; inserted by the next partial answer they
+            // made it take 35–42 ms instead of about 2 (scripts/bench-stream.mjs at 1M items,
+            // bench/README.md § Index), so it answers from what is inserted already.
+            self.drain();
+        }
         let refused = Array::new();
         let mut refused_paths: Vec<String> = Vec::new();
         if !partial {
@@ -421,7 +406,8 @@ pub(crate) async fn recommend(
         })
         .collect();
     let result = Recommendations { items, unknown: answer.list.unknown.clone(), used: answer.list.used.clone() };
-    Ok(recommendations_js(&result, cards(&answer), backend_name(), search_of(&answer, &refused)))
+    let out = recommendations_js(&result, cards(&answer), backend_name(), search_of(&answer, &refused));
+    Ok(out)
 }
 
 /// `list(request)` on a streamed catalogue.
@@ -440,7 +426,8 @@ pub(crate) async fn list(s: &Rc<RefCell<Streamed>>, request: &JsValue) -> Result
         facts: facts.as_ref(),
     };
     let (answer, refused) = st.answer(&request, nprobe, parsed.partial).await?;
-    Ok(lists::to_js(&answer.list, cards(&answer), backend_name(), search_of(&answer, &refused)))
+    let out = lists::to_js(&answer.list, cards(&answer), backend_name(), search_of(&answer, &refused));
+    Ok(out)
 }
 
 /// `prefetch(maxBytes)`: whole partitions in file order while their bytes fit `max_bytes` and the
