@@ -344,7 +344,8 @@ pub(crate) fn ruled_selection(
 }
 
 impl List {
-    fn empty(source: Scenario) -> List {
+    /// A list of `source` with nothing in it (also the streamed catalogue's, `index::stream`).
+    pub(crate) fn empty(source: Scenario) -> List {
         List {
             scenario: source,
             source,

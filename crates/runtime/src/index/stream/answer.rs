@@ -324,7 +324,7 @@ impl StreamedCatalogue {
         pending: Vec<String>,
         unknown: Vec<String>,
     ) -> Computed {
-        let list = List { unknown, ..empty_list(request.scenario) };
+        let list = List { unknown, ..List::empty(request.scenario) };
         Computed {
             answer: StreamAnswer { list, cards: Vec::new(), search: None, pending },
             needs,
@@ -428,7 +428,7 @@ impl Ctx<'_> {
             items.push(ListItem { row, id: self.id_of(row), score, pinned, explanation });
         }
         let list =
-            List { source: self.request.scenario, used, items, dropped_pins, ..empty_list(self.request.scenario) };
+            List { source: self.request.scenario, used, items, dropped_pins, ..List::empty(self.request.scenario) };
         let search = StreamSearch { nprobe, probed: probe.probed, missing: probe.missing, rows_scanned };
         Ok((list, search))
     }
@@ -459,7 +459,7 @@ impl Ctx<'_> {
 
     /// `Runtime::popular` over popular.json's rows.
     fn popular(&mut self, product: Option<u32>, fallback: Option<Fallback>) -> List {
-        let mut list = List { fallback, ..empty_list(Scenario::Popular) };
+        let mut list = List { fallback, ..List::empty(Scenario::Popular) };
         let Some(popular) = &self.cat.popular else {
             list.note = Some(if self.cat.manifest.index.as_ref().is_some_and(|i| i.popular.is_some()) {
                 "popular.json has not arrived yet".into()
@@ -501,7 +501,7 @@ impl Ctx<'_> {
             }
             items.push(ListItem { row, id: self.id_of(row), score: 0.0, pinned: false, explanation: None });
         }
-        List { items, ..empty_list(Scenario::RecentlyViewed) }
+        List { items, ..List::empty(Scenario::RecentlyViewed) }
     }
 
     /// `Runtime::select` (`scenario::ruled_selection`), pins resolved through the directory.
@@ -515,18 +515,5 @@ impl Ctx<'_> {
         let row_of = |id: &str| this.names_row(id);
         let id_of = |row: u32| this.id_of(row);
         ruled_selection(this.rules, this.request.k, exclude, &row_of, &id_of, fill, score_of)
-    }
-}
-
-fn empty_list(source: Scenario) -> List {
-    List {
-        scenario: source,
-        source,
-        fallback: None,
-        items: Vec::new(),
-        unknown: Vec::new(),
-        used: Vec::new(),
-        dropped_pins: Vec::new(),
-        note: None,
     }
 }
