@@ -2,74 +2,24 @@
 //! each — the run folders and the table's files are written with every row, a second invocation
 //! trains nothing and gives the same figures, and a bad `--setting` is refused naming its key.
 //!
-//! The catalogue: `ITEMS` items with seeded random "text" and "image" features; users walk the items
-//! in steps of +1 from random starts (as tests/train_resume.rs), so a few epochs learn something.
+//! The catalogue: tests/common/synthetic.rs (seeded random "text" and "image" features; users walk
+//! the items in steps of +1 from random starts, so a few epochs learn something).
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use candle_core::Device;
-use omakase::encoders::features::{Features, ModalityFeatures};
+use common::synthetic::ShopSpec;
 use omakase::model::TextAdaptor;
 use omakase::train::config::TrainProtocol;
 use omakase::train::sweep::{run_dir, sweep, Setting, SweepJob};
 use omakase::train::{Progress, TrainConfig};
 
-const ITEMS: usize = 24;
-const USERS: usize = 20;
-/// Users who come late and the items only they see (new under the cold protocol).
-const LATE_USERS: usize = 4;
-const NEW_ITEMS: usize = 4;
-
-/// SplitMix64: deterministic numbers without an RNG crate.
-struct Numbers(u64);
-
-impl Numbers {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn uniform(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    }
-}
-
-/// The dataset directory and its features file.
+/// The synthetic catalogue (tests/common/synthetic.rs) and its features file.
 fn synthetic(dir: &Path) -> (PathBuf, PathBuf) {
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let items: String =
-        (0..ITEMS).map(|i| format!("{{\"item_id\": \"i{i}\", \"title\": \"item {i}\", \"image\": null}}\n")).collect();
-    std::fs::write(data.join("items.jsonl"), items).unwrap();
-    let mut numbers = Numbers(11);
-    let mut interactions = String::from("user_id,item_id,timestamp\n");
-    for user in 0..USERS {
-        let start = numbers.next() as usize % ITEMS;
-        // The last users come much later and are the only ones to reach the last items: under the
-        // cold protocol those items are new.
-        let (first_time, span) = if user < USERS - LATE_USERS { (user * 3, ITEMS - NEW_ITEMS) } else { (1000, ITEMS) };
-        for t in 0..6 + numbers.next() as usize % 8 {
-            interactions += &format!("u{user},i{},{}\n", (start + t) % span, first_time + t);
-        }
-    }
-    std::fs::write(data.join("interactions.csv"), interactions).unwrap();
-    let mut text = ModalityFeatures::absent(ITEMS, 384, None);
-    let mut image = ModalityFeatures::absent(ITEMS, 1280, None);
-    for i in 0..ITEMS {
-        text.set_row(i, &(0..384).map(|_| numbers.uniform()).collect::<Vec<_>>(), [i as u8; 32]);
-        if i % 3 != 0 {
-            image.set_row(i, &(0..1280).map(|_| numbers.uniform()).collect::<Vec<_>>(), [i as u8 + 100; 32]);
-        }
-    }
-    let features =
-        Features { item_ids: (0..ITEMS).map(|i| format!("i{i}")).collect(), text, image, text_template: None };
-    let path = dir.join("features.safetensors");
-    features.save(&path).unwrap();
-    (data, path)
+    common::synthetic::shop(dir, ShopSpec::default())
 }
 
 fn base_config(features: &Path) -> String {

@@ -208,6 +208,17 @@ pub struct DataConfig {
     /// `"warm"` (leave-one-out, default) or `"cold"` (items first seen in the last 20% of the time
     /// span are removed from every stage of training: see `omakase::data::split`).
     pub protocol: TrainProtocol,
+    /// Other shops whose visitors' sequences train the model beside this dataset's (joint training,
+    /// docs/evaluation.md § Transfer): dataset folders, each split with the same protocol. Their
+    /// windows are batched apart from this dataset's, so every softmax runs over one catalogue
+    /// (per-catalogue negatives); validation, early stopping and the saved weights stay this
+    /// dataset's. Multimodal models only (the ID baseline ignores them). Default none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub joint: Vec<PathBuf>,
+    /// Their features files (`omakase encode` of each folder), in the order of `joint`; a missing
+    /// entry means `out/<folder name>/features.safetensors`. Joint shops are never encoded by `train`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub joint_features: Vec<PathBuf>,
 }
 
 /// The split a run trains on (`data::split::Protocol`, readable from TOML).
@@ -237,7 +248,7 @@ impl TrainProtocol {
 
 impl Default for DataConfig {
     fn default() -> Self {
-        DataConfig { protocol: TrainProtocol::Warm }
+        DataConfig { protocol: TrainProtocol::Warm, joint: Vec::new(), joint_features: Vec::new() }
     }
 }
 
@@ -357,6 +368,17 @@ impl TrainConfig {
                 "`train.window_stride` {} exceeds model.max_len {}: windows would skip targets",
                 self.train.window_stride, self.model.max_len
             ));
+        }
+        if self.data.joint_features.len() > self.data.joint.len() {
+            return Err(format!(
+                "`data.joint_features` names {} files for {} `data.joint` folders",
+                self.data.joint_features.len(),
+                self.data.joint.len()
+            ));
+        }
+        if !self.data.joint.is_empty() && self.train.id_residuals {
+            // The residual table has a row per item of this dataset; joint shops' items have none.
+            return Err("`data.joint` cannot be combined with `train.id_residuals`".into());
         }
         Ok(())
     }

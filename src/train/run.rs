@@ -26,7 +26,7 @@ use super::pretrain::{pretrain, PretrainSettings, ITEM_TOWER_PREFIX};
 use super::progress::{Progress, Session, Stopwatch};
 use super::sequences::{windows, TrainingItems};
 use super::standardize::FeatureScaling;
-use super::trainer::{train_sequences, SequenceData, SequenceSettings, Trainable, VectorScorer};
+use super::trainer::{train_sequences, JointSequences, SequenceData, SequenceSettings, Trainable, VectorScorer};
 use crate::data::load::load_dir;
 use crate::data::split::{self, Split, TestCase};
 use crate::data::{Dataset, Severity};
@@ -209,6 +209,15 @@ struct Prepared {
     features: Features,
     split: Split,
     training_items: TrainingItems,
+    /// Other shops trained beside this one (`[data] joint`), in config order.
+    joint: Vec<JointShop>,
+}
+
+/// A joint shop's data: split with the run's protocol, its features checked against its items.
+struct JointShop {
+    features: Features,
+    split: Split,
+    training_items: TrainingItems,
 }
 
 /// Runs a job: the main model, then each baseline. A finished run (`status: done`) is not trained
@@ -291,6 +300,7 @@ fn prepare(job: &TrainJob, config: &TrainConfig) -> Result<Prepared, TrainError>
     check_features(&features, &loaded.dataset, &features_path)?;
     let split = split::split(&loaded.dataset, config.data.protocol.split_protocol());
     let training_items = TrainingItems::new(&split.new_items);
+    let joint = (0..config.data.joint.len()).map(|i| joint_shop(config, i, &features)).collect::<Result<_, _>>()?;
     Ok(Prepared {
         name,
         data_dir: job.data.clone(),
@@ -299,7 +309,50 @@ fn prepare(job: &TrainJob, config: &TrainConfig) -> Result<Prepared, TrainError>
         features,
         split,
         training_items,
+        joint,
     })
+}
+
+/// Joint shop `i` of `[data] joint`: loaded, its features read (never encoded here) and checked
+/// against its items and against the main features' dimensions, split like the main dataset.
+fn joint_shop(config: &TrainConfig, i: usize, main: &Features) -> Result<JointShop, TrainError> {
+    let dir = &config.data.joint[i];
+    let loaded = load_dir(dir);
+    if let Some(fatal) = loaded.problems.iter().find(|p| p.severity == Severity::Fatal) {
+        return Err(TrainError::Data {
+            dir: dir.display().to_string(),
+            reason: format!("{fatal} (a `data.joint` folder; omakase validate lists every problem)"),
+        });
+    }
+    let path = match config.data.joint_features.get(i).filter(|p| !p.as_os_str().is_empty()) {
+        Some(path) => path.clone(),
+        None => Path::new("out").join(dataset_name(dir)).join("features.safetensors"),
+    };
+    if !path.is_file() {
+        return Err(TrainError::run(
+            &path,
+            format!(
+                "the features of `data.joint` folder {} are missing: run omakase encode on it first",
+                dir.display()
+            ),
+        ));
+    }
+    let features = Features::load(&path)?;
+    check_features(&features, &loaded.dataset, &path)?;
+    let dims = |f: &Features| (f.text.dim, f.image.dim);
+    if dims(&features) != dims(main) {
+        return Err(TrainError::run(
+            &path,
+            format!(
+                "its (text, image) feature dimensions {:?} differ from the dataset's {:?}: encode both with the same encoders",
+                dims(&features),
+                dims(main)
+            ),
+        ));
+    }
+    let split = split::split(&loaded.dataset, config.data.protocol.split_protocol());
+    let training_items = TrainingItems::new(&split.new_items);
+    Ok(JointShop { features, split, training_items })
 }
 
 fn dataset_name(data: &Path) -> String {
@@ -391,6 +444,25 @@ pub fn model_catalogue(features: &Features, config: &ModelConfig, device: &Devic
     Ok(ItemFeatures::new(text, image, &has_text, &has_image)?)
 }
 
+/// The multimodal model's catalogue: the dataset's items, then each joint shop's (in the scaling of
+/// the dataset's training features).
+fn joint_catalogue(
+    prepared: &Prepared,
+    scaling: &FeatureScaling,
+    config: &ModelConfig,
+    device: &Device,
+) -> Result<ItemFeatures, TrainError> {
+    let own = model_catalogue(&scaling.apply(&prepared.features), config, device)?;
+    if prepared.joint.is_empty() {
+        return Ok(own);
+    }
+    let mut parts = vec![own];
+    for shop in &prepared.joint {
+        parts.push(model_catalogue(&scaling.apply(&shop.features), config, device)?);
+    }
+    Ok(ItemFeatures::concat(&parts.iter().collect::<Vec<_>>())?)
+}
+
 /// The items with text and image that pretraining may use: the training catalogue's (cold: new
 /// items left out) plus every item of the extra catalogues of `[pretrain] catalogues`.
 /// All in the training space of `scaling`. `None` when fewer than 2 have both (nothing to align):
@@ -417,8 +489,9 @@ fn pretraining_items(
     Ok(Some(all.select(&Tensor::new(paired.as_slice(), device)?)?))
 }
 
-/// Windows, validation cases and row selection in the training catalogue's compact indices.
-fn sequence_data(prepared: &Prepared, max_len: usize, stride: usize) -> SequenceData {
+/// Windows, validation cases and row selection in the training catalogue's compact indices; with
+/// `joint` (multimodal models), the joint shops' windows and rows after the dataset's.
+fn sequence_data(prepared: &Prepared, max_len: usize, stride: usize, joint: bool) -> SequenceData {
     let items = &prepared.training_items;
     let train: Vec<Vec<u32>> = prepared.split.train.iter().map(|s| items.remap(s)).collect();
     let validation: Vec<TestCase> = prepared
@@ -432,12 +505,32 @@ fn sequence_data(prepared: &Prepared, max_len: usize, stride: usize) -> Sequence
             (!history.is_empty()).then_some(TestCase { user: case.user, history, target })
         })
         .collect();
-    SequenceData {
+    let mut data = SequenceData {
         windows: windows(&train, max_len, stride),
         validation,
         rows: (!items.is_everything()).then(|| items.rows.clone()),
         n_items: items.len(),
+        joint: Vec::new(),
+    };
+    if !joint || prepared.joint.is_empty() {
+        return data;
     }
+    // Compact rows: the dataset's, then each shop's own, catalogue rows shifted past the shops before it.
+    let mut rows = items.rows.clone();
+    let mut catalogue_offset = prepared.features.len() as u32;
+    for shop in &prepared.joint {
+        let shop_items = &shop.training_items;
+        let sequences: Vec<Vec<u32>> = shop.split.train.iter().map(|s| shop_items.remap(s)).collect();
+        data.joint.push(JointSequences {
+            windows: windows(&sequences, max_len, stride),
+            offset: rows.len(),
+            n_items: shop_items.len(),
+        });
+        rows.extend(shop_items.rows.iter().map(|&row| row + catalogue_offset));
+        catalogue_offset += shop.features.len() as u32;
+    }
+    data.rows = Some(rows);
+    data
 }
 
 fn fresh_state(config: &TrainConfig, config_sha256: String) -> CheckpointState {
@@ -521,7 +614,7 @@ fn train_one(
                 true => FeatureScaling::fit(&prepared.features, &prepared.training_items.rows),
                 false => FeatureScaling::identity(&prepared.features),
             };
-            let catalogue = model_catalogue(&scaling.apply(&prepared.features), &config.model, &device)?;
+            let catalogue = joint_catalogue(prepared, &scaling, &config.model, &device)?;
             let saved_weights = || scaling.raw_weights(&varmap);
             let trainable = Trainable {
                 model: &model,
@@ -655,7 +748,9 @@ fn run_stages<M: SequentialRecommender>(
         eval_batch: config.train.eval_batch,
         max_seconds: config.train.max_seconds,
     };
-    let data = sequence_data(prepared, config.model.max_len, config.window_stride());
+    // Joint shops train content models only: a model with pretraining has an item tower that reads
+    // any catalogue's features; the ID baseline has a row per item of this dataset alone.
+    let data = sequence_data(prepared, config.model.max_len, config.window_stride(), pretraining.is_some());
     let resume = checkpoint.as_ref().filter(|_| resume_stage == Some(Stage::Train));
     if state.stage_done {
         return Ok(state);

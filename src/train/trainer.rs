@@ -69,6 +69,71 @@ pub struct SequenceData {
     pub rows: Option<Vec<u32>>,
     /// Items of the training catalogue (compact).
     pub n_items: usize,
+    /// Other shops trained beside this one (`[data] joint`): their compact rows follow this
+    /// catalogue's in `rows`. Empty for an ordinary run.
+    pub joint: Vec<JointSequences>,
+}
+
+/// A joint shop's training windows, its item indices local to its own slice
+/// `offset .. offset + n_items` of the compact catalogue. Its windows are batched apart from every
+/// other shop's, so each softmax runs over one catalogue (per-catalogue negatives).
+#[derive(Debug, Clone)]
+pub struct JointSequences {
+    pub windows: Vec<Window>,
+    pub offset: usize,
+    pub n_items: usize,
+}
+
+/// One optimiser step's windows, all of one catalogue slice.
+struct PlannedBatch {
+    /// Indices into the windows of `part` (0: the main shop; k: joint shop k − 1).
+    windows: Vec<usize>,
+    part: usize,
+}
+
+impl SequenceData {
+    /// (offset, items) of part `part` in the compact catalogue.
+    fn slice(&self, part: usize) -> (usize, usize) {
+        match part {
+            0 => (0, self.n_items),
+            k => (self.joint[k - 1].offset, self.joint[k - 1].n_items),
+        }
+    }
+
+    fn windows_of(&self, part: usize) -> &[Window] {
+        match part {
+            0 => &self.windows,
+            k => &self.joint[k - 1].windows,
+        }
+    }
+
+    /// The epoch's batches: each part's windows shuffled and cut into batches; with joint shops,
+    /// the batches of every part then shuffled together (mixed over the epoch, one catalogue per
+    /// batch). Without them, exactly the order of an ordinary run.
+    fn epoch_batches(&self, batch: usize, seed: u64, epoch: usize) -> Vec<PlannedBatch> {
+        let mut batches = Vec::new();
+        for part in 0..=self.joint.len() {
+            let purpose = match part {
+                0 => "train.shuffle".to_string(),
+                k => format!("train.shuffle.joint{k}"),
+            };
+            let order = epoch_order(self.windows_of(part).len(), seed, &purpose, epoch);
+            batches.extend(order.chunks(batch).map(|chunk| PlannedBatch { windows: chunk.to_vec(), part }));
+        }
+        if self.joint.is_empty() {
+            return batches;
+        }
+        let mut slots: Vec<Option<PlannedBatch>> = batches.into_iter().map(Some).collect();
+        epoch_order(slots.len(), seed, "train.joint_batches", epoch)
+            .into_iter()
+            .filter_map(|i| slots[i].take())
+            .collect()
+    }
+
+    /// Optimiser steps per epoch, over every part.
+    fn steps_per_epoch(&self, batch: usize) -> usize {
+        (0..=self.joint.len()).map(|part| self.windows_of(part).len().div_ceil(batch)).sum()
+    }
 }
 
 impl<M: SequentialRecommender> Trainable<'_, M> {
@@ -136,7 +201,7 @@ pub fn train_sequences<M: SequentialRecommender>(
             .restore(&checkpoint.tensors, state.step)
             .map_err(|reason| TrainError::checkpoint(run.root(), reason))?;
     }
-    let steps_per_epoch = data.windows.len().div_ceil(settings.batch);
+    let steps_per_epoch = data.steps_per_epoch(settings.batch);
     let schedule =
         Schedule { warmup: settings.warmup_steps, total: settings.epochs * steps_per_epoch, decay: settings.decay };
     // Frozen: the item tower's output never changes, so it is computed once, without dropout.
@@ -150,16 +215,18 @@ pub fn train_sequences<M: SequentialRecommender>(
         }
         let watch = Stopwatch::start();
         let dropout = DropoutRng::new(derive_seed(settings.seed, "train.dropout", epoch));
-        let order = epoch_order(data.windows.len(), settings.seed, "train.shuffle", epoch);
         let bar = session.progress.epoch_bar(format!("train {epoch}/{}", settings.epochs), steps_per_epoch);
         let (mut loss_sum, mut norm_sum, mut batches) = (0f64, 0f64, 0usize);
-        for chunk in order.chunks(settings.batch) {
-            let windows: Vec<&Window> = chunk.iter().map(|&i| &data.windows[i]).collect();
-            let batch = WindowBatch::new(&windows, settings.max_len, data.n_items, &device)?;
+        for planned in data.epoch_batches(settings.batch, settings.seed, epoch) {
+            let part_windows = data.windows_of(planned.part);
+            let windows: Vec<&Window> = planned.windows.iter().map(|&i| &part_windows[i]).collect();
+            let (offset, n_items) = data.slice(planned.part);
+            let batch = WindowBatch::new(&windows, settings.max_len, n_items, &device)?;
             let items = match &frozen_items {
                 Some(items) => items.clone(),
                 None => trainable.item_vectors(&rows, Mode::Train(&dropout))?,
             };
+            let items = own_slice(&items, data, offset, n_items)?;
             let loss = batch_loss(trainable.model, &items, &batch, Mode::Train(&dropout))?;
             let loss_value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
             if !loss_value.is_finite() {
@@ -179,7 +246,7 @@ pub fn train_sequences<M: SequentialRecommender>(
             Some(items) => items.clone(),
             None => trainable.item_vectors(&rows, Mode::Eval)?.detach(),
         };
-        let valid = validate(trainable.model, &items, data, settings)?;
+        let valid = validate(trainable.model, &own_slice(&items, data, 0, data.n_items)?, data, settings)?;
         let improved = state.best_metric.is_none_or(|best| valid.ndcg_at_10 > best);
         if improved {
             state.best_metric = Some(valid.ndcg_at_10);
@@ -234,6 +301,15 @@ pub fn train_sequences<M: SequentialRecommender>(
     Ok(state)
 }
 
+/// The rows `offset .. offset + n_items` of the compact catalogue's item vectors (all of them
+/// for an ordinary run).
+fn own_slice(items: &Tensor, data: &SequenceData, offset: usize, n_items: usize) -> Result<Tensor, TrainError> {
+    Ok(match data.joint.is_empty() {
+        true => items.clone(),
+        false => items.narrow(0, offset, n_items)?,
+    })
+}
+
 /// Mean next-item cross-entropy over the batch's trained positions, full softmax over `items`
 /// (`[n_items, d]`, the training catalogue) with the model's own scoring (cosine / temperature for
 /// ours, dot product for ID-SASRec).
@@ -285,5 +361,56 @@ impl<M: SequentialRecommender> Scorer for VectorScorer<'_, M> {
         Histories::new(histories, self.max_len, n_items, self.items.device())
             .and_then(|batch| self.model.full_sort_predict(&self.items, &batch))
             .map_err(|e| EvalError::scorer(&self.name, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(main: usize, joint: &[usize]) -> SequenceData {
+        let windows =
+            |n: usize| (0..n).map(|i| Window { items: vec![i as u32, i as u32 + 1], first_trained: 0 }).collect();
+        SequenceData {
+            windows: windows(main),
+            validation: Vec::new(),
+            rows: None,
+            n_items: 10,
+            joint: joint.iter().map(|&n| JointSequences { windows: windows(n), offset: 10, n_items: 5 }).collect(),
+        }
+    }
+
+    #[test]
+    fn without_joint_shops_the_batches_are_an_ordinary_run_s() {
+        let data = data(23, &[]);
+        let batches = data.epoch_batches(5, 42, 3);
+        let order = epoch_order(23, 42, "train.shuffle", 3);
+        let expected: Vec<Vec<usize>> = order.chunks(5).map(|c| c.to_vec()).collect();
+        assert_eq!(batches.iter().map(|b| b.windows.clone()).collect::<Vec<_>>(), expected);
+        assert!(batches.iter().all(|b| b.part == 0));
+        assert_eq!(data.steps_per_epoch(5), 5);
+    }
+
+    #[test]
+    fn joint_batches_hold_one_shop_each_and_cover_every_window_once() {
+        let data = data(23, &[11, 4]);
+        let batches = data.epoch_batches(5, 42, 1);
+        assert_eq!(batches.len(), data.steps_per_epoch(5));
+        assert_eq!(batches.len(), 5 + 3 + 1);
+        for (part, n) in [(0, 23), (1, 11), (2, 4)] {
+            let mut seen: Vec<usize> =
+                batches.iter().filter(|b| b.part == part).flat_map(|b| b.windows.clone()).collect();
+            seen.sort();
+            assert_eq!(seen, (0..n).collect::<Vec<_>>(), "part {part}");
+        }
+        // Mixed over the epoch: the shops' batches are interleaved, not one shop after another.
+        let parts: Vec<usize> = batches.iter().map(|b| b.part).collect();
+        assert!(parts.windows(2).filter(|w| w[0] != w[1]).count() > 2, "{parts:?}");
+        // Another epoch, another order; the same epoch, the same order (a resumed run replays it).
+        let again: Vec<usize> = data.epoch_batches(5, 42, 1).iter().map(|b| b.part).collect();
+        assert_eq!(again, parts);
+        let next: Vec<Vec<usize>> = data.epoch_batches(5, 42, 2).iter().map(|b| b.windows.clone()).collect();
+        assert_ne!(next, batches.iter().map(|b| b.windows.clone()).collect::<Vec<_>>());
+        assert_eq!((data.slice(0), data.slice(2)), ((0, 10), (10, 5)));
     }
 }

@@ -18,6 +18,8 @@
 //!   needed `../shared` (lines are short single writes, so parallel test binaries can share the file).
 #![allow(dead_code, unused_macros, unused_imports)]
 
+pub mod synthetic;
+
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
