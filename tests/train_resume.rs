@@ -168,9 +168,18 @@ fn a_killed_run_resumes_to_the_same_result() {
         assert!(matches!(err, TrainError::Interrupted { .. }), "{err}");
         assert_eq!(RunInfo::load(&resumed).unwrap().status, "running");
     }
+    // A process killed by a signal never writes its seconds: run.json keeps what the session's
+    // start wrote. The resumed run still counts the checkpointed epochs' time.
+    let mut killed = RunInfo::load(&resumed).unwrap();
+    killed.seconds = 0.0;
+    killed.cpu_seconds = None;
+    std::fs::write(resumed.join("run.json"), serde_json::to_vec(&killed).unwrap()).unwrap();
+    let checkpointed: f64 = history(&resumed).iter().map(|r| r.seconds).sum();
     // Resuming needs no --config: the RUN's own config.toml is used.
     let summary = train(&TrainJob { config: None, ..job(&data, &resumed, config.clone()) }).unwrap();
-    assert_eq!(summary.main.unwrap().status, "done");
+    let done = summary.main.unwrap();
+    assert_eq!(done.status, "done");
+    assert!(done.seconds >= checkpointed && checkpointed > 0.0, "{} < {checkpointed}", done.seconds);
 
     assert_eq!(figures(&resumed), figures(&straight));
     assert_eq!(figures(&straight).len(), 2 + 4, "2 pretraining + 4 training epochs");

@@ -186,6 +186,19 @@ impl RunDir {
         self.write("history.jsonl", text.as_bytes())
     }
 
+    /// Wall and CPU seconds of the epochs `history.jsonl` records (CPU: `None` when an epoch could
+    /// not measure it); (0, None) without the file. Lines that do not parse are not counted.
+    pub fn history_seconds(&self) -> (f64, Option<f64>) {
+        let text = std::fs::read_to_string(self.path("history.jsonl")).unwrap_or_default();
+        let records: Vec<EpochRecord> = text.lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
+        let wall = records.iter().map(|r| r.seconds).sum();
+        let cpu = match records.is_empty() {
+            true => None,
+            false => records.iter().map(|r| r.cpu_seconds).sum(),
+        };
+        (wall, cpu)
+    }
+
     /// Saves the checkpoint: `varmap`'s variables as `param.<name>` plus `extra` (optimiser
     /// moments), and `state` (its `tensors_sha256` filled in here).
     pub fn save_checkpoint(

@@ -584,8 +584,14 @@ fn train_one(
             return Ok(previous);
         }
         info.init = previous.init.or(info.init);
-        info.seconds = previous.seconds;
-        info.cpu_seconds = previous.cpu_seconds;
+        // A process killed mid-run never wrote its seconds; the epochs it checkpointed say how long
+        // they took (setup excluded), so a resumed run's total does not lose them.
+        let (wall, cpu) = run.history_seconds();
+        info.seconds = previous.seconds.max(wall);
+        info.cpu_seconds = match (previous.cpu_seconds, cpu) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
     }
     let watch = Stopwatch::start();
     let config_sha256 = sha256_file(&run.config_path())?;
