@@ -12,6 +12,7 @@ use std::process::Command;
 
 use candle_core::Device;
 use common::synthetic::ShopSpec;
+use omakase::eval::report_html::gather;
 use omakase::model::TextAdaptor;
 use omakase::train::config::TrainProtocol;
 use omakase::train::sweep::{run_dir, sweep, Setting, SweepJob};
@@ -99,6 +100,16 @@ fn a_sweep_writes_its_table_and_a_second_run_trains_nothing() {
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("sweep.json")).unwrap()).unwrap();
     assert_eq!(json["tables"][0]["settings"][1]["name"], "fast");
     assert!(json["tables"][0]["settings"][1]["vs_default"]["ndcg@10"]["ci95"].is_array());
+
+    // Each run's report finds its sweep (the seed-spread section of report.html).
+    let place = gather(&out.join("moe/seed-43")).unwrap().sweep.expect("a sweep's run finds its sweep");
+    assert_eq!((place.setting.as_str(), place.seed, place.table.runs.len()), ("moe", 43, 6));
+    let stray = out.join("moe/seed-7");
+    std::fs::create_dir_all(&stray).unwrap();
+    let inputs = gather(&stray).unwrap();
+    assert!(inputs.sweep.is_none());
+    assert!(inputs.notes.iter().any(|n| n.contains("does not list this run")), "{:?}", inputs.notes);
+    std::fs::remove_dir(&stray).unwrap();
 
     // Again: nothing is trained, the figures are the same.
     let history = std::fs::read(out.join("fast/seed-43/history.jsonl")).unwrap();

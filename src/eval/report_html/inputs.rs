@@ -51,8 +51,70 @@ pub struct ReportInputs {
     /// Every `eval-*.json`, in protocol order (warm, cold, transfer).
     pub evals: Vec<Report>,
     pub quality: Option<QualityReport>,
+    /// The sweep this run is one seed of (`omakase sweep`), when there is one.
+    pub sweep: Option<SweepPlace>,
     /// Anything the reader should know that the data does not show (missing files...).
     pub notes: Vec<String>,
+}
+
+/// `sweep.json` (src/train/sweep.rs writes it) as far as the report uses it: per protocol, each
+/// setting's test NDCG@10 over the seeds and its paired difference against the default, and each run.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SweepFile {
+    pub tables: Vec<SweepTable>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SweepTable {
+    pub protocol: String,
+    pub settings: Vec<SweepSetting>,
+    pub runs: Vec<SweepRun>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SweepSetting {
+    pub name: String,
+    #[serde(rename = "test_ndcg@10")]
+    pub test_ndcg10: MeanSd,
+    #[serde(default)]
+    pub vs_default: Option<SweepDifference>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct MeanSd {
+    pub mean: f64,
+    pub sd: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct SweepDifference {
+    #[serde(rename = "ndcg@10")]
+    pub ndcg10: SweepInterval,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct SweepInterval {
+    pub difference: f64,
+    pub ci95: [f64; 2],
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SweepRun {
+    pub setting: String,
+    pub seed: u64,
+    #[serde(rename = "test_ndcg@10")]
+    pub test_ndcg10: f64,
+}
+
+/// This run's place in a sweep: `DIR/NAME/seed-S[-cold]` with `DIR/sweep.json` listing it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepPlace {
+    /// `DIR/sweep.json` as found.
+    pub file: String,
+    pub setting: String,
+    pub seed: u64,
+    /// The table of the run's protocol.
+    pub table: SweepTable,
 }
 
 /// Where the quality analysis is kept between runs (a transfer evaluation, which judges another
@@ -107,7 +169,45 @@ pub fn gather(run_dir: &Path) -> Result<ReportInputs, EvalError> {
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| run_dir.display().to_string());
-    Ok(ReportInputs { run_name, run, history, baseline_histories, evals, quality, notes })
+    let sweep = sweep_place(run_dir, &mut notes)?;
+    Ok(ReportInputs { run_name, run, history, baseline_histories, evals, quality, sweep, notes })
+}
+
+/// The sweep `run_dir` belongs to: its folder named `seed-S` (or `seed-S-cold`) inside a setting's
+/// folder, and `sweep.json` beside the settings. `None` for an ordinary run; a sweep.json that does
+/// not list the run is a note, a malformed one an error naming it.
+fn sweep_place(run_dir: &Path, notes: &mut Vec<String>) -> Result<Option<SweepPlace>, EvalError> {
+    let Ok(dir) = run_dir.canonicalize() else { return Ok(None) };
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let (seed, protocol) = match name.strip_prefix("seed-") {
+        Some(rest) => match rest.strip_suffix("-cold") {
+            Some(seed) => (seed, "cold"),
+            None => (rest, "warm"),
+        },
+        None => return Ok(None),
+    };
+    let (Ok(seed), Some(setting_dir), Some(sweep_dir)) =
+        (seed.parse::<u64>(), dir.parent(), dir.parent().and_then(Path::parent))
+    else {
+        return Ok(None);
+    };
+    let path = sweep_dir.join("sweep.json");
+    let Some(text) = read_optional(&path)? else { return Ok(None) };
+    let file = parse_json::<SweepFile>(&text, &path)?;
+    let setting = setting_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let table = file.tables.into_iter().find(|t| t.protocol == protocol);
+    match table {
+        Some(table) if table.runs.iter().any(|r| r.setting == setting && r.seed == seed) => {
+            Ok(Some(SweepPlace { file: path.display().to_string(), setting, seed, table }))
+        }
+        _ => {
+            notes.push(format!(
+                "{} does not list this run ({setting}, seed {seed}, {protocol}): run the sweep again to include it.",
+                path.display()
+            ));
+            Ok(None)
+        }
+    }
 }
 
 fn read_optional(path: &Path) -> Result<Option<String>, EvalError> {

@@ -9,7 +9,8 @@
 //! - `inputs`: the RUN directory's files read into [`ReportInputs`] by [`gather`] (see
 //!   `docs/run-format.md`): `run.json`, `history.jsonl`, `baselines/<name>/history.jsonl`, every
 //!   `eval-<protocol>.json` and `quality.json` (the analysis of [`super::quality`], which needs the
-//!   model and the data, is written there by [`write_report`]);
+//!   model and the data, is written there by [`write_report`]), and, for a run of `omakase sweep`
+//!   (`DIR/NAME/seed-S`), the sweep's `DIR/sweep.json` (the seed spread);
 //! - `charts`: the SVG charts, drawn with plotters;
 //! - `page`: what the page shows, rendered by askama from the template
 //!   `src/eval/templates/report.html` (its CSS, `report.css`, included; both compiled in);
@@ -28,7 +29,7 @@ use super::metrics::Metrics;
 use super::quality::QualityReport;
 use super::report::Report;
 
-pub use inputs::{gather, parse_history, EpochRecord, ReportInputs, RunInfo, QUALITY_FILE};
+pub use inputs::{gather, parse_history, EpochRecord, ReportInputs, RunInfo, SweepPlace, SweepTable, QUALITY_FILE};
 pub use page::render;
 pub use xhtml::escape;
 

@@ -5,7 +5,7 @@
 use askama::Template;
 
 use super::charts::{self, Figure};
-use super::inputs::ReportInputs;
+use super::inputs::{ReportInputs, SweepPlace};
 use super::{display_name, scorer_rows, MODEL_KEY};
 use crate::eval::metrics::Metrics;
 use crate::eval::quality::{Exposure, ModalityAgreement, QualityReport};
@@ -34,6 +34,7 @@ struct Page<'a> {
     /// One section per evaluation, in protocol order.
     accuracy: Vec<Accuracy<'a>>,
     training: Option<Training>,
+    seeds: Option<SeedSpread>,
     quality: Option<Quality<'a>>,
 }
 
@@ -51,6 +52,7 @@ impl<'a> Page<'a> {
             key: KeyFigures::new(inputs),
             accuracy: inputs.evals.iter().map(Accuracy::new).collect(),
             training: Training::new(inputs),
+            seeds: inputs.sweep.as_ref().map(SeedSpread::new),
             quality: inputs.quality.as_ref().map(Quality::new),
         }
     }
@@ -237,6 +239,63 @@ impl Training {
     }
 }
 
+/// The seed-spread section: where this run's figure sits among the seeds and settings of its sweep.
+struct SeedSpread {
+    file: String,
+    setting: String,
+    seed: u64,
+    protocol: String,
+    rows: Vec<SpreadRow>,
+}
+
+struct SpreadRow {
+    name: String,
+    mean: f64,
+    sd: f64,
+    /// (seed, test NDCG@10, whether it is this run), in seed order.
+    per_seed: Vec<(u64, f64, bool)>,
+    /// The setting minus the default, paired: (difference, low, high); `None` for the default.
+    vs_default: Option<(f64, f64, f64)>,
+    ours: bool,
+}
+
+impl SeedSpread {
+    fn new(place: &SweepPlace) -> SeedSpread {
+        let rows = place
+            .table
+            .settings
+            .iter()
+            .map(|setting| {
+                let ours = setting.name == place.setting;
+                let mut per_seed: Vec<(u64, f64, bool)> = place
+                    .table
+                    .runs
+                    .iter()
+                    .filter(|run| run.setting == setting.name)
+                    .map(|run| (run.seed, run.test_ndcg10, ours && run.seed == place.seed))
+                    .collect();
+                per_seed.sort_by_key(|(seed, ..)| *seed);
+                let d = setting.vs_default.map(|v| v.ndcg10);
+                SpreadRow {
+                    name: setting.name.clone(),
+                    mean: setting.test_ndcg10.mean,
+                    sd: setting.test_ndcg10.sd,
+                    per_seed,
+                    vs_default: d.map(|d| (d.difference, d.ci95[0], d.ci95[1])),
+                    ours,
+                }
+            })
+            .collect();
+        SeedSpread {
+            file: place.file.clone(),
+            setting: place.setting.clone(),
+            seed: place.seed,
+            protocol: place.table.protocol.clone(),
+            rows,
+        }
+    }
+}
+
 /// The data-quality section.
 struct Quality<'a> {
     report: &'a QualityReport,
@@ -386,7 +445,32 @@ mod tests {
             evals: vec![serde_json::from_value(report).unwrap()],
             quality: Some(serde_json::from_value(quality).unwrap()),
             notes: vec![HOSTILE.into()],
+            sweep: Some(hostile_sweep()),
             ..Default::default()
+        }
+    }
+
+    /// A sweep whose setting names, file name and this run's setting are [`HOSTILE`].
+    fn hostile_sweep() -> SweepPlace {
+        let table = serde_json::json!({
+            "protocol": "warm",
+            "settings": [
+                {"name": "default", "test_ndcg@10": {"mean": 0.05, "sd": 0.01}},
+                {"name": HOSTILE, "test_ndcg@10": {"mean": 0.06, "sd": 0.002},
+                 "vs_default": {"ndcg@10": {"difference": 0.01, "ci95": [-0.001, 0.02]}}},
+            ],
+            "runs": [
+                {"setting": "default", "seed": 43, "test_ndcg@10": 0.0412},
+                {"setting": "default", "seed": 42, "test_ndcg@10": 0.0588},
+                {"setting": HOSTILE, "seed": 42, "test_ndcg@10": 0.0617},
+                {"setting": HOSTILE, "seed": 43, "test_ndcg@10": 0.0583},
+            ],
+        });
+        SweepPlace {
+            file: HOSTILE.into(),
+            setting: HOSTILE.into(),
+            seed: 43,
+            table: serde_json::from_value(table).unwrap(),
         }
     }
 
@@ -406,8 +490,32 @@ mod tests {
         let texts = doc.descendants().filter(|n| n.is_text() && n.text().is_some_and(|t| t.contains(&shown))).count();
         // title, run name, dataset, protocol, status, init, warm dataset, source, baseline row,
         // unavailable name and reason, quality dataset, 2 missing lists × (title, id), lowest
-        // (title, id), exposure row, note.
-        assert!(texts >= 20, "{texts} texts show the string");
+        // (title, id), exposure row, note, sweep setting (intro, row) and file.
+        assert!(texts >= 23, "{texts} texts show the string");
+    }
+
+    #[test]
+    fn the_seed_spread_marks_this_run_among_its_sweep() {
+        let inputs = hostile_inputs();
+        let html = render(&inputs);
+        let doc = parse(&html);
+        let section = doc.descendants().find(|n| n.attribute("id") == Some("seeds")).expect("a seed-spread section");
+        let rows: Vec<_> = section.descendants().filter(|n| n.has_tag_name("tr")).skip(1).collect();
+        assert_eq!(rows.len(), 2);
+        let text =
+            |n: roxmltree::Node| n.descendants().filter(|d| d.is_text()).filter_map(|d| d.text()).collect::<String>();
+        // Seeds in order; only this run (the hostile setting, seed 43) in bold; the interval that
+        // contains 0 greyed.
+        assert!(text(rows[0]).contains("42: 0.0588, 43: 0.0412"), "{}", text(rows[0]));
+        let bold: Vec<String> = section.descendants().filter(|n| n.has_tag_name("strong")).map(|n| text(n)).collect();
+        assert!(bold.iter().any(|b| b == "43: 0.0583"), "{bold:?}");
+        assert!(!bold.iter().any(|b| b.contains("0.0617") || b.contains("0.0412")), "{bold:?}");
+        assert_eq!(rows[1].attribute("class"), Some("ours"));
+        assert!(text(rows[1]).contains("+0.0100") && text(rows[1]).contains("[-0.0010, +0.0200]"), "{}", text(rows[1]));
+        assert!(rows[1].children().any(|c| c.attribute("class") == Some("muted")));
+        // An ordinary run has no such section.
+        let plain = ReportInputs { sweep: None, ..hostile_inputs() };
+        assert!(!render(&plain).contains("id=\"seeds\""));
     }
 
     #[test]
