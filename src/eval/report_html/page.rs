@@ -507,7 +507,7 @@ mod tests {
         // Seeds in order; only this run (the hostile setting, seed 43) in bold; the interval that
         // contains 0 greyed.
         assert!(text(rows[0]).contains("42: 0.0588, 43: 0.0412"), "{}", text(rows[0]));
-        let bold: Vec<String> = section.descendants().filter(|n| n.has_tag_name("strong")).map(|n| text(n)).collect();
+        let bold: Vec<String> = section.descendants().filter(|n| n.has_tag_name("strong")).map(text).collect();
         assert!(bold.iter().any(|b| b == "43: 0.0583"), "{bold:?}");
         assert!(!bold.iter().any(|b| b.contains("0.0617") || b.contains("0.0412")), "{bold:?}");
         assert_eq!(rows[1].attribute("class"), Some("ours"));
