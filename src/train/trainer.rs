@@ -9,6 +9,10 @@
 //! ─► validation NDCG@10 (eval::evaluate on split.validation) ─► best weights → RUN/model.safetensors
 //! ─► checkpoint (params, moments, step, patience, history) ─► stop after `patience` epochs without gain
 //! ```
+//!
+//! With joint shops (`[data] joint`, [`JointSequences`]) an epoch's batches come from every shop, each
+//! batch from one shop and scored against that shop's slice of the item vectors only; validation
+//! stays on the dataset's own slice.
 
 use std::collections::{BTreeMap, HashMap};
 
