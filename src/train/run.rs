@@ -279,27 +279,19 @@ fn effective_config(run: &RunDir, given: Option<&TrainConfig>) -> Result<TrainCo
 
 /// Loads and splits the dataset, gets its features (encoding when asked), checks they match.
 fn prepare(job: &TrainJob, config: &TrainConfig) -> Result<Prepared, TrainError> {
-    let dir_name = || job.data.display().to_string();
-    let loaded = load_dir(&job.data);
-    if let Some(fatal) = loaded.problems.iter().find(|p| p.severity == Severity::Fatal) {
-        return Err(TrainError::Data {
-            dir: dir_name(),
-            reason: format!("{fatal} (omakase validate lists every problem)"),
-        });
-    }
+    let dataset = load_usable(&job.data, "")?;
     let name = dataset_name(&job.data);
     let features_path = match config.encode.features.as_os_str().is_empty() {
         true => Path::new("out").join(&name).join("features.safetensors"),
         false => config.encode.features.clone(),
     };
     let features = if job.encode {
-        encode(&job.data, &features_path, config, &loaded.dataset, job.progress)?
+        encode(&job.data, &features_path, config, &dataset, job.progress)?
     } else {
         Features::load(&features_path)?
     };
-    check_features(&features, &loaded.dataset, &features_path)?;
-    let split = split::split(&loaded.dataset, config.data.protocol.split_protocol());
-    let training_items = TrainingItems::new(&split.new_items);
+    check_features(&features, &dataset, &features_path)?;
+    let (split, training_items) = split_for_training(&dataset, config);
     let joint = (0..config.data.joint.len()).map(|i| joint_shop(config, i, &features)).collect::<Result<_, _>>()?;
     Ok(Prepared {
         name,
@@ -317,13 +309,7 @@ fn prepare(job: &TrainJob, config: &TrainConfig) -> Result<Prepared, TrainError>
 /// against its items and against the main features' dimensions, split like the main dataset.
 fn joint_shop(config: &TrainConfig, i: usize, main: &Features) -> Result<JointShop, TrainError> {
     let dir = &config.data.joint[i];
-    let loaded = load_dir(dir);
-    if let Some(fatal) = loaded.problems.iter().find(|p| p.severity == Severity::Fatal) {
-        return Err(TrainError::Data {
-            dir: dir.display().to_string(),
-            reason: format!("{fatal} (a `data.joint` folder; omakase validate lists every problem)"),
-        });
-    }
+    let dataset = load_usable(dir, "a `data.joint` folder; ")?;
     let path = match config.data.joint_features.get(i).filter(|p| !p.as_os_str().is_empty()) {
         Some(path) => path.clone(),
         None => Path::new("out").join(dataset_name(dir)).join("features.safetensors"),
@@ -338,7 +324,7 @@ fn joint_shop(config: &TrainConfig, i: usize, main: &Features) -> Result<JointSh
         ));
     }
     let features = Features::load(&path)?;
-    check_features(&features, &loaded.dataset, &path)?;
+    check_features(&features, &dataset, &path)?;
     let dims = |f: &Features| (f.text.dim, f.image.dim);
     if dims(&features) != dims(main) {
         return Err(TrainError::run(
@@ -350,9 +336,27 @@ fn joint_shop(config: &TrainConfig, i: usize, main: &Features) -> Result<JointSh
             ),
         ));
     }
-    let split = split::split(&loaded.dataset, config.data.protocol.split_protocol());
-    let training_items = TrainingItems::new(&split.new_items);
+    let (split, training_items) = split_for_training(&dataset, config);
     Ok(JointShop { features, split, training_items })
+}
+
+/// The dataset of `dir`, refused with its first fatal problem (`role` says which folder it is).
+fn load_usable(dir: &Path, role: &str) -> Result<Dataset, TrainError> {
+    let loaded = load_dir(dir);
+    if let Some(fatal) = loaded.problems.iter().find(|p| p.severity == Severity::Fatal) {
+        return Err(TrainError::Data {
+            dir: dir.display().to_string(),
+            reason: format!("{fatal} ({role}omakase validate lists every problem)"),
+        });
+    }
+    Ok(loaded.dataset)
+}
+
+/// The run protocol's split of `dataset` and the items training may use (cold: new items left out).
+fn split_for_training(dataset: &Dataset, config: &TrainConfig) -> (Split, TrainingItems) {
+    let split = split::split(dataset, config.data.protocol.split_protocol());
+    let training_items = TrainingItems::new(&split.new_items);
+    (split, training_items)
 }
 
 fn dataset_name(data: &Path) -> String {

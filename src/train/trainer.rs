@@ -230,7 +230,7 @@ pub fn train_sequences<M: SequentialRecommender>(
                 Some(items) => items.clone(),
                 None => trainable.item_vectors(&rows, Mode::Train(&dropout))?,
             };
-            let items = own_slice(&items, data, offset, n_items)?;
+            let items = items.narrow(0, offset, n_items)?;
             let loss = batch_loss(trainable.model, &items, &batch, Mode::Train(&dropout))?;
             let loss_value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
             if !loss_value.is_finite() {
@@ -250,7 +250,7 @@ pub fn train_sequences<M: SequentialRecommender>(
             Some(items) => items.clone(),
             None => trainable.item_vectors(&rows, Mode::Eval)?.detach(),
         };
-        let valid = validate(trainable.model, &own_slice(&items, data, 0, data.n_items)?, data, settings)?;
+        let valid = validate(trainable.model, &items.narrow(0, 0, data.n_items)?, data, settings)?;
         let improved = state.best_metric.is_none_or(|best| valid.ndcg_at_10 > best);
         if improved {
             state.best_metric = Some(valid.ndcg_at_10);
@@ -303,15 +303,6 @@ pub fn train_sequences<M: SequentialRecommender>(
     }
     state.stage_done = true;
     Ok(state)
-}
-
-/// The rows `offset .. offset + n_items` of the compact catalogue's item vectors (all of them
-/// for an ordinary run).
-fn own_slice(items: &Tensor, data: &SequenceData, offset: usize, n_items: usize) -> Result<Tensor, TrainError> {
-    Ok(match data.joint.is_empty() {
-        true => items.clone(),
-        false => items.narrow(0, offset, n_items)?,
-    })
 }
 
 /// Mean next-item cross-entropy over the batch's trained positions, full softmax over `items`
